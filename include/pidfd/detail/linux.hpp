@@ -1,0 +1,143 @@
+// asio-pidfd internal: kernel constants newer than the build host's headers.
+//
+// Debian 12 ships the 6.1 uapi headers, which lack most of these. Each is guarded so a
+// newer header takes precedence (the values are ABI and cannot differ).
+#ifndef PIDFD_DETAIL_LINUX_HPP
+#define PIDFD_DETAIL_LINUX_HPP
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <cstdint>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef CLONE_CLEAR_SIGHAND
+#define CLONE_CLEAR_SIGHAND 0x100000000ULL
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+#ifndef SYS_process_mrelease
+#define SYS_process_mrelease 448
+#endif
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef PIDFD_NONBLOCK
+#define PIDFD_NONBLOCK O_NONBLOCK
+#endif
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+#ifndef PIDFD_SIGNAL_THREAD
+#define PIDFD_SIGNAL_THREAD (1UL << 0)
+#define PIDFD_SIGNAL_THREAD_GROUP (1UL << 1)
+#define PIDFD_SIGNAL_PROCESS_GROUP (1UL << 2)
+#endif
+#ifndef PIDFD_SELF_THREAD
+#define PIDFD_SELF_THREAD (-10000)
+#define PIDFD_SELF_THREAD_GROUP (-10001)
+#endif
+#ifndef FD_PIDFS_ROOT
+#define FD_PIDFS_ROOT (-10002)
+#endif
+#ifndef PID_FS_MAGIC
+#define PID_FS_MAGIC 0x50494446
+#endif
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04
+#endif
+#ifndef FILEID_KERNFS
+#define FILEID_KERNFS 0xfe
+#endif
+
+#define PIDFS_IOCTL_MAGIC_ 0xFF
+
+namespace pidfd::detail {
+
+/// struct pidfd_info as of Linux 6.19 (VER2, 80 bytes) padded to 88 bytes (VER3). The
+/// kernel copies min(its size, ours) and zero-fills the rest, so always zero it first and
+/// check the returned mask.
+struct pidfd_info {
+  std::uint64_t mask;
+  std::uint64_t cgroupid;
+  std::uint32_t pid, tgid, ppid;
+  std::uint32_t ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+  std::int32_t exit_code;
+  std::uint32_t coredump_mask;
+  std::uint32_t coredump_signal;
+  std::uint64_t supported_mask;
+  std::uint32_t coredump_code;
+  std::uint32_t spare;
+};
+static_assert(sizeof(pidfd_info) == 88);
+
+inline constexpr std::uint64_t pidfd_info_pid = 1ULL << 0;
+inline constexpr std::uint64_t pidfd_info_creds = 1ULL << 1;
+inline constexpr std::uint64_t pidfd_info_cgroupid = 1ULL << 2;
+inline constexpr std::uint64_t pidfd_info_exit = 1ULL << 3;
+inline constexpr std::uint64_t pidfd_info_coredump = 1ULL << 4;
+inline constexpr std::uint64_t pidfd_info_supported_mask = 1ULL << 5;
+
+inline constexpr unsigned long pidfd_get_info =
+    _IOWR(PIDFS_IOCTL_MAGIC_, 11, pidfd_info);
+
+/// PIDFD_GET_<type>_NAMESPACE for n = 1 (cgroup) .. 10 (uts).
+constexpr unsigned long pidfd_get_namespace_ioctl(int n) noexcept {
+  return _IO(PIDFS_IOCTL_MAGIC_, n);
+}
+
+/// struct clone_args up to CLONE_ARGS_SIZE_VER2 (cgroup, 5.7).
+struct clone_args {
+  std::uint64_t flags;
+  std::uint64_t pidfd;
+  std::uint64_t child_tid;
+  std::uint64_t parent_tid;
+  std::uint64_t exit_signal;
+  std::uint64_t stack;
+  std::uint64_t stack_size;
+  std::uint64_t tls;
+  std::uint64_t set_tid;
+  std::uint64_t set_tid_size;
+  std::uint64_t cgroup;
+};
+static_assert(sizeof(clone_args) == 88);
+
+}  // namespace pidfd::detail
+
+#endif  // PIDFD_DETAIL_LINUX_HPP

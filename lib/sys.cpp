@@ -1,0 +1,104 @@
+#include "sys.hpp"
+
+#include <poll.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace pidfd::sys {
+
+error_code last_error() noexcept {
+  return error_code(errno, boost::system::system_category());
+}
+
+namespace {
+// Runs a call that returns -1 with errno on failure, retrying EINTR.
+template <class F>
+long retry(F f) noexcept {
+  long r;
+  do r = f();
+  while (r == -1 && errno == EINTR);
+  return r;
+}
+}  // namespace
+
+error_code pidfd_open(pid_t pid, unsigned flags, int& fd) noexcept {
+  const long r = ::syscall(SYS_pidfd_open, pid, flags);
+  if (r < 0) return last_error();
+  fd = static_cast<int>(r);
+  return {};
+}
+
+error_code pidfd_send_signal(int pidfd, int sig, siginfo_t* info, unsigned flags) noexcept {
+  if (::syscall(SYS_pidfd_send_signal, pidfd, sig, info, flags) < 0) return last_error();
+  return {};
+}
+
+error_code pidfd_getfd(int pidfd, int target_fd, int& fd) noexcept {
+  const long r = ::syscall(SYS_pidfd_getfd, pidfd, target_fd, 0);
+  if (r < 0) return last_error();
+  fd = static_cast<int>(r);
+  return {};
+}
+
+error_code process_mrelease(int pidfd) noexcept {
+  if (::syscall(SYS_process_mrelease, pidfd, 0) < 0) return last_error();
+  return {};
+}
+
+error_code waitid_pidfd(int pidfd, siginfo_t& info, int options) noexcept {
+  info = siginfo_t{};
+  const long r = retry([&] {
+    return ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, options);
+  });
+  if (r < 0) return last_error();
+  return {};
+}
+
+error_code waitid_pid(pid_t pid, siginfo_t& info, int options) noexcept {
+  info = siginfo_t{};
+  const long r = retry([&] { return ::waitid(P_PID, static_cast<id_t>(pid), &info, options); });
+  if (r < 0) return last_error();
+  return {};
+}
+
+error_code pidfd_get_info(int pidfd, detail::pidfd_info& info) noexcept {
+  if (::ioctl(pidfd, detail::pidfd_get_info, &info) < 0) return last_error();
+  return {};
+}
+
+error_code pidfd_get_namespace(int pidfd, int n, int& fd) noexcept {
+  const int r = ::ioctl(pidfd, detail::pidfd_get_namespace_ioctl(n), 0);
+  if (r < 0) return last_error();
+  fd = r;
+  return {};
+}
+
+error_code setns(int fd, int nstype) noexcept {
+  if (::setns(fd, nstype) < 0) return last_error();
+  return {};
+}
+
+error_code close_range(unsigned first, unsigned last, unsigned flags) noexcept {
+  if (::syscall(SYS_close_range, first, last, flags) < 0) return last_error();
+  return {};
+}
+
+error_code clone3(detail::clone_args& args, pid_t& pid) noexcept {
+  const long r = ::syscall(SYS_clone3, &args, sizeof args);
+  if (r < 0) return last_error();
+  pid = static_cast<pid_t>(r);
+  return {};
+}
+
+error_code poll_one(int fd, short events, int timeout_ms, short& revents) noexcept {
+  pollfd p{fd, events, 0};
+  const long r = retry([&] { return ::poll(&p, 1, timeout_ms); });
+  if (r < 0) return last_error();
+  revents = r == 0 ? 0 : p.revents;
+  return {};
+}
+
+}  // namespace pidfd::sys

@@ -1,0 +1,44 @@
+// asio-pidfd internal: every raw system call the library makes, wrapped once.
+//
+// Each wrapper returns the errno as an error_code in system_category() (EINTR already
+// retried where the call is restartable) and never throws. Nothing else in the library
+// calls syscall() directly.
+#ifndef PIDFD_LIB_SYS_HPP
+#define PIDFD_LIB_SYS_HPP
+
+#include <pidfd/detail/linux.hpp>
+#include <pidfd/error.hpp>
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <cstdint>
+
+namespace pidfd::sys {
+
+/// The errno of the last failed call, as an error_code.
+error_code last_error() noexcept;
+
+error_code pidfd_open(pid_t pid, unsigned flags, int& fd) noexcept;
+error_code pidfd_send_signal(int pidfd, int sig, siginfo_t* info, unsigned flags) noexcept;
+error_code pidfd_getfd(int pidfd, int target_fd, int& fd) noexcept;
+error_code process_mrelease(int pidfd) noexcept;
+/// waitid(P_PIDFD, ...). With WNOHANG, info.si_pid == 0 means "nothing yet".
+error_code waitid_pidfd(int pidfd, siginfo_t& info, int options) noexcept;
+/// waitid(P_PID, ...), for kernels without P_PIDFD.
+error_code waitid_pid(pid_t pid, siginfo_t& info, int options) noexcept;
+/// ioctl(PIDFD_GET_INFO); the caller zeroes info and sets the request mask.
+error_code pidfd_get_info(int pidfd, detail::pidfd_info& info) noexcept;
+/// ioctl(PIDFD_GET_<n>_NAMESPACE), n in 1..10.
+error_code pidfd_get_namespace(int pidfd, int n, int& fd) noexcept;
+error_code setns(int fd, int nstype) noexcept;
+error_code close_range(unsigned first, unsigned last, unsigned flags) noexcept;
+/// clone3(); returns the child's pid in the parent (0 in the child). Only for the
+/// fork-like use (no CLONE_VM): a CLONE_VM child needs its own stack and entry function.
+error_code clone3(detail::clone_args& args, pid_t& pid) noexcept;
+/// poll() on one fd; revents 0 on timeout. timeout_ms < 0 waits forever.
+error_code poll_one(int fd, short events, int timeout_ms, short& revents) noexcept;
+
+}  // namespace pidfd::sys
+
+#endif  // PIDFD_LIB_SYS_HPP

@@ -1,0 +1,225 @@
+// The helper child program of the test suite. It runs its arguments as a list of
+// commands, left to right, then exits 0. Commands that report write one line to a file
+// descriptor given as a number. No sleeps: every blocking command waits on a pipe, a
+// signal, or is ended by the test.
+//
+//   exit N              _exit(N)
+//   raise SIG           restore SIGs default action and raise it
+//   core-dir DIR        chdir(DIR) and raise RLIMIT_CORE, so a crash dumps a core there
+//   ignore SIG          set SIG to SIG_IGN
+//   ready FD            write "R" to FD (the test waits for it)
+//   wait-byte FD        block until a byte (or EOF) arrives on FD
+//   pause               block until a signal ends the process
+//   report FD           write "pid=P ppid=P uid=U euid=U gid=G egid=G sid=S pgid=G"
+//   list-fds FD         write the open fds, sorted, space separated
+//   args FD             write the argument count, then each argument as
+//                       "<len>:<bytes>" (so empty and spaced ones survive)
+//   env NAME FD         write the value of NAME, or "<unset>"
+//   cwd FD              write the working directory
+//   sigstate FD         write "blocked=<n> ignored=<n>": counts of blocked and ignored
+//                       signals 1..64
+//   sigwait SIG FD      block SIG, write "R" to FD, sigwaitinfo(SIG) and write
+//                       "signo=S code=C pid=P uid=U value=V"
+//   setuid UID          setresgid(UID) and setresuid(UID) (for example 65534)
+//   unshare-uts NAME    unshare(CLONE_NEWUTS) and sethostname(NAME)
+//   unshare-all NAME    unshare UTS, IPC, NET and mount namespaces, sethostname(NAME)
+//   open-file PATH FD   open PATH read-only at fd number FD
+//   fork-rest FD        fork: the new child runs the remaining commands; this process
+//                       writes its pid to FD, reaps it, and exits 0
+//   cgroup FD           write the "0::" line of /proc/self/cgroup
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "test child: %s: %s\n", what.c_str(), std::strerror(errno));
+  std::_Exit(120);
+}
+
+void put(int fd, const std::string& line) {
+  std::string s = line + "\n";
+  const char* p = s.data();
+  std::size_t left = s.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) die("write to fd " + std::to_string(fd));
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+int num(const char* s) { return std::atoi(s); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& cmd = args[i];
+    auto arg = [&](std::size_t k) -> const char* {
+      if (i + k >= args.size()) {
+        errno = EINVAL;
+        die("missing argument to " + cmd);
+      }
+      return args[i + k].c_str();
+    };
+    if (cmd == "exit") {
+      std::_Exit(num(arg(1)));
+    } else if (cmd == "raise") {
+      const int sig = num(arg(1));
+      ::signal(sig, SIG_DFL);
+      sigset_t set;
+      sigemptyset(&set);
+      sigaddset(&set, sig);
+      sigprocmask(SIG_UNBLOCK, &set, nullptr);
+      ::raise(sig);
+      die("raise returned");
+    } else if (cmd == "core-dir") {
+      if (::chdir(arg(1)) != 0) die("chdir");
+      rlimit rl{RLIM_INFINITY, RLIM_INFINITY};
+      if (::setrlimit(RLIMIT_CORE, &rl) != 0) die("setrlimit");
+      i += 1;
+    } else if (cmd == "ignore") {
+      ::signal(num(arg(1)), SIG_IGN);
+      i += 1;
+    } else if (cmd == "ready") {
+      put(num(arg(1)), "R");
+      i += 1;
+    } else if (cmd == "wait-byte") {
+      char c;
+      ssize_t n;
+      do n = ::read(num(arg(1)), &c, 1);
+      while (n < 0 && errno == EINTR);
+      i += 1;
+    } else if (cmd == "pause") {
+      for (;;) ::pause();
+    } else if (cmd == "report") {
+      put(num(arg(1)), "pid=" + std::to_string(::getpid()) + " ppid=" +
+                           std::to_string(::getppid()) + " uid=" + std::to_string(::getuid()) +
+                           " euid=" + std::to_string(::geteuid()) +
+                           " gid=" + std::to_string(::getgid()) +
+                           " egid=" + std::to_string(::getegid()) +
+                           " sid=" + std::to_string(::getsid(0)) +
+                           " pgid=" + std::to_string(::getpgid(0)));
+      i += 1;
+    } else if (cmd == "list-fds") {
+      const int out = num(arg(1));
+      std::vector<int> fds;
+      // Listing via a directory stream opens one more fd; leave it out of the answer.
+      for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd"))
+        fds.push_back(std::stoi(e.path().filename().string()));
+      std::sort(fds.begin(), fds.end());
+      std::string s;
+      for (int fd : fds) {
+        if (::fcntl(fd, F_GETFD) < 0) continue;  // the iterator's own fd, now closed
+        if (!s.empty()) s += ' ';
+        s += std::to_string(fd);
+      }
+      put(out, s);
+      i += 1;
+    } else if (cmd == "args") {
+      std::string s = std::to_string(argc);
+      for (int k = 0; k < argc; ++k)
+        s += " " + std::to_string(std::strlen(argv[k])) + ":" + argv[k];
+      put(num(arg(1)), s);
+      i += 1;
+    } else if (cmd == "env") {
+      const char* v = std::getenv(arg(1));
+      put(num(arg(2)), v ? v : "<unset>");
+      i += 2;
+    } else if (cmd == "cwd") {
+      put(num(arg(1)), std::filesystem::current_path().string());
+      i += 1;
+    } else if (cmd == "sigstate") {
+      sigset_t mask;
+      sigprocmask(SIG_BLOCK, nullptr, &mask);
+      int blocked = 0, ignored = 0;
+      for (int s = 1; s <= 64; ++s) {
+        if (sigismember(&mask, s) == 1) ++blocked;
+        struct sigaction sa;
+        if (::sigaction(s, nullptr, &sa) == 0 && sa.sa_handler == SIG_IGN) ++ignored;
+      }
+      put(num(arg(1)), "blocked=" + std::to_string(blocked) + " ignored=" + std::to_string(ignored));
+      i += 1;
+    } else if (cmd == "sigwait") {
+      const int sig = num(arg(1));
+      const int out = num(arg(2));
+      sigset_t set;
+      sigemptyset(&set);
+      sigaddset(&set, sig);
+      sigprocmask(SIG_BLOCK, &set, nullptr);
+      put(out, "R");
+      siginfo_t si{};
+      int r;
+      do r = ::sigwaitinfo(&set, &si);
+      while (r < 0 && errno == EINTR);
+      if (r < 0) die("sigwaitinfo");
+      put(out, "signo=" + std::to_string(si.si_signo) + " code=" + std::to_string(si.si_code) +
+                   " pid=" + std::to_string(si.si_pid) + " uid=" + std::to_string(si.si_uid) +
+                   " value=" + std::to_string(si.si_value.sival_int));
+      i += 2;
+    } else if (cmd == "setuid") {
+      const int id = num(arg(1));
+      if (::setresgid(id, id, id) != 0) die("setresgid");
+      if (::setresuid(id, id, id) != 0) die("setresuid");
+      i += 1;
+    } else if (cmd == "unshare-uts" || cmd == "unshare-all") {
+      int flags = CLONE_NEWUTS;
+      if (cmd == "unshare-all") flags |= CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWNS;
+      if (::unshare(flags) != 0) die("unshare");
+      const char* name = arg(1);
+      if (::sethostname(name, std::strlen(name)) != 0) die("sethostname");
+      i += 1;
+    } else if (cmd == "open-file") {
+      const int fd = ::open(arg(1), O_RDONLY);
+      if (fd < 0) die("open");
+      const int want = num(arg(2));
+      if (fd != want) {
+        if (::dup2(fd, want) < 0) die("dup2");
+        ::close(fd);
+      }
+      i += 2;
+    } else if (cmd == "fork-rest") {
+      const int out = num(arg(1));
+      const pid_t pid = ::fork();
+      if (pid < 0) die("fork");
+      if (pid == 0) {
+        i += 1;
+        continue;
+      }
+      put(out, std::to_string(pid));
+      int st;
+      while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+      }
+      std::_Exit(0);
+    } else if (cmd == "cgroup") {
+      std::ifstream in("/proc/self/cgroup");
+      std::string line, found = "<none>";
+      while (std::getline(in, line))
+        if (line.rfind("0::", 0) == 0) found = line.substr(3);
+      put(num(arg(1)), found);
+      i += 1;
+    } else {
+      errno = EINVAL;
+      die("unknown command " + cmd);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,78 @@
+// The test suite's main(): GoogleTest plus a hygiene check after every test: no new open
+// fds, and no child process left running or unreaped.
+#include "support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace {
+
+// Our children, from /proc/self/task/*/children (each thread lists the children it forked).
+std::set<pid_t> children() {
+  std::set<pid_t> out;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(t.path() / "children");
+    pid_t p;
+    while (in >> p) out.insert(p);
+  }
+  return out;
+}
+
+class hygiene_check : public ::testing::EmptyTestEventListener {
+  std::set<int> fds_before_;
+
+  void OnTestStart(const ::testing::TestInfo&) override { fds_before_ = pidfd_test::open_fds(); }
+
+  void OnTestEnd(const ::testing::TestInfo& info) override {
+    std::set<int> leaked;
+    for (int fd : pidfd_test::open_fds())
+      if (!fds_before_.count(fd)) leaked.insert(fd);
+    if (!leaked.empty()) {
+      std::ostringstream os;
+      for (int fd : leaked) {
+        std::error_code ec;
+        os << ' ' << fd << " ("
+           << std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(fd), ec).string()
+           << ")";
+      }
+      ADD_FAILURE() << info.test_suite_name() << '.' << info.name()
+                    << " leaked file descriptors:" << os.str();
+      for (int fd : leaked) ::close(fd);
+    }
+    const std::set<pid_t> kids = children();
+    if (!kids.empty()) {
+      std::ostringstream os;
+      for (pid_t p : kids) os << ' ' << p;
+      ADD_FAILURE() << info.test_suite_name() << '.' << info.name()
+                    << " left child processes (running or unreaped):" << os.str();
+      // Clean up so one leak does not cascade into every later test.
+      for (pid_t p : kids) {
+        ::kill(p, SIGKILL);
+        ::waitpid(p, nullptr, __WALL);
+      }
+    }
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  // InChild* suites run only inside run_suite_in_child(), under a seccomp filter or a
+  // changed environment; in a normal run they are filtered out.
+  if (!std::getenv("ASIO_PIDFD_TEST_IN_CHILD")) {
+    std::string filter = ::testing::GTEST_FLAG(filter);
+    filter += filter.find('-') == std::string::npos ? "-InChild*" : ":InChild*";
+    ::testing::GTEST_FLAG(filter) = filter;
+  }
+  ::testing::UnitTest::GetInstance()->listeners().Append(new hygiene_check);
+  return RUN_ALL_TESTS();
+}

@@ -1,0 +1,87 @@
+// Shared test support: the helper child program, pipes, bounded waits, and running part
+// of the suite again in a child process under a seccomp filter or with environment
+// changes (for kernel-fallback paths).
+#ifndef PIDFD_TEST_SUPPORT_HPP
+#define PIDFD_TEST_SUPPORT_HPP
+
+#include <pidfd/pid_fd.hpp>
+#include <pidfd/unique_fd.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pidfd_test {
+
+using namespace std::chrono_literals;
+
+/// Generous bound for any wait in a test (emulated kernels run 3-8x slower).
+inline constexpr std::chrono::milliseconds wait_bound = 60s;
+
+/// Path of the helper child program (test/child.cpp).
+const std::string& child_path();
+
+/// A pipe; both ends close-on-exec.
+struct pipe_fds {
+  pidfd::unique_fd read, write;
+};
+pipe_fds make_pipe();
+
+/// Starts the helper child with `args` (its command list), through clone(CLONE_PIDFD), so
+/// the pidfd exists before the child can exit. `fds` maps {child fd, parent fd}; the
+/// child gets 0, 1, 2 and those.
+pidfd::pid_fd start_child(const std::vector<std::string>& args,
+                          const std::vector<std::pair<int, int>>& fds = {});
+
+/// Reads one line (without '\n') from fd; fails the test (throws) if none arrives within
+/// `bound` or at EOF.
+std::string read_line(int fd, std::chrono::milliseconds bound = wait_bound);
+/// Writes one byte to fd.
+void write_byte(int fd);
+/// True if fd becomes readable within `bound`.
+bool wait_readable(int fd, std::chrono::milliseconds bound = wait_bound);
+/// Waits (bounded) for the pidfd to become readable, then wait()s it. Throws on timeout.
+pidfd::exit_status bounded_wait(pidfd::pid_fd& p, std::chrono::milliseconds bound = wait_bound);
+
+/// The fds open in this process now.
+std::set<int> open_fds();
+
+/// A value from a "key=value key=value" line.
+std::string field(const std::string& line, const std::string& key);
+
+/// Features a seccomp filter can make absent in a child test process.
+enum seccomp_rule : unsigned {
+  deny_get_info = 1u << 0,         ///< ioctl(PIDFD_GET_INFO, any size) -> ENOTTY
+  deny_ns_ioctls = 1u << 1,        ///< ioctl(PIDFD_GET_*_NAMESPACE) -> ENOTTY
+  deny_pidfd_open = 1u << 2,       ///< pidfd_open -> ENOSYS
+  deny_clone3 = 1u << 3,           ///< clone3 -> ENOSYS
+  deny_waitid_pidfd = 1u << 4,     ///< waitid(P_PIDFD) -> EINVAL
+  deny_peer_pidfd = 1u << 5,       ///< getsockopt/setsockopt SO_PEERPIDFD/SO_PASSPIDFD -> ENOPROTOOPT
+  deny_send_signal = 1u << 6,      ///< pidfd_send_signal -> ENOSYS
+  deny_getfd = 1u << 7,            ///< pidfd_getfd -> ENOSYS
+  deny_mrelease = 1u << 8,         ///< process_mrelease -> ENOSYS
+  deny_clone_pidfd = 1u << 9,      ///< clone() with CLONE_PIDFD -> EINVAL
+  deny_file_handles = 1u << 10,    ///< name_to_handle_at/open_by_handle_at -> EOPNOTSUPP
+};
+
+/// Installs a seccomp filter with the given rules in the calling process (and its future
+/// children). Irreversible: only for a child process.
+void install_seccomp(unsigned rules);
+
+/// Runs this test binary again in a child process, with only the tests matching
+/// `gtest_filter` (which may name InChild* suites, skipped in a normal run), under the
+/// seccomp `rules` and with `env` ("NAME=value") added to the environment. Returns the
+/// child's exit status (0 when all its tests passed). Its output goes to ours.
+int run_suite_in_child(const std::string& gtest_filter, unsigned rules,
+                       const std::vector<std::string>& env = {});
+
+/// Makes the calling process a child subreaper for its lifetime (PR_SET_CHILD_SUBREAPER):
+/// orphaned grandchildren are re-parented to us and reaped by the test, not late by PID 1.
+void become_subreaper();
+
+}  // namespace pidfd_test
+
+#endif  // PIDFD_TEST_SUPPORT_HPP
