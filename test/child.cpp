@@ -27,16 +27,27 @@
 //   fork-rest FD        fork: the new child runs the remaining commands; this process
 //                       writes its pid to FD, reaps it, and exits 0
 //   cgroup FD           write the "0::" line of /proc/self/cgroup
+//   connect PATH FD     connect a new AF_UNIX stream socket to PATH (a leading '@' names
+//                       an abstract address) and place it at fd FD
+//   send-self-pidfd FD  send a pidfd of this process over the UNIX socket FD (SCM_RIGHTS,
+//                       1-byte payload)
+//   recv-fd FD OUT      receive one message from the UNIX socket FD and write
+//                       "fds=<n> ino=<inode of the first fd>" (ino=0 if none) to OUT
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -216,6 +227,71 @@ int main(int argc, char** argv) {
         if (line.rfind("0::", 0) == 0) found = line.substr(3);
       put(num(arg(1)), found);
       i += 1;
+    } else if (cmd == "connect") {
+      std::string path = arg(1);
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      if (path.size() >= sizeof(addr.sun_path)) die("connect: path too long");
+      if (!path.empty() && path[0] == '@') path[0] = '\0';
+      std::memcpy(addr.sun_path, path.data(), path.size());
+      const int s = ::socket(AF_UNIX, SOCK_STREAM, 0);
+      if (s < 0) die("socket");
+      const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size());
+      if (::connect(s, reinterpret_cast<const sockaddr*>(&addr), len) != 0) die("connect");
+      const int want = num(arg(2));
+      if (s != want) {
+        if (::dup2(s, want) < 0) die("dup2");
+        ::close(s);
+      }
+      i += 2;
+    } else if (cmd == "send-self-pidfd") {
+      const long pidfd = ::syscall(434 /* pidfd_open */, ::getpid(), 0);
+      if (pidfd < 0) die("pidfd_open");
+      char payload = 0;
+      iovec iov{&payload, 1};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof(control);
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      const int fd = static_cast<int>(pidfd);
+      std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+      if (::sendmsg(num(arg(1)), &msg, MSG_NOSIGNAL) != 1) die("sendmsg");
+      ::close(fd);
+      i += 1;
+    } else if (cmd == "recv-fd") {
+      char payload;
+      iovec iov{&payload, 1};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)];
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof(control);
+      ssize_t n;
+      do n = ::recvmsg(num(arg(1)), &msg, MSG_CMSG_CLOEXEC);
+      while (n < 0 && errno == EINTR);
+      if (n < 0) die("recvmsg");
+      std::vector<int> fds;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        for (std::size_t k = 0; k < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); ++k) {
+          int fd;
+          std::memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+          fds.push_back(fd);
+        }
+      }
+      unsigned long long ino = 0;
+      struct stat st;
+      if (!fds.empty() && ::fstat(fds[0], &st) == 0) ino = st.st_ino;
+      for (int fd : fds) ::close(fd);
+      put(num(arg(2)), "fds=" + std::to_string(fds.size()) + " ino=" + std::to_string(ino));
+      i += 2;
     } else {
       errno = EINVAL;
       die("unknown command " + cmd);
