@@ -569,7 +569,10 @@ TEST_F(LocalSocketAsync, UseFutureCarriesTheError) {
 }
 
 TEST_F(LocalSocketAsync, Coroutine) {
-  auto [a, b] = stream_pair();
+  // Named variables, not a structured binding: Clang 14 cannot capture those.
+  auto sockets = stream_pair();
+  stream_protocol::socket& a = sockets.first;
+  stream_protocol::socket& b = sockets.second;
   const pid_fd self = pid_fd::self();
   std::optional<pid_t> got_pid;
   bool got_same = false;
@@ -783,7 +786,10 @@ TEST_F(LocalSocketSender, SenderReapedBeforeTheRead) {
 }
 
 TEST_F(LocalSocketSender, AsyncCallbackAndCoroutine) {
-  auto [a, b] = stream_pair();
+  // Named variables, not a structured binding: Clang 14 cannot capture those.
+  auto sockets = stream_pair();
+  stream_protocol::socket& a = sockets.first;
+  stream_protocol::socket& b = sockets.second;
   error_code ec;
   pidfd::enable_sender_pidfd(b, ec);
   if (!have_peer_pidfd()) {
