@@ -431,9 +431,11 @@ std::optional<exit_status> pid_fd::reap(bool blocking, error_code& ec) noexcept 
       }
       if (!blocking) return std::nullopt;
     }
-    // Blocking, not our child: wait for the exit (thread) or the reap (HUP; it is
-    // reported even when not requested, so events = 0 waits for nothing else).
-    if (error_code pe = sys::poll_one(fd_, thread_ ? POLLIN : 0, -1, revents)) {
+    // Blocking, not our child. With PIDFD_INFO_EXIT, wait for the reap: HUP is reported
+    // even when not requested, so events = 0 waits for nothing else. Otherwise (a thread,
+    // or a kernel without it, which may not report HUP at all) wait for the exit.
+    const short events = (thread_ || !k.info_exit) ? POLLIN : 0;
+    if (error_code pe = sys::poll_one(fd_, events, -1, revents)) {
       ec = pe;
       return std::nullopt;
     }
