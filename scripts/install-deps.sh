@@ -7,4 +7,4 @@ export DEBIAN_FRONTEND=noninteractive
 as_root apt-get update -q
 as_root apt-get install -y -q --no-install-recommends \
   meson ninja-build g++ clang pkg-config python3 libboost1.81-dev libgtest-dev libgmock-dev \
-  libclang-rt-14-dev "$@"
+  libclang-rt-14-dev cmake "$@"
