@@ -34,7 +34,7 @@ for pkg in linux-image-cloud-amd64 "$k612"; do
   echo "=== $pkg"
   t0=$(date +%s)
   if KERNEL_PKG=$pkg "$tool" --timeout 1200 --mem 2048 --smp 2 \
-       --add "$build/test" --add "$build/lib" --add "$build/examples" -- sh -c "$guest_script"; then
+       --add "$build/test" --add "$build/lib" --add "$build/examples" --add "$PWD/docs" -- sh -c "$guest_script"; then
     echo "=== $pkg: passed in $(( $(date +%s) - t0 )) s"
   else
     echo "=== $pkg: FAILED (status $?) after $(( $(date +%s) - t0 )) s"
