@@ -245,7 +245,7 @@ int main(int argc, char** argv) {
       }
       i += 2;
     } else if (cmd == "send-self-pidfd") {
-      const long pidfd = ::syscall(434 /* pidfd_open */, ::getpid(), 0);
+      const long pidfd = ::syscall(SYS_pidfd_open, ::getpid(), 0);
       if (pidfd < 0) die("pidfd_open");
       char payload = 0;
       iovec iov{&payload, 1};
