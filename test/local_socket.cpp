@@ -36,6 +36,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -639,6 +640,32 @@ TEST_F(LocalSocketAsync, ReceiveFromChildThenWaitForIt) {
   ASSERT_FALSE(*result) << result->message();
   expect_same_process(got, child);
   EXPECT_EQ(pidfd_test::bounded_wait(got).code(), 6);
+}
+
+TEST_F(LocalSocketAsync, SeveralThreadsRunTheContext) {
+  constexpr int n = 6;
+  std::vector<stream_protocol::socket> senders, receivers;
+  for (int k = 0; k < n; ++k) {
+    auto [a, b] = stream_pair();
+    senders.push_back(std::move(a));
+    receivers.push_back(std::move(b));
+  }
+  const pid_fd self = pid_fd::self();
+  std::atomic<int> received{0}, failures{0};
+  for (auto& r : receivers) {
+    pidfd::async_receive_pidfd(r, [&](error_code ec, pid_fd p) {
+      if (ec || p.pid() != ::getpid()) ++failures;
+      ++received;
+    });
+  }
+  for (auto& s : senders) pidfd::async_send_pidfd(s, self, [&](error_code ec) {
+    if (ec) ++failures;
+  });
+  std::thread other([&] { io.run_for(wait_bound); });
+  io.run_for(wait_bound);
+  other.join();
+  EXPECT_EQ(received.load(), n);
+  EXPECT_EQ(failures.load(), 0);
 }
 
 class LocalSocketAsyncCancel
