@@ -21,7 +21,9 @@
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -283,6 +285,35 @@ inline bool thread_in_syscall(pid_t tid, std::initializer_list<long> numbers) {
   for (long n : numbers)
     if (n == nr) return true;
   return false;
+}
+
+/// Moves a blocked child into a new cgroup2 directory and checks that cgroup_id() (and
+/// info().cgroup_id) is that directory's inode. Needs root.
+inline void expect_cgroup_id_in_new_cgroup() {
+  ASSERT_EQ(::geteuid(), 0u) << "the suite runs as root";
+  // Removes the directory at the end, after the child in it has been reaped.
+  struct cgroup_dir {
+    std::string path;
+    ~cgroup_dir() {
+      if (!path.empty()) ::rmdir(path.c_str());
+    }
+  };
+  const std::string name = "/asio-pidfd-test-" + std::to_string(::getpid());
+  cgroup_dir dir{cgroup2_mount() + name};
+  ASSERT_EQ(::mkdir(dir.path.c_str(), 0755), 0) << dir.path << ": " << std::strerror(errno);
+  blocked_child c;
+  {
+    std::ofstream procs(dir.path + "/cgroup.procs");
+    procs << c.pid << std::flush;
+    ASSERT_TRUE(procs.good());
+  }
+  ASSERT_EQ(proc_cgroup_path(c.pid), name);
+  const std::uint64_t want = inode_of(dir.path);
+  EXPECT_EQ(c.fd.cgroup_id(), want);
+  EXPECT_EQ(c.fd.info().cgroup_id, want);
+  EXPECT_NE(c.fd.cgroup_id(), proc_cgroup_id(::getpid()));
+  c.finish();
+  expect_exit_code(c.fd, 0);
 }
 
 }  // namespace pidfd_test

@@ -847,35 +847,7 @@ TEST(PidFd, CgroupIdOfSelf) {
   EXPECT_EQ(p.info().cgroup_id, proc_cgroup_id(::getpid()));
 }
 
-// Removes a cgroup directory at the end of the test (after the child in it is reaped).
-struct cgroup_dir {
-  std::string path;
-  ~cgroup_dir() {
-    if (!path.empty()) ::rmdir(path.c_str());
-  }
-};
-
-TEST(PidFd, CgroupIdInAnotherCgroup) {
-  ASSERT_EQ(::geteuid(), 0u) << "the suite runs as root";
-  const std::string name = "/asio-pidfd-test-" + std::to_string(::getpid());
-  cgroup_dir dir{cgroup2_mount() + name};
-  ASSERT_EQ(::mkdir(dir.path.c_str(), 0755), 0) << std::strerror(errno);
-  {
-    blocked_child c;
-    {
-      std::ofstream procs(dir.path + "/cgroup.procs");
-      procs << c.pid << std::flush;
-      ASSERT_TRUE(procs.good());
-    }
-    ASSERT_EQ(proc_cgroup_path(c.pid), name);
-    const std::uint64_t want = inode_of(dir.path);
-    EXPECT_EQ(c.fd.cgroup_id(), want);
-    EXPECT_EQ(c.fd.info().cgroup_id, want);
-    EXPECT_NE(c.fd.cgroup_id(), pid_fd::self().cgroup_id());
-    c.finish();
-    expect_exit_code(c.fd, 0);
-  }
-}
+TEST(PidFd, CgroupIdInAnotherCgroup) { expect_cgroup_id_in_new_cgroup(); }
 
 TEST(PidFd, Id) {
   pid_fd a = pid_fd::self();
