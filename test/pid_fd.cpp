@@ -1150,3 +1150,79 @@ TEST(PidFd, AccessProcReapedDuringTheCall) {
 }
 
 }  // namespace
+
+namespace {
+
+// ---------------------------------------------------------------- pid namespaces
+
+// Seen from inside a new pid namespace (without its own /proc mount, as `unshare -pf`
+// leaves it): our own pid is 1 and our parent is outside (ppid 0); a pidfd of a process
+// outside the namespace answers no_such_process for what GET_INFO cannot report (EREMOTE),
+// while its namespaces are still readable; and proc_dir() must still be this process's
+// own directory, although /proc/<our pid> names another process in this /proc.
+TEST(PidFd, InsideANewPidNamespace) {
+  pid_fd outer = pid_fd::self();
+  pipe_fds out = make_pipe();
+  const pid_t middle = ::fork();
+  ASSERT_GE(middle, 0);
+  if (middle == 0) {
+    out.read.reset();
+    if (::unshare(CLONE_NEWPID) != 0) ::_exit(120);
+    const pid_t g = ::fork();
+    if (g < 0) ::_exit(121);
+    if (g == 0) {
+      auto code = [](const error_code& e) {
+        return e == sys_errc::no_such_process ? std::string("ESRCH")
+                                              : std::to_string(e.value());
+      };
+      std::string line;
+      error_code ec;
+      pid_fd me = pid_fd::self(ec);
+      line += "self=" + code(ec);
+      line += " pid=" + std::to_string(me.pid(ec)) + " pid_ec=" + code(ec);
+      line += " ppid=" + std::to_string(me.ppid(ec)) + " ppid_ec=" + code(ec);
+      const pidfd::unique_fd dir = me.proc_dir(ec);
+      std::string which = "error";
+      if (!ec) which = fd_inode(dir.get()) == inode_of("/proc/self") ? "self" : "other";
+      line += " proc_dir=" + which + " proc_dir_ec=" + code(ec);
+      // The pid f gets must be the one this /proc knows us by.
+      const pid_t seen = me.access_proc([](pid_t p) { return p; }, ec);
+      line += " access_pid=" + std::to_string(seen) + " access_ec=" + code(ec);
+      char self_link[32] = {};
+      (void)!::readlink("/proc/self", self_link, sizeof self_link - 1);
+      line += " procfs_pid=" + std::string(self_link);
+      (void)outer.info(ec);
+      line += " outer_info=" + code(ec);
+      (void)outer.ppid(ec);
+      line += " outer_ppid=" + code(ec);
+      const pidfd::unique_fd ns = outer.get_namespace(pidfd::namespace_type::net, ec);
+      line += " outer_ns=" + code(ec);
+      line += "\n";
+      (void)!::write(out.write.get(), line.data(), line.size());
+      ::_exit(0);
+    }
+    int st = 0;
+    while (::waitpid(g, &st, 0) < 0 && errno == EINTR) {
+    }
+    ::_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 122);
+  }
+  out.write.reset();
+  pid_fd m = pid_fd::open(middle);  // our unreaped child: its pid is still its own
+  const std::string line = read_line(out.read.get());
+  expect_exit_code(m, 0);
+  SCOPED_TRACE(line);
+  EXPECT_EQ(field(line, "self"), "0");
+  EXPECT_EQ(field(line, "pid"), "1");
+  EXPECT_EQ(field(line, "pid_ec"), "0");
+  EXPECT_EQ(field(line, "ppid"), "0");
+  EXPECT_EQ(field(line, "ppid_ec"), "0");
+  EXPECT_EQ(field(line, "proc_dir"), "self");
+  EXPECT_EQ(field(line, "proc_dir_ec"), "0");
+  EXPECT_EQ(field(line, "access_ec"), "0");
+  EXPECT_EQ(field(line, "access_pid"), field(line, "procfs_pid"));
+  EXPECT_EQ(field(line, "outer_info"), "ESRCH");
+  EXPECT_EQ(field(line, "outer_ppid"), "ESRCH");
+  EXPECT_EQ(field(line, "outer_ns"), "0");
+}
+
+}  // namespace
