@@ -1226,3 +1226,69 @@ TEST(PidFd, InsideANewPidNamespace) {
 }
 
 }  // namespace
+
+namespace {
+
+std::atomic<int> eintr_signals{0};
+extern "C" void count_signal(int) { eintr_signals.fetch_add(1); }
+
+// A signal handler installed without SA_RESTART interrupts the blocked wait() with
+// EINTR; wait() retries and still returns the status.
+TEST(PidFd, WaitRetriesAfterEintr) {
+  blocked_child c({}, {"exit", "13"});
+  struct sigaction sa {}, old {};
+  sa.sa_handler = count_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART
+  ASSERT_EQ(::sigaction(SIGUSR2, &sa, &old), 0);
+  eintr_signals = 0;
+  const pid_t waiter = gettid_();
+  const pid_t self = ::getpid();
+  std::atomic<bool> interrupted_while_blocked{false};
+  auto in_wait = [&] {
+    return thread_in_syscall(waiter, {SYS_poll, SYS_ppoll, SYS_waitid, SYS_epoll_wait,
+                                      SYS_epoll_pwait, SYS_select, SYS_pselect6});
+  };
+  std::thread helper([&] {
+    const auto deadline = std::chrono::steady_clock::now() + wait_bound;
+    auto until = [&](auto pred) {
+      while (!pred() && std::chrono::steady_clock::now() < deadline) ::sched_yield();
+      return pred();
+    };
+    if (until(in_wait)) {
+      ::syscall(SYS_tgkill, self, waiter, SIGUSR2);
+      // Handled, and back in a blocking call: the wait was retried, not abandoned.
+      interrupted_while_blocked = until([] { return eintr_signals.load() == 1; }) && until(in_wait);
+    }
+    c.finish();
+  });
+  error_code ec;
+  const exit_status s = c.fd.wait(ec);
+  helper.join();
+  ::sigaction(SIGUSR2, &old, nullptr);
+  EXPECT_TRUE(interrupted_while_blocked.load());
+  EXPECT_EQ(eintr_signals.load(), 1);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(s, exit_status::from_wait_status(0xd00));
+}
+
+// Stopping is not exiting: no status, nothing cached, and the process can go on.
+TEST(PidFd, StoppedChildHasNotExited) {
+  blocked_child c({}, {"exit", "0"});
+  c.fd.send_signal(SIGSTOP);
+  // Bounded spin until the kernel shows it stopped.
+  const auto deadline = std::chrono::steady_clock::now() + wait_bound;
+  while (proc_state(c.pid) != 'T' && std::chrono::steady_clock::now() < deadline)
+    ::sched_yield();
+  ASSERT_EQ(proc_state(c.pid), 'T');
+  EXPECT_FALSE(c.fd.has_exited());
+  error_code ec;
+  EXPECT_EQ(c.fd.try_wait(ec), std::nullopt);
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(c.fd.cached_status(), std::nullopt);
+  c.fd.send_signal(SIGCONT);
+  c.finish();
+  expect_exit_code(c.fd, 0);
+}
+
+}  // namespace
