@@ -27,10 +27,13 @@
 //   fork-rest FD        fork: the new child runs the remaining commands; this process
 //                       writes its pid to FD, reaps it, and exits 0
 //   cgroup FD           write the "0::" line of /proc/self/cgroup
+//   pidfd-id FD         write the pidfs inode number of a pidfd for this process
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -215,6 +218,13 @@ int main(int argc, char** argv) {
       while (std::getline(in, line))
         if (line.rfind("0::", 0) == 0) found = line.substr(3);
       put(num(arg(1)), found);
+      i += 1;
+    } else if (cmd == "pidfd-id") {
+      const int fd = static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0));
+      struct stat st;
+      if (fd < 0 || ::fstat(fd, &st) != 0) die("pidfd-id");
+      ::close(fd);
+      put(num(arg(1)), std::to_string(st.st_ino));
       i += 1;
     } else {
       errno = EINVAL;
