@@ -8,7 +8,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,13 +38,6 @@ bool has_nul(const std::string& s) noexcept {
 error_code open_dev_null(int& fd) noexcept {
   fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   return fd < 0 ? sys::last_error() : error_code{};
-}
-unsigned nofile_limit() noexcept {
-  rlimit rl{};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
-      rl.rlim_cur > 1u << 30)
-    return 1u << 20;
-  return static_cast<unsigned>(rl.rlim_cur);
 }
 error_code kill_by_pid(pid_t pid) noexcept {
   return ::kill(pid, SIGKILL) != 0 ? sys::last_error() : error_code{};
@@ -187,7 +179,6 @@ pid_fd spawn_impl(const std::vector<std::string>& argv, const spawn_options& o,
   plan.move_count = moves.size();
   plan.temps = temps.data();
   plan.temp_base = highest + 1;
-  plan.fd_limit = nofile_limit();
 
   // With close_other_fds the child closes the gaps between its targets and everything
   // above them, and shares our table until it unshares it keeping only [0, highest]: a

@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -57,6 +58,9 @@ long sys_close_range(unsigned first, unsigned last, unsigned flags) {
   return raw_syscall(SYS_close_range, first, last, flags);
 }
 long sys_unshare(int flags) { return raw_syscall(SYS_unshare, flags); }
+long sys_get_nofile(std::uint64_t (&limits)[2]) {
+  return raw_syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, reinterpret_cast<long>(&limits));
+}
 long sys_close(int fd) { return raw_syscall(SYS_close, fd); }
 long sys_get_sigaction(int sig, kernel_sigaction& old) {
   return raw_syscall(SYS_rt_sigaction, sig, 0, reinterpret_cast<long>(&old), sigset_bytes);
@@ -91,11 +95,14 @@ long sys_execve(const char* path, char* const* argv, char* const* envp) {
 }
 
 // close_range(first, last) and, on a kernel without it (< 5.9), one close() per fd up to
-// the descriptor limit the caller recorded.
-long close_fds(unsigned first, unsigned last, unsigned fd_limit) {
+// the hard descriptor limit (capped: a descriptor above it is left open there).
+long close_fds(unsigned first, unsigned last) {
   const long r = sys_close_range(first, last, 0);
   if (r != -ENOSYS) return r;
-  for (unsigned fd = first; fd <= last && fd < fd_limit; ++fd) sys_close(static_cast<int>(fd));
+  std::uint64_t limits[2] = {0, 0};
+  std::uint64_t end = sys_get_nofile(limits) == 0 ? limits[1] : 65536;
+  if (end > (1u << 20)) end = 1u << 20;
+  for (std::uint64_t fd = first; fd <= last && fd < end; ++fd) sys_close(static_cast<int>(fd));
   return 0;
 }
 
@@ -115,7 +122,7 @@ extern "C" [[noreturn]] void pidfd_spawn_child_entry(void* arg) {
     if (r == -ENOSYS || r == -EINVAL) {  // no close_range (< 5.9) or no UNSHARE flag
       r = sys_unshare(CLONE_FILES);
       if (r < 0) fail(p, r);
-      r = close_fds(static_cast<unsigned>(p.unshare_below), ~0U, p.fd_limit);
+      r = close_fds(static_cast<unsigned>(p.unshare_below), ~0U);
     }
     if (r < 0) fail(p, r);
   }
@@ -153,7 +160,7 @@ extern "C" [[noreturn]] void pidfd_spawn_child_entry(void* arg) {
     if (r < 0) fail(p, r);
   }
   for (std::size_t k = 0; k < p.close_count; ++k)
-    if ((r = close_fds(p.closes[k].first, p.closes[k].last, p.fd_limit)) < 0) fail(p, r);
+    if ((r = close_fds(p.closes[k].first, p.closes[k].last)) < 0) fail(p, r);
 
   // 5. The program starts with an empty signal mask.
   const std::uint64_t none = 0;

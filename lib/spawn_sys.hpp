@@ -42,7 +42,6 @@ struct child_plan {
   int* temps = nullptr;    // move_count slots, written by the child
   const fd_range* closes = nullptr;  // close_other_fds: ranges closed after the moves
   std::size_t close_count = 0;
-  unsigned fd_limit = 0;  // close() loop bound on kernels without close_range (< 5.9)
 
   bool new_session = false;
   int process_group = -1;        // setpgid(0, v) when >= 0
