@@ -87,6 +87,9 @@ public:
   /// Adopts an existing pidfd, taking ownership. The pid is recorded now (best effort), so
   /// pid() keeps working after the process is reaped.
   explicit pid_fd(int fd) noexcept;
+  /// Adopts an existing pidfd whose process id (in our pid namespace) the caller knows,
+  /// such as one just returned by clone(CLONE_PIDFD); saves the query of pid_fd(int).
+  pid_fd(int fd, pid_t pid) noexcept;
   pid_fd(pid_fd&& other) noexcept;
   pid_fd& operator=(pid_fd&& other) noexcept;
   pid_fd(const pid_fd&) = delete;
