@@ -267,7 +267,7 @@ pid_fd spawn_impl(const std::vector<std::string>& argv, const spawn_options& o,
     }
     owned.reset(fd);
   }
-  return pid_fd(owned.release());
+  return pid_fd(owned.release(), static_cast<pid_t>(pid));
 }
 
 }  // namespace
