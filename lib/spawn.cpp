@@ -226,7 +226,10 @@ pid_fd spawn_impl(const std::vector<std::string>& argv, const spawn_options& o,
   if (k.clone3 && spawn_sys::have_clone3())
     pid = spawn_sys::clone_child(plan, spawn_sys::clone_method::clone3, share_files,
                                  cgroup_fd, pidfd);
-  if (pid == -ENOSYS) {
+  // ENOSYS: no clone3 after all (a seccomp filter added since the probe). EINVAL without
+  // a cgroup: a kernel older than CLONE_CLEAR_SIGHAND (5.3, 5.4); the child resets the
+  // handlers itself anyway.
+  if (pid == -ENOSYS || (pid == -EINVAL && cgroup_fd < 0)) {
     if (cgroup_fd >= 0) {
       ec = make_error_code(bse::operation_not_supported);
       return {};
