@@ -31,9 +31,12 @@ using pidfd_test::read_line;
 
 pidfd::error_code sys_error(int e) { return {e, boost::system::system_category()}; }
 
+// The helper child's absolute path (tests change the child's working directory).
+std::string child_exe() { return fs::absolute(child_path()).string(); }
+
 // The helper child with `args`, argv[0] being its path.
 std::vector<std::string> child(std::vector<std::string> args) {
-  args.insert(args.begin(), child_path());
+  args.insert(args.begin(), child_exe());
   return args;
 }
 
@@ -130,7 +133,7 @@ TEST(Spawn, ArgvWithSpacesAndEmptyStrings) {
   // "exit 0" ends the child's command list: what follows is payload.
   pidfd::pid_fd c = pidfd::spawn(child({"args", "3", "exit", "0", "", "a b", " ", "x\ty"}),
                                  report_to(p));
-  const std::string path = child_path();
+  const std::string path = child_exe();
   EXPECT_EQ(read_line(p.read.get()), "9 " + std::to_string(path.size()) + ":" + path +
                                          " 4:args 1:3 4:exit 1:0 0: 3:a b 1:  3:x\ty");
   EXPECT_EQ(pidfd_test::bounded_wait(c).code(), std::optional<int>(0));
@@ -143,7 +146,7 @@ TEST(Spawn, ThousandArguments) {
     args.push_back("arg" + std::to_string(i));
     expected_tail += " " + std::to_string(args.back().size()) + ":" + args.back();
   }
-  const std::string path = child_path();
+  const std::string path = child_exe();
   EXPECT_EQ(run_and_read(args),
             "1005 " + std::to_string(path.size()) + ":" + path + " 4:args 1:3 4:exit 1:0" +
                 expected_tail);
@@ -151,7 +154,7 @@ TEST(Spawn, ThousandArguments) {
 
 TEST(Spawn, ExecutableOverridesArgv0) {
   pidfd::spawn_options o;
-  o.executable = child_path();
+  o.executable = child_exe();
   auto p = pidfd_test::make_pipe();
   o.extra_fds = {{3, p.write.get()}};
   pidfd::pid_fd c = pidfd::spawn({"custom-name", "args", "3"}, o);
@@ -181,7 +184,7 @@ TEST(Spawn, Cwd) {
 }
 
 TEST(Spawn, PathSearch) {
-  const fs::path exe = child_path();
+  const fs::path exe = child_exe();
   temp_dir empty;
   // The first PATH entry lacks the program, the second has it.
   scoped_env e("PATH", empty.path.string() + ":" + exe.parent_path().string());
@@ -243,7 +246,7 @@ TEST(Spawn, BadPlans) {
   expect_spawn_error(child({"exit", "0"}), o, make_error_code(bse::invalid_argument));
   // Empty argv, embedded NUL, bad signal, session then group (setpgid fails: EPERM).
   expect_spawn_error({}, {}, make_error_code(bse::invalid_argument));
-  expect_spawn_error({child_path(), std::string("a\0b", 3)}, {},
+  expect_spawn_error({child_exe(), std::string("a\0b", 3)}, {},
                      make_error_code(bse::invalid_argument));
   o = {};
   o.parent_death_signal = 65;
