@@ -484,6 +484,21 @@ TEST_F(LocalSocketPass, EmptyPidfdAndClosedSocket) {
   EXPECT_EQ(ec, asio::error::bad_descriptor);
 }
 
+TEST_F(LocalSocketPass, ClosedPeerGivesBrokenPipeNotSigpipe) {
+  // SIGPIPE's default action would end the test binary: MSG_NOSIGNAL must prevent it.
+  auto [a, b] = stream_pair();
+  b.close();
+  error_code ec;
+  pidfd::send_pidfd(a, pid_fd::self(), ec);
+  EXPECT_EQ(ec, asio::error::broken_pipe);
+  std::optional<error_code> result;
+  const pid_fd self = pid_fd::self();
+  pidfd::async_send_pidfd(a, self, [&](error_code e) { result = e; });
+  run();
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(*result, asio::error::broken_pipe);
+}
+
 TEST_F(LocalSocketPass, SenderPidfdIsDiscardedWhenPassPidfdIsOn) {
   if (!have_peer_pidfd()) {
     auto [a, b] = stream_pair();
