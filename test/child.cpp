@@ -45,8 +45,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <sys/syscall.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
