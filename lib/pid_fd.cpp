@@ -195,10 +195,12 @@ pid_fd pid_fd::open_by_id(std::uint64_t id, error_code& ec) noexcept {
   // FD_PIDFS_ROOT (6.17) names the pidfs mount without a pidfd at hand; before it, any
   // pidfd serves as the mount fd.
   int fd = -1;
-  error_code e = sys::open_by_handle(FD_PIDFS_ROOT, FILEID_KERNFS, id, O_RDONLY, fd);
+  error_code e =
+      sys::open_by_handle(FD_PIDFS_ROOT, FILEID_KERNFS, id, O_RDONLY | O_CLOEXEC, fd);
   if (is(e, berrc::bad_file_descriptor)) {
     pid_fd me = self(e);
-    if (!e) e = sys::open_by_handle(me.native_handle(), FILEID_KERNFS, id, O_RDONLY, fd);
+    if (!e)
+      e = sys::open_by_handle(me.native_handle(), FILEID_KERNFS, id, O_RDONLY | O_CLOEXEC, fd);
   }
   if (e) {
     ec = unsupported(e) ? make(berrc::operation_not_supported) : normalise_gone(e);
@@ -685,12 +687,17 @@ pid_t pid_fd::proc_access_begin(error_code& ec) const noexcept {
     ec = make(berrc::bad_file_descriptor);
     return 0;
   }
-  if (pid_ <= 0) {
+  // /proc names the process by its pid in the pid namespace of that procfs mount, which
+  // need not be ours (after unshare(CLONE_NEWPID) or setns, say): fdinfo, read through
+  // the same mount, gives exactly that pid (-1 once reaped, 0 if not visible there).
+  pid_t p = 0;
+  if (proc::fdinfo_pid(fd_, p)) p = pid_;
+  if (p <= 0) {
     ec = make(berrc::no_such_process);
     return 0;
   }
   proc_access_end(ec);
-  return ec ? 0 : pid_;
+  return ec ? 0 : p;
 }
 
 void pid_fd::proc_access_end(error_code& ec) const noexcept {
