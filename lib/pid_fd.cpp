@@ -704,15 +704,20 @@ void pid_fd::proc_access_end(error_code& ec) const noexcept {
   // pidfd_send_signal(0) succeeds for a live process and a zombie (whose pid is still
   // reserved) and fails with ESRCH once the process has been reaped.
   const error_code e = sys::pidfd_send_signal(fd_, 0, nullptr, 0);
-  if (is(e, berrc::no_such_process))
+  if (!e) return;
+  if (is(e, berrc::no_such_process)) {
     ec = e;
-  else if (e && !unsupported(e))
-    ec = e;
-  else if (e) {
-    // No pidfd_send_signal: the fdinfo Pid reads -1 once the process has been reaped.
-    pid_t now = 0;
-    if (proc::fdinfo_pid(fd_, now) || now <= 0) ec = make(berrc::no_such_process);
+    return;
   }
+  // EINVAL: the process is outside our pid namespace hierarchy, where signals cannot go;
+  // ENOSYS and friends: no pidfd_send_signal. The fdinfo Pid reads -1 once the process
+  // has been reaped, whichever the case.
+  if (!unsupported(e) && !is(e, berrc::invalid_argument)) {
+    ec = e;
+    return;
+  }
+  pid_t now = 0;
+  if (proc::fdinfo_pid(fd_, now) || now <= 0) ec = make(berrc::no_such_process);
 }
 
 }  // namespace pidfd
