@@ -53,8 +53,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <sys/syscall.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
