@@ -34,15 +34,16 @@
 //   setpgid             setpgid(0, 0): become the leader of a new process group
 //   fork-hold FD WFD    like fork-rest, but the parent waits for a byte (or EOF) on WFD
 //                       before it reaps the new child
+//   pidfd-id FD         write the pidfs inode number of a pidfd for this process
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <sys/syscall.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -271,6 +272,13 @@ int main(int argc, char** argv) {
       while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
       }
       std::_Exit(0);
+    } else if (cmd == "pidfd-id") {
+      const int fd = static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0));
+      struct stat st;
+      if (fd < 0 || ::fstat(fd, &st) != 0) die("pidfd-id");
+      ::close(fd);
+      put(num(arg(1)), std::to_string(st.st_ino));
+      i += 1;
     } else {
       errno = EINVAL;
       die("unknown command " + cmd);
