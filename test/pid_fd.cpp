@@ -1308,3 +1308,49 @@ TEST(PidFd, StoppedChildHasNotExited) {
 }
 
 }  // namespace
+
+namespace {
+
+// The case that crashed tokio: the pidfd is readable (the child is a zombie) but waitid()
+// has nothing for us yet, because another process traces the child and sees its exit
+// first. try_wait() must say "not yet" (not fail), and wait() must block until the tracer
+// lets go, then return the status.
+TEST(PidFd, ReadableButNotYetReapable) {
+  blocked_child c({}, {"exit", "21"});
+  pipe_fds ready = make_pipe(), release = make_pipe();
+  pid_fd tracer = start_child({"trace", std::to_string(c.pid), "3", "4"},
+                              {{3, ready.write.get()}, {4, release.read.get()}});
+  ready.write.reset();
+  release.read.reset();
+  ASSERT_EQ(read_line(ready.read.get()), "R");
+
+  c.finish_and_wait_exit();  // readable now
+  EXPECT_TRUE(c.fd.has_exited());
+  error_code ec;
+  EXPECT_EQ(c.fd.try_wait(ec), std::nullopt);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(c.fd.cached_status(), std::nullopt);
+
+  const pid_t waiter = gettid_();
+  std::atomic<bool> saw_blocked{false};
+  std::thread releaser([&] {
+    const auto deadline = std::chrono::steady_clock::now() + wait_bound;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (thread_in_syscall(waiter, {SYS_poll, SYS_ppoll, SYS_waitid, SYS_epoll_wait,
+                                     SYS_epoll_pwait, SYS_select, SYS_pselect6})) {
+        saw_blocked = true;
+        break;
+      }
+      ::sched_yield();
+    }
+    write_byte(release.write.get());
+  });
+  const exit_status s = c.fd.wait(ec);
+  releaser.join();
+  EXPECT_TRUE(saw_blocked.load());
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(s, exit_status::from_wait_status(0x1500));
+  expect_exit_code(tracer, 0);
+}
+
+}  // namespace
