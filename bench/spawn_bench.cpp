@@ -29,6 +29,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -265,6 +266,18 @@ int main(int argc, char** argv) {
   const int rounds = argc > 1 ? std::atoi(argv[1]) : 7;
   const int fast_n = 100, slow_n_big = 15;
   const int many = 5000;
+
+  // Favour the spawning thread over its children and over other work on the CPU: nice
+  // -20 for us, reset to 0 in every child (SCHED_RESET_ON_FORK), so the children's start
+  // (ld.so) mostly runs after the timed calls instead of inside them. Needs root; without
+  // it the figures are noisier but still paired.
+  if (::setpriority(PRIO_PROCESS, 0, -20) == 0) {
+    sched_param sp{};
+    if (::sched_setscheduler(0, SCHED_OTHER | SCHED_RESET_ON_FORK, &sp) != 0)
+      std::perror("sched_setscheduler");
+  } else {
+    std::perror("setpriority (running at normal priority)");
+  }
 
   rlimit rl{};
   ::getrlimit(RLIMIT_NOFILE, &rl);
