@@ -43,72 +43,104 @@ constexpr feature_name feature_names[] = {
     {"peer_pidfd", &kernel_features::peer_pidfd},
 };
 
-// A child that exits at once, created with CLONE_PIDFD when the kernel has it (else
-// pidfd_open() before we reap it). Fork-like (no CLONE_VM): the child only exits, and runs
-// no code of ours. Returns the pidfd of the reaped child, or -1.
-int reaped_child_pidfd(kernel_features& f) {
-  int pidfd = -1;
-  long pid = ::syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr, nullptr);
-  if (pid == 0) ::syscall(SYS_exit_group, 0);
-  f.clone_pidfd = pid > 0 && pidfd >= 0;
-  if (pid < 0) {
-    pid = ::syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr);
-    if (pid == 0) ::syscall(SYS_exit_group, 0);
-    if (pid < 0) return -1;
-    // Not reaped yet (we are its parent), so the pid is still this child's — unless
-    // SIGCHLD is ignored, in which case pidfd_open fails and we just cannot tell.
-    if (sys::pidfd_open(static_cast<pid_t>(pid), 0, pidfd)) pidfd = -1;
+// The probe's subject: a child that blocks until we close its pipe, so features can be
+// tried on a live process's pidfd even where pidfd_open is missing (filtered), and on the
+// same pidfd once it has been reaped. It is created fork-like (no CLONE_VM) and runs only
+// raw system calls. Its exit signal is 0: no SIGCHLD reaches the application, and a
+// waitpid(-1) of the application's (which lacks __WALL) cannot reap it.
+struct probe_child {
+  pid_t pid = -1;
+  unique_fd pidfd;
+  unique_fd release;  // closing it lets the child exit
+
+  void start(kernel_features& f, bool can_pidfd_open) noexcept {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return;
+    unique_fd read_end(fds[0]);
+    release.reset(fds[1]);
+    int fd = -1;
+    long r = ::syscall(SYS_clone, CLONE_PIDFD, nullptr, &fd, nullptr, nullptr);
+    if (r == 0) run(fds[0], fds[1]);
+    f.clone_pidfd = r > 0 && fd >= 0;
+    if (r < 0) {
+      r = ::syscall(SYS_clone, 0, nullptr, nullptr, nullptr, nullptr);
+      if (r == 0) run(fds[0], fds[1]);
+      if (r < 0) return;
+      // It cannot exit (let alone be reaped) before we close its pipe: the pid is its own.
+      if (!can_pidfd_open || sys::pidfd_open(static_cast<pid_t>(r), 0, fd)) fd = -1;
+    }
+    pid = static_cast<pid_t>(r);
+    pidfd.reset(fd);
   }
-  siginfo_t si;
-  // ECHILD here means SIGCHLD is ignored and the child was reaped already: fine.
-  (void)sys::waitid_pid(static_cast<pid_t>(pid), si, WEXITED);
-  return pidfd;
-}
+
+  [[noreturn]] static void run(int read_end, int write_end) noexcept {
+    ::syscall(SYS_close, write_end);
+    char c;
+    while (::syscall(SYS_read, read_end, &c, 1) < 0 && errno == EINTR) {
+    }
+    ::syscall(SYS_exit_group, 0);
+    __builtin_unreachable();
+  }
+
+  // Lets the child exit and reaps it.
+  void finish() noexcept {
+    release.reset();
+    if (pid <= 0) return;
+    siginfo_t si;
+    (void)sys::waitid_pid(pid, si, WEXITED | __WALL);
+  }
+};
 
 kernel_features probe() {
   // Any failure counts as "absent": ENOSYS from an old kernel, EPERM from an old
   // container seccomp profile, or the specific errno a filter chose.
   kernel_features f{};
-  int self = -1;
-  f.pidfd_open = !sys::pidfd_open(::getpid(), 0, self);
-  if (!f.pidfd_open) self = -1;
-  unique_fd self_fd(self);
+  int fd = -1;
+  f.pidfd_open = !sys::pidfd_open(::getpid(), 0, fd);
+  if (f.pidfd_open) ::close(fd);
 
-  if (self >= 0) {
-    f.send_signal = !sys::pidfd_send_signal(self, 0, nullptr, 0);
+  probe_child child;
+  child.start(f, f.pidfd_open);
+  const int subject = child.pidfd.get();
+
+  if (subject >= 0) {
+    f.send_signal = !sys::pidfd_send_signal(subject, 0, nullptr, 0);
     siginfo_t si;
-    // We are not our own child: ECHILD proves P_PIDFD is understood (EINVAL if not).
-    f.waitid_pidfd = sys::waitid_pidfd(self, si, WEXITED | WNOHANG) ==
-                     boost::system::errc::no_child_process;
-    int fd = -1;
-    if (!sys::pidfd_open(::getpid(), PIDFD_NONBLOCK, fd)) {
-      f.nonblock = true;
-      ::close(fd);
-    }
-    if (!sys::pidfd_getfd(self, self, fd)) {
+    // Our running child: 0 with nothing to report if P_PIDFD is understood, else EINVAL.
+    f.waitid_pidfd = !sys::waitid_pidfd(subject, si, WEXITED | WNOHANG | __WALL);
+    if (!sys::pidfd_getfd(subject, 0, fd)) {
       f.getfd = true;
       ::close(fd);
     }
-    // We are not dying, so a kernel that has process_mrelease answers EINVAL.
-    f.mrelease = sys::process_mrelease(self) == boost::system::errc::invalid_argument;
+    // The child is not dying, so a kernel that has process_mrelease answers EINVAL.
+    f.mrelease = sys::process_mrelease(subject) == boost::system::errc::invalid_argument;
     struct statfs sfs {};
-    f.pidfs = ::fstatfs(self, &sfs) == 0 && sfs.f_type == PID_FS_MAGIC;
-    if (!sys::pidfd_open(static_cast<pid_t>(::gettid()), PIDFD_THREAD, fd)) {
-      f.thread_pidfd = true;
-      ::close(fd);
-    }
-    f.signal_scope = !sys::pidfd_send_signal(self, 0, nullptr, PIDFD_SIGNAL_THREAD_GROUP);
-    if (!sys::pidfd_get_namespace(self, 10 /* uts */, fd)) {
+    f.pidfs = ::fstatfs(subject, &sfs) == 0 && sfs.f_type == PID_FS_MAGIC;
+    f.signal_scope = !sys::pidfd_send_signal(subject, 0, nullptr, PIDFD_SIGNAL_THREAD_GROUP);
+    if (!sys::pidfd_get_namespace(subject, 10 /* uts */, fd)) {
       f.namespaces = true;
       ::close(fd);
     }
     detail::pidfd_info info{};
     info.mask = detail::pidfd_info_pid;
-    f.get_info = !sys::pidfd_get_info(self, info) && (info.mask & detail::pidfd_info_pid);
-
+    f.get_info = !sys::pidfd_get_info(subject, info) && (info.mask & detail::pidfd_info_pid);
     int type = 0;
     std::uint64_t handle = 0;
-    f.file_handles = !sys::name_to_handle(self, type, handle) && type == FILEID_KERNFS;
+    f.file_handles = !sys::name_to_handle(subject, type, handle) && type == FILEID_KERNFS;
+  } else {
+    // pidfd_send_signal also accepts a /proc/<pid> directory.
+    unique_fd dir(::open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    f.send_signal = dir && !sys::pidfd_send_signal(dir.get(), 0, nullptr, 0);
+  }
+  if (f.pidfd_open) {
+    if (!sys::pidfd_open(::getpid(), PIDFD_NONBLOCK, fd)) {
+      f.nonblock = true;
+      ::close(fd);
+    }
+    if (!sys::pidfd_open(static_cast<pid_t>(::gettid()), PIDFD_THREAD, fd)) {
+      f.thread_pidfd = true;
+      ::close(fd);
+    }
   }
   f.self_sentinels = !sys::pidfd_send_signal(PIDFD_SELF_THREAD_GROUP, 0, nullptr, 0);
 
@@ -132,15 +164,12 @@ kernel_features probe() {
     }
   }
 
-  // PIDFD_INFO_EXIT is only ever reported for a reaped process: make one.
-  const int reaped = reaped_child_pidfd(f);
-  if (reaped >= 0) {
-    if (f.get_info) {
-      detail::pidfd_info info{};
-      info.mask = detail::pidfd_info_exit;
-      f.info_exit = !sys::pidfd_get_info(reaped, info) && (info.mask & detail::pidfd_info_exit);
-    }
-    ::close(reaped);
+  // PIDFD_INFO_EXIT is only ever reported for a reaped process.
+  child.finish();
+  if (subject >= 0 && f.get_info) {
+    detail::pidfd_info info{};
+    info.mask = detail::pidfd_info_exit;
+    f.info_exit = !sys::pidfd_get_info(subject, info) && (info.mask & detail::pidfd_info_exit);
   }
   return f;
 }

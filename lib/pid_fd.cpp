@@ -195,10 +195,12 @@ pid_fd pid_fd::open_by_id(std::uint64_t id, error_code& ec) noexcept {
   // FD_PIDFS_ROOT (6.17) names the pidfs mount without a pidfd at hand; before it, any
   // pidfd serves as the mount fd.
   int fd = -1;
-  error_code e = sys::open_by_handle(FD_PIDFS_ROOT, FILEID_KERNFS, id, O_RDONLY, fd);
+  error_code e =
+      sys::open_by_handle(FD_PIDFS_ROOT, FILEID_KERNFS, id, O_RDONLY | O_CLOEXEC, fd);
   if (is(e, berrc::bad_file_descriptor)) {
     pid_fd me = self(e);
-    if (!e) e = sys::open_by_handle(me.native_handle(), FILEID_KERNFS, id, O_RDONLY, fd);
+    if (!e)
+      e = sys::open_by_handle(me.native_handle(), FILEID_KERNFS, id, O_RDONLY | O_CLOEXEC, fd);
   }
   if (e) {
     ec = unsupported(e) ? make(berrc::operation_not_supported) : normalise_gone(e);
@@ -685,27 +687,37 @@ pid_t pid_fd::proc_access_begin(error_code& ec) const noexcept {
     ec = make(berrc::bad_file_descriptor);
     return 0;
   }
-  if (pid_ <= 0) {
+  // /proc names the process by its pid in the pid namespace of that procfs mount, which
+  // need not be ours (after unshare(CLONE_NEWPID) or setns, say): fdinfo, read through
+  // the same mount, gives exactly that pid (-1 once reaped, 0 if not visible there).
+  pid_t p = 0;
+  if (proc::fdinfo_pid(fd_, p)) p = pid_;
+  if (p <= 0) {
     ec = make(berrc::no_such_process);
     return 0;
   }
   proc_access_end(ec);
-  return ec ? 0 : pid_;
+  return ec ? 0 : p;
 }
 
 void pid_fd::proc_access_end(error_code& ec) const noexcept {
   // pidfd_send_signal(0) succeeds for a live process and a zombie (whose pid is still
   // reserved) and fails with ESRCH once the process has been reaped.
   const error_code e = sys::pidfd_send_signal(fd_, 0, nullptr, 0);
-  if (is(e, berrc::no_such_process))
+  if (!e) return;
+  if (is(e, berrc::no_such_process)) {
     ec = e;
-  else if (e && !unsupported(e))
-    ec = e;
-  else if (e) {
-    // No pidfd_send_signal: the fdinfo Pid reads -1 once the process has been reaped.
-    pid_t now = 0;
-    if (proc::fdinfo_pid(fd_, now) || now <= 0) ec = make(berrc::no_such_process);
+    return;
   }
+  // EINVAL: the process is outside our pid namespace hierarchy, where signals cannot go;
+  // ENOSYS and friends: no pidfd_send_signal. The fdinfo Pid reads -1 once the process
+  // has been reaped, whichever the case.
+  if (!unsupported(e) && !is(e, berrc::invalid_argument)) {
+    ec = e;
+    return;
+  }
+  pid_t now = 0;
+  if (proc::fdinfo_pid(fd_, now) || now <= 0) ec = make(berrc::no_such_process);
 }
 
 }  // namespace pidfd
