@@ -103,6 +103,36 @@ const std::string& cgroup2_mount() noexcept {
   return mount;
 }
 
+// Deepest pid namespace nesting the kernel allows is 32; one more for the procfs level.
+constexpr std::size_t max_levels = 33;
+
+// How many pid-namespace levels ours lies below that of the procfs mounted at /proc: 0
+// when they are the same (the usual case).
+error_code own_depth(std::size_t& depth) noexcept {
+  char buf[file_buffer];
+  std::size_t len = 0;
+  if (error_code ec = read_small_file(AT_FDCWD, "/proc/thread-self/status", buf, len)) return ec;
+  long long ids[max_levels];
+  const std::size_t n = parse_numbers(line_value(std::string_view(buf, len), "NSpid"), ids,
+                                      max_levels);
+  depth = n > 0 ? n - 1 : 0;
+  return {};
+}
+
+// The pid in our namespace of a parent that /proc (whose namespace is `depth` levels above
+// ours) calls procfs_ppid; 0 if it has none in ours.
+long long translate_parent(pid_t procfs_ppid, std::size_t depth) noexcept {
+  char path[40];
+  std::snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(procfs_ppid));
+  char buf[file_buffer];
+  std::size_t len = 0;
+  if (read_small_file(AT_FDCWD, path, buf, len)) return 0;
+  long long ids[max_levels];
+  if (parse_numbers(line_value(std::string_view(buf, len), "NSpid"), ids, max_levels) <= depth)
+    return 0;
+  return ids[depth];
+}
+
 }  // namespace
 
 error_code fdinfo_pid(int fd, pid_t& pid) noexcept {
@@ -132,6 +162,23 @@ error_code read_process_info(int dirfd, process_info& info) noexcept {
       parse_numbers(line_value(text, "Uid"), uids, 4) != 4 ||
       parse_numbers(line_value(text, "Gid"), gids, 4) != 4)
     return malformed();
+  // /proc numbers processes in the pid namespace of its mount, which is not ours after
+  // unshare(CLONE_NEWPID) without a new /proc. Translate through the NSpid/NStgid lists
+  // (procfs namespace first, the process's own last): our namespace is `depth` levels
+  // below the mount's, so a process we can see has an entry at that index.
+  std::size_t depth = 0;
+  if (error_code ec = own_depth(depth)) return ec;
+  if (depth > 0) {
+    long long ns_ids[max_levels];
+    if (parse_numbers(line_value(text, "NSpid"), ns_ids, max_levels) <= depth)
+      return make_error_code(boost::system::errc::no_such_process);  // not in our namespace
+    pid = ns_ids[depth];
+    if (parse_numbers(line_value(text, "NStgid"), ns_ids, max_levels) <= depth)
+      return make_error_code(boost::system::errc::no_such_process);
+    tgid = ns_ids[depth];
+    // The parent is in our namespace (or below), or above it, where it has no pid for us.
+    ppid = ppid > 0 ? translate_parent(static_cast<pid_t>(ppid), depth) : 0;
+  }
   info.pid = static_cast<pid_t>(pid);
   info.tgid = static_cast<pid_t>(tgid);
   info.ppid = static_cast<pid_t>(ppid);

@@ -41,9 +41,13 @@
 //   fork-hold FD WFD    like fork-rest, but the parent waits for a byte (or EOF) on WFD
 //                       before it reaps the new child
 //   pidfd-id FD         write the pidfs inode number of a pidfd for this process
+//   trace PID FD WFD    become PID's tracer (PTRACE_SEIZE, no options), write "R" to FD,
+//                       wait for a byte (or EOF) on WFD, then wait for PID's exit
+//                       (waitpid __WALL), which releases it to its real parent
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -353,6 +357,25 @@ int main(int argc, char** argv) {
       ::close(fd);
       put(num(arg(1)), std::to_string(st.st_ino));
       i += 1;
+    } else if (cmd == "trace") {
+      const pid_t pid = num(arg(1));
+      if (::ptrace(PTRACE_SEIZE, pid, nullptr, nullptr) != 0) die("PTRACE_SEIZE");
+      put(num(arg(2)), "R");
+      char c;
+      ssize_t n;
+      do n = ::read(num(arg(3)), &c, 1);
+      while (n < 0 && errno == EINTR);
+      for (;;) {
+        int st = 0;
+        const pid_t w = ::waitpid(pid, &st, __WALL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) die("waitpid traced");
+        if (WIFEXITED(st) || WIFSIGNALED(st)) break;
+        // A stop: let it go on (passing the signal, if any, through).
+        const int sig = WIFSTOPPED(st) && (st >> 16) == 0 ? WSTOPSIG(st) : 0;
+        ::ptrace(PTRACE_CONT, pid, nullptr, sig == SIGTRAP ? 0 : sig);
+      }
+      i += 3;
     } else {
       errno = EINVAL;
       die("unknown command " + cmd);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -136,6 +137,21 @@ TEST(Fallback, PretendNewerFlagsMissing) {
 TEST(Fallback, WithoutGetfdAndMrelease) {
   EXPECT_EQ(run_suite_in_child("InChildNoGetfd.*:InChildNoMrelease.*",
                                deny_getfd | deny_mrelease, {expect_missing("getfd,mrelease")}),
+            0);
+}
+
+TEST(Fallback, WithoutWaitidPidfd) {
+  // As on 5.3: waitid(P_PIDFD) fails with EINVAL; our own children are waited by pid.
+  EXPECT_EQ(run_suite_in_child("InChildNoWaitidPidfd.*", deny_waitid_pidfd,
+                               {expect_missing("waitid_pidfd")}),
+            0);
+}
+
+TEST(Fallback, WithoutSendSignalAndGetInfo) {
+  // No pidfd_send_signal: the /proc fallbacks must check liveness through fdinfo instead.
+  EXPECT_EQ(run_suite_in_child(
+                "InChildFallbackQueries.*:InChildNoSendSignal.*", deny_send_signal | deny_get_info,
+                {expect_missing("send_signal,signal_scope,self_sentinels,get_info,info_exit")}),
             0);
 }
 
@@ -348,9 +364,15 @@ TEST(InChildNoFileHandles, FeaturesAsConfigured) { expect_features_missing(); }
 
 TEST(InChildNoFileHandles, IdWithoutReopen) {
   blocked_child c;
-  const std::uint64_t id = c.fd.id();
-  EXPECT_EQ(id, fd_inode(c.fd.native_handle()));
   error_code ec;
+  std::uint64_t id = c.fd.id(ec);
+  if (features().pidfs) {
+    EXPECT_FALSE(ec);
+    EXPECT_EQ(id, fd_inode(c.fd.native_handle()));
+  } else {
+    EXPECT_EQ(ec, sys_errc::operation_not_supported);
+    id = 2;
+  }
   pid_fd r = pid_fd::open_by_id(id, ec);
   EXPECT_EQ(ec, sys_errc::operation_not_supported);
   EXPECT_FALSE(r.is_open());
@@ -438,6 +460,79 @@ TEST(InChildNoMrelease, ReleaseMemoryIsNotSupported) {
   EXPECT_EQ(ec, sys_errc::operation_not_supported);
   expect_throws_code([&] { c.fd.release_memory(); }, sys_errc::operation_not_supported);
   EXPECT_EQ(bounded_wait(c.fd), exit_status::from_wait_status(SIGKILL));
+}
+
+// ------------------------------------------------------------ no waitid(P_PIDFD)
+
+TEST(InChildNoWaitidPidfd, FeaturesAsConfigured) { expect_features_missing(); }
+
+TEST(InChildNoWaitidPidfd, OwnChildren) {
+  for (int code : {0, 1, 255}) {
+    SCOPED_TRACE(code);
+    pid_fd p = start_child({"exit", std::to_string(code)});
+    const exit_status s = bounded_wait(p);
+    EXPECT_EQ(s, exit_status::from_wait_status(code << 8));
+    EXPECT_EQ(p.wait(), s);
+    EXPECT_EQ(p.try_wait(), s);
+  }
+  pid_fd k = start_child({"raise", "9"});
+  EXPECT_EQ(bounded_wait(k), exit_status::from_wait_status(SIGKILL));
+}
+
+TEST(InChildNoWaitidPidfd, TryWaitBeforeAndAfterExit) {
+  blocked_child c({}, {"exit", "5"});
+  error_code ec;
+  EXPECT_EQ(c.fd.try_wait(ec), std::nullopt);
+  EXPECT_FALSE(ec) << ec.message();
+  c.finish_and_wait_exit();
+  EXPECT_EQ(proc_state(c.pid), 'Z');
+  EXPECT_EQ(c.fd.try_wait(ec), exit_status::from_wait_status(0x500));
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(c.fd.wait(), exit_status::from_wait_status(0x500));
+}
+
+TEST(InChildNoWaitidPidfd, BlockingWaitAndConcurrentWaiters) {
+  blocked_child c({}, {"exit", "6"});
+  std::optional<exit_status> a, b;
+  error_code ea, eb;
+  std::thread t1([&] { a = c.fd.wait(ea); });
+  std::thread t2([&] { b = c.fd.wait(eb); });
+  c.finish();
+  t1.join();
+  t2.join();
+  EXPECT_FALSE(ea) << ea.message();
+  EXPECT_FALSE(eb) << eb.message();
+  EXPECT_EQ(a, exit_status::from_wait_status(0x600));
+  EXPECT_EQ(b, exit_status::from_wait_status(0x600));
+}
+
+// ------------------------------------------------------------ no pidfd_send_signal
+
+TEST(InChildNoSendSignal, SignalsAreNotSupported) {
+  blocked_child c;
+  error_code ec;
+  c.fd.send_signal(0, ec);
+  EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  c.fd.kill(ec);
+  EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  union sigval v {};
+  c.fd.queue_signal(SIGUSR1, v, ec);
+  EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  expect_throws_code([&] { c.fd.kill(); }, sys_errc::operation_not_supported);
+  // Liveness for /proc access comes from fdinfo: still right before and after the reap.
+  const std::string comm = c.fd.access_proc([](pid_t p) {
+    std::ifstream in("/proc/" + std::to_string(p) + "/comm");
+    std::string s;
+    std::getline(in, s);
+    return s;
+  });
+  EXPECT_EQ(comm, "asio-pidfd-test");
+  c.finish();
+  expect_exit_code(c.fd, 0);
+  c.fd.access_proc([] {}, ec);
+  EXPECT_EQ(ec, sys_errc::no_such_process);
+  (void)c.fd.proc_dir(ec);
+  EXPECT_EQ(ec, sys_errc::no_such_process);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <sys/utsname.h>
 
 #include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <optional>
 #include <set>

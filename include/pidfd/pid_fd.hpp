@@ -166,8 +166,10 @@ public:
   exit_status wait(error_code& ec) noexcept;
 
   /// Like wait() but never blocks: std::nullopt while the process runs (or has exited but
-  /// its status is not available yet, such as a non-child zombie not yet reaped by its
-  /// parent).
+  /// its status is not available yet: a non-child zombie not yet reaped by its parent,
+  /// when the kernel has PIDFD_INFO_EXIT). Without PIDFD_INFO_EXIT, a non-child (or a
+  /// thread) gives errc::status_unavailable as soon as it has exited, since no status can
+  /// ever come.
   std::optional<exit_status> try_wait();
   std::optional<exit_status> try_wait(error_code& ec) noexcept;
 
