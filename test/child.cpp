@@ -27,9 +27,14 @@
 //   fork-rest FD        fork: the new child runs the remaining commands; this process
 //                       writes its pid to FD, reaps it, and exits 0
 //   cgroup FD           write the "0::" line of /proc/self/cgroup
+//   ptrace-hold PID OUT IN  PTRACE_SEIZE PID and write "R" to OUT; when PID has exited,
+//                       write "E" to OUT while holding its zombie (its parent cannot reap
+//                       it yet), block until a byte arrives on IN, then collect it as its
+//                       tracer, which hands it back to its parent
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -216,6 +221,33 @@ int main(int argc, char** argv) {
         if (line.rfind("0::", 0) == 0) found = line.substr(3);
       put(num(arg(1)), found);
       i += 1;
+    } else if (cmd == "ptrace-hold") {
+      const pid_t target = num(arg(1));
+      const int out = num(arg(2));
+      const int in = num(arg(3));
+      if (::ptrace(PTRACE_SEIZE, target, nullptr, nullptr) != 0) die("PTRACE_SEIZE");
+      put(out, "R");
+      for (;;) {
+        siginfo_t si{};
+        if (::waitid(P_PID, target, &si, WEXITED | WSTOPPED | WNOWAIT | __WALL) != 0) {
+          if (errno == EINTR) continue;
+          die("waitid");
+        }
+        if (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)
+          break;
+        int st;  // a signal-delivery stop: consume it and deliver the signal
+        if (::waitpid(target, &st, __WALL) < 0) die("waitpid");
+        ::ptrace(PTRACE_CONT, target, nullptr, WIFSTOPPED(st) ? WSTOPSIG(st) : 0);
+      }
+      put(out, "E");
+      char c;
+      ssize_t n;
+      do n = ::read(in, &c, 1);
+      while (n < 0 && errno == EINTR);
+      int st;
+      while (::waitpid(target, &st, __WALL) < 0 && errno == EINTR) {
+      }
+      i += 3;
     } else {
       errno = EINVAL;
       die("unknown command " + cmd);
