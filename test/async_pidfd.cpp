@@ -503,11 +503,14 @@ TEST_F(AsyncPidfd, ParallelGroupCancelsTheWait) {
   asio::experimental::make_parallel_group(c.p.async_wait(asio::deferred),
                                           timer.async_wait(asio::deferred))
       .async_wait(asio::experimental::wait_for_one(),
-                  [&](std::array<std::size_t, 2> o, error_code e1, exit_status, error_code e2) {
+                  // Bound: a parallel group's handler without an associated executor runs
+                  // on the system executor, not on the io_context.
+                  asio::bind_executor(io, [&](std::array<std::size_t, 2> o, error_code e1,
+                                              exit_status, error_code e2) {
                     order = o;
                     wait_ec = e1;
                     timer_ec = e2;
-                  });
+                  }));
   ASSERT_TRUE(run_until([&] { return order.has_value(); }));
   EXPECT_EQ((*order)[0], 1u);
   EXPECT_EQ((*order)[1], 0u);
