@@ -13,6 +13,7 @@
 #include <boost/asio/execution_context.hpp>
 #include <boost/asio/posix/basic_stream_descriptor.hpp>
 
+#include <fcntl.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -82,7 +83,8 @@ public:
   basic_async_pidfd(basic_async_pidfd&& other) noexcept
       : descriptor_(std::move(other.descriptor_)),
         core_(std::move(other.core_)),
-        retries_(std::move(other.retries_)) {}
+        retries_(std::move(other.retries_)),
+        was_nonblocking_(other.was_nonblocking_) {}
 
   /// Move-constructs from an object with another executor type convertible to ours.
   template <typename Executor1,
@@ -90,7 +92,8 @@ public:
   basic_async_pidfd(basic_async_pidfd<Executor1>&& other) noexcept
       : descriptor_(std::move(other.descriptor_)),
         core_(std::move(other.core_)),
-        retries_(std::move(other.retries_)) {}
+        retries_(std::move(other.retries_)),
+        was_nonblocking_(other.was_nonblocking_) {}
 
   /// Move-assigns: closes this object's pidfd first (its pending waits complete with
   /// operation_aborted), then takes other's.
@@ -100,6 +103,7 @@ public:
       descriptor_ = std::move(other.descriptor_);
       core_ = std::move(other.core_);
       retries_ = std::move(other.retries_);
+      was_nonblocking_ = other.was_nonblocking_;
     }
     return *this;
   }
@@ -131,8 +135,13 @@ public:
       ec = boost::asio::error::bad_descriptor;
       return;
     }
+    // The reactor sets O_NONBLOCK (which is PIDFD_NONBLOCK) on the descriptor; release()
+    // clears it again unless the pidfd came with it.
+    const int flags = ::fcntl(fd.native_handle(), F_GETFL);
     descriptor_.assign(fd.native_handle(), ec);
-    if (!ec) core_ = std::move(fd);
+    if (ec) return;
+    core_ = std::move(fd);
+    was_nonblocking_ = flags >= 0 && (flags & O_NONBLOCK) != 0;
   }
 
   /// True if the object has a pidfd.
@@ -154,7 +163,8 @@ public:
   }
 
   /// Gives the pidfd back as a pid_fd, intact (same descriptor, recorded pid and cached
-  /// status), after deregistering it. Pending waits complete with operation_aborted.
+  /// status, and blocking mode as it was given), after deregistering it. Pending waits
+  /// complete with operation_aborted.
   pid_fd release() {
     error_code ec;
     return release(ec);
@@ -162,7 +172,11 @@ public:
   /// As above; never fails (ec is cleared).
   pid_fd release(error_code& ec) noexcept {
     retries_.reset();
-    if (descriptor_.is_open()) descriptor_.release();
+    if (descriptor_.is_open()) {
+      error_code ignored;  // best effort: pid_fd::wait() copes with O_NONBLOCK anyway
+      if (!was_nonblocking_) descriptor_.native_non_blocking(false, ignored);
+      descriptor_.release();
+    }
     ec.clear();
     return std::move(core_);
   }
@@ -325,6 +339,7 @@ private:
   boost::asio::posix::basic_stream_descriptor<Executor> descriptor_;
   pid_fd core_;
   detail::retry_list_ptr retries_;
+  bool was_nonblocking_ = false;  // O_NONBLOCK was set before we registered the pidfd
 };
 
 /// basic_async_pidfd with the default, polymorphic I/O executor.
