@@ -23,7 +23,38 @@ int main() {
 }
 CPP
 # The .pc file carries the installed prefix; point pkg-config at the staging copy.
-flags=$(PKG_CONFIG_PATH=$pcdir pkg-config --define-prefix --cflags --libs asio-pidfd)
+prefix_root=$root
+flags=$(PKG_CONFIG_PATH=$pcdir pkg-config --define-variable=prefix="$prefix_root" --cflags --libs asio-pidfd)
 g++ -std=c++20 "$dest/consumer.cpp" -o "$dest/consumer" $flags
 LD_LIBRARY_PATH=$libdir "$dest/consumer"
-echo "install check: ok"
+echo "pkg-config consumer: ok"
+
+# CMake: find_package(asio-pidfd) from the staged prefix.
+mkdir -p "$dest/cmake-consumer"
+cp "$dest/consumer.cpp" "$dest/cmake-consumer/"
+cat > "$dest/cmake-consumer/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.18)
+project(consumer CXX)
+find_package(asio-pidfd REQUIRED)
+add_executable(consumer consumer.cpp)
+target_link_libraries(consumer PRIVATE asio-pidfd::asio-pidfd)
+CMAKE
+cmake -S "$dest/cmake-consumer" -B "$dest/cmake-build" -DCMAKE_PREFIX_PATH="$root" >/dev/null
+cmake --build "$dest/cmake-build" >/dev/null
+LD_LIBRARY_PATH=$libdir "$dest/cmake-build/consumer" >/dev/null
+echo "CMake consumer: ok"
+
+# Meson: the library as a subproject, found with dependency('asio-pidfd') alone.
+src=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$dest/meson-consumer/subprojects"
+cp "$dest/consumer.cpp" "$dest/meson-consumer/"
+ln -s "$src" "$dest/meson-consumer/subprojects/asio-pidfd"
+cat > "$dest/meson-consumer/meson.build" <<'MESON'
+project('consumer', 'cpp', default_options : ['cpp_std=c++20'])
+executable('consumer', 'consumer.cpp',
+  dependencies : dependency('asio-pidfd', fallback : ['asio-pidfd', 'asio_pidfd_dep']))
+MESON
+meson setup "$dest/meson-build" "$dest/meson-consumer" --wrap-mode=nodownload >/dev/null
+ninja -C "$dest/meson-build" >/dev/null
+"$dest/meson-build/consumer" >/dev/null
+echo "Meson subproject consumer: ok"

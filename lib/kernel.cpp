@@ -1,1 +1,211 @@
-// placeholder: filled in by its issue
+#include <pidfd/kernel.hpp>
+
+#include "sys.hpp"
+
+#include <pidfd/detail/linux.hpp>
+#include <pidfd/unique_fd.hpp>
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <string_view>
+
+namespace pidfd {
+namespace {
+
+struct feature_name {
+  std::string_view name;
+  bool kernel_features::*member;
+};
+
+constexpr feature_name feature_names[] = {
+    {"pidfd_open", &kernel_features::pidfd_open},
+    {"send_signal", &kernel_features::send_signal},
+    {"waitid_pidfd", &kernel_features::waitid_pidfd},
+    {"clone_pidfd", &kernel_features::clone_pidfd},
+    {"clone3", &kernel_features::clone3},
+    {"nonblock", &kernel_features::nonblock},
+    {"getfd", &kernel_features::getfd},
+    {"mrelease", &kernel_features::mrelease},
+    {"pidfs", &kernel_features::pidfs},
+    {"thread_pidfd", &kernel_features::thread_pidfd},
+    {"signal_scope", &kernel_features::signal_scope},
+    {"namespaces", &kernel_features::namespaces},
+    {"get_info", &kernel_features::get_info},
+    {"info_exit", &kernel_features::info_exit},
+    {"file_handles", &kernel_features::file_handles},
+    {"self_sentinels", &kernel_features::self_sentinels},
+    {"peer_pidfd", &kernel_features::peer_pidfd},
+};
+
+// The probe's subject: a child that blocks until we close its pipe, so features can be
+// tried on a live process's pidfd even where pidfd_open is missing (filtered), and on the
+// same pidfd once it has been reaped. It is created fork-like (no CLONE_VM) and runs only
+// raw system calls. Its exit signal is 0: no SIGCHLD reaches the application, and a
+// waitpid(-1) of the application's (which lacks __WALL) cannot reap it.
+struct probe_child {
+  pid_t pid = -1;
+  unique_fd pidfd;
+  unique_fd release;  // closing it lets the child exit
+
+  void start(kernel_features& f, bool can_pidfd_open) noexcept {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return;
+    unique_fd read_end(fds[0]);
+    release.reset(fds[1]);
+    int fd = -1;
+    long r = ::syscall(SYS_clone, CLONE_PIDFD, nullptr, &fd, nullptr, nullptr);
+    if (r == 0) run(fds[0], fds[1]);
+    f.clone_pidfd = r > 0 && fd >= 0;
+    if (r < 0) {
+      r = ::syscall(SYS_clone, 0, nullptr, nullptr, nullptr, nullptr);
+      if (r == 0) run(fds[0], fds[1]);
+      if (r < 0) return;
+      // It cannot exit (let alone be reaped) before we close its pipe: the pid is its own.
+      if (!can_pidfd_open || sys::pidfd_open(static_cast<pid_t>(r), 0, fd)) fd = -1;
+    }
+    pid = static_cast<pid_t>(r);
+    pidfd.reset(fd);
+  }
+
+  [[noreturn]] static void run(int read_end, int write_end) noexcept {
+    ::syscall(SYS_close, write_end);
+    char c;
+    while (::syscall(SYS_read, read_end, &c, 1) < 0 && errno == EINTR) {
+    }
+    ::syscall(SYS_exit_group, 0);
+    __builtin_unreachable();
+  }
+
+  // Lets the child exit and reaps it.
+  void finish() noexcept {
+    release.reset();
+    if (pid <= 0) return;
+    siginfo_t si;
+    (void)sys::waitid_pid(pid, si, WEXITED | __WALL);
+  }
+};
+
+kernel_features probe() {
+  // Any failure counts as "absent": ENOSYS from an old kernel, EPERM from an old
+  // container seccomp profile, or the specific errno a filter chose.
+  kernel_features f{};
+  int fd = -1;
+  f.pidfd_open = !sys::pidfd_open(::getpid(), 0, fd);
+  if (f.pidfd_open) ::close(fd);
+
+  probe_child child;
+  child.start(f, f.pidfd_open);
+  const int subject = child.pidfd.get();
+
+  if (subject >= 0) {
+    f.send_signal = !sys::pidfd_send_signal(subject, 0, nullptr, 0);
+    siginfo_t si;
+    // Our running child: 0 with nothing to report if P_PIDFD is understood, else EINVAL.
+    f.waitid_pidfd = !sys::waitid_pidfd(subject, si, WEXITED | WNOHANG | __WALL);
+    if (!sys::pidfd_getfd(subject, 0, fd)) {
+      f.getfd = true;
+      ::close(fd);
+    }
+    // The child is not dying, so a kernel that has process_mrelease answers EINVAL.
+    f.mrelease = sys::process_mrelease(subject) == boost::system::errc::invalid_argument;
+    struct statfs sfs {};
+    f.pidfs = ::fstatfs(subject, &sfs) == 0 && sfs.f_type == PID_FS_MAGIC;
+    f.signal_scope = !sys::pidfd_send_signal(subject, 0, nullptr, PIDFD_SIGNAL_THREAD_GROUP);
+    if (!sys::pidfd_get_namespace(subject, 10 /* uts */, fd)) {
+      f.namespaces = true;
+      ::close(fd);
+    }
+    detail::pidfd_info info{};
+    info.mask = detail::pidfd_info_pid;
+    f.get_info = !sys::pidfd_get_info(subject, info) && (info.mask & detail::pidfd_info_pid);
+    int type = 0;
+    std::uint64_t handle = 0;
+    f.file_handles = !sys::name_to_handle(subject, type, handle) && type == FILEID_KERNFS;
+  } else {
+    // pidfd_send_signal also accepts a /proc/<pid> directory.
+    unique_fd dir(::open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    f.send_signal = dir && !sys::pidfd_send_signal(dir.get(), 0, nullptr, 0);
+  }
+  if (f.pidfd_open) {
+    if (!sys::pidfd_open(::getpid(), PIDFD_NONBLOCK, fd)) {
+      f.nonblock = true;
+      ::close(fd);
+    }
+    if (!sys::pidfd_open(static_cast<pid_t>(::gettid()), PIDFD_THREAD, fd)) {
+      f.thread_pidfd = true;
+      ::close(fd);
+    }
+  }
+  f.self_sentinels = !sys::pidfd_send_signal(PIDFD_SELF_THREAD_GROUP, 0, nullptr, 0);
+
+  // clone3 with a NULL argument block: EINVAL (too small) if the syscall exists.
+  {
+    const long r = ::syscall(SYS_clone3, nullptr, 0);
+    f.clone3 = r < 0 && errno == EINVAL;
+  }
+
+  {
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0) {
+      int peer = -1;
+      socklen_t len = sizeof peer;
+      if (::getsockopt(fds[0], SOL_SOCKET, SO_PEERPIDFD, &peer, &len) == 0 && peer >= 0) {
+        f.peer_pidfd = true;
+        ::close(peer);
+      }
+      ::close(fds[0]);
+      ::close(fds[1]);
+    }
+  }
+
+  // PIDFD_INFO_EXIT is only ever reported for a reaped process.
+  child.finish();
+  if (subject >= 0 && f.get_info) {
+    detail::pidfd_info info{};
+    info.mask = detail::pidfd_info_exit;
+    f.info_exit = !sys::pidfd_get_info(subject, info) && (info.mask & detail::pidfd_info_exit);
+  }
+  return f;
+}
+
+void apply_pretend_missing(kernel_features& f) {
+  const char* env = std::getenv("ASIO_PIDFD_PRETEND_MISSING");
+  if (!env) return;
+  std::string_view list(env);
+  while (!list.empty()) {
+    const std::size_t comma = list.find(',');
+    const std::string_view item = list.substr(0, comma);
+    for (const feature_name& n : feature_names)
+      if (n.name == item) f.*n.member = false;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+}
+
+}  // namespace
+
+const kernel_features& kernel_support() {
+  static const kernel_features features = [] {
+    kernel_features f = probe();
+    apply_pretend_missing(f);
+    return f;
+  }();
+  return features;
+}
+
+std::string to_string(const kernel_features& features) {
+  std::string s;
+  for (const feature_name& n : feature_names) {
+    s += n.name;
+    s += features.*n.member ? ": yes\n" : ": no\n";
+  }
+  return s;
+}
+
+}  // namespace pidfd

@@ -3,9 +3,12 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+#include <new>
 
 namespace pidfd::sys {
 
@@ -90,6 +93,39 @@ error_code clone3(detail::clone_args& args, pid_t& pid) noexcept {
   const long r = ::syscall(SYS_clone3, &args, sizeof args);
   if (r < 0) return last_error();
   pid = static_cast<pid_t>(r);
+  return {};
+}
+
+namespace {
+// struct file_handle ends in a flexible array: give it room for an 8-byte handle.
+struct handle_storage {
+  alignas(file_handle) unsigned char bytes[sizeof(file_handle) + 16];
+  file_handle* get() noexcept { return reinterpret_cast<file_handle*>(bytes); }
+};
+}  // namespace
+
+error_code name_to_handle(int fd, int& type, std::uint64_t& value) noexcept {
+  handle_storage h{};
+  file_handle* fh = new (h.bytes) file_handle{};
+  fh->handle_bytes = 16;
+  int mount_id = 0;
+  if (::name_to_handle_at(fd, "", fh, &mount_id, AT_EMPTY_PATH) < 0) return last_error();
+  type = fh->handle_type;
+  value = 0;
+  if (fh->handle_bytes == sizeof value) std::memcpy(&value, fh->f_handle, sizeof value);
+  return {};
+}
+
+error_code open_by_handle(int mount_fd, int type, std::uint64_t value, int flags,
+                          int& fd) noexcept {
+  handle_storage h{};
+  file_handle* fh = new (h.bytes) file_handle{};
+  fh->handle_bytes = sizeof value;
+  fh->handle_type = type;
+  std::memcpy(fh->f_handle, &value, sizeof value);
+  const int r = ::open_by_handle_at(mount_fd, fh, flags);
+  if (r < 0) return last_error();
+  fd = r;
   return {};
 }
 

@@ -36,6 +36,11 @@ error_code close_range(unsigned first, unsigned last, unsigned flags) noexcept;
 /// clone3(); returns the child's pid in the parent (0 in the child). Only for the
 /// fork-like use (no CLONE_VM): a CLONE_VM child needs its own stack and entry function.
 error_code clone3(detail::clone_args& args, pid_t& pid) noexcept;
+/// name_to_handle_at(fd, "", AT_EMPTY_PATH): the handle type and, for an 8-byte handle
+/// (pidfs, FILEID_KERNFS), its value.
+error_code name_to_handle(int fd, int& type, std::uint64_t& value) noexcept;
+/// open_by_handle_at(mount_fd) with an 8-byte handle of the given type.
+error_code open_by_handle(int mount_fd, int type, std::uint64_t value, int flags, int& fd) noexcept;
 /// poll() on one fd; revents 0 on timeout. timeout_ms < 0 waits forever.
 error_code poll_one(int fd, short events, int timeout_ms, short& revents) noexcept;
 

@@ -27,6 +27,14 @@
 //   fork-rest FD        fork: the new child runs the remaining commands; this process
 //                       writes its pid to FD, reaps it, and exits 0
 //   cgroup FD           write the "0::" line of /proc/self/cgroup
+//   block SIG           block SIG in the calling (main) thread; threads started later
+//                       inherit the mask
+//   thread FD           start a thread that blocks forever (its signal mask is the main
+//                       thread's at that point) and write its thread id to FD
+//   setpgid             setpgid(0, 0): become the leader of a new process group
+//   fork-hold FD WFD    like fork-rest, but the parent waits for a byte (or EOF) on WFD
+//                       before it reaps the new child
+//   pidfd-id FD         write the pidfs inode number of a pidfd for this process
 //   ptrace-hold PID OUT IN  PTRACE_SEIZE PID and write "R" to OUT; when PID has exited,
 //                       write "E" to OUT while holding its zombie (its parent cannot reap
 //                       it yet), block until a byte arrives on IN, then collect it as its
@@ -36,6 +44,8 @@
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,6 +58,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -220,6 +231,58 @@ int main(int argc, char** argv) {
       while (std::getline(in, line))
         if (line.rfind("0::", 0) == 0) found = line.substr(3);
       put(num(arg(1)), found);
+      i += 1;
+    } else if (cmd == "block") {
+      sigset_t set;
+      sigemptyset(&set);
+      sigaddset(&set, num(arg(1)));
+      sigprocmask(SIG_BLOCK, &set, nullptr);
+      i += 1;
+    } else if (cmd == "thread") {
+      const int out = num(arg(1));
+      int tid_pipe[2];
+      if (::pipe(tid_pipe) != 0) die("pipe");
+      // Detached: the thread ends with the process (exit_group).
+      std::thread([fd = tid_pipe[1]] {
+        const pid_t tid = static_cast<pid_t>(::syscall(SYS_gettid));
+        if (::write(fd, &tid, sizeof tid) != static_cast<ssize_t>(sizeof tid)) die("write tid");
+        for (;;) ::pause();
+      }).detach();
+      pid_t tid = 0;
+      ssize_t n;
+      do n = ::read(tid_pipe[0], &tid, sizeof tid);
+      while (n < 0 && errno == EINTR);
+      if (n != static_cast<ssize_t>(sizeof tid)) die("read tid");
+      ::close(tid_pipe[0]);
+      ::close(tid_pipe[1]);
+      put(out, std::to_string(tid));
+      i += 1;
+    } else if (cmd == "setpgid") {
+      if (::setpgid(0, 0) != 0) die("setpgid");
+    } else if (cmd == "fork-hold") {
+      const int out = num(arg(1));
+      const int hold = num(arg(2));
+      const pid_t pid = ::fork();
+      if (pid < 0) die("fork");
+      if (pid == 0) {
+        i += 2;
+        continue;
+      }
+      put(out, std::to_string(pid));
+      char c;
+      ssize_t n;
+      do n = ::read(hold, &c, 1);
+      while (n < 0 && errno == EINTR);
+      int st;
+      while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+      }
+      std::_Exit(0);
+    } else if (cmd == "pidfd-id") {
+      const int fd = static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0));
+      struct stat st;
+      if (fd < 0 || ::fstat(fd, &st) != 0) die("pidfd-id");
+      ::close(fd);
+      put(num(arg(1)), std::to_string(st.st_ino));
       i += 1;
     } else if (cmd == "ptrace-hold") {
       const pid_t target = num(arg(1));

@@ -1,1 +1,443 @@
-// placeholder: filled in by its issue
+// Fallback tests: the pid_fd checks again, in a child process (run_suite_in_child) where
+// kernel features are made absent, by a seccomp filter (the syscall or ioctl fails as on
+// an older kernel) or by ASIO_PIDFD_PRETEND_MISSING (for what seccomp cannot imitate).
+// Results must be the same values through the fallbacks (pid from fdinfo; ppid, creds and
+// cgroup from /proc; namespaces from /proc/<pid>/ns), or operation_not_supported where
+// nothing can stand in.
+//
+// Each Fallback.* test below runs some InChild* suites in one configuration; the suites
+// are skipped in a normal run (test/main.cpp). PIDFD_TEST_EXPECT_MISSING tells the child
+// which features its configuration removes, and InChild*.FeaturesAsConfigured checks the
+// probe agrees, so a filter that silently did nothing would fail.
+#include "core_checks.hpp"
+
+#include <pidfd/kernel.hpp>
+#include <pidfd/pid_fd.hpp>
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace pidfd_test;
+using pidfd::error_code;
+using pidfd::exit_status;
+using pidfd::open_flags;
+using pidfd::pid_fd;
+using pidfd::signal_scope;
+
+const pidfd::kernel_features& features() { return pidfd::kernel_support(); }
+
+// The features this child's configuration removes, from PIDFD_TEST_EXPECT_MISSING.
+void expect_features_missing() {
+  const char* env = std::getenv("PIDFD_TEST_EXPECT_MISSING");
+  ASSERT_NE(env, nullptr) << "run through a Fallback.* test";
+  const pidfd::kernel_features& f = features();
+  const std::pair<const char*, bool> all[] = {
+      {"pidfd_open", f.pidfd_open},     {"send_signal", f.send_signal},
+      {"waitid_pidfd", f.waitid_pidfd}, {"clone_pidfd", f.clone_pidfd},
+      {"clone3", f.clone3},             {"nonblock", f.nonblock},
+      {"getfd", f.getfd},               {"mrelease", f.mrelease},
+      {"pidfs", f.pidfs},               {"thread_pidfd", f.thread_pidfd},
+      {"signal_scope", f.signal_scope}, {"namespaces", f.namespaces},
+      {"get_info", f.get_info},         {"info_exit", f.info_exit},
+      {"file_handles", f.file_handles}, {"self_sentinels", f.self_sentinels},
+      {"peer_pidfd", f.peer_pidfd},
+  };
+  std::istringstream in(env);
+  std::string name;
+  int listed = 0;
+  while (std::getline(in, name, ',')) {
+    bool known = false;
+    for (const auto& [n, present] : all) {
+      if (name != n) continue;
+      known = true;
+      EXPECT_FALSE(present) << name << " should be absent in this configuration";
+    }
+    EXPECT_TRUE(known) << "unknown feature " << name;
+    ++listed;
+  }
+  EXPECT_GT(listed, 0);
+}
+
+pid_t gettid_() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
+
+// ------------------------------------------------------------ the configurations
+
+std::string expect_missing(const char* names) {
+  return std::string("PIDFD_TEST_EXPECT_MISSING=") + names;
+}
+
+TEST(Fallback, WithoutGetInfoAndNamespaceIoctls) {
+  // As on Linux 6.1-6.10 (and, for GET_INFO, up to 6.12): the ioctls fail with ENOTTY.
+  EXPECT_EQ(run_suite_in_child("InChildFallbackQueries.*:InChildNoInfoExit.*",
+                               deny_get_info | deny_ns_ioctls,
+                               {expect_missing("get_info,info_exit,namespaces")}),
+            0);
+}
+
+TEST(Fallback, PretendGetInfoAndNamespacesMissing) {
+  EXPECT_EQ(run_suite_in_child("InChildFallbackQueries.*:InChildNoInfoExit.*", 0,
+                               {"ASIO_PIDFD_PRETEND_MISSING=get_info,info_exit,namespaces",
+                                expect_missing("get_info,info_exit,namespaces")}),
+            0);
+}
+
+TEST(Fallback, PretendInfoExitMissing) {
+  // As on 6.13 and 6.14: GET_INFO works, but not after the reap.
+  EXPECT_EQ(run_suite_in_child("InChildFallbackQueries.*:InChildNoInfoExit.*", 0,
+                               {"ASIO_PIDFD_PRETEND_MISSING=info_exit",
+                                expect_missing("info_exit")}),
+            0);
+}
+
+TEST(Fallback, WithoutPidfdOpen) {
+  // As before 5.3, or under a container profile that blocks it: ENOSYS.
+  EXPECT_EQ(run_suite_in_child("InChildNoPidfdOpen.*", deny_pidfd_open,
+                               {expect_missing("pidfd_open")}),
+            0);
+}
+
+TEST(Fallback, PretendPidfsMissing) {
+  // Before 6.9 every pidfd shares one anonymous inode: no identity, no file handles.
+  EXPECT_EQ(run_suite_in_child("InChildNoPidfs.*", 0,
+                               {"ASIO_PIDFD_PRETEND_MISSING=pidfs,file_handles",
+                                expect_missing("pidfs,file_handles")}),
+            0);
+}
+
+TEST(Fallback, PretendFileHandlesMissing) {
+  // 6.9 to 6.13: pidfs identities, but no file handles to reopen them.
+  EXPECT_EQ(run_suite_in_child("InChildNoFileHandles.*", 0,
+                               {"ASIO_PIDFD_PRETEND_MISSING=file_handles",
+                                expect_missing("file_handles")}),
+            0);
+}
+
+TEST(Fallback, PretendNewerFlagsMissing) {
+  EXPECT_EQ(run_suite_in_child(
+                "InChildNoSignalScope.*:InChildNoThreadPidfd.*:InChildNoNonblock.*:"
+                "InChildNoGetfd.*:InChildNoMrelease.*",
+                0,
+                {"ASIO_PIDFD_PRETEND_MISSING=signal_scope,thread_pidfd,nonblock,getfd,mrelease",
+                 expect_missing("signal_scope,thread_pidfd,nonblock,getfd,mrelease")}),
+            0);
+}
+
+TEST(Fallback, WithoutGetfdAndMrelease) {
+  EXPECT_EQ(run_suite_in_child("InChildNoGetfd.*:InChildNoMrelease.*",
+                               deny_getfd | deny_mrelease, {expect_missing("getfd,mrelease")}),
+            0);
+}
+
+// ------------------------------------------------------------ queries through fallbacks
+
+TEST(InChildFallbackQueries, FeaturesAsConfigured) { expect_features_missing(); }
+
+TEST(InChildFallbackQueries, Self) {
+  pid_fd p = pid_fd::self();
+  expect_queries_match_proc(p, ::getpid());
+  EXPECT_EQ(p.ppid(), ::getppid());
+  expect_namespaces_match_proc(p, ::getpid());
+}
+
+TEST(InChildFallbackQueries, ChildInNewNamespaces) {
+  blocked_child c({"unshare-all", "asio-pidfd-fb"});
+  expect_queries_match_proc(c.fd, c.pid);
+  EXPECT_EQ(c.fd.ppid(), ::getpid());
+  expect_namespaces_match_proc(c.fd, c.pid);
+  EXPECT_NE(fd_inode(c.fd.get_namespace(pidfd::namespace_type::uts).get()),
+            proc_ns_inode(::getpid(), "uts"));
+  c.finish();
+  expect_exit_code(c.fd, 0);
+  expect_queries_after_reap(c.fd, c.pid);
+}
+
+TEST(InChildFallbackQueries, DroppedCredentials) {
+  blocked_child c({"setuid", "65534"});
+  const pidfd::credentials want{65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534};
+  EXPECT_EQ(c.fd.creds(), want);
+  EXPECT_EQ(c.fd.info().creds, want);
+  c.finish();
+  expect_exit_code(c.fd, 0);
+}
+
+TEST(InChildFallbackQueries, CgroupIdInAnotherCgroup) { expect_cgroup_id_in_new_cgroup(); }
+
+TEST(InChildFallbackQueries, AdoptedPidFromFdinfo) {
+  blocked_child c;
+  pid_fd adopted(::fcntl(c.fd.native_handle(), F_DUPFD_CLOEXEC, 0));
+  EXPECT_EQ(adopted.pid(), c.pid);
+  expect_queries_match_proc(adopted, c.pid);
+  c.finish();
+  expect_exit_code(c.fd, 0);
+  EXPECT_EQ(adopted.pid(), c.pid);
+  pid_fd late(::fcntl(c.fd.native_handle(), F_DUPFD_CLOEXEC, 0));
+  error_code ec;
+  (void)late.pid(ec);
+  EXPECT_EQ(ec, sys_errc::no_such_process);
+}
+
+TEST(InChildFallbackQueries, ThreadPidfdInfo) {
+  pipe_fds go = make_pipe();
+  pid_t tid = 0;
+  pipe_fds tid_pipe = make_pipe();
+  std::thread t([&] {
+    const pid_t me = gettid_();
+    (void)!::write(tid_pipe.write.get(), &me, sizeof me);
+    char c;
+    while (::read(go.read.get(), &c, 1) < 0 && errno == EINTR) {
+    }
+  });
+  ASSERT_TRUE(wait_readable(tid_pipe.read.get()));
+  ASSERT_EQ(::read(tid_pipe.read.get(), &tid, sizeof tid), static_cast<ssize_t>(sizeof tid));
+  error_code ec;
+  pid_fd p = pid_fd::open(tid, open_flags::thread, ec);
+  if (!features().thread_pidfd) {
+    EXPECT_EQ(ec, sys_errc::operation_not_supported);
+    write_byte(go.write.get());
+    t.join();
+    return;
+  }
+  EXPECT_FALSE(ec) << ec.message();
+  const pidfd::process_info info = p.info(ec);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(info.pid, tid);
+  EXPECT_EQ(info.tgid, ::getpid());
+  EXPECT_EQ(info.ppid, ::getppid());
+  EXPECT_EQ(p.pid(), tid);
+  write_byte(go.write.get());
+  t.join();
+}
+
+TEST(InChildFallbackQueries, IdIsUnaffected) {
+  // id() is the pidfs inode (fstat), not GET_INFO.
+  pid_fd p = pid_fd::self();
+  if (features().pidfs) {
+    EXPECT_EQ(p.id(), fd_inode(p.native_handle()));
+  } else {
+    error_code ec;
+    (void)p.id(ec);
+    EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  }
+}
+
+TEST(InChildFallbackQueries, OwnChildStatus) {
+  pid_fd p = start_child({"exit", "3"});
+  EXPECT_EQ(bounded_wait(p), exit_status::from_wait_status(0x300));
+  EXPECT_EQ(p.wait(), exit_status::from_wait_status(0x300));
+}
+
+// ------------------------------------------------------------ no PIDFD_INFO_EXIT
+
+TEST(InChildNoInfoExit, FeaturesAsConfigured) { expect_features_missing(); }
+
+TEST(InChildNoInfoExit, NonChildStatusUnavailable) {
+  pipe_fds out = make_pipe(), hold = make_pipe(), go = make_pipe();
+  pid_fd middle = start_child({"fork-hold", "3", "4", "wait-byte", "5", "exit", "42"},
+                              {{3, out.write.get()}, {4, hold.read.get()}, {5, go.read.get()}});
+  out.write.reset();
+  hold.read.reset();
+  go.read.reset();
+  const pid_t gpid = std::stoi(read_line(out.read.get()));
+  pid_fd g = pid_fd::open(gpid);
+  error_code ec;
+  EXPECT_EQ(g.try_wait(ec), std::nullopt);
+  EXPECT_FALSE(ec) << ec.message();
+  write_byte(go.write.get());
+  ASSERT_TRUE(wait_readable(g.native_handle()));
+  // A zombie, not ours, not yet reaped. Its status will never be known here, so the
+  // library says so at once rather than waiting for a reap it may not be able to see
+  // (without pidfs there is no HUP).
+  EXPECT_EQ(proc_state(gpid), 'Z');
+  EXPECT_EQ(g.try_wait(ec), std::nullopt);
+  EXPECT_EQ(ec, pidfd::errc::status_unavailable);
+  write_byte(hold.write.get());
+  (void)g.wait(ec);
+  EXPECT_EQ(ec, pidfd::errc::status_unavailable);
+  EXPECT_EQ(g.try_wait(ec), std::nullopt);
+  EXPECT_EQ(ec, pidfd::errc::status_unavailable);
+  expect_throws_code([&] { (void)g.wait(); }, pidfd::errc::status_unavailable);
+  EXPECT_EQ(g.cached_status(), std::nullopt);
+  expect_exit_code(middle, 0);
+}
+
+TEST(InChildNoInfoExit, ReapedThroughAnotherPidfd) {
+  blocked_child c({}, {"exit", "8"});
+  pid_fd other = pid_fd::open(c.pid);
+  c.finish();
+  EXPECT_EQ(bounded_wait(other), exit_status::from_wait_status(0x800));
+  error_code ec;
+  (void)c.fd.wait(ec);
+  EXPECT_EQ(ec, pidfd::errc::status_unavailable);
+}
+
+TEST(InChildNoInfoExit, OwnChildrenStillHaveStatuses) {
+  pid_fd a = start_child({"exit", "255"});
+  pid_fd b = start_child({"raise", "9"});
+  EXPECT_EQ(bounded_wait(a), exit_status::from_wait_status(0xff00));
+  EXPECT_EQ(bounded_wait(b), exit_status::from_wait_status(SIGKILL));
+  EXPECT_EQ(b.wait(), exit_status::from_wait_status(SIGKILL));
+}
+
+// ------------------------------------------------------------ no pidfd_open
+
+TEST(InChildNoPidfdOpen, FeaturesAsConfigured) { expect_features_missing(); }
+
+TEST(InChildNoPidfdOpen, OpenIsNotSupported) {
+  blocked_child c;
+  error_code ec;
+  pid_fd p = pid_fd::open(c.pid, ec);
+  EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  EXPECT_FALSE(p.is_open());
+  (void)pid_fd::open(c.pid, open_flags::nonblock, ec);
+  EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  expect_throws_code([&] { (void)pid_fd::open(c.pid); }, sys_errc::operation_not_supported);
+  (void)pid_fd::self(ec);
+  EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  expect_throws_code([&] { (void)pid_fd::self(); }, sys_errc::operation_not_supported);
+  c.finish();
+  expect_exit_code(c.fd, 0);
+}
+
+TEST(InChildNoPidfdOpen, PidfdsFromCloneStillWork) {
+  blocked_child c({}, {"exit", "2"});
+  expect_queries_match_proc(c.fd, c.pid);
+  expect_namespaces_match_proc(c.fd, c.pid);
+  c.fd.send_signal(0);
+  pid_fd d = c.fd.dup();
+  EXPECT_EQ(d.pid(), c.pid);
+  if (features().file_handles) {
+    pid_fd r = pid_fd::open_by_id(c.fd.id());
+    EXPECT_EQ(r.pid(), c.pid);
+  }
+  c.finish();
+  expect_exit_code(c.fd, 2);
+  expect_queries_after_reap(c.fd, c.pid);
+}
+
+// ------------------------------------------------------------ no pidfs / file handles
+
+TEST(InChildNoPidfs, FeaturesAsConfigured) { expect_features_missing(); }
+
+TEST(InChildNoPidfs, NoIdentity) {
+  blocked_child c;
+  error_code ec;
+  (void)c.fd.id(ec);
+  EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  expect_throws_code([&] { (void)c.fd.id(); }, sys_errc::operation_not_supported);
+  pid_fd r = pid_fd::open_by_id(2, ec);
+  EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  EXPECT_FALSE(r.is_open());
+  // Everything that does not need an identity still works.
+  expect_queries_match_proc(c.fd, c.pid);
+  c.finish();
+  expect_exit_code(c.fd, 0);
+}
+
+TEST(InChildNoFileHandles, FeaturesAsConfigured) { expect_features_missing(); }
+
+TEST(InChildNoFileHandles, IdWithoutReopen) {
+  blocked_child c;
+  const std::uint64_t id = c.fd.id();
+  EXPECT_EQ(id, fd_inode(c.fd.native_handle()));
+  error_code ec;
+  pid_fd r = pid_fd::open_by_id(id, ec);
+  EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  EXPECT_FALSE(r.is_open());
+  expect_throws_code([&] { (void)pid_fd::open_by_id(id); }, sys_errc::operation_not_supported);
+  c.finish();
+  expect_exit_code(c.fd, 0);
+}
+
+// ------------------------------------------------------------ newer flags and calls
+
+TEST(InChildNoSignalScope, ScopesAreNotSupported) {
+  expect_features_missing();
+  blocked_child c({}, {"exit", "0"});
+  error_code ec;
+  for (signal_scope s : {signal_scope::thread, signal_scope::thread_group,
+                         signal_scope::process_group}) {
+    c.fd.send_signal(0, s, ec);
+    EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  }
+  expect_throws_code([&] { c.fd.send_signal(SIGTERM, signal_scope::thread_group); },
+                     sys_errc::operation_not_supported);
+  // The default scope needs no flag.
+  c.fd.send_signal(0, signal_scope::pidfd_default, ec);
+  EXPECT_FALSE(ec);
+  c.fd.send_signal(SIGTERM);
+  EXPECT_EQ(bounded_wait(c.fd), exit_status::from_wait_status(SIGTERM));
+}
+
+TEST(InChildNoThreadPidfd, ThreadPidfdsAreNotSupported) {
+  expect_features_missing();
+  pipe_fds go = make_pipe(), tid_pipe = make_pipe();
+  std::thread t([&] {
+    const pid_t me = gettid_();
+    (void)!::write(tid_pipe.write.get(), &me, sizeof me);
+    char c;
+    while (::read(go.read.get(), &c, 1) < 0 && errno == EINTR) {
+    }
+  });
+  pid_t tid = 0;
+  ASSERT_TRUE(wait_readable(tid_pipe.read.get()));
+  ASSERT_EQ(::read(tid_pipe.read.get(), &tid, sizeof tid), static_cast<ssize_t>(sizeof tid));
+  error_code ec;
+  pid_fd p = pid_fd::open(tid, open_flags::thread, ec);
+  EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  EXPECT_FALSE(p.is_open());
+  (void)pid_fd::open(tid, ec);
+  EXPECT_EQ(ec, sys_errc::no_such_process);
+  write_byte(go.write.get());
+  t.join();
+}
+
+TEST(InChildNoNonblock, NonblockIsNotSupported) {
+  expect_features_missing();
+  blocked_child c;
+  error_code ec;
+  pid_fd p = pid_fd::open(c.pid, open_flags::nonblock, ec);
+  EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  EXPECT_FALSE(p.is_open());
+  // Without the flag it works.
+  EXPECT_EQ(pid_fd::open(c.pid).pid(), c.pid);
+  c.finish();
+  expect_exit_code(c.fd, 0);
+}
+
+TEST(InChildNoGetfd, GetRemoteFdIsNotSupported) {
+  expect_features_missing();
+  blocked_child c;
+  error_code ec;
+  pidfd::unique_fd fd = c.fd.get_remote_fd(0, ec);
+  EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  EXPECT_FALSE(fd.is_open());
+  expect_throws_code([&] { (void)c.fd.get_remote_fd(0); }, sys_errc::operation_not_supported);
+  c.finish();
+  expect_exit_code(c.fd, 0);
+}
+
+TEST(InChildNoMrelease, ReleaseMemoryIsNotSupported) {
+  expect_features_missing();
+  blocked_child c;
+  error_code ec;
+  c.fd.release_memory(ec);
+  EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  c.fd.kill();
+  c.fd.release_memory(ec);
+  EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  expect_throws_code([&] { c.fd.release_memory(); }, sys_errc::operation_not_supported);
+  EXPECT_EQ(bounded_wait(c.fd), exit_status::from_wait_status(SIGKILL));
+}
+
+}  // namespace

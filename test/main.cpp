@@ -8,7 +8,9 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -74,5 +76,14 @@ int main(int argc, char** argv) {
     ::testing::GTEST_FLAG(filter) = filter;
   }
   ::testing::UnitTest::GetInstance()->listeners().Append(new hygiene_check);
-  return RUN_ALL_TESTS();
+  const int result = RUN_ALL_TESTS();
+  // A run_suite_in_child() filter that matches nothing (a misspelt suite name) would
+  // otherwise pass without testing anything.
+  if (std::getenv("ASIO_PIDFD_TEST_IN_CHILD") &&
+      ::testing::UnitTest::GetInstance()->test_to_run_count() == 0) {
+    std::fprintf(stderr, "no test matched the filter %s\n",
+                 ::testing::GTEST_FLAG(filter).c_str());
+    return 3;
+  }
+  return result;
 }

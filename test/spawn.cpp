@@ -1,1 +1,571 @@
-// placeholder: filled in by its issue
+// Tests of <pidfd/spawn.hpp> against the real kernel, with the helper child program.
+#include "support.hpp"
+
+#include <pidfd/kernel.hpp>
+#include <pidfd/spawn.hpp>
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace bse = boost::system::errc;
+using pidfd_test::child_path;
+using pidfd_test::read_line;
+
+pidfd::error_code sys_error(int e) { return {e, boost::system::system_category()}; }
+
+// The helper child's absolute path (tests change the child's working directory).
+std::string child_exe() { return fs::absolute(child_path()).string(); }
+
+// The helper child with `args`, argv[0] being its path.
+std::vector<std::string> child(std::vector<std::string> args) {
+  args.insert(args.begin(), child_exe());
+  return args;
+}
+
+// Options that give the child the write end of `p` as fd 3.
+pidfd::spawn_options report_to(const pidfd_test::pipe_fds& p) {
+  pidfd::spawn_options o;
+  o.extra_fds = {{3, p.write.get()}};
+  return o;
+}
+
+// Spawns the helper child reporting on fd 3 and returns its first line; waits for it to
+// exit with code 0.
+std::string run_and_read(std::vector<std::string> args, pidfd::spawn_options o = {}) {
+  auto p = pidfd_test::make_pipe();
+  o.extra_fds.push_back({3, p.write.get()});
+  pidfd::pid_fd c = pidfd::spawn(child(std::move(args)), o);
+  std::string line = read_line(p.read.get());
+  EXPECT_EQ(pidfd_test::bounded_wait(c).code(), std::optional<int>(0));
+  return line;
+}
+
+// Our children, running or unreaped.
+std::set<pid_t> our_children() {
+  std::set<pid_t> out;
+  for (const auto& t : fs::directory_iterator("/proc/self/task")) {
+    std::ifstream in(t.path() / "children");
+    pid_t p;
+    while (in >> p) out.insert(p);
+  }
+  return out;
+}
+
+// A fresh directory, removed with its contents at the end of the test.
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    std::string t = (fs::temp_directory_path() / "asio-pidfd-spawn-XXXXXX").string();
+    if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp failed");
+    path = t;
+  }
+  ~temp_dir() { fs::remove_all(path); }
+  fs::path file(const std::string& name, const std::string& content, fs::perms perms) const {
+    const fs::path f = path / name;
+    std::ofstream(f) << content;
+    fs::permissions(f, perms);
+    return f;
+  }
+};
+
+// Sets an environment variable for the scope of a test (single-threaded part only).
+struct scoped_env {
+  std::string name;
+  std::optional<std::string> old;
+  scoped_env(std::string n, const std::string& value) : name(std::move(n)) {
+    if (const char* v = std::getenv(name.c_str())) old = v;
+    ::setenv(name.c_str(), value.c_str(), 1);
+  }
+  ~scoped_env() {
+    if (old)
+      ::setenv(name.c_str(), old->c_str(), 1);
+    else
+      ::unsetenv(name.c_str());
+  }
+};
+
+// Spawning must fail with `expected`, leaving no child and no new descriptor behind.
+void expect_spawn_error(const std::vector<std::string>& argv, const pidfd::spawn_options& o,
+                        const pidfd::error_code& expected) {
+  const std::set<int> fds_before = pidfd_test::open_fds();
+  pidfd::error_code ec;
+  pidfd::pid_fd p = pidfd::spawn(argv, o, ec);
+  EXPECT_EQ(ec, expected) << ec.message();
+  EXPECT_FALSE(p.is_open());
+  EXPECT_EQ(pidfd_test::open_fds(), fds_before);
+  EXPECT_EQ(our_children(), std::set<pid_t>{});
+}
+
+// ---------------------------------------------------------------------------------------
+
+TEST(Spawn, ReturnsPidfdOfTheChild) {
+  auto p = pidfd_test::make_pipe();
+  pidfd::pid_fd c = pidfd::spawn(child({"report", "3", "exit", "4"}), report_to(p));
+  ASSERT_TRUE(c.is_open());
+  const std::string line = read_line(p.read.get());
+  EXPECT_EQ(pidfd_test::field(line, "pid"), std::to_string(c.pid()));
+  EXPECT_EQ(pidfd_test::field(line, "ppid"), std::to_string(::getpid()));
+  EXPECT_EQ(pidfd_test::bounded_wait(c).code(), std::optional<int>(4));
+  // Close-on-exec, as every fd the library creates.
+  EXPECT_EQ(::fcntl(c.native_handle(), F_GETFD), FD_CLOEXEC);
+}
+
+TEST(Spawn, ArgvWithSpacesAndEmptyStrings) {
+  auto p = pidfd_test::make_pipe();
+  // "exit 0" ends the child's command list: what follows is payload.
+  pidfd::pid_fd c = pidfd::spawn(child({"args", "3", "exit", "0", "", "a b", " ", "x\ty"}),
+                                 report_to(p));
+  const std::string path = child_exe();
+  EXPECT_EQ(read_line(p.read.get()), "9 " + std::to_string(path.size()) + ":" + path +
+                                         " 4:args 1:3 4:exit 1:0 0: 3:a b 1:  3:x\ty");
+  EXPECT_EQ(pidfd_test::bounded_wait(c).code(), std::optional<int>(0));
+}
+
+TEST(Spawn, ThousandArguments) {
+  std::vector<std::string> args{"args", "3", "exit", "0"};
+  std::string expected_tail;
+  for (int i = 0; i < 1000; ++i) {
+    args.push_back("arg" + std::to_string(i));
+    expected_tail += " " + std::to_string(args.back().size()) + ":" + args.back();
+  }
+  const std::string path = child_exe();
+  EXPECT_EQ(run_and_read(args),
+            "1005 " + std::to_string(path.size()) + ":" + path + " 4:args 1:3 4:exit 1:0" +
+                expected_tail);
+}
+
+TEST(Spawn, ExecutableOverridesArgv0) {
+  pidfd::spawn_options o;
+  o.executable = child_exe();
+  auto p = pidfd_test::make_pipe();
+  o.extra_fds = {{3, p.write.get()}};
+  pidfd::pid_fd c = pidfd::spawn({"custom-name", "args", "3"}, o);
+  EXPECT_EQ(read_line(p.read.get()), "3 11:custom-name 4:args 1:3");
+  EXPECT_EQ(pidfd_test::bounded_wait(c).code(), std::optional<int>(0));
+}
+
+TEST(Spawn, EnvReplaces) {
+  pidfd::spawn_options o;
+  o.env = std::vector<std::string>{"FOO=bar baz", "EMPTY="};
+  EXPECT_EQ(run_and_read({"env", "FOO", "3"}, o), "bar baz");
+  EXPECT_EQ(run_and_read({"env", "EMPTY", "3"}, o), "");
+  EXPECT_EQ(run_and_read({"env", "PATH", "3"}, o), "<unset>");
+}
+
+TEST(Spawn, EnvInheritedByDefault) {
+  scoped_env e("ASIO_PIDFD_SPAWN_TEST", "inherited value");
+  EXPECT_EQ(run_and_read({"env", "ASIO_PIDFD_SPAWN_TEST", "3"}), "inherited value");
+}
+
+TEST(Spawn, Cwd) {
+  temp_dir d;
+  pidfd::spawn_options o;
+  o.cwd = d.path;
+  EXPECT_EQ(run_and_read({"cwd", "3"}, o), d.path.string());
+  EXPECT_EQ(run_and_read({"cwd", "3"}), fs::current_path().string());
+}
+
+TEST(Spawn, PathSearch) {
+  const fs::path exe = child_exe();
+  temp_dir empty;
+  // The first PATH entry lacks the program, the second has it.
+  scoped_env e("PATH", empty.path.string() + ":" + exe.parent_path().string());
+  pidfd::spawn_options o;
+  o.executable = exe.filename();
+  EXPECT_EQ(run_and_read({"env", "PATH", "3"}, o),
+            empty.path.string() + ":" + exe.parent_path().string());
+  // argv[0] without '/' is searched for too.
+  auto p = pidfd_test::make_pipe();
+  pidfd::pid_fd c = pidfd::spawn({exe.filename().string(), "cwd", "3"}, report_to(p));
+  EXPECT_EQ(read_line(p.read.get()), fs::current_path().string());
+  EXPECT_EQ(pidfd_test::bounded_wait(c).code(), std::optional<int>(0));
+}
+
+TEST(Spawn, PathSearchFailures) {
+  temp_dir d;
+  scoped_env e("PATH", d.path.string() + ":/nonexistent-dir");
+  expect_spawn_error({"asio-pidfd-no-such-program"}, {}, sys_error(ENOENT));
+  // A candidate that is not executable: EACCES, even though the search went on.
+  d.file("not-executable", "#!/bin/sh\n", fs::perms::owner_read | fs::perms::owner_write);
+  expect_spawn_error({"not-executable"}, {}, sys_error(EACCES));
+}
+
+TEST(Spawn, ExecErrors) {
+  temp_dir d;
+  const fs::path plain = d.file("plain", "#!/bin/sh\n", fs::perms::owner_read);
+  const fs::path garbage = d.file("garbage", "not a program\n", fs::perms::owner_all);
+  expect_spawn_error({"/nonexistent/program"}, {}, sys_error(ENOENT));
+  expect_spawn_error({plain.string()}, {}, sys_error(EACCES));
+  expect_spawn_error({garbage.string()}, {}, sys_error(ENOEXEC));
+  expect_spawn_error({(plain / "x").string()}, {}, sys_error(ENOTDIR));
+  expect_spawn_error({d.path.string()}, {}, sys_error(EACCES));
+  pidfd::spawn_options o;
+  o.cwd = d.path / "missing";
+  expect_spawn_error(child({"exit", "0"}), o, sys_error(ENOENT));
+}
+
+TEST(Spawn, BadPlans) {
+  // A descriptor that is not open.
+  int closed;
+  {
+    auto p = pidfd_test::make_pipe();
+    closed = p.write.get();
+  }
+  pidfd::spawn_options o;
+  o.extra_fds = {{3, closed}};
+  expect_spawn_error(child({"exit", "0"}), o, sys_error(EBADF));
+  o = {};
+  o.stdout_fd = closed;
+  expect_spawn_error(child({"exit", "0"}), o, sys_error(EBADF));
+  o = {};
+  o.stdin_fd = -2;
+  expect_spawn_error(child({"exit", "0"}), o, sys_error(EBADF));
+  // A child fd named twice, or negative.
+  o = {};
+  o.extra_fds = {{1, 2}};
+  expect_spawn_error(child({"exit", "0"}), o, make_error_code(bse::invalid_argument));
+  o.extra_fds = {{-1, 2}};
+  expect_spawn_error(child({"exit", "0"}), o, make_error_code(bse::invalid_argument));
+  // Empty argv, embedded NUL, bad signal, session then group (setpgid fails: EPERM).
+  expect_spawn_error({}, {}, make_error_code(bse::invalid_argument));
+  expect_spawn_error({child_exe(), std::string("a\0b", 3)}, {},
+                     make_error_code(bse::invalid_argument));
+  o = {};
+  o.parent_death_signal = 65;
+  expect_spawn_error(child({"exit", "0"}), o, make_error_code(bse::invalid_argument));
+  o = {};
+  o.new_session = true;
+  o.process_group = ::getpgrp();
+  expect_spawn_error(child({"exit", "0"}), o, sys_error(EPERM));
+}
+
+TEST(Spawn, ThrowingOverload) {
+  try {
+    pidfd::spawn({"/nonexistent/program"});
+    ADD_FAILURE() << "no exception";
+  } catch (const pidfd::system_error& e) {
+    EXPECT_EQ(e.code(), sys_error(ENOENT));
+  }
+}
+
+TEST(Spawn, ChildSeesExactlyItsFds) {
+  // Descriptors without FD_CLOEXEC in the parent must not reach the child.
+  pidfd::unique_fd inheritable(::fcntl(0, F_DUPFD, 50));
+  ASSERT_GE(inheritable.get(), 50);
+  ASSERT_EQ(::fcntl(inheritable.get(), F_GETFD), 0);
+  auto extra = pidfd_test::make_pipe();
+  pidfd::spawn_options o;
+  o.extra_fds = {{7, extra.read.get()}};
+  EXPECT_EQ(run_and_read({"list-fds", "3"}, o), "0 1 2 3 7");
+
+  // close_other_fds = false: every inheritable fd of ours is there too (the one above, and
+  // any the test runner gave us), and nothing close-on-exec.
+  o.close_other_fds = false;
+  std::set<int> expected{0, 1, 2, 3, 7};
+  for (int fd : pidfd_test::open_fds())
+    if (::fcntl(fd, F_GETFD) == 0) expected.insert(fd);
+  ASSERT_EQ(expected.count(inheritable.get()), 1u);
+  std::string expected_line;
+  for (int fd : expected) expected_line += (expected_line.empty() ? "" : " ") + std::to_string(fd);
+  EXPECT_EQ(run_and_read({"list-fds", "3"}, o), expected_line);
+}
+
+TEST(Spawn, FdSwap) {
+  // Parent fds 40 and 41 become the child's 41 and 40.
+  auto a = pidfd_test::make_pipe();
+  auto b = pidfd_test::make_pipe();
+  ASSERT_LT(::fcntl(40, F_GETFD), 0);
+  ASSERT_LT(::fcntl(41, F_GETFD), 0);
+  pidfd::unique_fd at40(::dup3(a.write.get(), 40, O_CLOEXEC));
+  pidfd::unique_fd at41(::dup3(b.write.get(), 41, O_CLOEXEC));
+  ASSERT_EQ(at40.get(), 40);
+  ASSERT_EQ(at41.get(), 41);
+  pidfd::spawn_options o;
+  o.extra_fds = {{40, 41}, {41, 40}};
+  pidfd::pid_fd c = pidfd::spawn(child({"list-fds", "40", "cwd", "41"}), o);
+  EXPECT_EQ(read_line(b.read.get()), "0 1 2 40 41");  // child's 40 is b
+  EXPECT_EQ(read_line(a.read.get()), fs::current_path().string());
+  EXPECT_EQ(pidfd_test::bounded_wait(c).code(), std::optional<int>(0));
+}
+
+TEST(Spawn, StdioRedirection) {
+  // stdout into a pipe, stdin and stderr from /dev/null; the child writes to its fd 1.
+  auto out = pidfd_test::make_pipe();
+  auto ctl = pidfd_test::make_pipe();
+  pidfd::spawn_options o;
+  o.stdin_fd = -1;
+  o.stdout_fd = out.write.get();
+  o.stderr_fd = -1;
+  o.extra_fds = {{3, ctl.read.get()}};
+  pidfd::pid_fd c = pidfd::spawn(child({"list-fds", "1", "wait-byte", "3"}), o);
+  EXPECT_EQ(read_line(out.read.get()), "0 1 2 3");
+  const std::string proc = "/proc/" + std::to_string(c.pid()) + "/fd/";
+  EXPECT_EQ(fs::read_symlink(proc + "0").string(), "/dev/null");
+  EXPECT_EQ(fs::read_symlink(proc + "2").string(), "/dev/null");
+  pidfd_test::write_byte(ctl.write.get());
+  EXPECT_EQ(pidfd_test::bounded_wait(c).code(), std::optional<int>(0));
+}
+
+TEST(Spawn, NewSessionAndProcessGroup) {
+  pidfd::spawn_options o;
+  o.new_session = true;
+  std::string line = run_and_read({"report", "3"}, o);
+  EXPECT_EQ(pidfd_test::field(line, "sid"), pidfd_test::field(line, "pid"));
+  EXPECT_EQ(pidfd_test::field(line, "pgid"), pidfd_test::field(line, "pid"));
+
+  o = {};
+  o.process_group = 0;
+  line = run_and_read({"report", "3"}, o);
+  EXPECT_EQ(pidfd_test::field(line, "pgid"), pidfd_test::field(line, "pid"));
+  EXPECT_EQ(pidfd_test::field(line, "sid"), std::to_string(::getsid(0)));
+
+  o.process_group = ::getpgrp();
+  line = run_and_read({"report", "3"}, o);
+  EXPECT_EQ(pidfd_test::field(line, "pgid"), std::to_string(::getpgrp()));
+
+  line = run_and_read({"report", "3"});
+  EXPECT_EQ(pidfd_test::field(line, "pgid"), std::to_string(::getpgrp()));
+  EXPECT_EQ(pidfd_test::field(line, "sid"), std::to_string(::getsid(0)));
+}
+
+TEST(Spawn, ParentDeathSignalFiresWhenTheSpawningThreadExits) {
+  auto p = pidfd_test::make_pipe();
+  pidfd::pid_fd c;
+  std::thread t([&] {
+    pidfd::spawn_options o = report_to(p);
+    o.parent_death_signal = SIGKILL;
+    c = pidfd::spawn(child({"ready", "3", "pause"}), o);
+    read_line(p.read.get());  // the child runs (and has its death signal) before we exit
+  });
+  t.join();
+  const pidfd::exit_status s = pidfd_test::bounded_wait(c);
+  EXPECT_EQ(s.signal(), std::optional<int>(SIGKILL));
+}
+
+TEST(Spawn, SignalMaskAndDispositionsReset) {
+  sigset_t block, old_mask;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR1);
+  sigaddset(&block, SIGTERM);
+  ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &block, &old_mask), 0);
+  struct sigaction ign {}, old_usr2{}, old_hup{};
+  ign.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGUSR2, &ign, &old_usr2), 0);
+  ASSERT_EQ(::sigaction(SIGHUP, &ign, &old_hup), 0);
+
+  std::string line = run_and_read({"sigstate", "3"});
+
+  ::sigaction(SIGUSR2, &old_usr2, nullptr);
+  ::sigaction(SIGHUP, &old_hup, nullptr);
+  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  EXPECT_EQ(line, "blocked=0 ignored=0");
+}
+
+// The cgroup2 mount point ("unified" on this hybrid v1+v2 machine).
+fs::path cgroup2_mount() {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    const std::size_t dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream rest(line.substr(dash + 3));
+    std::string type;
+    rest >> type;
+    if (type != "cgroup2") continue;
+    std::istringstream head(line.substr(0, dash));
+    std::string id, parent, devno, root, mount;
+    head >> id >> parent >> devno >> root >> mount;
+    return mount;
+  }
+  return {};
+}
+
+TEST(Spawn, CgroupFd) {
+  const fs::path mount = cgroup2_mount();
+  ASSERT_FALSE(mount.empty()) << "no cgroup2 mount";
+  const std::string name = "asio-pidfd-spawn-test-" + std::to_string(::getpid());
+  const fs::path dir = mount / name;
+  ASSERT_TRUE(fs::create_directory(dir));
+  {
+    pidfd::unique_fd cg(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_GE(cg.get(), 0);
+    pidfd::spawn_options o;
+    o.cgroup_fd = cg.get();
+    if (pidfd::kernel_support().clone3) {
+      EXPECT_EQ(run_and_read({"cgroup", "3"}, o), "/" + name);
+    } else {
+      expect_spawn_error(child({"exit", "0"}), o,
+                         make_error_code(bse::operation_not_supported));
+    }
+    // Not a cgroup2 directory: the kernel's EBADF.
+    pidfd::unique_fd tmp(::open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    o.cgroup_fd = tmp.get();
+    if (pidfd::kernel_support().clone3)
+      expect_spawn_error(child({"exit", "0"}), o, sys_error(EBADF));
+  }
+  EXPECT_EQ(::rmdir(dir.c_str()), 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Race freedom: the pidfd names the child even when it is reaped by someone else at once.
+
+// Spawns children that report their pidfs identity and exit at once; each returned pidfd
+// must name exactly that child (never no_such_process, never a stranger).
+void spawn_and_check_identity(int count) {
+  const bool pidfs = pidfd::kernel_support().pidfs;
+  for (int i = 0; i < count; ++i) {
+    auto p = pidfd_test::make_pipe();
+    pidfd::error_code ec;
+    pidfd::pid_fd c;
+    if (pidfs) {
+      c = pidfd::spawn(child({"pidfd-id", "3", "exit", "5"}), report_to(p), ec);
+      ASSERT_EQ(ec, pidfd::error_code()) << "spawn " << i << ": " << ec.message();
+      EXPECT_EQ(read_line(p.read.get()), std::to_string(c.id())) << "spawn " << i;
+    } else {
+      // Without pidfs all pidfds share one inode: compare pids while the child is alive.
+      auto ctl = pidfd_test::make_pipe();
+      pidfd::spawn_options o = report_to(p);
+      o.extra_fds.push_back({4, ctl.read.get()});
+      c = pidfd::spawn(child({"report", "3", "wait-byte", "4", "exit", "5"}), o, ec);
+      ASSERT_EQ(ec, pidfd::error_code()) << "spawn " << i << ": " << ec.message();
+      EXPECT_EQ(pidfd_test::field(read_line(p.read.get()), "pid"), std::to_string(c.pid()));
+      pidfd_test::write_byte(ctl.write.get());
+    }
+    // If someone else reaped it, the status comes from PIDFD_INFO_EXIT where the kernel
+    // has it, else it is unavailable.
+    ASSERT_TRUE(pidfd_test::wait_readable(c.native_handle()));
+    const pidfd::exit_status s = c.wait(ec);
+    if (!ec) {
+      EXPECT_EQ(s.code(), std::optional<int>(5));
+    } else {
+      EXPECT_EQ(ec, make_error_code(pidfd::errc::status_unavailable)) << ec.message();
+      EXPECT_FALSE(pidfd::kernel_support().info_exit);
+    }
+  }
+}
+
+TEST(SpawnRace, SigchldIgnored) {
+  struct sigaction ign {}, old{};
+  ign.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGCHLD, &ign, &old), 0);
+  spawn_and_check_identity(1000);
+  ::sigaction(SIGCHLD, &old, nullptr);
+}
+
+TEST(SpawnRace, AnotherThreadReapsAnyChild) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> reaped{0};
+  std::thread reaper([&] {
+    while (!stop.load()) {
+      int st;
+      if (::waitpid(-1, &st, WNOHANG) > 0)
+        reaped.fetch_add(1);
+      else
+        std::this_thread::yield();
+    }
+  });
+  spawn_and_check_identity(1000);
+  stop = true;
+  reaper.join();
+  // The reaper got (nearly) every child; our waits got the rest. Either way no zombie is
+  // left (checked after every test).
+  EXPECT_GT(reaped.load(), 0);
+}
+
+TEST(SpawnThreads, EightThreadsSpawnConcurrently) {
+  constexpr int threads = 8, per_thread = 250;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        pidfd::error_code ec;
+        pidfd::pid_fd c = pidfd::spawn(child({"exit", std::to_string((t + i) % 100)}), {}, ec);
+        if (ec) {
+          ADD_FAILURE() << "thread " << t << " spawn " << i << ": " << ec.message();
+          return;
+        }
+        if (pidfd_test::bounded_wait(c).code() == std::optional<int>((t + i) % 100))
+          ok.fetch_add(1);
+      }
+    });
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(ok.load(), threads * per_thread);
+}
+
+// ---------------------------------------------------------------------------------------
+// Kernel fallbacks, run in a child process of the suite under a seccomp filter.
+
+void check_spawn_works() {
+  auto p = pidfd_test::make_pipe();
+  pidfd::pid_fd c = pidfd::spawn(child({"report", "3", "exit", "6"}), report_to(p));
+  const std::string line = read_line(p.read.get());
+  EXPECT_EQ(pidfd_test::field(line, "pid"), std::to_string(c.pid()));
+  EXPECT_EQ(pidfd_test::bounded_wait(c).code(), std::optional<int>(6));
+  expect_spawn_error({"/nonexistent/program"}, {}, sys_error(ENOENT));
+  pidfd::spawn_options o;
+  o.extra_fds = {{5, p.write.get()}};
+  EXPECT_EQ(run_and_read({"list-fds", "3"}, o), "0 1 2 3 5");
+}
+
+void check_cgroup_unsupported() {
+  pidfd::unique_fd dir(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  pidfd::spawn_options o;
+  o.cgroup_fd = dir.get();
+  expect_spawn_error(child({"exit", "0"}), o, make_error_code(bse::operation_not_supported));
+}
+
+TEST(InChildSpawnNoClone3, ClonePidfdFallback) {
+  EXPECT_FALSE(pidfd::kernel_support().clone3);
+  EXPECT_TRUE(pidfd::kernel_support().clone_pidfd);
+  check_spawn_works();
+  check_cgroup_unsupported();
+}
+
+TEST(InChildSpawnNoClonePidfd, PidfdOpenFallback) {
+  EXPECT_FALSE(pidfd::kernel_support().clone3);
+  EXPECT_FALSE(pidfd::kernel_support().clone_pidfd);
+  check_spawn_works();
+  check_cgroup_unsupported();
+}
+
+TEST(SpawnFallback, WithoutClone3) {
+  EXPECT_EQ(pidfd_test::run_suite_in_child("InChildSpawnNoClone3.*", pidfd_test::deny_clone3),
+            0);
+}
+
+TEST(SpawnFallback, WithoutClonePidfd) {
+  EXPECT_EQ(pidfd_test::run_suite_in_child(
+                "InChildSpawnNoClonePidfd.*",
+                pidfd_test::deny_clone3 | pidfd_test::deny_clone_pidfd),
+            0);
+}
+
+TEST(SpawnFallback, PretendMissing) {
+  EXPECT_EQ(pidfd_test::run_suite_in_child("InChildSpawnNoClonePidfd.*", 0,
+                                           {"ASIO_PIDFD_PRETEND_MISSING=clone3,clone_pidfd"}),
+            0);
+  EXPECT_EQ(pidfd_test::run_suite_in_child("InChildSpawnNoClone3.*", 0,
+                                           {"ASIO_PIDFD_PRETEND_MISSING=clone3"}),
+            0);
+}
+
+}  // namespace

@@ -87,6 +87,9 @@ public:
   /// Adopts an existing pidfd, taking ownership. The pid is recorded now (best effort), so
   /// pid() keeps working after the process is reaped.
   explicit pid_fd(int fd) noexcept;
+  /// Adopts an existing pidfd whose process id (in our pid namespace) the caller knows,
+  /// such as one just returned by clone(CLONE_PIDFD); saves the query of pid_fd(int).
+  pid_fd(int fd, pid_t pid) noexcept;
   pid_fd(pid_fd&& other) noexcept;
   pid_fd& operator=(pid_fd&& other) noexcept;
   pid_fd(const pid_fd&) = delete;
@@ -216,12 +219,16 @@ public:
 
   /// A directory descriptor for /proc/<pid>, verified after opening to belong to this
   /// process (the process was not reaped in between, so the PID had not been recycled).
+  /// The pid is the one /proc uses (see access_proc()). no_such_process once the process
+  /// has been reaped or if /proc does not show it.
   unique_fd proc_dir() const;
   unique_fd proc_dir(error_code& ec) const noexcept;
 
   /// Runs f() (or f(pid)), then verifies that the process has not been reaped meanwhile,
   /// so whatever f read under /proc/<pid> belonged to this process; otherwise
-  /// no_such_process. Returns what f returns.
+  /// no_such_process. f(pid) receives the pid under which /proc shows the process (the
+  /// pid in the procfs mount's pid namespace, which may differ from pid()). Returns what
+  /// f returns.
   template <class F>
   auto access_proc(F&& f) const {
     error_code ec;

@@ -1,4 +1,89 @@
-// placeholder: filled in by its issue
-#ifndef PIDFD_SPAWNSPAWN_HPP
-#define PIDFD__HPP
-#endif
+// asio-pidfd: start a program and get its pidfd in one step.
+#ifndef PIDFD_SPAWN_HPP
+#define PIDFD_SPAWN_HPP
+
+#include <pidfd/error.hpp>
+#include <pidfd/pid_fd.hpp>
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pidfd {
+
+/// How spawn() starts a program. The defaults give the child the caller's environment,
+/// working directory and standard streams, and nothing else.
+struct spawn_options {
+  /// The program to run. Default: argv[0]. A name without '/' is searched for in the
+  /// directories of the caller's PATH (not the child's env), "/bin:/usr/bin" if unset;
+  /// a name with '/' is used as it is (relative to cwd when that is set).
+  std::optional<std::filesystem::path> executable;
+  /// The child's whole environment, as "NAME=value" strings. Default: the caller's
+  /// environ at the time of the call.
+  std::optional<std::vector<std::string>> env;
+  /// The child's working directory. Default: the caller's.
+  std::optional<std::filesystem::path> cwd;
+  /// The caller's descriptors that become the child's 0, 1 and 2; -1 means /dev/null.
+  int stdin_fd = 0, stdout_fd = 1, stderr_fd = 2;
+  /// More descriptors for the child, as {child fd, caller's fd}. The caller's fd may be any
+  /// open descriptor (close-on-exec or not), and may itself be a child fd number named
+  /// elsewhere in the plan (a swap such as {3, 4}, {4, 3} works). Each child fd may be
+  /// named once, 0 to 2 included (they are taken by the three fields above).
+  std::vector<std::pair<int, int>> extra_fds;
+  /// Close every descriptor in the child except 0, 1, 2 and extra_fds. When false, the
+  /// caller's descriptors without FD_CLOEXEC are inherited too.
+  bool close_other_fds = true;
+  /// Start a new session (setsid()); the child becomes session and group leader.
+  bool new_session = false;
+  /// setpgid(0, value) in the child: 0 puts it in a new group of its own, a positive value
+  /// joins that existing group.
+  std::optional<pid_t> process_group;
+  /// A descriptor of a cgroup2 directory to start the child in (clone3 CLONE_INTO_CGROUP,
+  /// Linux 5.7). operation_not_supported when the kernel has no clone3.
+  std::optional<int> cgroup_fd;
+  /// The signal the child receives when the *thread* that called spawn() exits
+  /// (PR_SET_PDEATHSIG), not when the calling process exits.
+  std::optional<int> parent_death_signal;
+};
+
+/// Starts a program as a child of the calling process and returns its pidfd.
+///
+/// The pidfd is created by the clone itself (CLONE_PIDFD), so it names the new process
+/// even if that process exits at once and is reaped by someone else (SIGCHLD set to
+/// SIG_IGN, another thread calling waitpid(-1)): there is no window in which the PID could
+/// be recycled. The child shares the caller's memory until it calls execve (CLONE_VM |
+/// CLONE_VFORK, as posix_spawn does), so the cost does not grow with the caller's size,
+/// and the call returns once the program has been loaded or has failed to load.
+///
+/// The child starts with default signal dispositions (ignored signals included), an empty
+/// signal mask, and exactly the descriptors of the plan (see spawn_options). argv[0] is
+/// passed to the program as given.
+///
+/// Errors (nothing is left behind: a child that failed is reaped, no descriptor stays
+/// open): the errno of a failed execve (no_such_file_or_directory, permission_denied,
+/// executable_format_error, ...; a PATH search reports permission_denied if some candidate
+/// had it, else no_such_file_or_directory), of a failed chdir to cwd, bad_file_descriptor
+/// for a caller's fd in the plan that is not open, invalid_argument for an empty argv, a
+/// string with an embedded NUL, a negative or repeated child fd, or a bad signal number;
+/// operation_not_supported for cgroup_fd without clone3, or when the kernel has no way to
+/// create a pidfd.
+///
+/// Kernel fallbacks, chosen at run time (see kernel_support()): clone3 (5.3) →
+/// clone(CLONE_PIDFD) (5.2) → a clone without CLONE_PIDFD followed at once by
+/// pidfd_open(). The last one is racy exactly as fork() + pidfd_open() is: if someone else
+/// reaps the child before pidfd_open, spawn() fails with no_such_process (or, if the PID
+/// was recycled meanwhile, returns a pidfd for the wrong process).
+///
+/// Thread safety: safe to call from several threads at once.
+pid_fd spawn(const std::vector<std::string>& argv, const spawn_options& options = {});
+/// As above, reporting errors through ec.
+pid_fd spawn(const std::vector<std::string>& argv, const spawn_options& options,
+             error_code& ec) noexcept;
+
+}  // namespace pidfd
+
+#endif  // PIDFD_SPAWN_HPP
