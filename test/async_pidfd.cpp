@@ -777,6 +777,42 @@ TEST_F(AsyncPidfd, GrandchildNonChild) {
   }
 }
 
+// A non-child that has exited but whose parent has not reaped it yet: readable, no
+// status. The wait must neither block nor spin, and completes after the reap.
+TEST_F(AsyncPidfd, NonChildZombieHeldByItsParent) {
+  auto out = make_pipe();
+  auto hold = make_pipe();
+  async_pidfd middle(io, start_child({"fork-hold", "3", "4", "exit", "27"},
+                                     {{3, out.write.get()}, {4, hold.read.get()}}));
+  out.write.reset();
+  hold.read.reset();
+  const pid_t grandchild = std::stoi(pidfd_test::read_line(out.read.get()));
+  // The middle process has not reaped it (it waits for our byte), so the pid still names it.
+  async_pidfd g(io, pidfd::pid_fd::open(grandchild));
+  wait_result r;
+  start_wait(g, r);
+  ASSERT_TRUE(pidfd_test::wait_readable(g.native_handle()));  // exited: a zombie
+  if (pidfd::kernel_support().info_exit) {
+    io.restart();
+    const std::size_t handlers = io.run_for(200ms);
+    EXPECT_FALSE(r.done);
+    EXPECT_LT(handlers, 40u);
+  } else {
+    // Without PIDFD_INFO_EXIT there is nothing to wait for: it ended, status unknown.
+    ASSERT_TRUE(run_until([&] { return r.done; }));
+    EXPECT_EQ(r.ec, error_code(pidfd::errc::status_unavailable));
+  }
+  pidfd_test::write_byte(hold.write.get());  // the parent reaps it now
+  wait_result m;
+  start_wait(middle, m);
+  ASSERT_TRUE(run_until([&] { return r.done && m.done; }));
+  EXPECT_EQ(m.status, exited(0));
+  if (pidfd::kernel_support().info_exit) {
+    EXPECT_FALSE(r.ec) << r.ec.message();
+    EXPECT_EQ(r.status, exited(27));
+  }
+}
+
 TEST_F(AsyncPidfd, ThreadPidfd) {
   auto pipe = make_pipe();
   std::atomic<pid_t> tid{0};
