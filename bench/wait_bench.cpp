@@ -18,6 +18,7 @@
 // ratios to each baseline (paired round by round).
 //
 // Run pinned:  taskset -c 0 build/bench/asio-pidfd-bench-wait [rounds] [N] [M]
+// System calls of one implementation: see WAIT_BENCH_ONLY in main().
 #include <pidfd/async_pidfd.hpp>
 #include <pidfd/spawn.hpp>
 
@@ -413,6 +414,16 @@ int main(int argc, char** argv) {
   ::getrlimit(RLIMIT_NOFILE, &rl);
   rl.rlim_cur = rl.rlim_max;
   ::setrlimit(RLIMIT_NOFILE, &rl);
+
+  // WAIT_BENCH_ONLY=raw|hand|lib|bp2: run workload (a) once for one implementation, for
+  // counting its system calls:  strace -c -f build/bench/asio-pidfd-bench-wait 1 2000
+  if (const char* only = std::getenv("WAIT_BENCH_ONLY")) {
+    const std::string o = only;
+    const throughput t = o == "raw" ? a_raw(n) : o == "hand" ? a_hand(n) : o == "lib" ? a_lib(n)
+                                                                                  : a_bp2(n);
+    std::printf("%s: %d children in %.3f s\n", only, n, t.wall);
+    return 0;
+  }
 
   std::printf("wait benchmark: %d rounds, (a) %d children %d in flight, (b) %d children, "
               "(c) %d children\n",

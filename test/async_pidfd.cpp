@@ -411,7 +411,7 @@ TEST_F(AsyncPidfd, ReleaseHandsBackThePidfdIntact) {
   EXPECT_FALSE(c.p.is_open());
   EXPECT_EQ(back.native_handle(), fd);
   EXPECT_EQ(back.pid(), pid);
-  // The reactor made it non-blocking (PIDFD_NONBLOCK); it comes back as it was given.
+  // The reactor made it non-blocking (PIDFD_NONBLOCK); it comes back blocking.
   EXPECT_EQ(::fcntl(back.native_handle(), F_GETFL) & O_NONBLOCK, 0);
   ASSERT_TRUE(run_until([&] { return r.done; }));
   EXPECT_EQ(r.ec, error_code(asio::error::operation_aborted));

@@ -13,7 +13,6 @@
 #include <boost/asio/execution_context.hpp>
 #include <boost/asio/posix/basic_stream_descriptor.hpp>
 
-#include <fcntl.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -83,8 +82,7 @@ public:
   basic_async_pidfd(basic_async_pidfd&& other) noexcept
       : descriptor_(std::move(other.descriptor_)),
         core_(std::move(other.core_)),
-        retries_(std::move(other.retries_)),
-        was_nonblocking_(other.was_nonblocking_) {}
+        retries_(std::move(other.retries_)) {}
 
   /// Move-constructs from an object with another executor type convertible to ours.
   template <typename Executor1,
@@ -92,8 +90,7 @@ public:
   basic_async_pidfd(basic_async_pidfd<Executor1>&& other) noexcept
       : descriptor_(std::move(other.descriptor_)),
         core_(std::move(other.core_)),
-        retries_(std::move(other.retries_)),
-        was_nonblocking_(other.was_nonblocking_) {}
+        retries_(std::move(other.retries_)) {}
 
   /// Move-assigns: closes this object's pidfd first (its pending waits complete with
   /// operation_aborted), then takes other's.
@@ -103,7 +100,6 @@ public:
       descriptor_ = std::move(other.descriptor_);
       core_ = std::move(other.core_);
       retries_ = std::move(other.retries_);
-      was_nonblocking_ = other.was_nonblocking_;
     }
     return *this;
   }
@@ -135,13 +131,8 @@ public:
       ec = boost::asio::error::bad_descriptor;
       return;
     }
-    // The reactor sets O_NONBLOCK (which is PIDFD_NONBLOCK) on the descriptor; release()
-    // clears it again unless the pidfd came with it.
-    const int flags = ::fcntl(fd.native_handle(), F_GETFL);
     descriptor_.assign(fd.native_handle(), ec);
-    if (ec) return;
-    core_ = std::move(fd);
-    was_nonblocking_ = flags >= 0 && (flags & O_NONBLOCK) != 0;
+    if (!ec) core_ = std::move(fd);
   }
 
   /// True if the object has a pidfd.
@@ -163,7 +154,8 @@ public:
   }
 
   /// Gives the pidfd back as a pid_fd, intact (same descriptor, recorded pid and cached
-  /// status, and blocking mode as it was given), after deregistering it. Pending waits
+  /// status), after deregistering it, in blocking mode: the reactor sets O_NONBLOCK
+  /// (PIDFD_NONBLOCK) while it watches the pidfd, and this clears it. Pending waits
   /// complete with operation_aborted.
   pid_fd release() {
     error_code ec;
@@ -173,8 +165,10 @@ public:
   pid_fd release(error_code& ec) noexcept {
     retries_.reset();
     if (descriptor_.is_open()) {
-      error_code ignored;  // best effort: pid_fd::wait() copes with O_NONBLOCK anyway
-      if (!was_nonblocking_) descriptor_.native_non_blocking(false, ignored);
+      // The reactor set O_NONBLOCK (for a pidfd: PIDFD_NONBLOCK) at the first wait. Best
+      // effort: pid_fd::wait() copes with it anyway.
+      error_code ignored;
+      descriptor_.native_non_blocking(false, ignored);
       descriptor_.release();
     }
     ec.clear();
@@ -339,7 +333,6 @@ private:
   boost::asio::posix::basic_stream_descriptor<Executor> descriptor_;
   pid_fd core_;
   detail::retry_list_ptr retries_;
-  bool was_nonblocking_ = false;  // O_NONBLOCK was set before we registered the pidfd
 };
 
 /// basic_async_pidfd with the default, polymorphic I/O executor.

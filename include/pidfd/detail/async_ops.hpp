@@ -197,7 +197,8 @@ private:
 inline constexpr std::chrono::milliseconds retry_first{1};
 inline constexpr std::chrono::milliseconds retry_max{64};
 
-/// async_wait(): see the top of this file. Owner is basic_async_pidfd<Executor>.
+/// async_wait(): see the top of this file. Owner is basic_async_pidfd<Executor>. Kept
+/// small: it lives in every pending wait's operation memory.
 template <class Owner>
 class wait_op {
 public:
@@ -209,18 +210,23 @@ public:
       case state::start:
         // Any cancellation type aborts a wait: nothing has happened to the process.
         self.reset_cancellation_state(boost::asio::enable_total_cancellation());
-        if (!owner_->is_open()) {
-          result_ = boost::asio::error::bad_descriptor;
-          return post_self(self);
-        }
+        if (!owner_->is_open()) return post_self(self, posted_result::bad_descriptor);
         if (auto s = owner_->core_.cached_status()) {
           status_ = *s;
-          return post_self(self);
+          return post_self(self, posted_result::status);
         }
         return arm_descriptor(self);
 
       case state::posted:
-        return self.complete(result_, status_);
+        switch (posted_) {
+          case posted_result::status:
+            return self.complete(error_code(), status_);
+          case posted_result::bad_descriptor:
+            return self.complete(boost::asio::error::bad_descriptor, exit_status());
+          case posted_result::aborted:
+            break;
+        }
+        return self.complete(boost::asio::error::operation_aborted, exit_status());
 
       case state::descriptor:
         if (ec) return self.complete(ec, exit_status());
@@ -239,11 +245,13 @@ public:
   }
 
 private:
-  enum class state { start, posted, descriptor, timer };
+  enum class state : unsigned char { start, posted, descriptor, timer };
+  enum class posted_result : unsigned char { status, bad_descriptor, aborted };
 
   template <class Self>
-  void post_self(Self& self) {
+  void post_self(Self& self, posted_result r) {
     state_ = state::posted;
+    posted_ = r;
     // Never complete inside the initiating function: go through the I/O executor, which
     // then dispatches to the handler's associated executor.
     boost::asio::post(owner_->descriptor_.get_executor(), std::move(self));
@@ -272,7 +280,7 @@ private:
       // Readiness without a status, and the pidfd is not readable now: the next change
       // (the exit) will be reported.
       timer_.reset();
-      backoff_ = retry_first;
+      backoff_shift_ = 0;
       return arm_descriptor(self);
     }
     arm_timer(self);
@@ -284,27 +292,26 @@ private:
     if (!timer_) {
       timer_ = std::make_unique<retry_timer<executor_type>>(owner_->descriptor_.get_executor(),
                                                             owner_->retries_.acquire());
-    } else {
-      backoff_ = std::min(backoff_ * 2, retry_max);
+    } else if (retry_first * (2 << backoff_shift_) <= retry_max) {
+      ++backoff_shift_;
     }
     state_ = state::timer;
     retry_timer<executor_type>& t = *timer_;
-    t.timer().expires_after(backoff_);
+    t.timer().expires_after(retry_first * (1 << backoff_shift_));
     const bool armed = t.list().link_and_arm(t, [&] { t.timer().async_wait(std::move(self)); });
     if (!armed) {
       // The object was closed under us (by another thread): abort, through the executor.
       timer_.reset();
-      result_ = boost::asio::error::operation_aborted;
-      post_self(self);
+      post_self(self, posted_result::aborted);
     }
   }
 
   Owner* owner_;
-  state state_ = state::start;
-  error_code result_;
-  exit_status status_;
-  std::chrono::milliseconds backoff_ = retry_first;
   std::unique_ptr<retry_timer<typename Owner::executor_type>> timer_;
+  exit_status status_;
+  state state_ = state::start;
+  posted_result posted_ = posted_result::status;
+  unsigned char backoff_shift_ = 0;  // delay: retry_first * 2^backoff_shift_
 };
 
 /// async_wait_for(): async_wait() raced against a timer in a parallel group; the first to
