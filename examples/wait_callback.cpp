@@ -1,44 +1,29 @@
-// Waits for several child processes with completion callbacks and prints how each ended.
+// Starts a few programs with pidfd::spawn, waits for all of them at once with completion
+// callbacks, and prints how each ended.
 //
 //   $ wait_callback
-//   exit(0)            exited with code 0
-//   exit(3)            exited with code 3
-//   raise(SIGKILL)     killed by signal 9 (SIGKILL)
-//   SIGTERM from us    killed by signal 15 (SIGTERM)
+//   true                     exited with code 0
+//   sh -c 'exit 3'           exited with code 3
+//   sh -c 'kill -KILL $$'    killed by signal 9 (SIGKILL)
+//   sleep 60, SIGTERM        killed by signal 15 (SIGTERM)
 //
-// All four waits are pending at once on one thread; each callback runs when its process
-// ends. The exit status comes straight from the pidfd: no SIGCHLD handler, no waitpid(-1).
+// Every wait is pending at once on one thread; each callback runs when its process ends.
+// The status comes from the pidfd: no SIGCHLD handler, no waitpid(-1), no PID reuse race.
 #include <pidfd/async_pidfd.hpp>
+#include <pidfd/spawn.hpp>
 
 #include <boost/asio/io_context.hpp>
 
 #include <signal.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 namespace {
 
-// Starts a child running body(). fork() and then pidfd_open() is race-free for our own
-// child: nobody else reaps it, so its PID cannot be reused before we hold the pidfd.
-// (pidfd::spawn() starts programs with the pidfd created by the clone itself.)
-template <class Body>
-pidfd::pid_fd start_child(Body body) {
-  const pid_t pid = ::fork();
-  if (pid < 0)
-    throw pidfd::system_error(pidfd::error_code(errno, boost::system::system_category()), "fork");
-  if (pid == 0) {
-    body();
-    ::_exit(0);
-  }
-  return pidfd::pid_fd::open(pid);
-}
-
-struct watched {
-  std::string what;
+struct job {
+  std::string label;
   pidfd::async_pidfd process;
   pidfd::exit_status status;
 };
@@ -48,31 +33,33 @@ struct watched {
 int main() {
   boost::asio::io_context io;
 
-  std::vector<watched> children;
-  children.reserve(4);
-  children.push_back({"exit(0)", pidfd::async_pidfd(io, start_child([] { ::_exit(0); })), {}});
-  children.push_back({"exit(3)", pidfd::async_pidfd(io, start_child([] { ::_exit(3); })), {}});
-  children.push_back(
-      {"raise(SIGKILL)", pidfd::async_pidfd(io, start_child([] { ::raise(SIGKILL); })), {}});
-  children.push_back(
-      {"SIGTERM from us", pidfd::async_pidfd(io, start_child([] { for (;;) ::pause(); })), {}});
+  std::vector<job> jobs;
+  jobs.reserve(4);
+  auto start = [&](std::string label, std::vector<std::string> argv) {
+    // spawn() gets the pidfd from the clone itself; async_pidfd registers it with io.
+    jobs.push_back({std::move(label), pidfd::async_pidfd(io, pidfd::spawn(argv)), {}});
+  };
+  start("true", {"true"});
+  start("sh -c 'exit 3'", {"sh", "-c", "exit 3"});
+  start("sh -c 'kill -KILL $$'", {"sh", "-c", "kill -KILL $$"});
+  start("sleep 60, SIGTERM", {"sleep", "60"});
 
-  for (watched& c : children) {
-    c.process.async_wait([&c](pidfd::error_code ec, pidfd::exit_status status) {
-      if (ec) std::fprintf(stderr, "%s: %s\n", c.what.c_str(), ec.message().c_str());
-      c.status = status;
+  for (job& j : jobs) {
+    j.process.async_wait([&j](pidfd::error_code ec, pidfd::exit_status status) {
+      if (ec) std::fprintf(stderr, "%s: %s\n", j.label.c_str(), ec.message().c_str());
+      j.status = status;
     });
   }
-  // Signalled through its pidfd: it cannot hit a recycled PID.
-  children[3].process.send_signal(SIGTERM);
+  // Signalled through its pidfd: never a recycled PID.
+  jobs[3].process.send_signal(SIGTERM);
 
   io.run();  // returns when every wait has completed
 
-  for (const watched& c : children)
-    std::printf("%-18s %s\n", c.what.c_str(), c.status.to_string().c_str());
+  for (const job& j : jobs)
+    std::printf("%-24s %s\n", j.label.c_str(), j.status.to_string().c_str());
 
-  const bool as_expected = children[0].status.code() == 0 && children[1].status.code() == 3 &&
-                           children[2].status.signal() == SIGKILL &&
-                           children[3].status.signal() == SIGTERM;
+  const bool as_expected = jobs[0].status.code() == 0 && jobs[1].status.code() == 3 &&
+                           jobs[2].status.signal() == SIGKILL &&
+                           jobs[3].status.signal() == SIGTERM;
   return as_expected ? 0 : 1;
 }
