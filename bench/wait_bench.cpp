@@ -203,7 +203,8 @@ throughput a_bp2(int n) {
   return measure([n] {
     asio::io_context io;
     int started = 0;
-    std::vector<std::optional<bp2::process>> slots(static_cast<std::size_t>(std::min(n, in_flight)));
+    std::vector<std::optional<bp2::process>> slots(
+        static_cast<std::size_t>(std::min(n, in_flight)));
     std::function<void(std::size_t)> start = [&](std::size_t i) {
       slots[i].emplace(io.get_executor(), helper, std::vector<std::string>{});
       ++started;
@@ -368,10 +369,11 @@ scale c_hand(int m) {
   return c_asio<sd>(
       m, [](asio::io_context& io, pidfd::pid_fd fd) { return sd(io, fd.release()); },
       [](sd& d, int& done) {
-        d.async_wait(asio::posix::descriptor_base::wait_read, [&d, &done](boost::system::error_code) {
-          reap_raw(d.native_handle());
-          ++done;
-        });
+        d.async_wait(asio::posix::descriptor_base::wait_read,
+                     [&d, &done](boost::system::error_code) {
+                       reap_raw(d.native_handle());
+                       ++done;
+                     });
       });
 }
 
