@@ -242,7 +242,8 @@ public:
   /// when the error_code is set.
   ///
   /// The handler runs on its associated executor (default: get_executor()), never inside
-  /// this function, and the operation allocates through its associated allocator.
+  /// this function. The operation's memory comes from the handler's associated allocator
+  /// (only the retry timer of the "readable, no status yet" case uses operator new).
   ///
   /// Per-operation cancellation: terminal, partial and total, all with the same effect
   /// (operation_aborted; the process is untouched and can be waited on again).
