@@ -44,6 +44,10 @@
 //   trace PID FD WFD    become PID's tracer (PTRACE_SEIZE, no options), write "R" to FD,
 //                       wait for a byte (or EOF) on WFD, then wait for PID's exit
 //                       (waitpid __WALL), which releases it to its real parent
+//   ptrace-hold PID OUT IN  PTRACE_SEIZE PID and write "R" to OUT; when PID has exited,
+//                       write "E" to OUT while holding its zombie (its parent cannot reap
+//                       it yet), block until a byte arrives on IN, then collect it as its
+//                       tracer, which hands it back to its parent
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -374,6 +378,33 @@ int main(int argc, char** argv) {
         // A stop: let it go on (passing the signal, if any, through).
         const int sig = WIFSTOPPED(st) && (st >> 16) == 0 ? WSTOPSIG(st) : 0;
         ::ptrace(PTRACE_CONT, pid, nullptr, sig == SIGTRAP ? 0 : sig);
+      }
+      i += 3;
+    } else if (cmd == "ptrace-hold") {
+      const pid_t target = num(arg(1));
+      const int out = num(arg(2));
+      const int in = num(arg(3));
+      if (::ptrace(PTRACE_SEIZE, target, nullptr, nullptr) != 0) die("PTRACE_SEIZE");
+      put(out, "R");
+      for (;;) {
+        siginfo_t si{};
+        if (::waitid(P_PID, target, &si, WEXITED | WSTOPPED | WNOWAIT | __WALL) != 0) {
+          if (errno == EINTR) continue;
+          die("waitid");
+        }
+        if (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)
+          break;
+        int st;  // a signal-delivery stop: consume it and deliver the signal
+        if (::waitpid(target, &st, __WALL) < 0) die("waitpid");
+        ::ptrace(PTRACE_CONT, target, nullptr, WIFSTOPPED(st) ? WSTOPSIG(st) : 0);
+      }
+      put(out, "E");
+      char c;
+      ssize_t n;
+      do n = ::read(in, &c, 1);
+      while (n < 0 && errno == EINTR);
+      int st;
+      while (::waitpid(target, &st, __WALL) < 0 && errno == EINTR) {
       }
       i += 3;
     } else {

@@ -1,4 +1,344 @@
-// placeholder: filled in by its issue
-#ifndef PIDFD_ASYNC_PIDFDASYNC_PIDFD_HPP
-#define PIDFD__HPP
-#endif
+// asio-pidfd: a pidfd as a Boost.Asio I/O object.
+#ifndef PIDFD_ASYNC_PIDFD_HPP
+#define PIDFD_ASYNC_PIDFD_HPP
+
+#include <pidfd/detail/async_ops.hpp>
+#include <pidfd/error.hpp>
+#include <pidfd/exit_status.hpp>
+#include <pidfd/pid_fd.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/posix/basic_stream_descriptor.hpp>
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+namespace pidfd {
+
+/// A pidfd registered with an Asio execution context, so that the exit of its process can
+/// be awaited asynchronously with any completion token (callbacks, use_future,
+/// use_awaitable, deferred, as_tuple, ...).
+///
+/// The object owns a pid_fd (the synchronous core, see core()) and registers the same
+/// descriptor with the context's reactor. native_handle() is the pidfd, never the PID.
+/// The exit status obtained by any wait is cached in the core, so every later or
+/// concurrent async_wait(), wait() or try_wait() returns it too.
+///
+/// Thread safety: distinct objects are safe. A shared object is unsafe, except that
+/// several waits may be pending at once and their handlers may run on different threads
+/// (they touch the core only through its thread-safe try_wait()/cached_status()).
+///
+/// @tparam Executor the I/O executor type.
+template <typename Executor = boost::asio::any_io_executor>
+class basic_async_pidfd {
+public:
+  /// The type of the executor associated with the object.
+  using executor_type = Executor;
+
+  /// Rebinds the object type to another executor.
+  template <typename Executor1>
+  struct rebind_executor {
+    /// The object type when rebound to the specified executor.
+    using other = basic_async_pidfd<Executor1>;
+  };
+
+  /// Constructs an object without a pidfd (is_open() is false); see assign().
+  explicit basic_async_pidfd(const executor_type& ex) : descriptor_(ex) {}
+
+  /// Constructs an object that owns fd and registers it with ex's execution context.
+  /// Throws system_error if the registration fails (fd is then closed).
+  basic_async_pidfd(const executor_type& ex, pid_fd fd)
+      : descriptor_(ex) {
+    assign(std::move(fd));
+  }
+
+  /// Constructs an object without a pidfd, using ctx's executor for I/O.
+  template <typename ExecutionContext>
+  explicit basic_async_pidfd(
+      ExecutionContext& ctx,
+      std::enable_if_t<std::is_convertible_v<ExecutionContext&, boost::asio::execution_context&>,
+                       int> = 0)
+      : descriptor_(ctx) {}
+
+  /// Constructs an object that owns fd, using ctx's executor for I/O.
+  template <typename ExecutionContext>
+  basic_async_pidfd(
+      ExecutionContext& ctx, pid_fd fd,
+      std::enable_if_t<std::is_convertible_v<ExecutionContext&, boost::asio::execution_context&>,
+                       int> = 0)
+      : descriptor_(ctx) {
+    assign(std::move(fd));
+  }
+
+  /// Move-constructs from other, which is left empty (is_open() false). Waits pending on
+  /// other must have completed: they refer to the object they were started on.
+  basic_async_pidfd(basic_async_pidfd&& other) noexcept
+      : descriptor_(std::move(other.descriptor_)),
+        core_(std::move(other.core_)),
+        retries_(std::move(other.retries_)) {}
+
+  /// Move-constructs from an object with another executor type convertible to ours.
+  template <typename Executor1,
+            typename = std::enable_if_t<std::is_convertible_v<Executor1, Executor>>>
+  basic_async_pidfd(basic_async_pidfd<Executor1>&& other) noexcept
+      : descriptor_(std::move(other.descriptor_)),
+        core_(std::move(other.core_)),
+        retries_(std::move(other.retries_)) {}
+
+  /// Move-assigns: closes this object's pidfd first (its pending waits complete with
+  /// operation_aborted), then takes other's.
+  basic_async_pidfd& operator=(basic_async_pidfd&& other) noexcept {
+    if (this != &other) {
+      shut();
+      descriptor_ = std::move(other.descriptor_);
+      core_ = std::move(other.core_);
+      retries_ = std::move(other.retries_);
+    }
+    return *this;
+  }
+
+  basic_async_pidfd(const basic_async_pidfd&) = delete;
+  basic_async_pidfd& operator=(const basic_async_pidfd&) = delete;
+
+  /// Closes the pidfd. Pending waits complete with boost::asio::error::operation_aborted;
+  /// the process is not touched.
+  ~basic_async_pidfd() { shut(); }
+
+  /// The executor used for I/O (and for handlers that have no associated executor).
+  executor_type get_executor() noexcept { return descriptor_.get_executor(); }
+
+  /// Takes ownership of fd and registers it. Fails with already_open if the object
+  /// already has a pidfd, bad_descriptor if fd is empty; fd is closed on failure.
+  void assign(pid_fd fd) {
+    error_code ec;
+    assign(std::move(fd), ec);
+    if (ec) throw system_error(ec, "pidfd::basic_async_pidfd::assign");
+  }
+  /// As above, reporting failure through ec.
+  void assign(pid_fd fd, error_code& ec) noexcept {
+    if (is_open()) {
+      ec = boost::asio::error::already_open;
+      return;
+    }
+    if (!fd.is_open()) {
+      ec = boost::asio::error::bad_descriptor;
+      return;
+    }
+    descriptor_.assign(fd.native_handle(), ec);
+    if (!ec) core_ = std::move(fd);
+  }
+
+  /// True if the object has a pidfd.
+  bool is_open() const noexcept { return descriptor_.is_open(); }
+
+  /// The pidfd (never the PID); -1 when the object is empty.
+  int native_handle() const noexcept { return core_.native_handle(); }
+
+  /// Closes the pidfd: pending waits complete with operation_aborted and the process is
+  /// not touched (closing a pidfd neither signals nor reaps).
+  void close() {
+    error_code ec;
+    close(ec);
+  }
+  /// As above; never fails (ec is cleared).
+  void close(error_code& ec) noexcept {
+    shut();
+    ec.clear();
+  }
+
+  /// Gives the pidfd back as a pid_fd, intact (same descriptor, recorded pid and cached
+  /// status), after deregistering it, in blocking mode: the reactor sets O_NONBLOCK
+  /// (PIDFD_NONBLOCK) while it watches the pidfd, and this clears it. Pending waits
+  /// complete with operation_aborted.
+  pid_fd release() {
+    error_code ec;
+    return release(ec);
+  }
+  /// As above; never fails (ec is cleared).
+  pid_fd release(error_code& ec) noexcept {
+    retries_.reset();
+    if (descriptor_.is_open()) {
+      // The reactor set O_NONBLOCK (for a pidfd: PIDFD_NONBLOCK) at the first wait. Best
+      // effort: pid_fd::wait() copes with it anyway.
+      error_code ignored;
+      descriptor_.native_non_blocking(false, ignored);
+      descriptor_.release();
+    }
+    ec.clear();
+    return std::move(core_);
+  }
+
+  /// Cancels every pending wait of this object: each completes with operation_aborted.
+  /// The process is not touched and can be waited on again.
+  void cancel() {
+    error_code ec;
+    cancel(ec);
+    if (ec) throw system_error(ec, "pidfd::basic_async_pidfd::cancel");
+  }
+  /// As above, reporting failure through ec.
+  void cancel(error_code& ec) noexcept {
+    ec.clear();
+    if (descriptor_.is_open()) descriptor_.cancel(ec);
+    retries_.cancel_all();
+  }
+
+  /// The synchronous core (signals, queries, blocking wait()). Do not close() or
+  /// release() it while the object is open: use release() on this object instead.
+  pid_fd& core() noexcept { return core_; }
+  /// The synchronous core.
+  const pid_fd& core() const noexcept { return core_; }
+
+  /// Sends sig to the process: see pid_fd::send_signal().
+  void send_signal(int sig, signal_scope scope = signal_scope::pidfd_default) {
+    core_.send_signal(sig, scope);
+  }
+  /// As above, reporting failure through ec.
+  void send_signal(int sig, error_code& ec) noexcept { core_.send_signal(sig, ec); }
+  /// As above, reporting failure through ec.
+  void send_signal(int sig, signal_scope scope, error_code& ec) noexcept {
+    core_.send_signal(sig, scope, ec);
+  }
+
+  /// Sends SIGKILL.
+  void kill() { core_.kill(); }
+  /// As above, reporting failure through ec.
+  void kill(error_code& ec) noexcept { core_.kill(ec); }
+
+  /// The process id recorded when the pidfd was created: see pid_fd::pid().
+  pid_t pid() const { return core_.pid(); }
+  /// As above, reporting failure through ec.
+  pid_t pid(error_code& ec) const noexcept { return core_.pid(ec); }
+
+  /// The status if the process has ended (reaping it if it is our child), std::nullopt
+  /// if not yet; never blocks. See pid_fd::try_wait().
+  std::optional<exit_status> try_wait() { return core_.try_wait(); }
+  /// As above, reporting failure through ec.
+  std::optional<exit_status> try_wait(error_code& ec) noexcept { return core_.try_wait(ec); }
+
+  /// Waits asynchronously for the process to end and reports its exit status.
+  ///
+  /// The handler is called exactly once. The operation completes:
+  /// - with the exit status when the process has ended; our child is reaped, for another
+  ///   process the status comes from PIDFD_INFO_EXIT (Linux 6.15) once its parent has
+  ///   reaped it; a status already cached (by any earlier wait) is reported at once;
+  /// - with errc::status_unavailable when the process (not our child) has ended but the
+  ///   kernel cannot tell its status, or when the pidfd refers to a thread that has
+  ///   exited (threads have no exit status);
+  /// - with boost::asio::error::operation_aborted on cancel(), close(), release(),
+  ///   destruction of the object, or per-operation cancellation;
+  /// - with bad_descriptor if the object has no pidfd.
+  ///
+  /// Readiness of the pidfd without a status (a ptracer holding our exited child, a
+  /// non-child zombie) never blocks the handler: the operation keeps waiting.
+  ///
+  /// Completion signature: void(error_code, exit_status); the status is "no status"
+  /// when the error_code is set.
+  ///
+  /// The handler runs on its associated executor (default: get_executor()), never inside
+  /// this function. The operation's memory comes from the handler's associated allocator
+  /// (only the retry timer of the "readable, no status yet" case uses operator new).
+  ///
+  /// Per-operation cancellation: terminal, partial and total, all with the same effect
+  /// (operation_aborted; the process is untouched and can be waited on again).
+  ///
+  /// Thread safety: several waits may be pending on one object at once; all complete
+  /// with the same status.
+  ///
+  /// Lifetime: the object must not be moved while the operation is pending, and must
+  /// outlive it unless destroyed with the wait still pending (which aborts it).
+  template <boost::asio::completion_token_for<void(error_code, exit_status)> Token =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_wait(Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
+    return boost::asio::async_compose<Token, void(error_code, exit_status)>(
+        detail::wait_op<basic_async_pidfd>(*this), token, descriptor_);
+  }
+
+  /// Waits asynchronously for the process to end, for at most timeout.
+  ///
+  /// The handler is called exactly once. The operation completes as async_wait() does,
+  /// or with boost::asio::error::timed_out when timeout elapses first; the process is then
+  /// left untouched and can be waited on again.
+  ///
+  /// Completion signature: void(error_code, exit_status).
+  ///
+  /// The handler runs on its associated executor (default: get_executor()), never inside
+  /// this function.
+  ///
+  /// Per-operation cancellation: terminal, partial and total (operation_aborted).
+  ///
+  /// Thread safety and lifetime: as for async_wait().
+  template <class Rep, class Period,
+            boost::asio::completion_token_for<void(error_code, exit_status)> Token =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_wait_for(std::chrono::duration<Rep, Period> timeout,
+                      Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
+    return boost::asio::async_compose<Token, void(error_code, exit_status)>(
+        detail::wait_for_op<basic_async_pidfd>(
+            *this, std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout)),
+        token, descriptor_);
+  }
+
+  /// Terminates the process gracefully: sends SIGTERM; if it has not ended after grace,
+  /// sends SIGKILL and calls process_mrelease (best effort); then reports its status.
+  ///
+  /// The handler is called exactly once. The operation completes with the exit status
+  /// (SIGTERM or whatever the process did with it; SIGKILL after the grace period), with
+  /// the status at once if one is already cached (no signal is sent then), with the
+  /// error of pidfd_send_signal (for example operation_not_permitted), or as async_wait()
+  /// otherwise (errc::status_unavailable, operation_aborted, bad_descriptor).
+  ///
+  /// Completion signature: void(error_code, exit_status).
+  ///
+  /// The handler runs on its associated executor (default: get_executor()), never inside
+  /// this function.
+  ///
+  /// Per-operation cancellation: terminal, partial and total (operation_aborted). A
+  /// signal already sent is not undone.
+  ///
+  /// Thread safety and lifetime: as for async_wait().
+  template <class Rep, class Period,
+            boost::asio::completion_token_for<void(error_code, exit_status)> Token =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_terminate(std::chrono::duration<Rep, Period> grace,
+                       Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
+    return boost::asio::async_compose<Token, void(error_code, exit_status)>(
+        detail::terminate_op<basic_async_pidfd>(
+            *this, std::chrono::duration_cast<std::chrono::steady_clock::duration>(grace)),
+        token, descriptor_);
+  }
+
+private:
+  template <typename>
+  friend class basic_async_pidfd;
+  template <class>
+  friend class detail::wait_op;
+  template <class>
+  friend class detail::wait_for_op;
+  template <class>
+  friend class detail::terminate_op;
+
+  // Deregisters (aborting pending waits) and closes the pidfd.
+  void shut() noexcept {
+    retries_.reset();
+    if (descriptor_.is_open()) descriptor_.release();
+    core_.close();
+  }
+
+  boost::asio::posix::basic_stream_descriptor<Executor> descriptor_;
+  pid_fd core_;
+  detail::retry_list_ptr retries_;
+};
+
+/// basic_async_pidfd with the default, polymorphic I/O executor.
+using async_pidfd = basic_async_pidfd<>;
+
+}  // namespace pidfd
+
+#endif  // PIDFD_ASYNC_PIDFD_HPP
