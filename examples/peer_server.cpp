@@ -12,6 +12,7 @@
 //                                      connection to a child process and exit at once
 //   peer_server --self-test            serve one --hand-off client of this program, check
 //                                      the log's order, exit 0 on success
+#include <pidfd/async_pidfd.hpp>
 #include <pidfd/kernel.hpp>
 #include <pidfd/local_socket.hpp>
 #include <pidfd/pid_fd.hpp>
@@ -21,7 +22,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -56,26 +56,16 @@ struct event_log {
   }
 };
 
-// Waits for the client process to exit and logs its status. The pidfd is readable once
-// the process has exited; pid_fd::try_wait() then collects the status (reaping it if it is
-// our child, reading PIDFD_INFO_EXIT otherwise).
+// Waits for the client process to exit and logs its status. async_wait completes once the
+// process has exited and its status is known: it reaps our own child, and for any other
+// process reads the status the kernel keeps after the reap (PIDFD_INFO_EXIT).
 asio::awaitable<void> watch_client(pidfd::pid_fd client, pid_t pid, event_log& log) {
-  asio::posix::stream_descriptor readable(co_await asio::this_coro::executor,
-                                          client.dup().release());
-  for (;;) {
-    co_await readable.async_wait(asio::posix::stream_descriptor::wait_read, asio::use_awaitable);
-    pidfd::error_code ec;
-    const std::optional<pidfd::exit_status> status = client.try_wait(ec);
-    if (ec) {
-      log.add("client " + std::to_string(pid) + " exited, status unknown: " + ec.message());
-      co_return;
-    }
-    if (status) {
-      log.add("client " + std::to_string(pid) + " " + status->to_string());
-      co_return;
-    }
-    // A non-child that exited but is not reaped yet: wait again.
-  }
+  pidfd::async_pidfd process(co_await asio::this_coro::executor, std::move(client));
+  auto [ec, status] = co_await process.async_wait(asio::as_tuple(asio::use_awaitable));
+  if (ec)
+    log.add("client " + std::to_string(pid) + " exited, status unknown: " + ec.message());
+  else
+    log.add("client " + std::to_string(pid) + " " + status.to_string());
 }
 
 asio::awaitable<void> serve_connection(stream_protocol::socket conn, event_log& log) {

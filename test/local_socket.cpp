@@ -1,6 +1,7 @@
 // Tests of <pidfd/local_socket.hpp>: SO_PEERPIDFD, passing pidfds (SCM_RIGHTS), the
 // sender's pidfd (SO_PASSPIDFD + SCM_PIDFD), sync and async, against the real kernel.
 #include <pidfd/detail/linux.hpp>
+#include <pidfd/async_pidfd.hpp>
 #include <pidfd/kernel.hpp>
 #include <pidfd/local_socket.hpp>
 
@@ -343,9 +344,18 @@ TEST_F(LocalSocketPass, ChildSendsItsPidfdAndWeWaitForIt) {
   expect_same_process(got, child);
   EXPECT_EQ(got.pid(), child.pid());
   EXPECT_FALSE(got.has_exited());
+  // The received pidfd names our child: async_wait on it reaps it and gives its status.
+  pidfd::async_pidfd process(io, std::move(got));
+  std::optional<error_code> result;
+  pidfd::exit_status status;
+  process.async_wait([&](error_code ec, pidfd::exit_status s) {
+    result = ec;
+    status = s;
+  });
   pidfd_test::write_byte(go.write.get());
-  // The received pidfd names our child: it can wait for it (and reap it).
-  const pidfd::exit_status status = pidfd_test::bounded_wait(got);
+  run();
+  ASSERT_TRUE(result.has_value());
+  EXPECT_FALSE(*result);
   EXPECT_EQ(status.code(), 5);
 }
 
@@ -654,7 +664,13 @@ TEST_F(LocalSocketAsync, ReceiveFromChildThenWaitForIt) {
   ASSERT_TRUE(result.has_value());
   ASSERT_FALSE(*result) << result->message();
   expect_same_process(got, child);
-  EXPECT_EQ(pidfd_test::bounded_wait(got).code(), 6);
+  pidfd::async_pidfd process(io, std::move(got));
+  const pidfd::exit_status status = [&] {
+    std::future<pidfd::exit_status> f = process.async_wait(asio::use_future);
+    run();
+    return f.get();
+  }();
+  EXPECT_EQ(status.code(), 6);
 }
 
 TEST_F(LocalSocketAsync, SeveralThreadsRunTheContext) {
