@@ -21,6 +21,7 @@
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
+#include <string_view>
 
 extern char** environ;
 
@@ -224,10 +225,21 @@ int run_suite_in_child(const std::string& gtest_filter, unsigned rules,
   std::string filter_arg = "--gtest_filter=" + gtest_filter;
   std::string brief = "--gtest_brief=1";
   std::vector<char*> argv{exe.data(), filter_arg.data(), brief.data(), nullptr};
+  // The given variables replace inherited ones of the same name (getenv() would find an
+  // inherited entry first).
+  std::vector<std::string> added = env;
+  added.emplace_back("ASIO_PIDFD_TEST_IN_CHILD=1");
+  auto overridden = [&](const char* entry) {
+    const std::string_view e(entry);
+    for (const std::string& a : added)
+      if (e.substr(0, e.find('=') + 1) == std::string_view(a).substr(0, a.find('=') + 1))
+        return true;
+    return false;
+  };
   std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
-  env_strings.emplace_back("ASIO_PIDFD_TEST_IN_CHILD=1");
-  env_strings.insert(env_strings.end(), env.begin(), env.end());
+  for (char** e = environ; *e; ++e)
+    if (!overridden(*e)) env_strings.emplace_back(*e);
+  env_strings.insert(env_strings.end(), added.begin(), added.end());
   std::vector<char*> envp;
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
