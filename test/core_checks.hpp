@@ -25,9 +25,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -314,6 +316,23 @@ inline void expect_cgroup_id_in_new_cgroup() {
   EXPECT_NE(c.fd.cgroup_id(), proc_cgroup_id(::getpid()));
   c.finish();
   expect_exit_code(c.fd, 0);
+}
+
+// Two threads block in wait() on one pidfd of a child that exits 6: both get its status
+// (one reaps, the other reads the cache).
+inline void expect_concurrent_waiters_agree() {
+  blocked_child c({}, {"exit", "6"});
+  std::optional<pidfd::exit_status> a, b;
+  pidfd::error_code ea, eb;
+  std::thread t1([&] { a = c.fd.wait(ea); });
+  std::thread t2([&] { b = c.fd.wait(eb); });
+  c.finish();
+  t1.join();
+  t2.join();
+  EXPECT_FALSE(ea) << ea.message();
+  EXPECT_FALSE(eb) << eb.message();
+  EXPECT_EQ(a, pidfd::exit_status::from_wait_status(0x600));
+  EXPECT_EQ(b, pidfd::exit_status::from_wait_status(0x600));
 }
 
 }  // namespace pidfd_test

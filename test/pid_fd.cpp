@@ -696,18 +696,7 @@ TEST(PidFd, TryWaitBeforeAndAfterExit) {
 }
 
 TEST(PidFd, ConcurrentWaitersGetTheSameStatus) {
-  blocked_child c({}, {"exit", "6"});
-  std::optional<exit_status> a, b;
-  error_code ea, eb;
-  std::thread t1([&] { a = c.fd.wait(ea); });
-  std::thread t2([&] { b = c.fd.wait(eb); });
-  c.finish();
-  t1.join();
-  t2.join();
-  EXPECT_FALSE(ea) << ea.message();
-  EXPECT_FALSE(eb) << eb.message();
-  EXPECT_EQ(a, exit_status::from_wait_status(0x600));
-  EXPECT_EQ(b, exit_status::from_wait_status(0x600));
+  expect_concurrent_waiters_agree();
 }
 
 TEST(PidFd, WaitAfterSomeoneElseReaped) {
