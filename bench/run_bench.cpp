@@ -29,8 +29,10 @@
 // ratios (paired round by round).
 //
 // Run pinned:  taskset -c 0 build/bench/asio-pidfd-bench-run [rounds] [N] [MiB] [echo|helper]
-// RUN_BENCH_PARTS=a|b|ab (default ab). System calls of one implementation of (a):
-//   RUN_BENCH_ONLY=hand|hand_err|lib_out|lib|bp2 strace -c -f build/bench/asio-pidfd-bench-run 1 1000
+// RUN_BENCH_PARTS=a|b|ab (default ab). System calls or page faults of one implementation,
+// run once: RUN_BENCH_ONLY=hand|hand_err|lib_out|lib|bp2 (a) or b_read|b_hand|b_lib (b), e.g.
+//   RUN_BENCH_ONLY=lib strace -c build/bench/asio-pidfd-bench-run 1 1000
+//   RUN_BENCH_ONLY=lib perf stat --no-inherit -e task-clock,page-faults build/bench/...
 #include <pidfd/async_pidfd.hpp>
 #include <pidfd/process.hpp>
 #include <pidfd/spawn.hpp>
@@ -90,23 +92,25 @@ std::vector<std::string> hello_args;     // ... and its arguments after argv[0]
   std::exit(2);
 }
 
-double cpu_seconds() {
+// RUSAGE_SELF: the parent only; RUSAGE_CHILDREN: the children it has reaped.
+double cpu_seconds(int who = RUSAGE_SELF) {
   rusage ru{};
-  ::getrusage(RUSAGE_SELF, &ru);  // the parent only: children are not included
+  ::getrusage(who, &ru);
   return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 struct throughput {
-  double wall, cpu;  // seconds
+  double wall, cpu, child_cpu;  // seconds
 };
 
 template <class Body>
 throughput measure(Body body) {
-  const double c0 = cpu_seconds();
+  const double c0 = cpu_seconds(), k0 = cpu_seconds(RUSAGE_CHILDREN);
   const auto t0 = clock_type::now();
   body();
-  return {std::chrono::duration<double>(clock_type::now() - t0).count(), cpu_seconds() - c0};
+  return {std::chrono::duration<double>(clock_type::now() - t0).count(), cpu_seconds() - c0,
+          cpu_seconds(RUSAGE_CHILDREN) - k0};
 }
 
 // Checks one run of (a); fails loudly on anything but "hello\n", empty stderr, exit 0.
@@ -408,8 +412,19 @@ int main(int argc, char** argv) {
                           "Boost.Process v2"};
   throughput (*a_fns[5])(int) = {a_hand, a_hand_err, a_lib_out, a_lib, a_bp2};
 
+  const char* b_names[3] = {"read() loop", "hand Asio loop", "async_run"};
+  throughput (*b_fns[3])(std::uint64_t) = {b_read, b_hand, b_lib};
+
   if (const char* only = std::getenv("RUN_BENCH_ONLY")) {
     const std::string o = only;
+    if (o.rfind("b_", 0) == 0) {
+      const int i = o == "b_read" ? 0 : o == "b_hand" ? 1 : o == "b_lib" ? 2 : -1;
+      if (i < 0) fail("RUN_BENCH_ONLY must be b_read, b_hand or b_lib for (b)");
+      const throughput t = b_fns[i](bytes);
+      std::printf("%s: %llu MiB in %.3f s, parent CPU %.3f s\n", b_names[i],
+                  static_cast<unsigned long long>(mib), t.wall, t.cpu);
+      return 0;
+    }
     const int i = o == "hand" ? 0 : o == "hand_err" ? 1 : o == "lib_out" ? 2 : o == "lib" ? 3
                 : o == "bp2" ? 4 : -1;
     if (i < 0) fail("RUN_BENCH_ONLY must be hand, hand_err, lib_out, lib or bp2");
@@ -423,22 +438,25 @@ int main(int argc, char** argv) {
               n, hello_argv[0].c_str(), in_flight, static_cast<unsigned long long>(mib));
 
   if (parts.find('a') != std::string::npos) {
-    series wall[5], cpu[5];
+    series wall[5], cpu[5], kids[5];
     for (int r = 0; r < rounds; ++r) {
       for (int k = 0; k < 5; ++k) {
         const int i = (k + r) % 5;  // rotate the order round by round
         const throughput t = a_fns[i](n);
         wall[i].v.push_back(t.wall / n * 1e6);
         cpu[i].v.push_back(t.cpu / n * 1e6);
+        kids[i].v.push_back(t.child_cpu / n * 1e6);
       }
       std::fprintf(stderr, "(a) round %d/%d done\n", r + 1, rounds);
     }
-    std::printf("\n(a) run + collect stdout + exit status, per run (median of %d rounds)\n", rounds);
-    std::printf("%-18s %8s %9s %10s %8s %8s %8s %8s %8s %8s\n", "", "runs/s", "wall us",
-                "CPU us", "w x hand", "w x h+e", "w x bp2", "c x hand", "c x h+e", "c x bp2");
+    std::printf("\n(a) run + collect stdout + exit status, per run (median of %d rounds); CPU: the\n"
+                "parent's, child: the children's (user + system); w/c x: paired wall/CPU ratios\n",
+                rounds);
+    std::printf("%-18s %8s %9s %8s %8s %8s %8s %8s %8s %8s %8s\n", "", "runs/s", "wall us",
+                "CPU us", "child us", "w x hand", "w x h+e", "w x bp2", "c x hand", "c x h+e", "c x bp2");
     for (int i = 0; i < 5; ++i)
-      std::printf("%-18s %8.0f %9.1f %10.1f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n", names[i],
-                  1e6 / wall[i].med(), wall[i].med(), cpu[i].med(), paired(wall[i], wall[0]),
+      std::printf("%-18s %8.0f %9.1f %8.1f %8.1f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n", names[i],
+                  1e6 / wall[i].med(), wall[i].med(), cpu[i].med(), kids[i].med(), paired(wall[i], wall[0]),
                   paired(wall[i], wall[1]), paired(wall[i], wall[4]), paired(cpu[i], cpu[0]),
                   paired(cpu[i], cpu[1]), paired(cpu[i], cpu[4]));
     std::printf("targets: async_run within 1.10x of hand-written (wall): async_run (out) / hand "
@@ -451,8 +469,6 @@ int main(int argc, char** argv) {
   }
 
   if (parts.find('b') != std::string::npos) {
-    const char* b_names[3] = {"read() loop", "hand Asio loop", "async_run"};
-    throughput (*b_fns[3])(std::uint64_t) = {b_read, b_hand, b_lib};
     series gibs[3], cpu[3];
     for (int r = 0; r < rounds; ++r) {
       for (int k = 0; k < 3; ++k) {
