@@ -17,7 +17,7 @@
 namespace pidfd::detail {
 
 /// spawn() that also accepts stdio_pipe for stdin_fd, stdout_fd and stderr_fd: each such
-/// stream gets a new pipe (both ends O_CLOEXEC, the caller's end O_NONBLOCK), whose
+/// stream gets a new pipe (both ends O_CLOEXEC, the caller's end of stdin O_NONBLOCK), whose
 /// child's end is closed again before this returns. parent_ends[i] receives the caller's
 /// end for stream i (write end for stdin, read ends for stdout and stderr), or stays
 /// empty. On failure nothing is left open and no child is left.
