@@ -35,6 +35,15 @@ pid_fd spawn_with_pipes(const std::vector<std::string>& argv, const spawn_option
 std::size_t write_without_sigpipe(int fd, const char* data, std::size_t size,
                                   error_code& ec) noexcept;
 
+/// Opens /dev/null for writing (close-on-exec), the sink of discard_from_pipe().
+unique_fd open_null_sink(error_code& ec) noexcept;
+
+/// Moves what the non-blocking pipe pipe_fd holds to null_sink with splice(), without
+/// copying it to user space. Returns the bytes discarded: 0 with ec clear at end of file,
+/// ec would_block when the pipe is empty; invalid_argument if this kernel cannot splice
+/// between them (read and discard instead).
+std::size_t discard_from_pipe(int pipe_fd, int null_sink, error_code& ec) noexcept;
+
 /// kill(-pgid, sig): the process-group signal for kernels without
 /// PIDFD_SIGNAL_PROCESS_GROUP. Only race-free while the group's leader is an unreaped
 /// child of ours (its pid, the group id, cannot be reused until it is reaped).
