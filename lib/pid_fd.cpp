@@ -60,6 +60,13 @@ pid_t query_pid(int fd) noexcept {
   return pid;
 }
 
+// The checks that come before a call needing one kernel feature: the feature, then the fd.
+error_code usable(int fd, bool feature) noexcept {
+  if (!feature) return make(berrc::operation_not_supported);
+  if (fd < 0) return make(berrc::bad_file_descriptor);
+  return {};
+}
+
 bool has_thread_flag(int fd) noexcept {
   const int fl = ::fcntl(fd, F_GETFL);
   return fl >= 0 && (fl & PIDFD_THREAD) != 0;
@@ -693,15 +700,8 @@ std::size_t pid_fd::madvise(std::span<const iovec> ranges, int advice) const {
 
 std::size_t pid_fd::madvise(std::span<const iovec> ranges, int advice,
                             error_code& ec) const noexcept {
-  ec.clear();
-  if (!kernel_support().madvise) {
-    ec = make(berrc::operation_not_supported);
-    return 0;
-  }
-  if (fd_ < 0) {
-    ec = make(berrc::bad_file_descriptor);
-    return 0;
-  }
+  ec = usable(fd_, kernel_support().madvise);
+  if (ec) return 0;
   std::size_t advised = 0;
   if (error_code e = sys::process_madvise(fd_, ranges.data(), ranges.size(), advice, advised)) {
     ec = is(e, berrc::function_not_supported) ? make(berrc::operation_not_supported)
@@ -758,15 +758,8 @@ std::string pid_fd::get_xattr(const std::string& name) const {
 }
 
 std::string pid_fd::get_xattr(const std::string& name, error_code& ec) const noexcept {
-  ec.clear();
-  if (!kernel_support().xattrs) {
-    ec = make(berrc::operation_not_supported);
-    return {};
-  }
-  if (fd_ < 0) {
-    ec = make(berrc::bad_file_descriptor);
-    return {};
-  }
+  ec = usable(fd_, kernel_support().xattrs);
+  if (ec) return {};
   try {
     // The value may change between asking its size and reading it: retry on ERANGE.
     for (;;) {
@@ -804,15 +797,8 @@ void pid_fd::set_xattr(const std::string& name, std::string_view value) const {
 
 void pid_fd::set_xattr(const std::string& name, std::string_view value,
                        error_code& ec) const noexcept {
-  ec.clear();
-  if (!kernel_support().xattrs) {
-    ec = make(berrc::operation_not_supported);
-    return;
-  }
-  if (fd_ < 0) {
-    ec = make(berrc::bad_file_descriptor);
-    return;
-  }
+  ec = usable(fd_, kernel_support().xattrs);
+  if (ec) return;
   ec = xattr_error(sys::fsetxattr(fd_, name.c_str(), value.data(), value.size(), 0));
 }
 
@@ -824,15 +810,8 @@ std::vector<std::string> pid_fd::list_xattrs() const {
 }
 
 std::vector<std::string> pid_fd::list_xattrs(error_code& ec) const noexcept {
-  ec.clear();
-  if (!kernel_support().xattrs) {
-    ec = make(berrc::operation_not_supported);
-    return {};
-  }
-  if (fd_ < 0) {
-    ec = make(berrc::bad_file_descriptor);
-    return {};
-  }
+  ec = usable(fd_, kernel_support().xattrs);
+  if (ec) return {};
   try {
     std::vector<std::string> names;
     ec = read_xattr_names(fd_, names);
@@ -850,15 +829,8 @@ void pid_fd::remove_xattr(const std::string& name) const {
 }
 
 void pid_fd::remove_xattr(const std::string& name, error_code& ec) const noexcept {
-  ec.clear();
-  if (!kernel_support().xattrs) {
-    ec = make(berrc::operation_not_supported);
-    return;
-  }
-  if (fd_ < 0) {
-    ec = make(berrc::bad_file_descriptor);
-    return;
-  }
+  ec = usable(fd_, kernel_support().xattrs);
+  if (ec) return;
   ec = xattr_error(sys::fremovexattr(fd_, name.c_str()));
 }
 

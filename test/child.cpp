@@ -233,7 +233,7 @@ int main(int argc, char** argv) {
         ::close(fd);
       }
       i += 2;
-    } else if (cmd == "fork-rest") {
+    } else if (cmd == "fork-rest" || cmd == "fork-detach") {
       const int out = num(arg(1));
       const pid_t pid = ::fork();
       if (pid < 0) die("fork");
@@ -243,7 +243,7 @@ int main(int argc, char** argv) {
       }
       put(out, std::to_string(pid));
       int st;
-      while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+      while (cmd == "fork-rest" && ::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
       }
       std::_Exit(0);
     } else if (cmd == "map-memory") {
@@ -258,16 +258,6 @@ int main(int argc, char** argv) {
                     static_cast<unsigned long>(reinterpret_cast<std::uintptr_t>(p)), len);
       put(num(arg(2)), line);
       i += 2;
-    } else if (cmd == "fork-detach") {
-      const int out = num(arg(1));
-      const pid_t pid = ::fork();
-      if (pid < 0) die("fork");
-      if (pid == 0) {
-        i += 1;
-        continue;
-      }
-      put(out, std::to_string(pid));
-      std::_Exit(0);
     } else if (cmd == "undumpable") {
       if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) die("prctl");
     } else if (cmd == "cgroup") {
