@@ -89,6 +89,12 @@ void backoff(int& step_us) noexcept {
 
 // ----- GET_INFO replies --------------------------------------------------------------
 
+// The public coredump_mask bits are the kernel's own values.
+static_assert(coredump_dumped == detail::pidfd_coredumped);
+static_assert(coredump_skipped == detail::pidfd_coredump_skip);
+static_assert(coredump_as_user == detail::pidfd_coredump_user);
+static_assert(coredump_as_root == detail::pidfd_coredump_root);
+
 namespace detail {
 
 process_info decode_process_info(const pidfd_info& i) noexcept {

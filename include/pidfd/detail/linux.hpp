@@ -152,18 +152,17 @@ inline constexpr long sys_process_madvise = 440;
 /// PIDFD_INFO_COREDUMP_SIGNAL (6.19): coredump_signal is valid in the reply.
 inline constexpr std::uint64_t pidfd_info_coredump_signal = 1ULL << 6;
 
-/// coredump_mask bits of PIDFD_INFO_COREDUMP (6.16).
-inline constexpr std::uint32_t pidfd_coredumped = 1U << 0;
-inline constexpr std::uint32_t pidfd_coredump_skip = 1U << 1;
-inline constexpr std::uint32_t pidfd_coredump_user = 1U << 2;
-inline constexpr std::uint32_t pidfd_coredump_root = 1U << 3;
+// coredump_mask bits of PIDFD_INFO_COREDUMP (6.16).
+inline constexpr std::uint32_t pidfd_coredumped = 1U << 0;     ///< PIDFD_COREDUMPED
+inline constexpr std::uint32_t pidfd_coredump_skip = 1U << 1;  ///< PIDFD_COREDUMP_SKIP
+inline constexpr std::uint32_t pidfd_coredump_user = 1U << 2;  ///< PIDFD_COREDUMP_USER
+inline constexpr std::uint32_t pidfd_coredump_root = 1U << 3;  ///< PIDFD_COREDUMP_ROOT
 
-/// Reply sizes of PIDFD_GET_INFO: VER0 (6.13), VER1 (coredump, 6.16), VER2 (supported
-/// mask, 6.19), VER3 (coredump code, 7.1).
-inline constexpr std::size_t pidfd_info_size_ver0 = 64;
-inline constexpr std::size_t pidfd_info_size_ver1 = 72;
-inline constexpr std::size_t pidfd_info_size_ver2 = 80;
-inline constexpr std::size_t pidfd_info_size_ver3 = 88;
+// Reply sizes of PIDFD_GET_INFO.
+inline constexpr std::size_t pidfd_info_size_ver0 = 64;  ///< 6.13
+inline constexpr std::size_t pidfd_info_size_ver1 = 72;  ///< coredump_mask, 6.16
+inline constexpr std::size_t pidfd_info_size_ver2 = 80;  ///< supported_mask, 6.19
+inline constexpr std::size_t pidfd_info_size_ver3 = 88;  ///< coredump_code, 7.1
 
 // The layout the kernel writes (include/uapi/linux/pidfd.h): checked here so that the 6.19
 // fields, which no kernel on the project machines fills yet, are read from the right place.
