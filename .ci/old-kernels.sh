@@ -31,6 +31,7 @@ for e in wait_callback wait_future wait_coroutine terminate spawn_and_wait run_c
   echo "example \$e"; $build/examples/\$e >/dev/null
 done
 echo "example peer_server"; $build/examples/peer_server --self-test >/dev/null
+echo "example coredump_server"; $build/examples/coredump_server --self-test >/dev/null
 echo "old-kernels: all passed"
 SCRIPT
 )

@@ -6,6 +6,8 @@
 #include <pidfd/unique_fd.hpp>
 
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -41,6 +43,11 @@ constexpr feature_name feature_names[] = {
     {"file_handles", &kernel_features::file_handles},
     {"self_sentinels", &kernel_features::self_sentinels},
     {"peer_pidfd", &kernel_features::peer_pidfd},
+    {"madvise", &kernel_features::madvise},
+    {"info_coredump", &kernel_features::info_coredump},
+    {"xattrs", &kernel_features::xattrs},
+    {"info_supported_mask", &kernel_features::info_supported_mask},
+    {"info_coredump_signal", &kernel_features::info_coredump_signal},
 };
 
 // The probe's subject: a child that blocks until we close its pipe, so features can be
@@ -91,6 +98,41 @@ struct probe_child {
   }
 };
 
+// The GET_INFO reply bits beyond PID|CREDS|CGROUPID|EXIT. From 6.19 the kernel lists the
+// bits it knows (SUPPORTED_MASK); before, a bit counts as supported when a live process's
+// reply echoes it (the kernel ignores request bits it does not know).
+void probe_info_bits(int subject, kernel_features& f) noexcept {
+  detail::pidfd_info info{};
+  info.mask = detail::pidfd_info_pid | detail::pidfd_info_supported_mask;
+  if (!sys::pidfd_get_info(subject, info) &&
+      (info.mask & detail::pidfd_info_supported_mask)) {
+    f.info_supported_mask = true;
+    f.info_coredump = (info.supported_mask & detail::pidfd_info_coredump) != 0;
+    f.info_coredump_signal = (info.supported_mask & detail::pidfd_info_coredump_signal) != 0;
+    return;
+  }
+  info = detail::pidfd_info{};
+  info.mask = detail::pidfd_info_pid | detail::pidfd_info_coredump |
+              detail::pidfd_info_coredump_signal;
+  if (sys::pidfd_get_info(subject, info)) return;
+  f.info_coredump = (info.mask & detail::pidfd_info_coredump) != 0;
+  f.info_coredump_signal = (info.mask & detail::pidfd_info_coredump_signal) != 0;
+}
+
+// pidfs xattrs (6.17): reading an attribute that is not there gives ENODATA (or, on 6.18,
+// success with an empty value while the process has no attributes at all) where pidfs
+// implements them, and EOPNOTSUPP where it does not. Without CAP_SYS_ADMIN the kernel
+// answers ENODATA for any trusted.* read before it looks at the filesystem, so an
+// unprivileged probe reports them wherever pidfs exists; such a process can read none
+// and write none (operation_not_permitted) on any kernel, so nothing it can do differs.
+bool probe_xattrs(int subject) noexcept {
+  char value[1];
+  std::size_t len = 0;
+  const error_code ec =
+      sys::fgetxattr(subject, "trusted.asio-pidfd.probe", value, sizeof value, len);
+  return !ec || ec == boost::system::errc::no_message_available;
+}
+
 kernel_features probe() {
   // Any failure counts as "absent": ENOSYS from an old kernel, EPERM from an old
   // container seccomp profile, or the specific errno a filter chose.
@@ -124,6 +166,15 @@ kernel_features probe() {
     detail::pidfd_info info{};
     info.mask = detail::pidfd_info_pid;
     f.get_info = !sys::pidfd_get_info(subject, info) && (info.mask & detail::pidfd_info_pid);
+    if (f.get_info) probe_info_bits(subject, f);
+    // No iovecs: 0 bytes advised where the call exists (it still checks the pidfd, the
+    // advice and our right to advise the child). It needs CAP_SYS_NICE: without it the
+    // kernel's EPERM still shows the call exists.
+    std::size_t advised = 0;
+    const error_code me = sys::process_madvise(subject, nullptr, 0, MADV_COLD, advised);
+    f.madvise = !me || (me == boost::system::errc::operation_not_permitted &&
+                        !sys::has_effective_capability(CAP_SYS_NICE));
+    f.xattrs = f.pidfs && probe_xattrs(subject);
     int type = 0;
     std::uint64_t handle = 0;
     f.file_handles = !sys::name_to_handle(subject, type, handle) && type == FILEID_KERNFS;

@@ -4,15 +4,18 @@
 #include "sys.hpp"
 
 #include <pidfd/detail/linux.hpp>
+#include <pidfd/detail/process_info.hpp>
 #include <pidfd/kernel.hpp>
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <new>
 #include <cerrno>
 #include <cstdio>
 #include <string_view>
@@ -57,6 +60,13 @@ pid_t query_pid(int fd) noexcept {
   return pid;
 }
 
+// The checks that come before a call needing one kernel feature: the feature, then the fd.
+error_code usable(int fd, bool feature) noexcept {
+  if (!feature) return make(berrc::operation_not_supported);
+  if (fd < 0) return make(berrc::bad_file_descriptor);
+  return {};
+}
+
 bool has_thread_flag(int fd) noexcept {
   const int fl = ::fcntl(fd, F_GETFL);
   return fl >= 0 && (fl & PIDFD_THREAD) != 0;
@@ -76,6 +86,41 @@ void backoff(int& step_us) noexcept {
 }
 
 }  // namespace
+
+// ----- GET_INFO replies --------------------------------------------------------------
+
+// The public coredump_mask bits are the kernel's own values.
+static_assert(coredump_dumped == detail::pidfd_coredumped);
+static_assert(coredump_skipped == detail::pidfd_coredump_skip);
+static_assert(coredump_as_user == detail::pidfd_coredump_user);
+static_assert(coredump_as_root == detail::pidfd_coredump_root);
+
+namespace detail {
+
+process_info decode_process_info(const pidfd_info& i) noexcept {
+  process_info out{};
+  if (i.mask & pidfd_info_pid) {
+    out.pid = static_cast<pid_t>(i.pid);
+    out.tgid = static_cast<pid_t>(i.tgid);
+    out.ppid = static_cast<pid_t>(i.ppid);
+  }
+  if (i.mask & pidfd_info_creds)
+    out.creds = credentials{i.ruid, i.euid, i.suid, i.fsuid, i.rgid, i.egid, i.sgid, i.fsgid};
+  if (i.mask & pidfd_info_cgroupid) out.cgroup_id = i.cgroupid;
+  if (i.mask & pidfd_info_coredump) out.coredump_mask = i.coredump_mask;
+  if (i.mask & pidfd_info_coredump_signal) out.coredump_signal = static_cast<int>(i.coredump_signal);
+  return out;
+}
+
+std::uint64_t process_info_request() noexcept {
+  const kernel_features& k = kernel_support();
+  std::uint64_t mask = pidfd_info_pid | pidfd_info_creds | pidfd_info_cgroupid;
+  if (k.info_coredump) mask |= pidfd_info_coredump;
+  if (k.info_coredump_signal) mask |= pidfd_info_coredump_signal;
+  return mask;
+}
+
+}  // namespace detail
 
 // ----- construction and ownership ---------------------------------------------------
 
@@ -480,19 +525,14 @@ process_info pid_fd::info(error_code& ec) const noexcept {
   }
   if (kernel_support().get_info) {
     detail::pidfd_info i{};
-    i.mask = detail::pidfd_info_pid | detail::pidfd_info_creds | detail::pidfd_info_cgroupid;
+    i.mask = detail::process_info_request();
     const error_code e = sys::pidfd_get_info(fd_, i);
     if (!e) {
       if (!(i.mask & detail::pidfd_info_pid)) {
         ec = make(berrc::no_such_process);
         return out;
       }
-      out.pid = static_cast<pid_t>(i.pid);
-      out.tgid = static_cast<pid_t>(i.tgid);
-      out.ppid = static_cast<pid_t>(i.ppid);
-      out.creds = credentials{i.ruid, i.euid, i.suid, i.fsuid, i.rgid, i.egid, i.sgid, i.fsgid};
-      out.cgroup_id = i.cgroupid;
-      return out;
+      return detail::decode_process_info(i);
     }
     // ENOTTY (6.1) or EINVAL (6.12): no PIDFD_GET_INFO; use /proc below.
     if (!unsupported(e) && !is(e, berrc::invalid_argument)) {
@@ -655,7 +695,173 @@ void pid_fd::release_memory(error_code& ec) const noexcept {
   ec = unsupported(e) ? make(berrc::operation_not_supported) : e;
 }
 
+// ----- memory advice -------------------------------------------------------------------
+
+std::size_t pid_fd::madvise(std::span<const iovec> ranges, int advice) const {
+  error_code ec;
+  const std::size_t n = madvise(ranges, advice, ec);
+  if (ec) throw_error(ec, "pidfd::pid_fd::madvise");
+  return n;
+}
+
+std::size_t pid_fd::madvise(std::span<const iovec> ranges, int advice,
+                            error_code& ec) const noexcept {
+  ec = usable(fd_, kernel_support().madvise);
+  if (ec) return 0;
+  std::size_t advised = 0;
+  if (error_code e = sys::process_madvise(fd_, ranges.data(), ranges.size(), advice, advised)) {
+    ec = is(e, berrc::function_not_supported) ? make(berrc::operation_not_supported)
+                                              : normalise_gone(e);
+    return 0;
+  }
+  return advised;
+}
+
+// ----- pidfs extended attributes ------------------------------------------------------
+
+namespace {
+
+// Maps what the xattr calls answer: EOPNOTSUPP (no pidfs xattrs, or a namespace other
+// than trusted.*) to operation_not_supported; the rest (ENODATA, EPERM, ERANGE, ...) as is.
+error_code xattr_error(const error_code& e) noexcept {
+  return unsupported(e) ? make(berrc::operation_not_supported) : e;
+}
+
+// The names of fd's attributes (flistxattr gives them NUL-terminated, one after another),
+// retrying if the list grows between asking its size and reading it.
+error_code read_xattr_names(int fd, std::vector<std::string>& names) {
+  for (;;) {
+    std::size_t len = 0;
+    if (error_code e = sys::flistxattr(fd, nullptr, 0, len)) return xattr_error(e);
+    std::string list(len, '\0');
+    if (error_code e = sys::flistxattr(fd, list.data(), list.size(), len)) {
+      if (is(e, berrc::result_out_of_range)) continue;
+      return xattr_error(e);
+    }
+    names.clear();
+    for (std::size_t pos = 0; pos < len;) {
+      const std::size_t end = std::min(list.find('\0', pos), len);
+      if (end > pos) names.emplace_back(list, pos, end - pos);
+      pos = end + 1;
+    }
+    return {};
+  }
+}
+
+bool xattr_listed(int fd, const std::string& name) {
+  std::vector<std::string> names;
+  return !read_xattr_names(fd, names) &&
+         std::find(names.begin(), names.end(), name) != names.end();
+}
+
+}  // namespace
+
+std::string pid_fd::get_xattr(const std::string& name) const {
+  error_code ec;
+  std::string v = get_xattr(name, ec);
+  if (ec) throw_error(ec, "pidfd::pid_fd::get_xattr");
+  return v;
+}
+
+std::string pid_fd::get_xattr(const std::string& name, error_code& ec) const noexcept {
+  ec = usable(fd_, kernel_support().xattrs);
+  if (ec) return {};
+  try {
+    // The value may change between asking its size and reading it: retry on ERANGE.
+    for (;;) {
+      std::size_t len = 0;
+      if (error_code e = sys::fgetxattr(fd_, name.c_str(), nullptr, 0, len)) {
+        ec = xattr_error(e);
+        return {};
+      }
+      std::string value(len, '\0');
+      if (error_code e = sys::fgetxattr(fd_, name.c_str(), value.data(), value.size(), len)) {
+        if (is(e, berrc::result_out_of_range)) continue;
+        ec = xattr_error(e);
+        return {};
+      }
+      value.resize(len);
+      // pidfs answers a read with an empty value, rather than ENODATA, while the process
+      // has no attributes at all (6.18): an empty value counts only if the name is listed.
+      if (len == 0 && !xattr_listed(fd_, name)) {
+        ec = make(berrc::no_message_available);
+        return {};
+      }
+      return value;
+    }
+  } catch (const std::bad_alloc&) {
+    ec = make(berrc::not_enough_memory);
+    return {};
+  }
+}
+
+void pid_fd::set_xattr(const std::string& name, std::string_view value) const {
+  error_code ec;
+  set_xattr(name, value, ec);
+  if (ec) throw_error(ec, "pidfd::pid_fd::set_xattr");
+}
+
+void pid_fd::set_xattr(const std::string& name, std::string_view value,
+                       error_code& ec) const noexcept {
+  ec = usable(fd_, kernel_support().xattrs);
+  if (ec) return;
+  ec = xattr_error(sys::fsetxattr(fd_, name.c_str(), value.data(), value.size(), 0));
+}
+
+std::vector<std::string> pid_fd::list_xattrs() const {
+  error_code ec;
+  std::vector<std::string> names = list_xattrs(ec);
+  if (ec) throw_error(ec, "pidfd::pid_fd::list_xattrs");
+  return names;
+}
+
+std::vector<std::string> pid_fd::list_xattrs(error_code& ec) const noexcept {
+  ec = usable(fd_, kernel_support().xattrs);
+  if (ec) return {};
+  try {
+    std::vector<std::string> names;
+    ec = read_xattr_names(fd_, names);
+    return names;
+  } catch (const std::bad_alloc&) {
+    ec = make(berrc::not_enough_memory);
+    return {};
+  }
+}
+
+void pid_fd::remove_xattr(const std::string& name) const {
+  error_code ec;
+  remove_xattr(name, ec);
+  if (ec) throw_error(ec, "pidfd::pid_fd::remove_xattr");
+}
+
+void pid_fd::remove_xattr(const std::string& name, error_code& ec) const noexcept {
+  ec = usable(fd_, kernel_support().xattrs);
+  if (ec) return;
+  ec = xattr_error(sys::fremovexattr(fd_, name.c_str()));
+}
+
 // ----- /proc -------------------------------------------------------------------------
+
+std::string pid_fd::cgroup_path() const {
+  error_code ec;
+  std::string p = cgroup_path(ec);
+  if (ec) throw_error(ec, "pidfd::pid_fd::cgroup_path");
+  return p;
+}
+
+std::string pid_fd::cgroup_path(error_code& ec) const noexcept {
+  unique_fd dir = proc_dir(ec);
+  if (ec) return {};
+  std::string path;
+  if (error_code e = proc::read_cgroup_path(dir.get(), path)) {
+    // A process reaped since proc_dir() verified it: its files read ESRCH (or vanish).
+    ec = (is(e, berrc::no_such_file_or_directory) || is(e, berrc::no_such_process))
+             ? make(berrc::no_such_process)
+             : e;
+    return {};
+  }
+  return path;
+}
 
 unique_fd pid_fd::proc_dir() const {
   error_code ec;

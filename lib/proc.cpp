@@ -133,6 +133,19 @@ long long translate_parent(pid_t procfs_ppid, std::size_t depth) noexcept {
   return ids[depth];
 }
 
+// The path on the unified hierarchy's line, "0::<path>", of a /proc/<pid>/cgroup file;
+// empty if there is none (a cgroup v1-only system).
+std::string_view unified_line(std::string_view cg) noexcept {
+  std::string_view path;
+  for (std::size_t pos = 0; pos < cg.size();) {
+    const std::size_t end = std::min(cg.find('\n', pos), cg.size());
+    const std::string_view line = cg.substr(pos, end - pos);
+    if (line.substr(0, 3) == "0::") path = line.substr(3);
+    pos = end + 1;
+  }
+  return path;
+}
+
 }  // namespace
 
 error_code fdinfo_pid(int fd, pid_t& pid) noexcept {
@@ -185,15 +198,7 @@ error_code read_process_info(int dirfd, process_info& info) noexcept {
   info.creds = credentials{uids[0], uids[1], uids[2], uids[3], gids[0], gids[1], gids[2], gids[3]};
 
   if (error_code ec = read_small_file(dirfd, "cgroup", buf, len)) return ec;
-  // The unified hierarchy's line is "0::<path>".
-  std::string_view cg(buf, len);
-  std::string_view path;
-  for (std::size_t pos = 0; pos < cg.size();) {
-    const std::size_t end = std::min(cg.find('\n', pos), cg.size());
-    const std::string_view line = cg.substr(pos, end - pos);
-    if (line.substr(0, 3) == "0::") path = line.substr(3);
-    pos = end + 1;
-  }
+  const std::string_view path = unified_line(std::string_view(buf, len));
   info.cgroup_id = 0;
   const std::string& mount = cgroup2_mount();
   if (!path.empty() && !mount.empty()) {
@@ -205,6 +210,20 @@ error_code read_process_info(int dirfd, process_info& info) noexcept {
     } catch (...) {
       return make_error_code(boost::system::errc::not_enough_memory);
     }
+  }
+  return {};
+}
+
+error_code read_cgroup_path(int dirfd, std::string& path) noexcept {
+  char buf[file_buffer];
+  std::size_t len = 0;
+  if (error_code ec = read_small_file(dirfd, "cgroup", buf, len)) return ec;
+  const std::string_view p = unified_line(std::string_view(buf, len));
+  if (p.empty()) return make_error_code(boost::system::errc::operation_not_supported);
+  try {
+    path.assign(p);
+  } catch (...) {
+    return make_error_code(boost::system::errc::not_enough_memory);
   }
   return {};
 }

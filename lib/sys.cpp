@@ -2,7 +2,9 @@
 
 #include <poll.h>
 #include <sched.h>
+#include <linux/capability.h>
 #include <sys/ioctl.h>
+#include <sys/xattr.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -134,6 +136,50 @@ error_code poll_one(int fd, short events, int timeout_ms, short& revents) noexce
   const long r = retry([&] { return ::poll(&p, 1, timeout_ms); });
   if (r < 0) return last_error();
   revents = r == 0 ? 0 : p.revents;
+  return {};
+}
+
+error_code process_madvise(int pidfd, const iovec* iov, std::size_t n, int advice,
+                           std::size_t& advised) noexcept {
+  const long r = ::syscall(detail::sys_process_madvise, pidfd, iov, n, advice, 0U);
+  if (r < 0) return last_error();
+  advised = static_cast<std::size_t>(r);
+  return {};
+}
+
+error_code fgetxattr(int fd, const char* name, void* value, std::size_t size,
+                     std::size_t& len) noexcept {
+  const long r = retry([&] { return static_cast<long>(::fgetxattr(fd, name, value, size)); });
+  if (r < 0) return last_error();
+  len = static_cast<std::size_t>(r);
+  return {};
+}
+
+error_code fsetxattr(int fd, const char* name, const void* value, std::size_t size,
+                     int flags) noexcept {
+  if (retry([&] { return static_cast<long>(::fsetxattr(fd, name, value, size, flags)); }) < 0)
+    return last_error();
+  return {};
+}
+
+error_code flistxattr(int fd, char* list, std::size_t size, std::size_t& len) noexcept {
+  const long r = retry([&] { return static_cast<long>(::flistxattr(fd, list, size)); });
+  if (r < 0) return last_error();
+  len = static_cast<std::size_t>(r);
+  return {};
+}
+
+bool has_effective_capability(int cap) noexcept {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
+  if (::syscall(SYS_capget, &header, data) != 0) return false;
+  const auto word = static_cast<unsigned>(cap) / 32;
+  return word < _LINUX_CAPABILITY_U32S_3 && (data[word].effective & (1U << (cap % 32))) != 0;
+}
+
+error_code fremovexattr(int fd, const char* name) noexcept {
+  if (retry([&] { return static_cast<long>(::fremovexattr(fd, name)); }) < 0)
+    return last_error();
   return {};
 }
 

@@ -11,7 +11,9 @@
 
 #include <signal.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace pidfd::sys {
@@ -43,6 +45,21 @@ error_code name_to_handle(int fd, int& type, std::uint64_t& value) noexcept;
 error_code open_by_handle(int mount_fd, int type, std::uint64_t value, int flags, int& fd) noexcept;
 /// poll() on one fd; revents 0 on timeout. timeout_ms < 0 waits forever.
 error_code poll_one(int fd, short events, int timeout_ms, short& revents) noexcept;
+/// process_madvise(pidfd, iov, n, advice, 0); `advised` is the number of bytes advised.
+error_code process_madvise(int pidfd, const iovec* iov, std::size_t n, int advice,
+                           std::size_t& advised) noexcept;
+/// fgetxattr(); with size 0 only the value's length is returned in `len`.
+error_code fgetxattr(int fd, const char* name, void* value, std::size_t size,
+                     std::size_t& len) noexcept;
+/// fsetxattr().
+error_code fsetxattr(int fd, const char* name, const void* value, std::size_t size,
+                     int flags) noexcept;
+/// flistxattr(); with size 0 only the list's length is returned in `len`.
+error_code flistxattr(int fd, char* list, std::size_t size, std::size_t& len) noexcept;
+/// True if the calling thread has capability `cap` in its effective set (capget).
+bool has_effective_capability(int cap) noexcept;
+/// fremovexattr().
+error_code fremovexattr(int fd, const char* name) noexcept;
 
 }  // namespace pidfd::sys
 

@@ -44,6 +44,12 @@
 //   trace PID FD WFD    become PID's tracer (PTRACE_SEIZE, no options), write "R" to FD,
 //                       wait for a byte (or EOF) on WFD, then wait for PID's exit
 //                       (waitpid __WALL), which releases it to its real parent
+//   map-memory PAGES FD map PAGES anonymous private pages, touch each, and write
+//                       "addr=<hex> len=<bytes>" to FD
+//   fork-detach FD      fork: the new child runs the remaining commands; this process
+//                       writes the new child's pid to FD and exits 0 at once (the new child
+//                       stays in our process group)
+//   undumpable          prctl(PR_SET_DUMPABLE, 0)
 //   ptrace-hold PID OUT IN  PTRACE_SEIZE PID and write "R" to OUT; when PID has exited,
 //                       write "E" to OUT while holding its zombie (its parent cannot reap
 //                       it yet), block until a byte arrives on IN, then collect it as its
@@ -58,6 +64,8 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -72,6 +80,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdio>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -231,7 +240,7 @@ int main(int argc, char** argv) {
         ::close(fd);
       }
       i += 2;
-    } else if (cmd == "fork-rest") {
+    } else if (cmd == "fork-rest" || cmd == "fork-detach") {
       const int out = num(arg(1));
       const pid_t pid = ::fork();
       if (pid < 0) die("fork");
@@ -241,9 +250,23 @@ int main(int argc, char** argv) {
       }
       put(out, std::to_string(pid));
       int st;
-      while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+      while (cmd == "fork-rest" && ::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
       }
       std::_Exit(0);
+    } else if (cmd == "map-memory") {
+      const long page = ::sysconf(_SC_PAGESIZE);
+      const std::size_t len = static_cast<std::size_t>(num(arg(1))) * static_cast<std::size_t>(page);
+      void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) die("mmap");
+      for (std::size_t k = 0; k < len; k += static_cast<std::size_t>(page))
+        static_cast<volatile char*>(p)[k] = 1;
+      char line[80];
+      std::snprintf(line, sizeof line, "addr=%lx len=%zu",
+                    static_cast<unsigned long>(reinterpret_cast<std::uintptr_t>(p)), len);
+      put(num(arg(2)), line);
+      i += 2;
+    } else if (cmd == "undumpable") {
+      if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) die("prctl");
     } else if (cmd == "cgroup") {
       std::ifstream in("/proc/self/cgroup");
       std::string line, found = "<none>";

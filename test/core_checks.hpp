@@ -310,6 +310,7 @@ inline void expect_cgroup_id_in_new_cgroup() {
     ASSERT_TRUE(procs.good());
   }
   ASSERT_EQ(proc_cgroup_path(c.pid), name);
+  EXPECT_EQ(c.fd.cgroup_path(), name);
   const std::uint64_t want = inode_of(dir.path);
   EXPECT_EQ(c.fd.cgroup_id(), want);
   EXPECT_EQ(c.fd.info().cgroup_id, want);

@@ -17,11 +17,14 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
+#include <span>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -52,7 +55,10 @@ void expect_features_missing() {
       {"signal_scope", f.signal_scope}, {"namespaces", f.namespaces},
       {"get_info", f.get_info},         {"info_exit", f.info_exit},
       {"file_handles", f.file_handles}, {"self_sentinels", f.self_sentinels},
-      {"peer_pidfd", f.peer_pidfd},
+      {"peer_pidfd", f.peer_pidfd},     {"madvise", f.madvise},
+      {"info_coredump", f.info_coredump}, {"xattrs", f.xattrs},
+      {"info_supported_mask", f.info_supported_mask},
+      {"info_coredump_signal", f.info_coredump_signal},
   };
   std::istringstream in(env);
   std::string name;
@@ -525,3 +531,53 @@ TEST(InChildNoSendSignal, SignalsAreNotSupported) {
 }
 
 }  // namespace
+
+// ------------------------------------------------------------ 5.10 to 6.19 additions
+
+TEST(Fallback, WithoutMadviseAndXattrs) {
+  // Before 5.10 (process_madvise) and 6.17 (pidfs xattrs), or under a filter.
+  EXPECT_EQ(run_suite_in_child("InChildNoMadviseXattrs.*", deny_madvise | deny_xattrs,
+                               {expect_missing("madvise,xattrs")}),
+            0);
+}
+
+TEST(Fallback, PretendMadviseXattrsAndCoredumpInfoMissing) {
+  EXPECT_EQ(run_suite_in_child("InChildNoMadviseXattrs.*:InChildNoCoredumpInfo.*", 0,
+                               {"ASIO_PIDFD_PRETEND_MISSING=madvise,xattrs,info_coredump",
+                                expect_missing("madvise,xattrs,info_coredump")}),
+            0);
+}
+
+TEST(InChildNoMadviseXattrs, FeaturesAsConfigured) { expect_features_missing(); }
+
+TEST(InChildNoMadviseXattrs, CleanlyNotSupported) {
+  blocked_child c;
+  pid_fd self = pid_fd::self();
+  int local = 0;
+  const iovec range{&local, sizeof local};
+  error_code ec;
+  EXPECT_EQ(self.madvise(std::span(&range, 1), MADV_COLD, ec), 0u);
+  EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  EXPECT_EQ(c.fd.get_xattr("trusted.a", ec), "");
+  EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  c.fd.set_xattr("trusted.a", "1", ec);
+  EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  EXPECT_TRUE(c.fd.list_xattrs(ec).empty());
+  EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  c.fd.remove_xattr("trusted.a", ec);
+  EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  // Everything else is unaffected.
+  EXPECT_EQ(c.fd.cgroup_path(), proc_cgroup_path(c.pid));
+  c.finish();
+  expect_exit_code(c.fd, 0);
+}
+
+TEST(InChildNoCoredumpInfo, CoredumpMaskIsAbsent) {
+  blocked_child c;
+  const pidfd::process_info i = c.fd.info();
+  EXPECT_EQ(i.pid, c.pid);
+  EXPECT_EQ(i.coredump_mask, std::nullopt);
+  EXPECT_EQ(i.coredump_signal, std::nullopt);
+  c.finish();
+  expect_exit_code(c.fd, 0);
+}

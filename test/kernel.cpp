@@ -31,7 +31,7 @@ struct feature_member {
 };
 
 // In declaration order, which is also the order of to_string()'s lines.
-constexpr std::array<feature_member, 17> members{{
+constexpr std::array<feature_member, 22> members{{
     {"pidfd_open", &kernel_features::pidfd_open},
     {"send_signal", &kernel_features::send_signal},
     {"waitid_pidfd", &kernel_features::waitid_pidfd},
@@ -49,6 +49,11 @@ constexpr std::array<feature_member, 17> members{{
     {"file_handles", &kernel_features::file_handles},
     {"self_sentinels", &kernel_features::self_sentinels},
     {"peer_pidfd", &kernel_features::peer_pidfd},
+    {"madvise", &kernel_features::madvise},
+    {"info_coredump", &kernel_features::info_coredump},
+    {"xattrs", &kernel_features::xattrs},
+    {"info_supported_mask", &kernel_features::info_supported_mask},
+    {"info_coredump_signal", &kernel_features::info_coredump_signal},
 }};
 static_assert(sizeof(kernel_features) == members.size() * sizeof(bool),
               "a kernel_features member is missing from this table");
@@ -62,9 +67,10 @@ std::pair<int, int> kernel_release() {
 }
 
 // The mainline release that introduced each feature, in member order.
-constexpr std::array<std::pair<int, int>, 17> introduced{{
+constexpr std::array<std::pair<int, int>, 22> introduced{{
     {5, 3}, {5, 1}, {5, 4}, {5, 2}, {5, 3}, {5, 10}, {5, 6}, {5, 15}, {6, 9}, {6, 9},
-    {6, 9}, {6, 11}, {6, 13}, {6, 15}, {6, 14}, {6, 15}, {6, 5},
+    {6, 9}, {6, 11}, {6, 13}, {6, 15}, {6, 14}, {6, 15}, {6, 5}, {5, 10}, {6, 16}, {6, 17},
+    {6, 19}, {6, 19},
 }};
 
 kernel_features row(std::initializer_list<bool> values) {
@@ -79,10 +85,11 @@ kernel_features row(std::initializer_list<bool> values) {
 // so a probe that wrongly reports "absent" cannot quietly turn the feature-dependent
 // assertions elsewhere into fallback checks. Other releases use the mainline versions.
 kernel_features expected_features(std::pair<int, int> release) {
-  //                                open sig  wait clon cl3  nblk gfd  mrel pfs  thr  scop ns   info exit fh   self peer
-  if (release == std::pair{6, 1})  return row({1,   1,   1,   1,   1,   1,   1,   1,   0,   0,   0,   0,   0,   0,   0,   0,   0});
-  if (release == std::pair{6, 12}) return row({1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   0,   0,   0,   0,   1});
-  if (release == std::pair{6, 18}) return row({1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   1});
+  // 6.19's SUPPORTED_MASK and COREDUMP_SIGNAL are absent from all three.
+  //                                open sig  wait clon cl3  nblk gfd  mrel pfs  thr  scop ns   info exit fh   self peer madv core xatr smsk csig
+  if (release == std::pair{6, 1})  return row({1,   1,   1,   1,   1,   1,   1,   1,   0,   0,   0,   0,   0,   0,   0,   0,   0,   1,   0,   0,   0,   0});
+  if (release == std::pair{6, 12}) return row({1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   0,   0,   0,   0,   1,   1,   0,   0,   0,   0});
+  if (release == std::pair{6, 18}) return row({1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   1,   0,   0});
   kernel_features f{};
   for (std::size_t k = 0; k < members.size(); ++k) f.*members[k].member = release >= introduced[k];
   return f;
@@ -138,6 +145,10 @@ TEST(Kernel, FeaturesImplyTheirPrerequisites) {
   // without the pidfd itself; and the post-reap exit info is part of GET_INFO.
   EXPECT_TRUE(!f.info_exit || f.get_info);
   EXPECT_TRUE(!f.file_handles || f.pidfs);
+  EXPECT_TRUE(!f.xattrs || f.pidfs);
+  EXPECT_TRUE(!f.info_coredump || f.get_info);
+  EXPECT_TRUE(!f.info_supported_mask || f.get_info);
+  EXPECT_TRUE(!f.info_coredump_signal || f.info_coredump);
   EXPECT_TRUE(!f.thread_pidfd || f.pidfd_open);
   EXPECT_TRUE(!f.nonblock || f.pidfd_open);
   EXPECT_EQ(f.pidfd_open || f.clone_pidfd, true) << "no way at all to get a pidfd";
@@ -149,7 +160,7 @@ TEST(Kernel, ToStringListsEveryFeatureInOrder) {
   const std::vector<std::string> got = lines_of(text);
   const std::vector<std::string> want = lines_of(expected_text(f));
   EXPECT_EQ(got, want);
-  EXPECT_EQ(got.size(), 17u);
+  EXPECT_EQ(got.size(), 22u);
 }
 
 TEST(Kernel, ToStringOfAHandMadeReport) {
@@ -157,14 +168,17 @@ TEST(Kernel, ToStringOfAHandMadeReport) {
   f.pidfd_open = true;
   f.clone3 = true;
   f.peer_pidfd = true;
+  f.xattrs = true;
+  f.info_coredump_signal = true;
   const std::vector<std::string> want{
       "pidfd_open: yes", "send_signal: no",  "waitid_pidfd: no", "clone_pidfd: no",
       "clone3: yes",     "nonblock: no",     "getfd: no",        "mrelease: no",
       "pidfs: no",       "thread_pidfd: no", "signal_scope: no", "namespaces: no",
       "get_info: no",    "info_exit: no",    "file_handles: no", "self_sentinels: no",
-      "peer_pidfd: yes"};
+      "peer_pidfd: yes", "madvise: no",      "info_coredump: no", "xattrs: yes",
+      "info_supported_mask: no", "info_coredump_signal: yes"};
   EXPECT_EQ(lines_of(pidfd::to_string(f)), want);
-  EXPECT_EQ(lines_of(pidfd::to_string(kernel_features{})).size(), 17u);
+  EXPECT_EQ(lines_of(pidfd::to_string(kernel_features{})).size(), 22u);
 }
 
 // --- Runs in a fresh process, so the first kernel_support() call happens in the test.
@@ -234,6 +248,9 @@ TEST(InChildKernelSeccomp, DeniedFeaturesReadFalse) {
   kernel_features want = expected_features(kernel_release());
   want.get_info = false;
   want.info_exit = false;
+  want.info_coredump = false;  // further GET_INFO bits
+  want.info_supported_mask = false;
+  want.info_coredump_signal = false;
   want.namespaces = false;
   want.getfd = false;
   const kernel_features& got = pidfd::kernel_support();

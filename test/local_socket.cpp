@@ -976,4 +976,58 @@ TEST(InChildSocketPretend, PeerPidfdIsNotSupported) {
   expect_peer_functions_unsupported(io);
 }
 
+// ---------------------------------------------------------------- peer_credentials
+
+TEST_F(LocalSocketPeer, PeerCredentialsOfAPair) {
+  stream_protocol::socket a(io), b(io);
+  asio::local::connect_pair(a, b);
+  const pidfd::peer_ids want{::geteuid(), ::getegid()};
+  EXPECT_EQ(pidfd::peer_credentials(a), want);
+  error_code ec;
+  EXPECT_EQ(pidfd::peer_credentials(b, ec), want);
+  EXPECT_FALSE(ec) << ec.message();
+  datagram_protocol::socket c(io), d(io);
+  asio::local::connect_pair(c, d);
+  EXPECT_EQ(pidfd::peer_credentials(c), want);
+}
+
+TEST_F(LocalSocketPeer, PeerCredentialsOfAChildThatDroppedPrivilegesStayAfterItsReap) {
+  ASSERT_EQ(::geteuid(), 0u) << "the suite runs as root";
+  const abstract_name name = make_abstract_name();
+  stream_protocol::acceptor acceptor(io, name.endpoint);
+  auto ready = pidfd_test::make_pipe();
+  pid_fd child = pidfd_test::start_child(
+      {"setuid", "65534", "connect", name.child_form, "5", "report", "3", "exit", "0"},
+      {{3, ready.write.get()}});
+  ready.write.reset();
+  const std::string report = pidfd_test::read_line(ready.read.get());
+  EXPECT_EQ(pidfd_test::field(report, "euid"), "65534");
+  stream_protocol::socket conn = acceptor.accept();
+  EXPECT_EQ(pidfd_test::bounded_wait(child).code(), 0);
+  // Recorded at connect(): true whatever happened to the process since.
+  EXPECT_EQ(pidfd::peer_credentials(conn), (pidfd::peer_ids{65534, 65534}));
+}
+
+TEST_F(LocalSocketPeer, PeerCredentialsWithoutPeerOrClosed) {
+  stream_protocol::socket unconnected(io, stream_protocol());
+  error_code ec;
+  pidfd::peer_credentials(unconnected, ec);
+  EXPECT_EQ(ec, asio::error::not_connected);
+  stream_protocol::socket closed(io);
+  pidfd::peer_credentials(closed, ec);
+  EXPECT_EQ(ec, asio::error::bad_descriptor);
+  try {
+    pidfd::peer_credentials(closed);
+    ADD_FAILURE() << "no exception";
+  } catch (const pidfd::system_error& e) {
+    EXPECT_EQ(e.code(), asio::error::bad_descriptor);
+  }
+  // A TCP socket wrapped as a generic seqpacket socket.
+  const int tcp = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(tcp, 0);
+  seqpacket::socket inet(io, seqpacket(AF_INET, 0), tcp);
+  pidfd::peer_credentials(inet, ec);
+  EXPECT_EQ(ec, asio::error::address_family_not_supported);
+}
+
 }  // namespace

@@ -5,6 +5,7 @@
 // in fallback.cpp.
 #include "core_checks.hpp"
 
+#include <pidfd/detail/process_info.hpp>
 #include <pidfd/kernel.hpp>
 #include <pidfd/pid_fd.hpp>
 #include <pidfd/unique_fd.hpp>
@@ -12,10 +13,13 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/fsuid.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -24,12 +28,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -1342,3 +1349,354 @@ TEST(PidFd, ReadableButNotYetReapable) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------- process_madvise
+
+namespace {
+
+// A child that mapped `pages` pages (fd 5 tells where) and blocks until finish().
+struct mapped_child {
+  pipe_fds mem = make_pipe();
+  std::optional<blocked_child> c;
+  std::uintptr_t addr = 0;
+  std::size_t len = 0;
+
+  explicit mapped_child(int pages) {
+    c.emplace(std::vector<std::string>{"map-memory", std::to_string(pages), "5"},
+              std::vector<std::string>{"exit", "0"},
+              std::vector<std::pair<int, int>>{{5, mem.write.get()}});
+    mem.write.reset();
+    const std::string line = read_line(mem.read.get());
+    addr = static_cast<std::uintptr_t>(std::stoull(field(line, "addr"), nullptr, 16));
+    len = std::stoul(field(line, "len"));
+  }
+  iovec range(std::size_t offset, std::size_t n) const {
+    return iovec{reinterpret_cast<void*>(addr + offset), n};
+  }
+};
+
+}  // namespace
+
+TEST(PidFd, MadviseColdAndPageoutOfAChild) {
+  mapped_child m(16);
+  const std::size_t half = m.len / 2;
+  const iovec whole[] = {m.range(0, m.len)};
+  const iovec halves[] = {m.range(0, half), m.range(half, m.len - half)};
+  error_code ec;
+  if (!features().madvise) {
+    EXPECT_EQ(m.c->fd.madvise(whole, MADV_COLD, ec), 0u);
+    EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  } else {
+    EXPECT_EQ(m.c->fd.madvise(whole, MADV_COLD, ec), m.len);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(m.c->fd.madvise(halves, MADV_PAGEOUT, ec), m.len);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(m.c->fd.madvise(whole, MADV_WILLNEED), m.len);
+    EXPECT_EQ(m.c->fd.madvise(std::span<const iovec>(), MADV_COLD), 0u);
+  }
+  m.c->finish();
+  expect_exit_code(m.c->fd, 0);
+}
+
+TEST(PidFd, MadviseErrors) {
+  mapped_child m(4);
+  const iovec whole[] = {m.range(0, m.len)};
+  error_code ec;
+  if (!features().madvise) {
+    EXPECT_THROW(m.c->fd.madvise(whole, MADV_COLD), pidfd::system_error);
+    m.c->finish();
+    expect_exit_code(m.c->fd, 0);
+    return;
+  }
+  // Only COLD, PAGEOUT, WILLNEED and COLLAPSE may be given to another process.
+  EXPECT_EQ(m.c->fd.madvise(whole, MADV_DONTNEED, ec), 0u);
+  EXPECT_EQ(ec, sys_errc::invalid_argument);
+  m.c->fd.madvise(whole, 12345, ec);
+  EXPECT_EQ(ec, sys_errc::invalid_argument);
+  try {
+    m.c->fd.madvise(whole, MADV_DONTNEED);
+    ADD_FAILURE() << "no exception";
+  } catch (const pidfd::system_error& e) {
+    EXPECT_EQ(e.code(), sys_errc::invalid_argument);
+  }
+  m.c->finish();
+  expect_exit_code(m.c->fd, 0);
+  // Reaped: the pidfd names no process any more.
+  m.c->fd.madvise(whole, MADV_COLD, ec);
+  EXPECT_EQ(ec, sys_errc::no_such_process);
+  pid_fd empty;
+  empty.madvise(whole, MADV_COLD, ec);
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+}
+
+TEST(PidFd, MadviseNeedsCapSysNice) {
+  EXPECT_EQ(run_suite_in_child("InChildNoCapSysNice.*", 0), 0);
+}
+
+TEST(InChildNoCapSysNice, MadviseIsNotPermitted) {
+  drop_effective_capability(CAP_SYS_NICE);
+  mapped_child m(4);
+  const iovec whole[] = {m.range(0, m.len)};
+  error_code ec;
+  m.c->fd.madvise(whole, MADV_COLD, ec);
+  // Probed without the capability, the kernel's EPERM still shows the call exists.
+  EXPECT_EQ(ec, features().madvise ? sys_errc::operation_not_permitted
+                                   : sys_errc::operation_not_supported);
+  m.c->finish();
+  expect_exit_code(m.c->fd, 0);
+}
+
+// ---------------------------------------------------------------- pidfs xattrs
+
+TEST(PidFd, XattrsAreSharedByEveryPidfdAndKeptAfterTheReap) {
+  blocked_child c;
+  const std::string name = "trusted.asio-pidfd.job";
+  error_code ec;
+  if (!features().xattrs) {
+    EXPECT_EQ(c.fd.get_xattr(name, ec), "");
+    EXPECT_EQ(ec, sys_errc::operation_not_supported);
+    c.fd.set_xattr(name, "42", ec);
+    EXPECT_EQ(ec, sys_errc::operation_not_supported);
+    EXPECT_TRUE(c.fd.list_xattrs(ec).empty());
+    EXPECT_EQ(ec, sys_errc::operation_not_supported);
+    c.fd.remove_xattr(name, ec);
+    EXPECT_EQ(ec, sys_errc::operation_not_supported);
+    EXPECT_THROW(c.fd.set_xattr(name, "42"), pidfd::system_error);
+    c.finish();
+    expect_exit_code(c.fd, 0);
+    return;
+  }
+  // A process without any attribute yet: missing, not an empty value.
+  c.fd.get_xattr(name, ec);
+  EXPECT_EQ(ec, sys_errc::no_message_available);
+  EXPECT_TRUE(c.fd.list_xattrs().empty());
+
+  c.fd.set_xattr(name, "42");
+  c.fd.set_xattr("trusted.empty", "");
+  const std::string binary("a\0b", 3);
+  c.fd.set_xattr("trusted.binary", binary);
+  // Another pidfd of the same process, opened independently, sees them.
+  pid_fd other = pid_fd::open(c.pid);
+  EXPECT_EQ(other.get_xattr(name), "42");
+  EXPECT_EQ(other.get_xattr("trusted.empty"), "");
+  EXPECT_EQ(other.get_xattr("trusted.binary"), binary);
+  std::vector<std::string> names = other.list_xattrs();
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"trusted.asio-pidfd.job", "trusted.binary",
+                                             "trusted.empty"}));
+  other.get_xattr("trusted.missing", ec);
+  EXPECT_EQ(ec, sys_errc::no_message_available);
+  // pidfs has the trusted.* namespace only.
+  c.fd.set_xattr("user.job", "1", ec);
+  EXPECT_EQ(ec, sys_errc::operation_not_supported);
+  other.set_xattr(name, "43");
+  EXPECT_EQ(c.fd.get_xattr(name), "43");
+  other.remove_xattr("trusted.binary");
+  c.fd.get_xattr("trusted.binary", ec);
+  EXPECT_EQ(ec, sys_errc::no_message_available);
+  c.fd.remove_xattr("trusted.binary", ec);
+  EXPECT_EQ(ec, sys_errc::no_message_available);
+
+  // Kept after the exit and the reap, for every pidfd that still names the process.
+  c.finish();
+  expect_exit_code(c.fd, 0);
+  EXPECT_EQ(c.fd.get_xattr(name), "43");
+  EXPECT_EQ(other.get_xattr(name), "43");
+  EXPECT_EQ(c.fd.list_xattrs().size(), 2u);
+  pid_fd empty;
+  empty.get_xattr(name, ec);
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+}
+
+TEST(PidFd, XattrsNeedCapSysAdmin) {
+  EXPECT_EQ(run_suite_in_child("InChildNoCapSysAdmin.*", 0), 0);
+}
+
+TEST(InChildNoCapSysAdmin, XattrsAreNotPermitted) {
+  blocked_child c;
+  const std::string name = "trusted.asio-pidfd.job";
+  const bool present = features().xattrs;  // probed while privileged
+  error_code ec;
+  if (present) c.fd.set_xattr(name, "42");
+  drop_effective_capability(CAP_SYS_ADMIN);
+  c.fd.set_xattr(name, "43", ec);
+  EXPECT_EQ(ec, present ? sys_errc::operation_not_permitted : sys_errc::operation_not_supported);
+  c.fd.remove_xattr(name, ec);
+  EXPECT_EQ(ec, present ? sys_errc::operation_not_permitted : sys_errc::operation_not_supported);
+  // Reading trusted.* without the capability finds nothing, and listing shows nothing.
+  c.fd.get_xattr(name, ec);
+  EXPECT_EQ(ec, present ? sys_errc::no_message_available : sys_errc::operation_not_supported);
+  const std::vector<std::string> names = c.fd.list_xattrs(ec);
+  EXPECT_TRUE(names.empty());
+  if (present) {
+    EXPECT_FALSE(ec) << ec.message();
+  }
+  c.finish();
+  expect_exit_code(c.fd, 0);
+}
+
+// ---------------------------------------------------------------- coredump info
+
+TEST(PidFd, CoredumpMaskOfALiveProcess) {
+  blocked_child dumpable;
+  blocked_child undumpable({"undumpable"});
+  const pidfd::process_info a = dumpable.fd.info();
+  const pidfd::process_info b = undumpable.fd.info();
+  if (features().info_coredump) {
+    // Computed from the dumpable state: a dump would belong to the user; none after
+    // PR_SET_DUMPABLE 0.
+    EXPECT_EQ(a.coredump_mask, pidfd::coredump_as_user);
+    EXPECT_EQ(b.coredump_mask, pidfd::coredump_skipped);
+  } else {
+    EXPECT_EQ(a.coredump_mask, std::nullopt);
+    EXPECT_EQ(b.coredump_mask, std::nullopt);
+  }
+  // 6.19's coredump signal is reported only for a process that dumped.
+  EXPECT_EQ(a.coredump_signal, std::nullopt);
+  EXPECT_EQ(b.coredump_signal, std::nullopt);
+  EXPECT_EQ(a.pid, dumpable.pid);
+  dumpable.finish();
+  undumpable.finish();
+  expect_exit_code(dumpable.fd, 0);
+  expect_exit_code(undumpable.fd, 0);
+}
+
+// The GET_INFO reply layout of 6.16 to 7.1, and what this kernel fills in it: the 6.19
+// bits are checked against the probe, so the same test holds where they exist.
+static_assert(offsetof(pidfd::detail::pidfd_info, coredump_mask) == 64);
+static_assert(offsetof(pidfd::detail::pidfd_info, coredump_signal) == 68);
+static_assert(offsetof(pidfd::detail::pidfd_info, supported_mask) == 72);
+static_assert(sizeof(pidfd::detail::pidfd_info) == 88);
+
+TEST(PidFd, GetInfoReplyOfTheNewerBits) {
+  pid_fd self = pid_fd::self();
+  pidfd::detail::pidfd_info reply{};
+  reply.mask = pidfd::detail::pidfd_info_pid | pidfd::detail::pidfd_info_coredump |
+               pidfd::detail::pidfd_info_supported_mask |
+               pidfd::detail::pidfd_info_coredump_signal;
+  const int r = ::ioctl(self.native_handle(), pidfd::detail::pidfd_get_info, &reply);
+  if (!features().get_info) {
+    // ENOTTY (6.1) or EINVAL (6.12).
+    EXPECT_EQ(r, -1);
+    EXPECT_TRUE(errno == ENOTTY || errno == EINVAL) << std::strerror(errno);
+    return;
+  }
+  ASSERT_EQ(r, 0) << std::strerror(errno);
+  EXPECT_EQ(static_cast<pid_t>(reply.pid), ::getpid());
+  const bool coredump = (reply.mask & pidfd::detail::pidfd_info_coredump) != 0;
+  const bool supported = (reply.mask & pidfd::detail::pidfd_info_supported_mask) != 0;
+  const bool signal = (reply.mask & pidfd::detail::pidfd_info_coredump_signal) != 0;
+  EXPECT_EQ(coredump, features().info_coredump);
+  EXPECT_EQ(supported, features().info_supported_mask);
+  if (supported) {
+    // 6.19+: the kernel lists what it knows, at least what it just filled.
+    EXPECT_NE(reply.supported_mask & pidfd::detail::pidfd_info_pid, 0u);
+    EXPECT_EQ((reply.supported_mask & pidfd::detail::pidfd_info_coredump_signal) != 0,
+              features().info_coredump_signal);
+  } else {
+    // 6.18 and older: the bits are ignored and the fields left zero.
+    EXPECT_EQ(reply.supported_mask, 0u);
+    EXPECT_FALSE(features().info_coredump_signal);
+    EXPECT_FALSE(signal);
+    EXPECT_EQ(reply.coredump_signal, 0u);
+  }
+  if (coredump) {
+    EXPECT_EQ(reply.coredump_mask, pidfd::coredump_as_user);
+  }
+}
+
+TEST(PidFd, DecodingOfAReplyWithEveryField) {
+  // What 6.19 sends for a process that dumped core with SIGSEGV; the same bytes as the
+  // kernel's struct, so the decoding is the one a 6.19 kernel will exercise.
+  pidfd::detail::pidfd_info reply{};
+  reply.mask = pidfd::detail::pidfd_info_pid | pidfd::detail::pidfd_info_creds |
+               pidfd::detail::pidfd_info_cgroupid | pidfd::detail::pidfd_info_coredump |
+               pidfd::detail::pidfd_info_coredump_signal;
+  reply.pid = 7;
+  reply.tgid = 7;
+  reply.ppid = 1;
+  reply.ruid = 1000;
+  reply.euid = 1001;
+  reply.suid = 1002;
+  reply.fsuid = 1003;
+  reply.rgid = 100;
+  reply.egid = 101;
+  reply.sgid = 102;
+  reply.fsgid = 103;
+  reply.cgroupid = 99;
+  reply.coredump_mask = pidfd::coredump_dumped | pidfd::coredump_as_user;
+  reply.coredump_signal = SIGSEGV;
+  const pidfd::process_info i = pidfd::detail::decode_process_info(reply);
+  EXPECT_EQ(i.pid, 7);
+  EXPECT_EQ(i.ppid, 1);
+  EXPECT_EQ(i.creds, (pidfd::credentials{1000, 1001, 1002, 1003, 100, 101, 102, 103}));
+  EXPECT_EQ(i.cgroup_id, 99u);
+  EXPECT_EQ(i.coredump_mask, 5u);
+  EXPECT_EQ(i.coredump_signal, SIGSEGV);
+  // Without their bits the fields are absent, whatever the bytes say (a kernel that
+  // does not know them leaves them zero; the mask is what counts).
+  reply.mask &= ~(pidfd::detail::pidfd_info_coredump | pidfd::detail::pidfd_info_coredump_signal);
+  const pidfd::process_info j = pidfd::detail::decode_process_info(reply);
+  EXPECT_EQ(j.coredump_mask, std::nullopt);
+  EXPECT_EQ(j.coredump_signal, std::nullopt);
+  // The request asks for the coredump bits exactly when the kernel has them.
+  const std::uint64_t request = pidfd::detail::process_info_request();
+  EXPECT_EQ((request & pidfd::detail::pidfd_info_coredump) != 0, features().info_coredump);
+  EXPECT_EQ((request & pidfd::detail::pidfd_info_coredump_signal) != 0,
+            features().info_coredump_signal);
+}
+
+// ---------------------------------------------------------------- cgroup path
+
+TEST(PidFd, CgroupPath) {
+  EXPECT_EQ(pid_fd::self().cgroup_path(), proc_cgroup_path(::getpid()));
+  pipe_fds out = make_pipe();
+  blocked_child c({"cgroup", "5"}, {"exit", "0"}, {{5, out.write.get()}});
+  out.write.reset();
+  EXPECT_EQ(c.fd.cgroup_path(), read_line(out.read.get()));
+  c.finish_and_wait_exit();
+  // A zombie still has its cgroup; once reaped, nothing.
+  EXPECT_EQ(c.fd.cgroup_path(), proc_cgroup_path(::getpid()));
+  expect_exit_code(c.fd, 0);
+  error_code ec;
+  EXPECT_EQ(c.fd.cgroup_path(ec), "");
+  EXPECT_EQ(ec, sys_errc::no_such_process);
+  EXPECT_THROW(c.fd.cgroup_path(), pidfd::system_error);
+}
+
+// ---------------------------------------------------------------- process group, leader gone
+
+TEST(PidFd, ProcessGroupOutlivesItsReapedLeader) {
+  EXPECT_EQ(run_suite_in_child("InChildProcessGroup.*", 0), 0);
+}
+
+TEST(InChildProcessGroup, SignalReachesTheGroupAfterTheLeaderWasReaped) {
+  // Orphans come to us (not late to PID 1), so the member can be waited for.
+  become_subreaper();
+  pipe_fds out = make_pipe();
+  // The leader makes its own group, starts a member that waits for a signal, and exits.
+  pid_fd leader =
+      start_child({"setpgid", "fork-detach", "3", "pause"}, {{3, out.write.get()}});
+  out.write.reset();
+  const pid_t member_pid = std::stoi(read_line(out.read.get()));
+  EXPECT_EQ(bounded_wait(leader).code(), 0);
+  // The member is ours now and cannot exit before we signal it: its pid is its own.
+  pid_fd member = pid_fd::open(member_pid);
+  EXPECT_EQ(::getpgid(member_pid), leader.pid());
+
+  error_code ec;
+  leader.send_signal(0, ec);  // the leader itself is gone
+  EXPECT_EQ(ec, sys_errc::no_such_process);
+  leader.send_signal(SIGTERM, signal_scope::process_group, ec);
+  if (!features().signal_scope) {
+    EXPECT_EQ(ec, sys_errc::operation_not_supported);
+    member.kill();
+    EXPECT_EQ(bounded_wait(member).signal(), SIGKILL);
+    return;
+  }
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(bounded_wait(member).signal(), SIGTERM);
+  // The group is empty now.
+  leader.send_signal(SIGTERM, signal_scope::process_group, ec);
+  EXPECT_EQ(ec, sys_errc::no_such_process);
+}

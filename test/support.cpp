@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <poll.h>
@@ -211,6 +212,10 @@ void install_seccomp(unsigned rules) {
     rs.push_back({SYS_name_to_handle_at, -1, 0, 0, EOPNOTSUPP});
     rs.push_back({SYS_open_by_handle_at, -1, 0, 0, EOPNOTSUPP});
   }
+  if (rules & deny_madvise) rs.push_back({pidfd::detail::sys_process_madvise, -1, 0, 0, ENOSYS});
+  if (rules & deny_xattrs)
+    for (long nr : {SYS_fgetxattr, SYS_fsetxattr, SYS_flistxattr, SYS_fremovexattr})
+      rs.push_back({nr, -1, 0, 0, EOPNOTSUPP});
   std::vector<sock_filter> prog = assemble(rs);
   sock_fprog fprog{static_cast<unsigned short>(prog.size()), prog.data()};
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
@@ -262,6 +267,14 @@ int run_suite_in_child(const std::string& gtest_filter, unsigned rules,
   const pidfd::exit_status s = bounded_wait(child, 600s);
   if (!s.exited()) return 256 + s.signal().value_or(0);
   return *s.code();
+}
+
+void drop_effective_capability(int cap) {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
+  if (::syscall(SYS_capget, &header, data) != 0) throw std::runtime_error("capget failed");
+  data[cap / 32].effective &= ~(1U << (cap % 32));
+  if (::syscall(SYS_capset, &header, data) != 0) throw std::runtime_error("capset failed");
 }
 
 void become_subreaper() {

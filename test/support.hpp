@@ -65,6 +65,8 @@ enum seccomp_rule : unsigned {
   deny_mrelease = 1u << 8,         ///< process_mrelease -> ENOSYS
   deny_clone_pidfd = 1u << 9,      ///< clone() with CLONE_PIDFD -> EINVAL
   deny_file_handles = 1u << 10,    ///< name_to_handle_at/open_by_handle_at -> EOPNOTSUPP
+  deny_madvise = 1u << 11,         ///< process_madvise -> ENOSYS
+  deny_xattrs = 1u << 12,          ///< fgetxattr/fsetxattr/flistxattr/fremovexattr -> EOPNOTSUPP
 };
 
 /// Installs a seccomp filter with the given rules in the calling process (and its future
@@ -77,6 +79,10 @@ void install_seccomp(unsigned rules);
 /// child's exit status (0 when all its tests passed). Its output goes to ours.
 int run_suite_in_child(const std::string& gtest_filter, unsigned rules,
                        const std::vector<std::string>& env = {});
+
+/// Removes `cap` (CAP_SYS_ADMIN, ...) from the calling thread's effective set (capset),
+/// as an unprivileged process would lack it. Only for a child test process.
+void drop_effective_capability(int cap);
 
 /// Makes the calling process a child subreaper for its lifetime (PR_SET_CHILD_SUBREAPER):
 /// orphaned grandchildren are re-parented to us and reaped by the test, not late by PID 1.

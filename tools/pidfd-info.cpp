@@ -1,14 +1,46 @@
 // pidfd-info: what the running kernel supports, and what a pidfd tells about a process.
 //
 //   pidfd-info            the kernel feature report
-//   pidfd-info PID...     the report, then each process's identity, credentials and cgroup
+//   pidfd-info PID...     the report, then each process's identity, credentials, cgroup
+//                         (id and path), coredump state and pidfs xattrs
 #include <pidfd/pidfd.hpp>
 
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace {
+
+std::string describe_coredump_mask(std::uint32_t mask) {
+  std::string s = std::to_string(mask);
+  const std::pair<std::uint32_t, const char*> bits[] = {
+      {pidfd::coredump_dumped, "dumped"},
+      {pidfd::coredump_skipped, "skipped"},
+      {pidfd::coredump_as_user, "user"},
+      {pidfd::coredump_as_root, "root"}};
+  for (const auto& [bit, name] : bits)
+    if (mask & bit) (s += ' ') += name;
+  return s;
+}
+
+// An xattr value as text, with bytes that are not printable escaped as \xNN.
+std::string printable(const std::string& value) {
+  std::string out;
+  for (const unsigned char c : value) {
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char hex[5];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    }
+  }
+  return out;
+}
 
 int describe(pid_t pid) {
   pidfd::error_code ec;
@@ -30,6 +62,24 @@ int describe(pid_t pid) {
               << info.creds.rgid << '/' << info.creds.egid << '/' << info.creds.sgid << '/'
               << info.creds.fsgid << "\n"
               << "  cgroup id " << info.cgroup_id << "\n";
+    std::cout << "  coredump mask "
+              << (info.coredump_mask ? describe_coredump_mask(*info.coredump_mask)
+                                     : std::string("not reported (Linux 6.16)"))
+              << "\n";
+    if (info.coredump_signal) std::cout << "  coredump signal " << *info.coredump_signal << "\n";
+  }
+  const std::string cgroup = p.cgroup_path(ec);
+  std::cout << "  cgroup " << (ec ? ec.message() : cgroup) << "\n";
+  const std::vector<std::string> xattrs = p.list_xattrs(ec);
+  if (ec) {
+    std::cout << "  xattrs: " << ec.message() << "\n";
+  } else {
+    std::cout << "  xattrs " << xattrs.size() << "\n";
+    for (const std::string& name : xattrs) {
+      pidfd::error_code vec;
+      const std::string value = p.get_xattr(name, vec);
+      std::cout << "    " << name << " = " << (vec ? vec.message() : printable(value)) << "\n";
+    }
   }
   const std::uint64_t id = p.id(ec);
   std::cout << "  id " << (ec ? ec.message() : std::to_string(id)) << "\n";

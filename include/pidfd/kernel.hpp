@@ -26,6 +26,11 @@ struct kernel_features {
   bool file_handles;    ///< pidfs file handles, open_by_id() (6.14)
   bool self_sentinels;  ///< PIDFD_SELF_THREAD / PIDFD_SELF_THREAD_GROUP (6.15)
   bool peer_pidfd;      ///< SO_PEERPIDFD / SO_PASSPIDFD (6.5)
+  bool madvise;         ///< process_madvise(), pid_fd::madvise() (5.10)
+  bool info_coredump;   ///< PIDFD_INFO_COREDUMP: process_info::coredump_mask (6.16)
+  bool xattrs;          ///< trusted.* xattrs on pidfds, pid_fd::set_xattr() etc. (6.17)
+  bool info_supported_mask;   ///< PIDFD_INFO_SUPPORTED_MASK: GET_INFO lists its bits (6.19)
+  bool info_coredump_signal;  ///< PIDFD_INFO_COREDUMP_SIGNAL: process_info::coredump_signal (6.19)
 };
 
 /// The features of the running kernel, probed on first use (thread-safe, once per process;

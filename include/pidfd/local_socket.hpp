@@ -9,7 +9,9 @@
 //  - send_pidfd() / receive_pidfd() and their async forms: pass a pidfd to another process
 //    (SCM_RIGHTS), the receiving side checking that it really got a pidfd;
 //  - enable_sender_pidfd() + receive_with_sender() and its async form: a pidfd of the
-//    sender of each received message (SO_PASSPIDFD + SCM_PIDFD).
+//    sender of each received message (SO_PASSPIDFD + SCM_PIDFD);
+//  - peer_credentials(): the peer's uid and gid (SO_PEERCRED), which, unlike its PID, are
+//    safe to use on any kernel.
 //
 // They accept any boost::asio::basic_socket (or a class derived from it, such as
 // basic_stream_socket) of local::stream_protocol, local::datagram_protocol, or a UNIX
@@ -19,6 +21,7 @@
 #ifndef PIDFD_LOCAL_SOCKET_HPP
 #define PIDFD_LOCAL_SOCKET_HPP
 
+#include <pidfd/detail/peer_ids.hpp>
 #include <pidfd/detail/socket_ops.hpp>
 #include <pidfd/error.hpp>
 #include <pidfd/pid_fd.hpp>
@@ -27,6 +30,8 @@
 #include <boost/asio/basic_socket.hpp>
 #include <boost/asio/compose.hpp>
 #include <boost/throw_exception.hpp>
+
+#include <sys/types.h>
 
 #include <cstddef>
 
@@ -317,6 +322,35 @@ auto async_receive_with_sender(
                       detail::local_protocol_traits<Protocol>::semantics,
                       detail::to_iov(buffers)}),
       token, socket);
+}
+
+/// Returns the uid and gid of the socket's peer, recorded by the kernel when the
+/// connection was made (connect(), socketpair()), from SO_PEERCRED.
+///
+/// These need no pidfd support and stay true even if the peer has exited since, so they
+/// work on every kernel. SO_PEERCRED's pid is deliberately not offered: by the time it is
+/// used it may name another process. For the process itself, use peer_pidfd().
+///
+/// Errors: boost::asio::error::not_connected for a socket without a peer (a listening
+/// or unconnected socket); bad_descriptor for a closed socket;
+/// address_family_not_supported for a generic socket that is not AF_UNIX.
+template <class Protocol, class Executor>
+  requires detail::local_protocol<Protocol>
+peer_ids peer_credentials(const boost::asio::basic_socket<Protocol, Executor>& socket,
+                          error_code& ec) noexcept {
+  auto& s = const_cast<boost::asio::basic_socket<Protocol, Executor>&>(socket);
+  return detail::peer_credentials(
+      s.native_handle(), detail::local_protocol_traits<Protocol>::semantics.check_family, ec);
+}
+
+/// As above; throws pidfd::system_error.
+template <class Protocol, class Executor>
+  requires detail::local_protocol<Protocol>
+peer_ids peer_credentials(const boost::asio::basic_socket<Protocol, Executor>& socket) {
+  error_code ec;
+  const peer_ids ids = peer_credentials(socket, ec);
+  if (ec) boost::throw_exception(system_error(ec, "pidfd::peer_credentials"));
+  return ids;
 }
 
 }  // namespace pidfd

@@ -8,13 +8,18 @@
 
 #include <signal.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <span>
+#include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace pidfd {
 
@@ -58,13 +63,31 @@ struct credentials {
   friend bool operator==(const credentials&, const credentials&) = default;
 };
 
+/// Bits of process_info::coredump_mask (PIDFD_COREDUMPED, _SKIP, _USER, _ROOT; Linux 6.16).
+/// The kernel dumped a core to the coredump socket or a `|helper %F` (never set for a core
+/// file: use exit_status::core_dumped() for that).
+inline constexpr std::uint32_t coredump_dumped = 1U << 0;
+/// A crash would not dump (PR_SET_DUMPABLE 0, or a setuid program with suid_dumpable 0).
+inline constexpr std::uint32_t coredump_skipped = 1U << 1;
+/// A dump would be owned by the process's user.
+inline constexpr std::uint32_t coredump_as_user = 1U << 2;
+/// A dump would be owned by root (suid_dumpable 2).
+inline constexpr std::uint32_t coredump_as_root = 1U << 3;
+
 /// What PIDFD_GET_INFO (or its /proc fallback) reports about a live process.
 struct process_info {
   pid_t pid;    ///< the thread id for a thread pidfd, else the process id
   pid_t tgid;   ///< the process id
   pid_t ppid;   ///< 0 if the parent is outside our pid namespace
-  credentials creds;
+  credentials creds;   ///< user and group ids
   std::uint64_t cgroup_id;  ///< id of the process's cgroup v2 directory
+  /// PIDFD_INFO_COREDUMP (Linux 6.16): an OR of coredump_dumped, coredump_skipped,
+  /// coredump_as_user and coredump_as_root. Absent on older kernels and from the /proc
+  /// fallback.
+  std::optional<std::uint32_t> coredump_mask;
+  /// PIDFD_INFO_COREDUMP_SIGNAL (Linux 6.19): the signal that made the process dump.
+  /// Absent on older kernels, and when the kernel does not report it.
+  std::optional<int> coredump_signal;
 };
 
 /// An owned pidfd: a file descriptor naming one process (or thread) for its whole life.
@@ -152,6 +175,13 @@ public:
   /// Sends sig (0 probes liveness) through pidfd_send_signal. A scope other than
   /// pidfd_default needs Linux 6.9 (operation_not_supported before). no_such_process once
   /// the process has been reaped; a zombie accepts (and ignores) signals.
+  ///
+  /// signal_scope::process_group signals the process group whose id is this pidfd's pid
+  /// (no_such_process if the process leads no group). The pidfd keeps naming that group
+  /// after its leader has exited and been reaped: as long as a member still runs, the
+  /// signal reaches the group, and the group id cannot have been reused meanwhile (a pid is
+  /// not recycled while a group still uses it as its id). Only when the last member is gone
+  /// does it give no_such_process.
   void send_signal(int sig, signal_scope scope = signal_scope::pidfd_default) const;
   void send_signal(int sig, error_code& ec) const noexcept;
   void send_signal(int sig, signal_scope scope, error_code& ec) const noexcept;
@@ -231,6 +261,57 @@ public:
   /// dying, no_such_process once it is a zombie or reaped.
   void release_memory() const;
   void release_memory(error_code& ec) const noexcept;
+
+  /// Gives the kernel advice about ranges of the process's memory (process_madvise,
+  /// Linux 5.10): MADV_COLD, MADV_PAGEOUT, MADV_WILLNEED or MADV_COLLAPSE for another
+  /// process (for example, to page out an idle worker). Returns the number of bytes
+  /// advised, which is less than the total when the kernel stopped early (a range is
+  /// partly unmapped, say).
+  ///
+  /// Needs CAP_SYS_NICE and ptrace read access to the process (operation_not_permitted
+  /// otherwise). Errors: invalid_argument for advice the kernel does not allow on another
+  /// process (MADV_DONTNEED, an unknown value) or a bad range; no_such_process once the
+  /// process has been reaped (or once it has exited: its memory is gone);
+  /// operation_not_supported without process_madvise.
+  std::size_t madvise(std::span<const iovec> ranges, int advice) const;
+  std::size_t madvise(std::span<const iovec> ranges, int advice, error_code& ec) const noexcept;
+
+  /// The value of the pidfs extended attribute `name` (Linux 6.17). pidfs implements only
+  /// the trusted.* namespace: an attribute is shared by every pidfd of the process and
+  /// outlives the process's reap (until the kernel frees the process's struct pid, once
+  /// no pidfd or socket refers to it any more), so a supervisor can tag a process and read
+  /// the tag later, from any pidfd of it.
+  ///
+  /// Errors: no_message_available (ENODATA) if there is no such attribute (also what the
+  /// kernel answers, whatever the attribute, to a caller without CAP_SYS_ADMIN);
+  /// operation_not_supported before 6.17 and for a name outside trusted.*.
+  std::string get_xattr(const std::string& name) const;
+  std::string get_xattr(const std::string& name, error_code& ec) const noexcept;
+
+  /// Sets the pidfs extended attribute `name` to `value` (see get_xattr()). Needs
+  /// CAP_SYS_ADMIN: operation_not_permitted without it. operation_not_supported before
+  /// 6.17 and for a name outside trusted.*.
+  void set_xattr(const std::string& name, std::string_view value) const;
+  void set_xattr(const std::string& name, std::string_view value, error_code& ec) const noexcept;
+
+  /// The names of the process's pidfs extended attributes (see get_xattr()). Empty for a
+  /// caller without CAP_SYS_ADMIN. operation_not_supported before 6.17.
+  std::vector<std::string> list_xattrs() const;
+  std::vector<std::string> list_xattrs(error_code& ec) const noexcept;
+
+  /// Removes the pidfs extended attribute `name` (see get_xattr()): no_message_available
+  /// if there is none, operation_not_permitted without CAP_SYS_ADMIN,
+  /// operation_not_supported before 6.17.
+  void remove_xattr(const std::string& name) const;
+  void remove_xattr(const std::string& name, error_code& ec) const noexcept;
+
+  /// The process's cgroup v2 path, relative to the cgroup2 mount (for example
+  /// "/system.slice/foo.service"), from the "0::" line of /proc/<pid>/cgroup read through
+  /// the verified proc_dir(), so it cannot describe a process that reused the PID.
+  /// no_such_process once the process has been reaped; operation_not_supported on a
+  /// system without the cgroup v2 hierarchy.
+  std::string cgroup_path() const;
+  std::string cgroup_path(error_code& ec) const noexcept;
 
   /// A directory descriptor for /proc/<pid>, verified after opening to belong to this
   /// process (the process was not reaped in between, so the PID had not been recycled).

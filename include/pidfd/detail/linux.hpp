@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #ifndef P_PIDFD
@@ -137,6 +138,41 @@ struct clone_args {
   std::uint64_t cgroup;
 };
 static_assert(sizeof(clone_args) == 88);
+
+}  // namespace pidfd::detail
+
+// ---- Issue 14: the rest of the pidfd surface to 6.18 (+ 6.19's info bits) -------------
+// Kept as constants (not macros) in one block so they cannot collide with glibc's or the
+// kernel headers' names.
+namespace pidfd::detail {
+
+/// process_madvise(2) (5.10); x86_64 number.
+inline constexpr long sys_process_madvise = 440;
+
+/// PIDFD_INFO_COREDUMP_SIGNAL (6.19): coredump_signal is valid in the reply.
+inline constexpr std::uint64_t pidfd_info_coredump_signal = 1ULL << 6;
+
+// coredump_mask bits of PIDFD_INFO_COREDUMP (6.16).
+inline constexpr std::uint32_t pidfd_coredumped = 1U << 0;     ///< PIDFD_COREDUMPED
+inline constexpr std::uint32_t pidfd_coredump_skip = 1U << 1;  ///< PIDFD_COREDUMP_SKIP
+inline constexpr std::uint32_t pidfd_coredump_user = 1U << 2;  ///< PIDFD_COREDUMP_USER
+inline constexpr std::uint32_t pidfd_coredump_root = 1U << 3;  ///< PIDFD_COREDUMP_ROOT
+
+// Reply sizes of PIDFD_GET_INFO.
+inline constexpr std::size_t pidfd_info_size_ver0 = 64;  ///< 6.13
+inline constexpr std::size_t pidfd_info_size_ver1 = 72;  ///< coredump_mask, 6.16
+inline constexpr std::size_t pidfd_info_size_ver2 = 80;  ///< supported_mask, 6.19
+inline constexpr std::size_t pidfd_info_size_ver3 = 88;  ///< coredump_code, 7.1
+
+// The layout the kernel writes (include/uapi/linux/pidfd.h): checked here so that the 6.19
+// fields, which no kernel on the project machines fills yet, are read from the right place.
+static_assert(offsetof(pidfd_info, exit_code) == 60);
+static_assert(offsetof(pidfd_info, coredump_mask) == pidfd_info_size_ver0);
+static_assert(offsetof(pidfd_info, coredump_signal) == 68);
+static_assert(offsetof(pidfd_info, supported_mask) == pidfd_info_size_ver1);
+static_assert(offsetof(pidfd_info, coredump_code) == pidfd_info_size_ver2);
+static_assert(sizeof(pidfd_info) == pidfd_info_size_ver3);
+
 
 }  // namespace pidfd::detail
 

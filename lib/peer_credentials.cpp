@@ -1,0 +1,44 @@
+// SO_PEERCRED's uid and gid for <pidfd/local_socket.hpp>'s peer_credentials().
+#include <pidfd/detail/peer_ids.hpp>
+
+#include "sys.hpp"
+
+#include <boost/asio/error.hpp>
+
+#include <sys/socket.h>
+
+namespace pidfd::detail {
+
+peer_ids peer_credentials(int sock, bool check_family, error_code& ec) noexcept {
+  ec.clear();
+  if (sock < 0) {
+    ec = boost::asio::error::bad_descriptor;
+    return {};
+  }
+  if (check_family) {
+    int domain = 0;
+    socklen_t len = sizeof domain;
+    if (::getsockopt(sock, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0) {
+      ec = sys::last_error();
+      return {};
+    }
+    if (domain != AF_UNIX) {
+      ec = boost::asio::error::address_family_not_supported;
+      return {};
+    }
+  }
+  ::ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    ec = sys::last_error();
+    return {};
+  }
+  // A socket that never had a peer reports pid 0 and the overflow ids (not an error).
+  if (cred.pid == 0) {
+    ec = boost::asio::error::not_connected;
+    return {};
+  }
+  return peer_ids{cred.uid, cred.gid};
+}
+
+}  // namespace pidfd::detail
