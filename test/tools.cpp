@@ -417,6 +417,24 @@ TEST(ToolPidfdRun, TimeoutSignalsTheWholePipeline) {
   EXPECT_EQ(c.at("stdout_bytes").to_number<int>(), 0);
 }
 
+// SIGTERM to pidfd-run: it passes the signal on to each running command's group, starts
+// nothing more, reports, and exits with 128 + SIGTERM.
+TEST(ToolPidfdRun, InterruptionIsPassedOnToTheCommands) {
+  running_tool t = start_tool("pidfd-run", {"--json", "-j", "1"},
+                              "echo ready; exec sleep 1000\necho never\n");
+  // With --json the commands' output goes to stderr.
+  EXPECT_EQ(read_line(t.err.get()), "[1] ready");
+  t.pidfd.send_signal(SIGTERM);
+  const tool_result r = finish_tool(t);
+  EXPECT_EQ(r.code(), 128 + SIGTERM) << r.err;
+  const json::object report = json::parse(r.out).as_object();
+  EXPECT_EQ(report.at("interrupted_by_signal").to_number<int>(), SIGTERM);
+  const json::array& cmds = report.at("commands").as_array();
+  ASSERT_EQ(cmds.size(), 2u);
+  EXPECT_EQ(cmds[0].as_object().at("signal").to_number<int>(), SIGTERM);
+  EXPECT_EQ(cmds[1].as_object().at("state").as_string(), "not started");
+}
+
 // Parallelism observed, not assumed: each command reports its start and its end through
 // a FIFO and waits, between the two, until the test releases it. The test releases one
 // command at a time, and only when as many run as -j allows; a runner that started more

@@ -10,8 +10,8 @@
 #include "cli.hpp"
 
 #include <pidfd/async_pidfd.hpp>
+#include <pidfd/process.hpp>
 #include <pidfd/spawn.hpp>
-#include <pidfd/unique_fd.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/readable_pipe.hpp>
@@ -20,7 +20,6 @@
 #include <boost/json.hpp>
 #include <boost/program_options.hpp>
 
-#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -142,9 +141,8 @@ struct command {
 // printed whole with the command's number in front.
 class output_stream {
 public:
-  output_stream(asio::io_context& io, int from_fd, int to_fd, std::string prefix,
-                std::size_t& counter)
-      : pipe_(io, from_fd), to_fd_(to_fd), prefix_(std::move(prefix)), counter_(counter) {}
+  output_stream(asio::readable_pipe pipe, int to_fd, std::string prefix, std::size_t& counter)
+      : pipe_(std::move(pipe)), to_fd_(to_fd), prefix_(std::move(prefix)), counter_(counter) {}
 
   template <class Done>
   void start(Done done) {
@@ -224,20 +222,23 @@ struct running_command {
   bool reaped = false;
   int open_streams = 2;
 
-  running_command(asio::io_context& io, command& c, pidfd::pid_fd fd, int out_fd, int err_fd,
-                  int out_to, int err_to)
+  running_command(asio::io_context& io, command& c, pidfd::process child, int out_to, int err_to)
       : cmd(c),
         started(clock_type::now()),
-        pidfd(io, std::move(fd)),
-        out(io, out_fd, out_to, "[" + std::to_string(c.number) + "] ", c.out_bytes),
-        err(io, err_fd, err_to, "[" + std::to_string(c.number) + "] ", c.err_bytes),
+        pidfd(std::move(child.pidfd)),
+        out(std::move(child.stdout_pipe), out_to, "[" + std::to_string(c.number) + "] ",
+            c.out_bytes),
+        err(std::move(child.stderr_pipe), err_to, "[" + std::to_string(c.number) + "] ",
+            c.err_bytes),
         deadline(io),
         kill_timer(io),
         drain_timer(io) {}
 
   // Signals the command's whole process group. Linux 6.9 can do it through the pidfd;
   // before, kill(-pgid) is safe while the leader (our child) is not reaped, since its
-  // PID, which is the group's id, cannot be reused until then.
+  // PID, which is the group's id, cannot be reused until then. (async_terminate() with
+  // signal_scope::process_group would do the SIGTERM-grace-SIGKILL sequence for us, but it
+  // has no such fallback: operation_not_supported before 6.9.)
   void signal_group(int sig) {
     if (reaped || pidfd.core().cached_status()) return;
     pidfd::error_code ec;
@@ -296,23 +297,14 @@ private:
   }
 
   void start(command& c) {
-    // Pipes for the command's stdout and stderr: close-on-exec here; spawn gives the
-    // child its copies as 1 and 2.
-    int out[2], err[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
-    pidfd::unique_fd out_r(out[0]), out_w(out[1]);
-    if (::pipe2(err, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
-    pidfd::unique_fd err_r(err[0]), err_w(err[1]);
-
     pidfd::spawn_options options;
     options.stdin_fd = c.inherit_stdin ? 0 : -1;
-    options.stdout_fd = out_w.get();
-    options.stderr_fd = err_w.get();
+    options.stdout_fd = pidfd::stdio_pipe;
+    options.stderr_fd = pidfd::stdio_pipe;
     options.process_group = 0;  // a group of its own: signals reach the whole pipeline
     pidfd::error_code ec;
-    pidfd::pid_fd fd = pidfd::spawn(c.argv, options, ec);
-    out_w.reset();
-    err_w.reset();
+    pidfd::process child = pidfd::spawn(asio::any_io_executor(io_.get_executor()), c.argv,
+                                        options, ec);
     if (ec) {
       c.st = command::state::spawn_failed;
       c.error = ec;
@@ -325,8 +317,7 @@ private:
     c.st = command::state::running;
     ++active_;
     const int out_to = settings_.json ? 2 : 1;
-    auto r = std::make_unique<running_command>(io_, c, std::move(fd), out_r.release(),
-                                               err_r.release(), out_to, 2);
+    auto r = std::make_unique<running_command>(io_, c, std::move(child), out_to, 2);
     running_command& rc = *r;
     running_[c.number - 1] = std::move(r);
 
