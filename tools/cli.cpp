@@ -61,6 +61,19 @@ std::string format_seconds(std::chrono::steady_clock::duration d) {
   return buf;
 }
 
+bool answer_help_or_version(const boost::program_options::variables_map& vm, const char* name,
+                            const std::string& help) {
+  if (vm.count("help")) {
+    std::cout << help;
+    return true;
+  }
+  if (vm.count("version")) {
+    std::cout << name << " (asio-pidfd) " << PIDFD_TOOLS_VERSION << "\n";
+    return true;
+  }
+  return false;
+}
+
 int run_tool(const char* name, const std::function<int()>& body) noexcept {
   try {
     try {

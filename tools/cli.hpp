@@ -5,6 +5,8 @@
 
 #include <pidfd/exit_status.hpp>
 
+#include <boost/program_options/variables_map.hpp>
+
 #include <sys/types.h>
 
 #include <chrono>
@@ -43,6 +45,11 @@ pid_t parse_pid(std::string_view text);
 
 /// Seconds with millisecond precision, for reports: "1.234".
 std::string format_seconds(std::chrono::steady_clock::duration d);
+
+/// The options every tool has: prints `help` for --help or "<name> (asio-pidfd) <version>"
+/// for --version on stdout and returns true if either was given.
+bool answer_help_or_version(const boost::program_options::variables_map& vm, const char* name,
+                            const std::string& help);
 
 /// Runs body (the tool's main) and turns every escaping exception into a message on
 /// stderr and an exit code: usage_error and Boost.Program_options errors give

@@ -511,14 +511,9 @@ int run_main(int argc, char** argv) {
   po::store(po::command_line_parser(split, argv).options(options).run(), vm);
   po::notify(vm);
 
-  if (vm.count("help")) {
-    std::cout << usage_text << ":\n" << options << exit_text;
-    return 0;
-  }
-  if (vm.count("version")) {
-    std::cout << "pidfd-run (asio-pidfd) " << PIDFD_TOOLS_VERSION << "\n";
-    return 0;
-  }
+  std::ostringstream help;
+  help << usage_text << ":\n" << options << exit_text;
+  if (answer_help_or_version(vm, "pidfd-run", help.str())) return 0;
 
   settings s;
   const unsigned cpus = std::thread::hardware_concurrency();

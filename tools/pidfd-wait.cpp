@@ -20,6 +20,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -69,14 +70,9 @@ int wait_main(int argc, char** argv) {
   po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
   po::notify(vm);
 
-  if (vm.count("help")) {
-    std::cout << usage_text << ":\n" << options << exit_text;
-    return 0;
-  }
-  if (vm.count("version")) {
-    std::cout << "pidfd-wait (asio-pidfd) " << PIDFD_TOOLS_VERSION << "\n";
-    return 0;
-  }
+  std::ostringstream help;
+  help << usage_text << ":\n" << options << exit_text;
+  if (answer_help_or_version(vm, "pidfd-wait", help.str())) return 0;
   std::optional<std::chrono::steady_clock::duration> timeout;
   if (vm.count("timeout")) timeout = parse_seconds(vm["timeout"].as<std::string>(), "--timeout");
   if (!vm.count("pid")) throw usage_error("no process id given");
