@@ -82,6 +82,15 @@ struct basic_process {
 
   /// Moves the process and its pipes; other is left without them.
   basic_process(basic_process&& other) noexcept = default;
+  /// Moves from an object with another executor type convertible to ours (for example
+  /// from spawn(io_context&, ...) into a process with the polymorphic executor).
+  template <typename Executor1>
+    requires std::is_convertible_v<Executor1, Executor>
+  basic_process(basic_process<Executor1>&& other)
+      : pidfd(std::move(other.pidfd)),
+        stdin_pipe(std::move(other.stdin_pipe)),
+        stdout_pipe(std::move(other.stdout_pipe)),
+        stderr_pipe(std::move(other.stderr_pipe)) {}
   /// Closes this object's pipes and pidfd (see the destructor), then takes other's.
   basic_process& operator=(basic_process&& other) noexcept = default;
 
