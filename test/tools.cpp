@@ -407,8 +407,8 @@ TEST(ToolPidfdRun, TimeoutEscalatesToSigkill) {
 
 // The timeout's SIGTERM goes to the command's process group: every process of a pipeline
 // ends, so its output closes at once (nothing left holding it: not truncated). As a child
-// subreaper, the test inherits the pipeline's two processes when their shell dies, and
-// sees that the group signal ended them too.
+// subreaper, the test inherits the pipeline's processes when their shell dies, and sees
+// that the group signal ended them too.
 TEST(ToolPidfdRun, TimeoutSignalsTheWholePipeline) {
   become_subreaper();
   const json::object report =
@@ -418,13 +418,15 @@ TEST(ToolPidfdRun, TimeoutSignalsTheWholePipeline) {
   EXPECT_EQ(c.at("timed_out").as_bool(), true);
   EXPECT_EQ(c.at("output_truncated").as_bool(), false);
   EXPECT_EQ(c.at("stdout_bytes").to_number<int>(), 0);
-  // pidfd-run has exited, so the shell was reaped, so its children are ours by now.
+  // The shell has been reaped (pidfd-run has exited), so whichever of its two children it
+  // had not reaped itself is ours by now. Each must have been ended by the group's SIGTERM:
+  // one that the signal missed would still be running, and the bounded wait would fail.
   std::vector<pid_t> orphans;
   for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
     std::ifstream in(task.path() / "children");
     for (pid_t p; in >> p;) orphans.push_back(p);
   }
-  ASSERT_EQ(orphans.size(), 2u);
+  EXPECT_LE(orphans.size(), 2u);
   for (pid_t p : orphans) {
     pidfd::pid_fd orphan = pidfd::pid_fd::open(p);
     EXPECT_EQ(bounded_wait(orphan).signal(), SIGTERM) << "pid " << p;
