@@ -11,6 +11,10 @@ prefix=$(meson introspect "$build" --buildoptions | python3 -c \
 root=$dest$prefix
 test -f "$root/include/pidfd/pidfd.hpp"
 test -f "$root/include/pidfd/detail/linux.hpp"
+# The command-line tools go to bindir, their manual pages to the documentation.
+for t in pidfd-info pidfd-run pidfd-wait; do
+  test -x "$root/bin/$t" && test -f "$root/share/doc/asio-pidfd/man/$t.md"
+done
 pcdir=$(dirname "$(find "$root" -name asio-pidfd.pc | head -n 1)")
 libdir=$(dirname "$(find "$root" -name 'libasio-pidfd.so*' | head -n 1)")
 cat > "$dest/consumer.cpp" <<'CPP'

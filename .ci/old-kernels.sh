@@ -45,7 +45,7 @@ for pkg in linux-image-cloud-amd64 "$k612"; do
   log=$build/old-kernel-$name.log
   t0=$(date +%s)
   if KERNEL_PKG=$pkg "$tool" --timeout 1200 --mem 2048 --smp 2 \
-       --add "$build/test" --add "$build/lib" --add "$build/examples" --add "$PWD/docs" \
+       --add "$build/test" --add "$build/lib" --add "$build/examples" --add "$build/tools" --add "$PWD/docs" \
        -- sh -c "$guest_script" 2>&1 | tee "$log"; [ "${PIPESTATUS[0]}" = 0 ]; then
     echo "=== Linux $name: passed in $(( $(date +%s) - t0 )) s"
   else

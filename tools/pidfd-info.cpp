@@ -90,6 +90,19 @@ int describe(pid_t pid) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << "Usage: pidfd-info [PID]...\n"
+                   "Print what the running kernel offers for pidfds, then what a pidfd tells\n"
+                   "about each process PID. See docs/man/pidfd-info.md.\n";
+      return 0;
+    }
+    if (arg == "--version") {
+      std::cout << "pidfd-info (asio-pidfd) " << PIDFD_TOOLS_VERSION << "\n";
+      return 0;
+    }
+  }
   std::cout << pidfd::to_string(pidfd::kernel_support());
   int status = 0;
   for (int i = 1; i < argc; ++i) {
