@@ -10,5 +10,6 @@
 #include <pidfd/pid_fd.hpp>
 #include <pidfd/spawn.hpp>
 #include <pidfd/unique_fd.hpp>
+#include <pidfd/version.hpp>
 
 #endif  // PIDFD_PIDFD_HPP
