@@ -77,6 +77,15 @@ struct process_info {
   std::uint64_t cgroup_id;  ///< id of the process's cgroup v2 directory
 };
 
+namespace detail {
+/// Tag of pid_fd's constructor for a pidfd known to name a whole process.
+struct process_pidfd_t {
+  explicit process_pidfd_t() = default;
+};
+/// The tag value.
+inline constexpr process_pidfd_t process_pidfd{};
+}  // namespace detail
+
 /// An owned pidfd: a file descriptor naming one process (or thread) for its whole life.
 ///
 /// Unlike a PID, a pidfd is never recycled: every operation acts on the process it was
@@ -90,15 +99,6 @@ struct process_info {
 /// Thread safety: distinct objects are safe. A shared object is safe for concurrent const
 /// calls; wait(), try_wait() and cached_status() may also be called concurrently (the reap
 /// is serialised internally and its result cached).
-namespace detail {
-/// Tag of pid_fd's constructor for a pidfd known to name a whole process.
-struct process_pidfd_t {
-  explicit process_pidfd_t() = default;
-};
-/// The tag value.
-inline constexpr process_pidfd_t process_pidfd{};
-}  // namespace detail
-
 class pid_fd {
 public:
   /// An empty object (is_open() is false).
