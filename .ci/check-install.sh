@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs the build in $1 into a staging directory and checks that a program compiled
-# with `pkg-config --cflags --libs asio-pidfd` against it builds and runs.
+# with `pkg-config --cflags --libs asio-pidfd` against it builds and runs (found at run
+# time through the rpath the README shows), that CMake's find_package finds it, and that a
+# Meson project consuming a `meson dist` tarball through a wrap file builds, runs and
+# installs nothing of ours. Everything offline.
 set -euo pipefail
 build=$1
 dest=$(mktemp -d)
@@ -27,10 +30,16 @@ int main() {
 }
 CPP
 # The .pc file carries the installed prefix; point pkg-config at the staging copy.
-prefix_root=$root
-flags=$(PKG_CONFIG_PATH=$pcdir pkg-config --define-variable=prefix="$prefix_root" --cflags --libs asio-pidfd)
-g++ -std=c++20 "$dest/consumer.cpp" -o "$dest/consumer" $flags
-LD_LIBRARY_PATH=$libdir "$dest/consumer"
+pc() { PKG_CONFIG_PATH=$pcdir pkg-config --define-variable=prefix="$root" "$@" asio-pidfd; }
+# The consumer chooses its C++ standard: no -std= of ours may come after theirs.
+if pc --cflags | grep -q -- '-std='; then
+  echo "asio-pidfd.pc puts a -std= flag in Cflags: $(pc --cflags)" >&2; exit 1
+fi
+# As the README says: the library found at run time through an rpath to pkg-config's libdir.
+# shellcheck disable=SC2046 # pkg-config's output is a list of flags
+g++ -std=c++20 "$dest/consumer.cpp" -o "$dest/consumer" $(pc --cflags --libs) \
+  -Wl,-rpath,"$(pc --variable=libdir)"
+"$dest/consumer"
 echo "pkg-config consumer: ok"
 
 # CMake: find_package(asio-pidfd) from the staged prefix.
@@ -48,17 +57,40 @@ cmake --build "$dest/cmake-build" >/dev/null
 LD_LIBRARY_PATH=$libdir "$dest/cmake-build/consumer" >/dev/null
 echo "CMake consumer: ok"
 
-# Meson: the library as a subproject, found with dependency('asio-pidfd') alone.
-src=$(cd "$(dirname "$0")/.." && pwd)
+# Meson: a consumer with subprojects/asio-pidfd.wrap pointing at a `meson dist` tarball of
+# this commit, and dependency('asio-pidfd') alone. `meson dist` archives the committed tree
+# (CI runs on a clean clone); the consumer is set up in a network namespace of its own, so
+# the file:// URL is all it can reach.
+meson dist -C "$build" --no-tests --formats gztar --allow-dirty >"$dest/dist.log" 2>&1 ||
+  { cat "$dest/dist.log"; exit 1; }
+version=$(meson introspect "$build" --projectinfo | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')
+tarball=$build/meson-dist/asio-pidfd-$version.tar.gz
+[ -f "$tarball" ] || { echo "meson dist made no $tarball" >&2; exit 1; }
 mkdir -p "$dest/meson-consumer/subprojects"
 cp "$dest/consumer.cpp" "$dest/meson-consumer/"
-ln -s "$src" "$dest/meson-consumer/subprojects/asio-pidfd"
+cat > "$dest/meson-consumer/subprojects/asio-pidfd.wrap" <<WRAP
+[wrap-file]
+directory = asio-pidfd-$version
+source_url = file://$(realpath "$tarball")
+source_filename = asio-pidfd-$version.tar.gz
+source_hash = $(sha256sum "$tarball" | cut -d' ' -f1)
+
+[provide]
+dependency_names = asio-pidfd
+WRAP
 cat > "$dest/meson-consumer/meson.build" <<'MESON'
 project('consumer', 'cpp', default_options : ['cpp_std=c++20'])
-executable('consumer', 'consumer.cpp',
-  dependencies : dependency('asio-pidfd', fallback : ['asio-pidfd', 'asio_pidfd_dep']))
+executable('consumer', 'consumer.cpp', dependencies : dependency('asio-pidfd'), install : true)
 MESON
-meson setup "$dest/meson-build" "$dest/meson-consumer" --wrap-mode=nodownload >/dev/null
+unshare --net meson setup "$dest/meson-build" "$dest/meson-consumer" >"$dest/meson-setup.log" 2>&1 ||
+  { cat "$dest/meson-setup.log"; exit 1; }
 ninja -C "$dest/meson-build" >/dev/null
 "$dest/meson-build/consumer" >/dev/null
-echo "Meson subproject consumer: ok"
+meson install -C "$dest/meson-build" --destdir "$dest/meson-install" --quiet
+installed=$(cd "$dest/meson-install" && find . -type f -o -type l)
+if [ "$(echo "$installed" | wc -l)" != 1 ] || [ "${installed%/bin/consumer}" = "$installed" ]; then
+  echo "the Meson consumer installed more than its own program:" >&2
+  echo "$installed" >&2
+  exit 1
+fi
+echo "Meson wrap-file consumer: ok (installed only ${installed#.})"

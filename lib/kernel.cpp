@@ -66,7 +66,7 @@ struct probe_child {
     unique_fd read_end(fds[0]);
     release.reset(fds[1]);
     int fd = -1;
-    long r = ::syscall(SYS_clone, CLONE_PIDFD, nullptr, &fd, nullptr, nullptr);
+    long r = ::syscall(SYS_clone, detail::k_clone_pidfd, nullptr, &fd, nullptr, nullptr);
     if (r == 0) run(fds[0], fds[1]);
     f.clone_pidfd = r > 0 && fd >= 0;
     if (r < 0) {
@@ -157,8 +157,9 @@ kernel_features probe() {
     // The child is not dying, so a kernel that has process_mrelease answers EINVAL.
     f.mrelease = sys::process_mrelease(subject) == boost::system::errc::invalid_argument;
     struct statfs sfs {};
-    f.pidfs = ::fstatfs(subject, &sfs) == 0 && sfs.f_type == PID_FS_MAGIC;
-    f.signal_scope = !sys::pidfd_send_signal(subject, 0, nullptr, PIDFD_SIGNAL_THREAD_GROUP);
+    f.pidfs = ::fstatfs(subject, &sfs) == 0 && sfs.f_type == detail::k_pid_fs_magic;
+    f.signal_scope =
+        !sys::pidfd_send_signal(subject, 0, nullptr, detail::k_pidfd_signal_thread_group);
     if (!sys::pidfd_get_namespace(subject, 10 /* uts */, fd)) {
       f.namespaces = true;
       ::close(fd);
@@ -177,27 +178,27 @@ kernel_features probe() {
     f.xattrs = f.pidfs && probe_xattrs(subject);
     int type = 0;
     std::uint64_t handle = 0;
-    f.file_handles = !sys::name_to_handle(subject, type, handle) && type == FILEID_KERNFS;
+    f.file_handles = !sys::name_to_handle(subject, type, handle) && type == detail::k_fileid_kernfs;
   } else {
     // pidfd_send_signal also accepts a /proc/<pid> directory.
     unique_fd dir(::open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     f.send_signal = dir && !sys::pidfd_send_signal(dir.get(), 0, nullptr, 0);
   }
   if (f.pidfd_open) {
-    if (!sys::pidfd_open(::getpid(), PIDFD_NONBLOCK, fd)) {
+    if (!sys::pidfd_open(::getpid(), detail::k_pidfd_nonblock, fd)) {
       f.nonblock = true;
       ::close(fd);
     }
-    if (!sys::pidfd_open(static_cast<pid_t>(::gettid()), PIDFD_THREAD, fd)) {
+    if (!sys::pidfd_open(static_cast<pid_t>(::gettid()), detail::k_pidfd_thread, fd)) {
       f.thread_pidfd = true;
       ::close(fd);
     }
   }
-  f.self_sentinels = !sys::pidfd_send_signal(PIDFD_SELF_THREAD_GROUP, 0, nullptr, 0);
+  f.self_sentinels = !sys::pidfd_send_signal(detail::k_pidfd_self_thread_group, 0, nullptr, 0);
 
   // clone3 with a NULL argument block: EINVAL (too small) if the syscall exists.
   {
-    const long r = ::syscall(SYS_clone3, nullptr, 0);
+    const long r = ::syscall(detail::k_sys_clone3, nullptr, 0);
     f.clone3 = r < 0 && errno == EINVAL;
   }
 
@@ -206,7 +207,7 @@ kernel_features probe() {
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0) {
       int peer = -1;
       socklen_t len = sizeof peer;
-      if (::getsockopt(fds[0], SOL_SOCKET, SO_PEERPIDFD, &peer, &len) == 0 && peer >= 0) {
+      if (::getsockopt(fds[0], SOL_SOCKET, detail::k_so_peerpidfd, &peer, &len) == 0 && peer >= 0) {
         f.peer_pidfd = true;
         ::close(peer);
       }

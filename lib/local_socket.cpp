@@ -151,7 +151,7 @@ error_code receive_once(int sock, const ::iovec* iov, std::size_t iov_count,
         else
           ::close(fd);  // cannot happen with the buffer sized for max_rights
       }
-    } else if (c->cmsg_type == SCM_PIDFD && data_len >= sizeof(int)) {
+    } else if (c->cmsg_type == detail::k_scm_pidfd && data_len >= sizeof(int)) {
       int fd;
       std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
       fds.has_sender = true;
@@ -184,7 +184,7 @@ bool is_pidfd(int fd, error_code& ec) noexcept {
   ec.clear();
   struct statfs st{};
   if ((ec = sys_fstatfs(fd, st))) return false;
-  if (static_cast<unsigned long>(st.f_type) == PID_FS_MAGIC) return true;
+  if (st.f_type == detail::k_pid_fs_magic) return true;
   // Before pidfs (6.9) a pidfd is an anonymous inode named "[pidfd]"; other anonymous
   // inodes (eventfd, signalfd, ...) carry their own names.
   if (static_cast<unsigned long>(st.f_type) != ANON_INODE_FS_MAGIC) return false;
@@ -202,7 +202,7 @@ pid_fd peer_pidfd(int sock, socket_semantics sem, error_code& ec) noexcept {
     return {};
   }
   int fd = -1;
-  ec = sys_getsockopt_int(sock, SOL_SOCKET, SO_PEERPIDFD, fd);
+  ec = sys_getsockopt_int(sock, SOL_SOCKET, detail::k_so_peerpidfd, fd);
   if (ec) {
     if (option_missing(ec))
       ec = not_supported();
@@ -229,7 +229,7 @@ void enable_sender_pidfd(int sock, socket_semantics sem, error_code& ec) noexcep
     ec = not_supported();
     return;
   }
-  ec = sys_setsockopt_int(sock, SOL_SOCKET, SO_PASSPIDFD, 1);
+  ec = sys_setsockopt_int(sock, SOL_SOCKET, detail::k_so_passpidfd, 1);
   if (ec && option_missing(ec)) ec = not_supported();
 }
 

@@ -69,7 +69,7 @@ error_code usable(int fd, bool feature) noexcept {
 
 bool has_thread_flag(int fd) noexcept {
   const int fl = ::fcntl(fd, F_GETFL);
-  return fl >= 0 && (fl & PIDFD_THREAD) != 0;
+  return fl >= 0 && (fl & detail::k_pidfd_thread) != 0;
 }
 
 constexpr std::string_view namespace_names[] = {
@@ -197,8 +197,8 @@ pid_fd pid_fd::open(pid_t pid, open_flags flags, error_code& ec) noexcept {
     return {};
   }
   unsigned kflags = 0;
-  if (nonblock) kflags |= PIDFD_NONBLOCK;
-  if (thread) kflags |= PIDFD_THREAD;
+  if (nonblock) kflags |= detail::k_pidfd_nonblock;
+  if (thread) kflags |= detail::k_pidfd_thread;
   int fd = -1;
   if (error_code e = sys::pidfd_open(pid, kflags, fd)) {
     // ENOENT (6.16+) and EINVAL (before) both mean a thread id that is not a process;
@@ -241,11 +241,13 @@ pid_fd pid_fd::open_by_id(std::uint64_t id, error_code& ec) noexcept {
   // pidfd serves as the mount fd.
   int fd = -1;
   error_code e =
-      sys::open_by_handle(FD_PIDFS_ROOT, FILEID_KERNFS, id, O_RDONLY | O_CLOEXEC, fd);
+      sys::open_by_handle(detail::k_fd_pidfs_root, detail::k_fileid_kernfs, id,
+                          O_RDONLY | O_CLOEXEC, fd);
   if (is(e, berrc::bad_file_descriptor)) {
     pid_fd me = self(e);
     if (!e)
-      e = sys::open_by_handle(me.native_handle(), FILEID_KERNFS, id, O_RDONLY | O_CLOEXEC, fd);
+      e = sys::open_by_handle(me.native_handle(), detail::k_fileid_kernfs, id,
+                              O_RDONLY | O_CLOEXEC, fd);
   }
   if (e) {
     ec = unsupported(e) ? make(berrc::operation_not_supported) : normalise_gone(e);
@@ -295,9 +297,9 @@ void pid_fd::send_signal(int sig, signal_scope scope, error_code& ec) const noex
   unsigned flags = 0;
   switch (scope) {
     case signal_scope::pidfd_default: break;
-    case signal_scope::thread: flags = PIDFD_SIGNAL_THREAD; break;
-    case signal_scope::thread_group: flags = PIDFD_SIGNAL_THREAD_GROUP; break;
-    case signal_scope::process_group: flags = PIDFD_SIGNAL_PROCESS_GROUP; break;
+    case signal_scope::thread: flags = detail::k_pidfd_signal_thread; break;
+    case signal_scope::thread_group: flags = detail::k_pidfd_signal_thread_group; break;
+    case signal_scope::process_group: flags = detail::k_pidfd_signal_process_group; break;
   }
   const kernel_features& k = kernel_support();
   if (!k.send_signal || (flags && !k.signal_scope)) {

@@ -55,7 +55,7 @@ constexpr long sigset_bytes = 8;
 
 // Each child-side call, one small wrapper each; all return -errno on failure.
 long sys_close_range(unsigned first, unsigned last, unsigned flags) {
-  return raw_syscall(SYS_close_range, first, last, flags);
+  return raw_syscall(detail::k_sys_close_range, first, last, flags);
 }
 long sys_unshare(int flags) { return raw_syscall(SYS_unshare, flags); }
 long sys_get_nofile(std::uint64_t (&limits)[2]) {
@@ -118,7 +118,7 @@ extern "C" [[noreturn]] void pidfd_spawn_child_entry(void* arg) {
   // 1. Take our own descriptor table before touching any fd: while it is shared with the
   //    caller (CLONE_FILES), a dup3 or close would act on the caller's table.
   if (p.unshare_below >= 0) {
-    r = sys_close_range(static_cast<unsigned>(p.unshare_below), ~0U, CLOSE_RANGE_UNSHARE);
+    r = sys_close_range(static_cast<unsigned>(p.unshare_below), ~0U, detail::k_close_range_unshare);
     if (r == -ENOSYS || r == -EINVAL) {  // no close_range (< 5.9) or no UNSHARE flag
       r = sys_unshare(CLONE_FILES);
       if (r < 0) fail(p, r);
@@ -258,8 +258,8 @@ long clone_child(child_plan& plan, clone_method method, bool share_files, int cg
     case clone_method::clone3: {
 #if defined(__x86_64__)
       detail::clone_args args{};
-      args.flags = common | CLONE_PIDFD | CLONE_CLEAR_SIGHAND |
-                   (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0);
+      args.flags = common | detail::k_clone_pidfd | detail::k_clone_clear_sighand |
+                   (cgroup_fd >= 0 ? detail::k_clone_into_cgroup : 0);
       args.pidfd = reinterpret_cast<std::uintptr_t>(&pidfd);
       args.exit_signal = SIGCHLD;
       args.stack = reinterpret_cast<std::uintptr_t>(stack);
@@ -274,7 +274,7 @@ long clone_child(child_plan& plan, clone_method method, bool share_files, int cg
     case clone_method::clone_pidfd:
     case clone_method::clone_plain: {
       const int flags = static_cast<int>(common) | SIGCHLD |
-                        (method == clone_method::clone_pidfd ? CLONE_PIDFD : 0);
+                        (method == clone_method::clone_pidfd ? detail::k_clone_pidfd : 0);
       const int saved = errno;
       r = ::clone(glibc_clone_entry, stack + sizeof stack, flags, &plan, &pidfd);
       if (r < 0) r = -errno;

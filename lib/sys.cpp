@@ -30,33 +30,33 @@ long retry(F f) noexcept {
 }  // namespace
 
 error_code pidfd_open(pid_t pid, unsigned flags, int& fd) noexcept {
-  const long r = ::syscall(SYS_pidfd_open, pid, flags);
+  const long r = ::syscall(detail::k_sys_pidfd_open, pid, flags);
   if (r < 0) return last_error();
   fd = static_cast<int>(r);
   return {};
 }
 
 error_code pidfd_send_signal(int pidfd, int sig, siginfo_t* info, unsigned flags) noexcept {
-  if (::syscall(SYS_pidfd_send_signal, pidfd, sig, info, flags) < 0) return last_error();
+  if (::syscall(detail::k_sys_pidfd_send_signal, pidfd, sig, info, flags) < 0) return last_error();
   return {};
 }
 
 error_code pidfd_getfd(int pidfd, int target_fd, int& fd) noexcept {
-  const long r = ::syscall(SYS_pidfd_getfd, pidfd, target_fd, 0);
+  const long r = ::syscall(detail::k_sys_pidfd_getfd, pidfd, target_fd, 0);
   if (r < 0) return last_error();
   fd = static_cast<int>(r);
   return {};
 }
 
 error_code process_mrelease(int pidfd) noexcept {
-  if (::syscall(SYS_process_mrelease, pidfd, 0) < 0) return last_error();
+  if (::syscall(detail::k_sys_process_mrelease, pidfd, 0) < 0) return last_error();
   return {};
 }
 
 error_code waitid_pidfd(int pidfd, siginfo_t& info, int options) noexcept {
   info = siginfo_t{};
   const long r = retry([&] {
-    return ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, options);
+    return ::waitid(detail::k_p_pidfd, static_cast<id_t>(pidfd), &info, options);
   });
   if (r < 0) return last_error();
   return {};
@@ -87,12 +87,12 @@ error_code setns(int fd, int nstype) noexcept {
 }
 
 error_code close_range(unsigned first, unsigned last, unsigned flags) noexcept {
-  if (::syscall(SYS_close_range, first, last, flags) < 0) return last_error();
+  if (::syscall(detail::k_sys_close_range, first, last, flags) < 0) return last_error();
   return {};
 }
 
 error_code clone3(detail::clone_args& args, pid_t& pid) noexcept {
-  const long r = ::syscall(SYS_clone3, &args, sizeof args);
+  const long r = ::syscall(detail::k_sys_clone3, &args, sizeof args);
   if (r < 0) return last_error();
   pid = static_cast<pid_t>(r);
   return {};

@@ -96,7 +96,10 @@ inline std::string cgroup2_mount() {
     head >> id >> parent >> devno >> root >> mount_point;
     return mount_point;
   }
-  throw std::runtime_error("no cgroup2 mount in /proc/self/mountinfo");
+  throw std::runtime_error(
+      "this test needs a cgroup2 file system and the environment has none: no cgroup2 line "
+      "in /proc/self/mountinfo (mount one with 'mount -t cgroup2 none /sys/fs/cgroup'; in a "
+      "chroot or container, bind-mount the host's /sys recursively)");
 }
 
 /// The process's cgroup2 path (the "0::" line of /proc/<pid>/cgroup).

@@ -965,7 +965,8 @@ TEST(InChildSocketSeccomp, PeerPidfdIsNotSupported) {
   asio::local::connect_pair(a, b);
   int fd = -1;
   socklen_t len = sizeof(fd);
-  EXPECT_EQ(::getsockopt(a.native_handle(), SOL_SOCKET, SO_PEERPIDFD, &fd, &len), -1);
+  EXPECT_EQ(
+      ::getsockopt(a.native_handle(), SOL_SOCKET, pidfd::detail::k_so_peerpidfd, &fd, &len), -1);
   EXPECT_EQ(errno, ENOPROTOOPT);
   expect_peer_functions_unsupported(io);
 }

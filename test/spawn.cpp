@@ -451,7 +451,10 @@ TEST(Spawn, KeepIgnoredSignals) { check_keep_ignored_signals(); }
 
 TEST(Spawn, CgroupFd) {
   const fs::path mount = cgroup2_mount();
-  ASSERT_FALSE(mount.empty()) << "no cgroup2 mount";
+  ASSERT_FALSE(mount.empty())
+      << "this test needs a cgroup2 file system and the environment has none: no cgroup2 "
+         "line in /proc/self/mountinfo (mount one with 'mount -t cgroup2 none "
+         "/sys/fs/cgroup'; in a chroot or container, bind-mount the host's /sys recursively)";
   const std::string name = "asio-pidfd-spawn-test-" + std::to_string(::getpid());
   const fs::path dir = mount / name;
   ASSERT_TRUE(fs::create_directory(dir));

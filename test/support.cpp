@@ -59,8 +59,8 @@ pidfd::pid_fd start_child(const std::vector<std::string>& args,
 
   int pidfd = -1;
   // A fork-like clone (no CLONE_VM): the child returns here on a copy of our stack.
-  const long pid = ::syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr,
-                             nullptr);
+  const long pid = ::syscall(SYS_clone, pidfd::detail::k_clone_pidfd | SIGCHLD, nullptr, &pidfd,
+                             nullptr, nullptr);
   if (pid < 0) throw std::runtime_error(std::string("clone failed: ") + std::strerror(errno));
   if (pid == 0) {
     // Move every source fd above every target first, so a mapping can target a number
@@ -189,6 +189,7 @@ std::vector<sock_filter> assemble(const std::vector<rule>& rules) {
 }  // namespace
 
 void install_seccomp(unsigned rules) {
+  namespace k = pidfd::detail;
   std::vector<rule> rs;
   // ioctl cmd with the size field masked off: _IOC(dir, 0xFF, nr, 0).
   const std::uint32_t size_mask = ~(static_cast<std::uint32_t>(_IOC_SIZEMASK) << _IOC_SIZESHIFT);
@@ -197,17 +198,18 @@ void install_seccomp(unsigned rules) {
   if (rules & deny_ns_ioctls)
     for (unsigned n = 1; n <= 10; ++n)
       rs.push_back({SYS_ioctl, 1, ~0u, _IO(0xFF, n), ENOTTY});
-  if (rules & deny_pidfd_open) rs.push_back({SYS_pidfd_open, -1, 0, 0, ENOSYS});
-  if (rules & deny_clone3) rs.push_back({SYS_clone3, -1, 0, 0, ENOSYS});
-  if (rules & deny_waitid_pidfd) rs.push_back({SYS_waitid, 0, ~0u, P_PIDFD, EINVAL});
+  if (rules & deny_pidfd_open) rs.push_back({k::k_sys_pidfd_open, -1, 0, 0, ENOSYS});
+  if (rules & deny_clone3) rs.push_back({k::k_sys_clone3, -1, 0, 0, ENOSYS});
+  if (rules & deny_waitid_pidfd) rs.push_back({SYS_waitid, 0, ~0u, k::k_p_pidfd, EINVAL});
   if (rules & deny_peer_pidfd) {
-    rs.push_back({SYS_getsockopt, 2, ~0u, SO_PEERPIDFD, ENOPROTOOPT});
-    rs.push_back({SYS_setsockopt, 2, ~0u, SO_PASSPIDFD, ENOPROTOOPT});
+    rs.push_back({SYS_getsockopt, 2, ~0u, k::k_so_peerpidfd, ENOPROTOOPT});
+    rs.push_back({SYS_setsockopt, 2, ~0u, k::k_so_passpidfd, ENOPROTOOPT});
   }
-  if (rules & deny_send_signal) rs.push_back({SYS_pidfd_send_signal, -1, 0, 0, ENOSYS});
-  if (rules & deny_getfd) rs.push_back({SYS_pidfd_getfd, -1, 0, 0, ENOSYS});
-  if (rules & deny_mrelease) rs.push_back({SYS_process_mrelease, -1, 0, 0, ENOSYS});
-  if (rules & deny_clone_pidfd) rs.push_back({SYS_clone, 0, CLONE_PIDFD, CLONE_PIDFD, EINVAL});
+  if (rules & deny_send_signal) rs.push_back({k::k_sys_pidfd_send_signal, -1, 0, 0, ENOSYS});
+  if (rules & deny_getfd) rs.push_back({k::k_sys_pidfd_getfd, -1, 0, 0, ENOSYS});
+  if (rules & deny_mrelease) rs.push_back({k::k_sys_process_mrelease, -1, 0, 0, ENOSYS});
+  if (rules & deny_clone_pidfd)
+    rs.push_back({SYS_clone, 0, k::k_clone_pidfd, k::k_clone_pidfd, EINVAL});
   if (rules & deny_file_handles) {
     rs.push_back({SYS_name_to_handle_at, -1, 0, 0, EOPNOTSUPP});
     rs.push_back({SYS_open_by_handle_at, -1, 0, 0, EOPNOTSUPP});
@@ -250,8 +252,8 @@ int run_suite_in_child(const std::string& gtest_filter, unsigned rules,
   envp.push_back(nullptr);
 
   int pidfd = -1;
-  const long pid = ::syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr,
-                             nullptr);
+  const long pid = ::syscall(SYS_clone, pidfd::detail::k_clone_pidfd | SIGCHLD, nullptr, &pidfd,
+                             nullptr, nullptr);
   if (pid < 0) throw std::runtime_error("clone failed");
   if (pid == 0) {
     try {

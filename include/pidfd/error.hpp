@@ -16,7 +16,9 @@
 
 namespace pidfd {
 
+/// The error type of every non-throwing call and of every completion handler.
 using error_code = boost::system::error_code;
+/// What the throwing calls throw; code() is the error_code the other overload reports.
 using system_error = boost::system::system_error;
 
 /// Errors of the "pidfd" category.

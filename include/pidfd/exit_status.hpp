@@ -51,6 +51,7 @@ public:
   /// "killed by signal 11 (SIGSEGV), core dumped", or "no status".
   std::string to_string() const;
 
+  /// Equal when both are the same kind of status with the same code or signal.
   friend bool operator==(const exit_status&, const exit_status&) noexcept = default;
 
 private:

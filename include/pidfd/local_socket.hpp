@@ -239,8 +239,8 @@ void enable_sender_pidfd(boost::asio::basic_socket<Protocol, Executor>& socket) 
 /// What receive_with_sender() returns: the number of bytes read and a pidfd of the
 /// process that sent them. Binds as `auto [bytes, sender] = ...`.
 struct received_message {
-  std::size_t bytes = 0;
-  pid_fd sender;
+  std::size_t bytes = 0;  ///< bytes read into the buffer
+  pid_fd sender;          ///< the sending process (SCM_PIDFD)
 };
 
 /// Receives one message (one read of a stream) into `buffers` together with a pidfd of the

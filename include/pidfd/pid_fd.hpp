@@ -31,12 +31,15 @@ enum class open_flags : unsigned {
   /// PIDFD_THREAD (6.9): the pidfd refers to one thread rather than a process.
   thread = 2,
 };
+/// Both sets of flags.
 constexpr open_flags operator|(open_flags a, open_flags b) noexcept {
   return static_cast<open_flags>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
 }
+/// The flags set in both.
 constexpr open_flags operator&(open_flags a, open_flags b) noexcept {
   return static_cast<open_flags>(static_cast<unsigned>(a) & static_cast<unsigned>(b));
 }
+/// Adds b's flags to a.
 constexpr open_flags& operator|=(open_flags& a, open_flags b) noexcept { return a = a | b; }
 
 /// Who receives a signal sent through a pidfd (pidfd_send_signal flags, Linux 6.9).
@@ -58,8 +61,15 @@ enum class namespace_type {
 
 /// A process's user and group ids, mapped into the caller's user namespace.
 struct credentials {
-  uid_t ruid, euid, suid, fsuid;
-  gid_t rgid, egid, sgid, fsgid;
+  uid_t ruid;   ///< real user id
+  uid_t euid;   ///< effective user id
+  uid_t suid;   ///< saved set-user-id
+  uid_t fsuid;  ///< file-system user id
+  gid_t rgid;   ///< real group id
+  gid_t egid;   ///< effective group id
+  gid_t sgid;   ///< saved set-group-id
+  gid_t fsgid;  ///< file-system group id
+  /// Equal when every id is equal.
   friend bool operator==(const credentials&, const credentials&) = default;
 };
 
@@ -90,6 +100,15 @@ struct process_info {
   std::optional<int> coredump_signal;
 };
 
+namespace detail {
+/// Tag of pid_fd's constructor for a pidfd known to name a whole process.
+struct process_pidfd_t {
+  explicit process_pidfd_t() = default;
+};
+/// The tag value.
+inline constexpr process_pidfd_t process_pidfd{};
+}  // namespace detail
+
 /// An owned pidfd: a file descriptor naming one process (or thread) for its whole life.
 ///
 /// Unlike a PID, a pidfd is never recycled: every operation acts on the process it was
@@ -103,15 +122,6 @@ struct process_info {
 /// Thread safety: distinct objects are safe. A shared object is safe for concurrent const
 /// calls; wait(), try_wait() and cached_status() may also be called concurrently (the reap
 /// is serialised internally and its result cached).
-namespace detail {
-/// Tag of pid_fd's constructor for a pidfd known to name a whole process.
-struct process_pidfd_t {
-  explicit process_pidfd_t() = default;
-};
-/// The tag value.
-inline constexpr process_pidfd_t process_pidfd{};
-}  // namespace detail
-
 class pid_fd {
 public:
   /// An empty object (is_open() is false).
@@ -126,7 +136,9 @@ public:
   /// from clone(CLONE_PIDFD)): no system call at all.
   pid_fd(int fd, pid_t pid, detail::process_pidfd_t) noexcept
       : fd_(fd), pid_(fd >= 0 ? pid : 0) {}
+  /// Takes other's pidfd, recorded pid and cached status; other becomes empty.
   pid_fd(pid_fd&& other) noexcept;
+  /// Closes the owned pidfd (if any), then takes other's; other becomes empty.
   pid_fd& operator=(pid_fd&& other) noexcept;
   pid_fd(const pid_fd&) = delete;
   pid_fd& operator=(const pid_fd&) = delete;
@@ -143,27 +155,34 @@ public:
   /// open_flags::thread), invalid_argument for pid <= 0, operation_not_supported when the
   /// kernel lacks pidfd_open or a requested flag.
   static pid_fd open(pid_t pid, open_flags flags = open_flags::none);
+  /// As above, but reports a failure in ec instead of throwing.
   static pid_fd open(pid_t pid, error_code& ec) noexcept;
+  /// As above, but reports a failure in ec instead of throwing.
   static pid_fd open(pid_t pid, open_flags flags, error_code& ec) noexcept;
 
   /// A pidfd for the calling process.
   static pid_fd self();
+  /// As above, but reports a failure in ec instead of throwing.
   static pid_fd self(error_code& ec) noexcept;
 
   /// Reopens a process from its id() (a pidfs file handle, Linux 6.14). Race-free: the id
   /// is never reused. no_such_process once the process has been reaped (or for an id that
   /// never existed); operation_not_supported on older kernels.
   static pid_fd open_by_id(std::uint64_t id);
+  /// As above, but reports a failure in ec instead of throwing.
   static pid_fd open_by_id(std::uint64_t id, error_code& ec) noexcept;
 
   /// A second pidfd for the same process (F_DUPFD_CLOEXEC), with the same recorded pid and
   /// cached status.
   pid_fd dup() const;
+  /// As above, but reports a failure in ec instead of throwing.
   pid_fd dup(error_code& ec) const noexcept;
 
   /// The pidfd itself (never the PID); -1 when empty.
   int native_handle() const noexcept { return fd_; }
+  /// True if the object owns a pidfd.
   bool is_open() const noexcept { return fd_ >= 0; }
+  /// is_open().
   explicit operator bool() const noexcept { return is_open(); }
   /// Gives up ownership of the pidfd and returns it; the object becomes empty.
   int release() noexcept;
@@ -183,16 +202,20 @@ public:
   /// not recycled while a group still uses it as its id). Only when the last member is gone
   /// does it give no_such_process.
   void send_signal(int sig, signal_scope scope = signal_scope::pidfd_default) const;
+  /// As above, but reports a failure in ec instead of throwing.
   void send_signal(int sig, error_code& ec) const noexcept;
+  /// As above, but reports a failure in ec instead of throwing.
   void send_signal(int sig, signal_scope scope, error_code& ec) const noexcept;
 
   /// Sends sig with a payload, like sigqueue(): the receiver sees si_code SI_QUEUE, our pid
   /// and uid, and value.
   void queue_signal(int sig, union sigval value) const;
+  /// As above, but reports a failure in ec instead of throwing.
   void queue_signal(int sig, union sigval value, error_code& ec) const noexcept;
 
   /// Sends SIGKILL.
   void kill() const;
+  /// As above, but reports a failure in ec instead of throwing.
   void kill(error_code& ec) const noexcept;
 
   /// True if the pidfd is readable: the process has exited (it may still be a zombie).
@@ -206,6 +229,7 @@ public:
   /// someone else), waits for the reap and reads PIDFD_INFO_EXIT (Linux 6.15); without it
   /// the result is errc::status_unavailable, as it is for a thread pidfd.
   exit_status wait();
+  /// As above, but reports a failure in ec instead of throwing.
   exit_status wait(error_code& ec) noexcept;
 
   /// Like wait() but never blocks: std::nullopt while the process runs (or has exited but
@@ -214,6 +238,7 @@ public:
   /// thread) gives errc::status_unavailable as soon as it has exited, since no status can
   /// ever come.
   std::optional<exit_status> try_wait();
+  /// As above, but reports a failure in ec instead of throwing.
   std::optional<exit_status> try_wait(error_code& ec) noexcept;
 
   /// The status a previous wait()/try_wait() (or async_wait) obtained, if any.
@@ -222,44 +247,55 @@ public:
   /// The process id (the thread id for a thread pidfd), recorded at creation. For an
   /// adopted pidfd whose process has been reaped since, no_such_process.
   pid_t pid() const;
+  /// As above, but reports a failure in ec instead of throwing.
   pid_t pid(error_code& ec) const noexcept;
   /// The parent's pid (0 if the parent is outside our pid namespace).
   pid_t ppid() const;
+  /// As above, but reports a failure in ec instead of throwing.
   pid_t ppid(error_code& ec) const noexcept;
   /// pid, tgid, ppid, credentials and cgroup id in one query (PIDFD_GET_INFO, 6.13, or the
   /// verified /proc fallback).
   process_info info() const;
+  /// As above, but reports a failure in ec instead of throwing.
   process_info info(error_code& ec) const noexcept;
+  /// The user and group ids alone (the credentials of info()).
   credentials creds() const;
+  /// As above, but reports a failure in ec instead of throwing.
   credentials creds(error_code& ec) const noexcept;
   /// The id of the process's cgroup v2 directory.
   std::uint64_t cgroup_id() const;
+  /// As above, but reports a failure in ec instead of throwing.
   std::uint64_t cgroup_id(error_code& ec) const noexcept;
 
   /// The pidfs inode number (Linux 6.9): unique for the boot, never reused, equal for all
   /// pidfds of one process. operation_not_supported before pidfs.
   std::uint64_t id() const;
+  /// As above, but reports a failure in ec instead of throwing.
   std::uint64_t id(error_code& ec) const noexcept;
 
   /// An nsfs descriptor for one of the process's namespaces (PIDFD_GET_*_NAMESPACE, 6.11;
-  /// falls back to /proc/<pid>/ns/<name> read through proc_dir()).
+  /// falls back to `/proc/<pid>/ns/<name>` read through proc_dir()).
   unique_fd get_namespace(namespace_type type) const;
+  /// As above, but reports a failure in ec instead of throwing.
   unique_fd get_namespace(namespace_type type, error_code& ec) const noexcept;
 
   /// Moves the calling thread into the process's namespaces named by clone_new_flags (an
   /// OR of CLONE_NEW*), with setns(pidfd, flags) (5.8).
   void set_namespace(int clone_new_flags) const;
+  /// As above, but reports a failure in ec instead of throwing.
   void set_namespace(int clone_new_flags, error_code& ec) const noexcept;
 
   /// Duplicates the process's descriptor target_fd into ours (pidfd_getfd, 5.6; needs
   /// ptrace access). The new fd is close-on-exec.
   unique_fd get_remote_fd(int target_fd) const;
+  /// As above, but reports a failure in ec instead of throwing.
   unique_fd get_remote_fd(int target_fd, error_code& ec) const noexcept;
 
   /// Frees the memory of a process that is being killed (process_mrelease, 5.15), sooner
   /// than the kernel would. Call it after SIGKILL. invalid_argument if the process is not
   /// dying, no_such_process once it is a zombie or reaped.
   void release_memory() const;
+  /// As above, but reports a failure in ec instead of throwing.
   void release_memory(error_code& ec) const noexcept;
 
   /// Gives the kernel advice about ranges of the process's memory (process_madvise,
@@ -313,15 +349,16 @@ public:
   std::string cgroup_path() const;
   std::string cgroup_path(error_code& ec) const noexcept;
 
-  /// A directory descriptor for /proc/<pid>, verified after opening to belong to this
+  /// A directory descriptor for `/proc/<pid>`, verified after opening to belong to this
   /// process (the process was not reaped in between, so the PID had not been recycled).
   /// The pid is the one /proc uses (see access_proc()). no_such_process once the process
   /// has been reaped or if /proc does not show it.
   unique_fd proc_dir() const;
+  /// As above, but reports a failure in ec instead of throwing.
   unique_fd proc_dir(error_code& ec) const noexcept;
 
   /// Runs f() (or f(pid)), then verifies that the process has not been reaped meanwhile,
-  /// so whatever f read under /proc/<pid> belonged to this process; otherwise
+  /// so whatever f read under `/proc/<pid>` belonged to this process; otherwise
   /// no_such_process. f(pid) receives the pid under which /proc shows the process (the
   /// pid in the procfs mount's pid namespace, which may differ from pid()). Returns what
   /// f returns.
@@ -363,8 +400,11 @@ private:
       return f();
   }
   [[noreturn]] static void throw_error(const error_code& ec, const char* what);
+  /// As above, but reports a failure in ec instead of throwing.
   pid_t proc_access_begin(error_code& ec) const noexcept;
+  /// As above, but reports a failure in ec instead of throwing.
   void proc_access_end(error_code& ec) const noexcept;
+  /// As above, but reports a failure in ec instead of throwing.
   std::optional<exit_status> reap(bool blocking, error_code& ec) noexcept;
   void store_status(exit_status s) noexcept;
 

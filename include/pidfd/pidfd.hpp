@@ -11,5 +11,6 @@
 #include <pidfd/process.hpp>
 #include <pidfd/spawn.hpp>
 #include <pidfd/unique_fd.hpp>
+#include <pidfd/version.hpp>
 
 #endif  // PIDFD_PIDFD_HPP

@@ -37,9 +37,15 @@ struct spawn_options {
   std::vector<std::pair<std::string, std::optional<std::string>>> env_changes;
   /// The child's working directory. Default: the caller's.
   std::optional<std::filesystem::path> cwd;
-  /// The caller's descriptors that become the child's 0, 1 and 2; -1 means /dev/null,
+  /// The caller's descriptor that becomes the child's stdin (0); -1 means /dev/null,
   /// stdio_pipe a new pipe (only where spawn() gives back pipe objects, see stdio_pipe).
-  int stdin_fd = 0, stdout_fd = 1, stderr_fd = 2;
+  int stdin_fd = 0;
+  /// The caller's descriptor that becomes the child's stdout (1); -1 and stdio_pipe as
+  /// for stdin_fd.
+  int stdout_fd = 1;
+  /// The caller's descriptor that becomes the child's stderr (2); -1 and stdio_pipe as
+  /// for stdin_fd.
+  int stderr_fd = 2;
   /// More descriptors for the child, as {child fd, caller's fd}. The caller's fd may be any
   /// open descriptor (close-on-exec or not), and may itself be a child fd number named
   /// elsewhere in the plan (a swap such as {3, 4}, {4, 3} works). Each child fd may be

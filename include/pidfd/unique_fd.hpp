@@ -15,7 +15,9 @@ public:
   constexpr unique_fd() noexcept = default;
   /// Takes ownership of fd (which may be -1).
   explicit unique_fd(int fd) noexcept : fd_(fd) {}
+  /// Takes other's descriptor; other becomes empty.
   unique_fd(unique_fd&& other) noexcept : fd_(other.release()) {}
+  /// Closes the owned descriptor (if any), then takes other's; other becomes empty.
   unique_fd& operator=(unique_fd&& other) noexcept {
     if (this != &other) reset(other.release());
     return *this;
@@ -34,7 +36,9 @@ public:
     // close() is not retried on EINTR: on Linux the descriptor is released either way.
     if (old >= 0) ::close(old);
   }
+  /// True if a descriptor is owned.
   bool is_open() const noexcept { return fd_ >= 0; }
+  /// is_open().
   explicit operator bool() const noexcept { return is_open(); }
 
 private:

@@ -1,7 +1,8 @@
 // asio-pidfd internal: kernel constants newer than the build host's headers.
 //
-// Debian 12 ships the 6.1 uapi headers, which lack most of these. Each is guarded so a
-// newer header takes precedence (the values are ABI and cannot differ).
+// Debian 12 ships the 6.1 uapi headers, which lack most of these; newer libc headers have
+// some of them, as macros or as enum constants. None of the kernel's or libc's names is
+// defined here: every value has a name of our own in pidfd::detail.
 #ifndef PIDFD_DETAIL_LINUX_HPP
 #define PIDFD_DETAIL_LINUX_HPP
 
@@ -14,82 +15,82 @@
 #include <cstddef>
 #include <cstdint>
 
-#ifndef P_PIDFD
-#define P_PIDFD 3
-#endif
-#ifndef CLONE_PIDFD
-#define CLONE_PIDFD 0x00001000
-#endif
-#ifndef CLONE_NEWTIME
-#define CLONE_NEWTIME 0x00000080
-#endif
-#ifndef CLONE_CLEAR_SIGHAND
-#define CLONE_CLEAR_SIGHAND 0x100000000ULL
-#endif
-#ifndef CLONE_INTO_CGROUP
-#define CLONE_INTO_CGROUP 0x200000000ULL
-#endif
-#ifndef SYS_pidfd_send_signal
-#define SYS_pidfd_send_signal 424
-#endif
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_clone3
-#define SYS_clone3 435
-#endif
-#ifndef SYS_close_range
-#define SYS_close_range 436
-#endif
-#ifndef SYS_pidfd_getfd
-#define SYS_pidfd_getfd 438
-#endif
-#ifndef SYS_process_mrelease
-#define SYS_process_mrelease 448
-#endif
-#ifndef CLOSE_RANGE_UNSHARE
-#define CLOSE_RANGE_UNSHARE (1U << 1)
-#endif
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
-#ifndef PIDFD_NONBLOCK
-#define PIDFD_NONBLOCK O_NONBLOCK
-#endif
-#ifndef PIDFD_THREAD
-#define PIDFD_THREAD O_EXCL
-#endif
-#ifndef PIDFD_SIGNAL_THREAD
-#define PIDFD_SIGNAL_THREAD (1UL << 0)
-#define PIDFD_SIGNAL_THREAD_GROUP (1UL << 1)
-#define PIDFD_SIGNAL_PROCESS_GROUP (1UL << 2)
-#endif
-#ifndef PIDFD_SELF_THREAD
-#define PIDFD_SELF_THREAD (-10000)
-#define PIDFD_SELF_THREAD_GROUP (-10001)
-#endif
-#ifndef FD_PIDFS_ROOT
-#define FD_PIDFS_ROOT (-10002)
-#endif
-#ifndef PID_FS_MAGIC
-#define PID_FS_MAGIC 0x50494446
-#endif
-#ifndef SO_PASSPIDFD
-#define SO_PASSPIDFD 76
-#endif
-#ifndef SO_PEERPIDFD
-#define SO_PEERPIDFD 77
-#endif
-#ifndef SCM_PIDFD
-#define SCM_PIDFD 0x04
-#endif
-#ifndef FILEID_KERNFS
-#define FILEID_KERNFS 0xfe
-#endif
-
-#define PIDFS_IOCTL_MAGIC_ 0xFF
-
 namespace pidfd::detail {
+
+// Kernel ABI values, under names of our own: a libc header may declare the kernel's names
+// (glibc 2.39 makes SCM_PIDFD an enum constant, then #defines it to itself), so defining
+// them here would break in one include order or the other. The values are ABI and cannot
+// differ from the headers'. Syscall numbers come from <sys/syscall.h> where it has them.
+
+// waitid() id type (5.4).
+inline constexpr idtype_t k_p_pidfd = static_cast<idtype_t>(3);
+
+// clone()/clone3() flags.
+inline constexpr std::uint64_t k_clone_pidfd = 0x00001000;            // 5.2
+inline constexpr std::uint64_t k_clone_clear_sighand = 0x100000000ULL; // 5.5
+inline constexpr std::uint64_t k_clone_into_cgroup = 0x200000000ULL;   // 5.7
+
+// Syscall numbers (the same on every architecture but alpha from 424 on).
+#ifdef SYS_pidfd_send_signal
+inline constexpr long k_sys_pidfd_send_signal = SYS_pidfd_send_signal;
+#else
+inline constexpr long k_sys_pidfd_send_signal = 424;
+#endif
+#ifdef SYS_pidfd_open
+inline constexpr long k_sys_pidfd_open = SYS_pidfd_open;
+#else
+inline constexpr long k_sys_pidfd_open = 434;
+#endif
+#ifdef SYS_clone3
+inline constexpr long k_sys_clone3 = SYS_clone3;
+#else
+inline constexpr long k_sys_clone3 = 435;
+#endif
+#ifdef SYS_close_range
+inline constexpr long k_sys_close_range = SYS_close_range;
+#else
+inline constexpr long k_sys_close_range = 436;
+#endif
+#ifdef SYS_pidfd_getfd
+inline constexpr long k_sys_pidfd_getfd = SYS_pidfd_getfd;
+#else
+inline constexpr long k_sys_pidfd_getfd = 438;
+#endif
+#ifdef SYS_process_mrelease
+inline constexpr long k_sys_process_mrelease = SYS_process_mrelease;
+#else
+inline constexpr long k_sys_process_mrelease = 448;
+#endif
+
+// close_range() flags (5.9, 5.11).
+inline constexpr unsigned k_close_range_unshare = 1U << 1;
+inline constexpr unsigned k_close_range_cloexec = 1U << 2;
+
+// pidfd_open() flags: PIDFD_NONBLOCK (5.10) and PIDFD_THREAD (6.9).
+inline constexpr unsigned k_pidfd_nonblock = O_NONBLOCK;
+inline constexpr unsigned k_pidfd_thread = O_EXCL;
+
+// pidfd_send_signal() scopes (6.9).
+inline constexpr unsigned k_pidfd_signal_thread = 1U << 0;
+inline constexpr unsigned k_pidfd_signal_thread_group = 1U << 1;
+inline constexpr unsigned k_pidfd_signal_process_group = 1U << 2;
+
+// Sentinel pidfds for the caller (6.15) and the pidfs root for open_by_handle_at (6.14).
+inline constexpr int k_pidfd_self_thread = -10000;
+inline constexpr int k_pidfd_self_thread_group = -10001;
+inline constexpr int k_fd_pidfs_root = -10002;
+
+// statfs f_type of a pidfs pidfd (6.9) and its file handle type (6.14).
+inline constexpr long k_pid_fs_magic = 0x50494446;
+inline constexpr int k_fileid_kernfs = 0xfe;
+
+// UNIX socket options and control message (6.5).
+inline constexpr int k_so_passpidfd = 76;
+inline constexpr int k_so_peerpidfd = 77;
+inline constexpr int k_scm_pidfd = 0x04;
+
+// The pidfs ioctl magic.
+inline constexpr unsigned k_pidfs_ioctl_magic = 0xFF;
 
 /// struct pidfd_info as of Linux 6.19 (VER2, 80 bytes) padded to 88 bytes (VER3). The
 /// kernel copies min(its size, ours) and zero-fills the rest, so always zero it first and
@@ -116,11 +117,11 @@ inline constexpr std::uint64_t pidfd_info_coredump = 1ULL << 4;
 inline constexpr std::uint64_t pidfd_info_supported_mask = 1ULL << 5;
 
 inline constexpr unsigned long pidfd_get_info =
-    _IOWR(PIDFS_IOCTL_MAGIC_, 11, pidfd_info);
+    _IOWR(k_pidfs_ioctl_magic, 11, pidfd_info);
 
 /// PIDFD_GET_<type>_NAMESPACE for n = 1 (cgroup) .. 10 (uts).
 constexpr unsigned long pidfd_get_namespace_ioctl(int n) noexcept {
-  return _IO(PIDFS_IOCTL_MAGIC_, n);
+  return _IO(k_pidfs_ioctl_magic, n);
 }
 
 /// struct clone_args up to CLONE_ARGS_SIZE_VER2 (cgroup, 5.7).
