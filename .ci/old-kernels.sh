@@ -27,7 +27,7 @@ export ASIO_PIDFD_TEST_LOOP_DIVISOR=10
 # system gives a user process (and which spawn's process_group tests would trip over).
 # sh's child is no group leader, so setsid execs the tests in place: their status is ours.
 setsid $build/test/asio-pidfd-tests --gtest_brief=1
-for e in wait_callback wait_future wait_coroutine terminate spawn_and_wait; do
+for e in wait_callback wait_future wait_coroutine terminate spawn_and_wait run_capture; do
   echo "example \$e"; $build/examples/\$e >/dev/null
 done
 echo "example peer_server"; $build/examples/peer_server --self-test >/dev/null

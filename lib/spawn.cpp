@@ -1,5 +1,11 @@
-// spawn(): everything the child needs is prepared here, before the clone; the child side
+// spawn(): a plan of everything the child needs, made here before the clone, and the
+// launch that clones the child with the newest method the kernel offers. The child side
 // (raw system calls only) is in spawn_child.cpp.
+//
+// The plan is built in steps (program, environment, working directory, standard streams,
+// descriptors, process attributes); each step validates its part of spawn_options and
+// owns the memory the child will read. A new kind of setting is one more step.
+#include <pidfd/detail/process_support.hpp>
 #include <pidfd/kernel.hpp>
 #include <pidfd/spawn.hpp>
 
@@ -30,41 +36,37 @@ error_code errno_code(int e) noexcept {
   return error_code(e, boost::system::system_category());
 }
 
-bool has_nul(const std::string& s) noexcept {
-  return s.find('\0') != std::string::npos;
+bool has_nul(std::string_view s) noexcept {
+  return s.find('\0') != std::string_view::npos;
 }
 
 // One wrapper per call the parent makes beyond lib/sys.hpp.
-error_code open_dev_null(int& fd) noexcept {
-  fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  return fd < 0 ? sys::last_error() : error_code{};
+error_code open_dev_null(unique_fd& out) noexcept {
+  const int fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return sys::last_error();
+  out.reset(fd);
+  return {};
+}
+error_code make_pipe(unique_fd& read_end, unique_fd& write_end) noexcept {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return sys::last_error();
+  read_end.reset(fds[0]);
+  write_end.reset(fds[1]);
+  return {};
+}
+error_code set_nonblocking(int fd) noexcept {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return sys::last_error();
+  return {};
 }
 error_code kill_by_pid(pid_t pid) noexcept {
   return ::kill(pid, SIGKILL) != 0 ? sys::last_error() : error_code{};
 }
 
-// The exec candidates: the name itself when it contains '/', else one path per PATH
-// directory ("" meaning the working directory, as execvp has it).
-std::vector<std::string> exec_candidates(const std::string& name, bool& path_search) {
-  std::vector<std::string> out;
-  path_search = name.find('/') == std::string::npos;
-  if (!path_search) {
-    out.push_back(name);
-    return out;
-  }
-  const char* env_path = std::getenv("PATH");
-  std::string_view path = env_path ? env_path : "/bin:/usr/bin";
-  for (;;) {
-    const std::size_t colon = path.find(':');
-    const std::string_view dir = path.substr(0, colon);
-    std::string c(dir);
-    if (!c.empty() && c.back() != '/') c += '/';
-    c += name;
-    out.push_back(std::move(c));
-    if (colon == std::string_view::npos) break;
-    path.remove_prefix(colon + 1);
-  }
-  return out;
+// The program the options name: the executable if given, else argv[0].
+std::string program_name(const std::vector<std::string>& argv, const spawn_options& o) {
+  if (o.executable) return o.executable->string();
+  return argv.empty() ? std::string() : argv.front();
 }
 
 // Reaps a child whose exec failed. Someone else may have reaped it already (SIGCHLD
@@ -77,170 +79,223 @@ void reap_failed(int pidfd, pid_t pid) noexcept {
     (void)sys::waitid_pid(pid, info, WEXITED);
 }
 
-pid_fd spawn_impl(const std::vector<std::string>& argv, const spawn_options& o,
-                  error_code& ec) {
-  if (argv.empty()) {
-    ec = make_error_code(bse::invalid_argument);
-    return {};
-  }
-  for (const auto& a : argv)
-    if (has_nul(a)) {
-      ec = make_error_code(bse::invalid_argument);
-      return {};
+// Everything the child reads, owned here until the launch returns.
+class spawn_plan {
+public:
+  spawn_sys::child_plan child;
+  bool share_files = false;  // CLONE_FILES + close_range(UNSHARE) (close_other_fds)
+  int cgroup_fd = -1;
+
+  // argv, and the exec candidates: the name itself when it contains '/', else one path
+  // per directory of our PATH ("" meaning the working directory, as execvp has it).
+  error_code add_program(const std::vector<std::string>& argv, const spawn_options& o) {
+    if (argv.empty()) return make_error_code(bse::invalid_argument);
+    argv_ptrs_.reserve(argv.size() + 1);
+    for (const auto& a : argv) {
+      if (has_nul(a)) return make_error_code(bse::invalid_argument);
+      argv_ptrs_.push_back(const_cast<char*>(a.c_str()));
     }
+    argv_ptrs_.push_back(nullptr);
+    child.argv = argv_ptrs_.data();
 
-  spawn_sys::child_plan plan;
-
-  // argv and envp as the NULL-terminated arrays execve wants.
-  std::vector<char*> argv_ptrs;
-  argv_ptrs.reserve(argv.size() + 1);
-  for (const auto& a : argv) argv_ptrs.push_back(const_cast<char*>(a.c_str()));
-  argv_ptrs.push_back(nullptr);
-  plan.argv = argv_ptrs.data();
-
-  std::vector<char*> env_ptrs;
-  if (o.env) {
-    env_ptrs.reserve(o.env->size() + 1);
-    for (const auto& e : *o.env) {
-      if (has_nul(e)) {
-        ec = make_error_code(bse::invalid_argument);
-        return {};
+    const std::string name = program_name(argv, o);
+    if (name.empty()) return errno_code(ENOENT);
+    if (has_nul(name)) return make_error_code(bse::invalid_argument);
+    child.path_search = name.find('/') == std::string::npos;
+    if (!child.path_search) {
+      candidates_.push_back(name);
+    } else {
+      const char* env_path = std::getenv("PATH");
+      std::string_view path = env_path ? env_path : "/bin:/usr/bin";
+      for (;;) {
+        const std::size_t colon = path.find(':');
+        std::string c(path.substr(0, colon));
+        if (!c.empty() && c.back() != '/') c += '/';
+        c += name;
+        candidates_.push_back(std::move(c));
+        if (colon == std::string_view::npos) break;
+        path.remove_prefix(colon + 1);
       }
-      env_ptrs.push_back(const_cast<char*>(e.c_str()));
     }
-    env_ptrs.push_back(nullptr);
-    plan.envp = env_ptrs.data();
-  } else {
-    plan.envp = environ;
-  }
-
-  const std::string name = o.executable ? o.executable->string() : argv[0];
-  if (name.empty() || has_nul(name)) {
-    ec = name.empty() ? errno_code(ENOENT) : make_error_code(bse::invalid_argument);
+    candidate_ptrs_.reserve(candidates_.size());
+    for (const auto& c : candidates_) candidate_ptrs_.push_back(c.c_str());
+    child.candidates = candidate_ptrs_.data();
+    child.candidate_count = candidate_ptrs_.size();
     return {};
   }
-  const std::vector<std::string> candidates = exec_candidates(name, plan.path_search);
-  std::vector<const char*> candidate_ptrs;
-  candidate_ptrs.reserve(candidates.size());
-  for (const auto& c : candidates) candidate_ptrs.push_back(c.c_str());
-  plan.candidates = candidate_ptrs.data();
-  plan.candidate_count = candidate_ptrs.size();
 
-  std::string cwd;
-  if (o.cwd) {
-    cwd = o.cwd->string();
-    if (has_nul(cwd)) {
-      ec = make_error_code(bse::invalid_argument);
+  // envp: env (or our environ) with env_changes applied in order.
+  error_code add_environment(const spawn_options& o) {
+    if (!o.env && o.env_changes.empty()) {
+      child.envp = environ;
       return {};
     }
-    plan.cwd = cwd.c_str();
+    if (o.env) {
+      env_ = *o.env;
+    } else {
+      for (char** e = environ; *e; ++e) env_.emplace_back(*e);
+    }
+    for (const auto& [name, value] : o.env_changes) {
+      if (name.empty() || name.find('=') != std::string::npos || has_nul(name) ||
+          (value && has_nul(*value)))
+        return make_error_code(bse::invalid_argument);
+      std::erase_if(env_, [&n = name](const std::string& e) {
+        return e.size() > n.size() && e[n.size()] == '=' && e.compare(0, n.size(), n) == 0;
+      });
+      if (value) env_.push_back(name + '=' + *value);
+    }
+    env_ptrs_.reserve(env_.size() + 1);
+    for (const auto& e : env_) {
+      if (has_nul(e)) return make_error_code(bse::invalid_argument);
+      env_ptrs_.push_back(const_cast<char*>(e.c_str()));
+    }
+    env_ptrs_.push_back(nullptr);
+    child.envp = env_ptrs_.data();
+    return {};
   }
 
-  // The descriptor plan.
-  unique_fd dev_null;
-  std::vector<spawn_sys::fd_move> moves;
-  moves.reserve(3 + o.extra_fds.size());
-  const int std_sources[3] = {o.stdin_fd, o.stdout_fd, o.stderr_fd};
-  for (int t = 0; t < 3; ++t) {
-    int source = std_sources[t];
-    if (source == -1) {
-      if (!dev_null) {
-        int fd = -1;
-        if ((ec = open_dev_null(fd))) return {};
-        dev_null.reset(fd);
+  error_code add_cwd(const spawn_options& o) {
+    if (!o.cwd) return {};
+    cwd_ = o.cwd->string();
+    if (has_nul(cwd_)) return make_error_code(bse::invalid_argument);
+    child.cwd = cwd_.c_str();
+    return {};
+  }
+
+  // The sources of 0, 1 and 2: the caller's fd, /dev/null (-1) or, when parent_ends is
+  // given, a new pipe (stdio_pipe). The child's pipe ends stay owned by the plan, so they
+  // are closed in the caller once the child has them.
+  error_code add_stdio(const spawn_options& o, unique_fd (*parent_ends)[3]) {
+    const int sources[3] = {o.stdin_fd, o.stdout_fd, o.stderr_fd};
+    for (int t = 0; t < 3; ++t) {
+      int source = sources[t];
+      if (source == -1) {
+        if (!dev_null_)
+          if (error_code ec = open_dev_null(dev_null_)) return ec;
+        source = dev_null_.get();
+      } else if (source == stdio_pipe) {
+        if (!parent_ends) return make_error_code(bse::invalid_argument);
+        unique_fd& mine = (*parent_ends)[t];
+        unique_fd& theirs = child_ends_[t];
+        if (error_code ec = t == 0 ? make_pipe(theirs, mine) : make_pipe(mine, theirs))
+          return ec;
+        // Non-blocking on our side only: the flag belongs to the open file, and the
+        // child's end must stay blocking for the program.
+        if (error_code ec = set_nonblocking(mine.get())) return ec;
+        source = theirs.get();
       }
-      source = dev_null.get();
+      moves_.push_back({t, source});
     }
-    moves.push_back({t, source});
-  }
-  for (const auto& [target, source] : o.extra_fds) moves.push_back({target, source});
-  int highest = dev_null.get();
-  for (const auto& m : moves) {
-    if (m.target < 0) {
-      ec = make_error_code(bse::invalid_argument);
-      return {};
-    }
-    if (m.source < 0) {
-      ec = errno_code(EBADF);
-      return {};
-    }
-    highest = std::max({highest, m.target, m.source});
-  }
-  std::vector<int> targets;
-  targets.reserve(moves.size());
-  for (const auto& m : moves) targets.push_back(m.target);
-  std::sort(targets.begin(), targets.end());
-  if (std::adjacent_find(targets.begin(), targets.end()) != targets.end()) {
-    ec = make_error_code(bse::invalid_argument);
-    return {};
-  }
-  std::vector<int> temps(moves.size(), -1);
-  plan.moves = moves.data();
-  plan.move_count = moves.size();
-  plan.temps = temps.data();
-  plan.temp_base = highest + 1;
-
-  // With close_other_fds the child closes the gaps between its targets and everything
-  // above them, and shares our table until it unshares it keeping only [0, highest]: a
-  // parent with thousands of fds does not pay for copying them into every child.
-  std::vector<spawn_sys::fd_range> closes;
-  if (o.close_other_fds) {
-    unsigned next = 0;
-    for (int t : targets) {
-      if (static_cast<unsigned>(t) > next) closes.push_back({next, static_cast<unsigned>(t) - 1});
-      next = static_cast<unsigned>(t) + 1;
-    }
-    closes.push_back({next, ~0U});
-    plan.closes = closes.data();
-    plan.close_count = closes.size();
-    plan.unshare_below = highest + 1;
-  }
-
-  plan.new_session = o.new_session;
-  if (o.process_group) {
-    if (*o.process_group < 0) {
-      ec = make_error_code(bse::invalid_argument);
-      return {};
-    }
-    plan.process_group = *o.process_group;
-  }
-  if (o.parent_death_signal) {
-    if (*o.parent_death_signal <= 0 || *o.parent_death_signal > 64) {
-      ec = make_error_code(bse::invalid_argument);
-      return {};
-    }
-    plan.parent_death_signal = *o.parent_death_signal;
-  }
-  const int cgroup_fd = o.cgroup_fd.value_or(-1);
-  if (o.cgroup_fd && cgroup_fd < 0) {
-    ec = errno_code(EBADF);
     return {};
   }
 
-  // The clone: the newest method the kernel (and this architecture) offers.
+  // extra_fds, the temporary copies the child makes, and with close_other_fds the ranges
+  // it closes: the gaps between its targets and everything above them. The child shares
+  // our table until it unshares it keeping only [0, highest]: a caller with thousands of
+  // fds does not pay for copying them into every child.
+  error_code add_descriptors(const spawn_options& o) {
+    for (const auto& [target, source] : o.extra_fds) moves_.push_back({target, source});
+    int highest = dev_null_.get();
+    std::vector<int> targets;
+    targets.reserve(moves_.size());
+    for (const auto& m : moves_) {
+      if (m.target < 0) return make_error_code(bse::invalid_argument);
+      if (m.source < 0) return errno_code(EBADF);
+      highest = std::max({highest, m.target, m.source});
+      targets.push_back(m.target);
+    }
+    std::sort(targets.begin(), targets.end());
+    if (std::adjacent_find(targets.begin(), targets.end()) != targets.end())
+      return make_error_code(bse::invalid_argument);
+    temps_.assign(moves_.size(), -1);
+    child.moves = moves_.data();
+    child.move_count = moves_.size();
+    child.temps = temps_.data();
+    child.temp_base = highest + 1;
+
+    share_files = o.close_other_fds;
+    if (o.close_other_fds) {
+      unsigned next = 0;
+      for (int t : targets) {
+        if (static_cast<unsigned>(t) > next) closes_.push_back({next, static_cast<unsigned>(t) - 1});
+        next = static_cast<unsigned>(t) + 1;
+      }
+      closes_.push_back({next, ~0U});
+      child.closes = closes_.data();
+      child.close_count = closes_.size();
+      child.unshare_below = highest + 1;
+    }
+    return {};
+  }
+
+  // Session, process group, parent-death signal, cgroup.
+  error_code add_process_attributes(const spawn_options& o) {
+    child.new_session = o.new_session;
+    if (o.process_group) {
+      if (*o.process_group < 0) return make_error_code(bse::invalid_argument);
+      child.process_group = *o.process_group;
+    }
+    if (o.parent_death_signal) {
+      if (*o.parent_death_signal <= 0 || *o.parent_death_signal > 64)
+        return make_error_code(bse::invalid_argument);
+      child.parent_death_signal = *o.parent_death_signal;
+    }
+    if (o.cgroup_fd) {
+      if (*o.cgroup_fd < 0) return errno_code(EBADF);
+      cgroup_fd = *o.cgroup_fd;
+    }
+    return {};
+  }
+
+private:
+  std::vector<char*> argv_ptrs_;
+  std::vector<std::string> candidates_;
+  std::vector<const char*> candidate_ptrs_;
+  std::vector<std::string> env_;
+  std::vector<char*> env_ptrs_;
+  std::string cwd_;
+  unique_fd dev_null_;
+  unique_fd child_ends_[3];
+  std::vector<spawn_sys::fd_move> moves_;
+  std::vector<int> temps_;
+  std::vector<spawn_sys::fd_range> closes_;
+};
+
+error_code make_plan(spawn_plan& plan, const std::vector<std::string>& argv,
+                     const spawn_options& o, unique_fd (*parent_ends)[3]) {
+  if (error_code ec = plan.add_program(argv, o)) return ec;
+  if (error_code ec = plan.add_environment(o)) return ec;
+  if (error_code ec = plan.add_cwd(o)) return ec;
+  if (error_code ec = plan.add_stdio(o, parent_ends)) return ec;
+  if (error_code ec = plan.add_descriptors(o)) return ec;
+  return plan.add_process_attributes(o);
+}
+
+// Clones the child with the newest method the kernel (and this architecture) offers:
+// clone3 → clone(CLONE_PIDFD) → clone + pidfd_open.
+pid_fd launch(spawn_plan& plan, error_code& ec) noexcept {
   const kernel_features& k = kernel_support();
-  const bool share_files = o.close_other_fds;
   int pidfd = -1;
   long pid = -ENOSYS;
   bool have_pidfd = true;
   if (k.clone3 && spawn_sys::have_clone3())
-    pid = spawn_sys::clone_child(plan, spawn_sys::clone_method::clone3, share_files,
-                                 cgroup_fd, pidfd);
+    pid = spawn_sys::clone_child(plan.child, spawn_sys::clone_method::clone3, plan.share_files,
+                                 plan.cgroup_fd, pidfd);
   // ENOSYS: no clone3 after all (a seccomp filter added since the probe). EINVAL without
   // a cgroup: a kernel older than CLONE_CLEAR_SIGHAND (5.3, 5.4); the child resets the
   // handlers itself anyway.
-  if (pid == -ENOSYS || (pid == -EINVAL && cgroup_fd < 0)) {
-    if (cgroup_fd >= 0) {
+  if (pid == -ENOSYS || (pid == -EINVAL && plan.cgroup_fd < 0)) {
+    if (plan.cgroup_fd >= 0) {
       ec = make_error_code(bse::operation_not_supported);
       return {};
     }
     if (k.clone_pidfd) {
-      pid = spawn_sys::clone_child(plan, spawn_sys::clone_method::clone_pidfd, share_files,
-                                   -1, pidfd);
+      pid = spawn_sys::clone_child(plan.child, spawn_sys::clone_method::clone_pidfd,
+                                   plan.share_files, -1, pidfd);
     } else if (k.pidfd_open) {
       have_pidfd = false;
-      pid = spawn_sys::clone_child(plan, spawn_sys::clone_method::clone_plain, share_files,
-                                   -1, pidfd);
+      pid = spawn_sys::clone_child(plan.child, spawn_sys::clone_method::clone_plain,
+                                   plan.share_files, -1, pidfd);
     } else {
       ec = make_error_code(bse::operation_not_supported);
       return {};
@@ -252,9 +307,9 @@ pid_fd spawn_impl(const std::vector<std::string>& argv, const spawn_options& o,
   }
   unique_fd owned(have_pidfd ? pidfd : -1);
 
-  if (plan.error != 0) {
+  if (plan.child.error != 0) {
     reap_failed(owned.get(), static_cast<pid_t>(pid));
-    ec = errno_code(plan.error);
+    ec = errno_code(plan.child.error);
     return {};
   }
 
@@ -273,24 +328,52 @@ pid_fd spawn_impl(const std::vector<std::string>& argv, const spawn_options& o,
   return pid_fd(owned.release(), static_cast<pid_t>(pid));
 }
 
-}  // namespace
-
-pid_fd spawn(const std::vector<std::string>& argv, const spawn_options& options,
-             error_code& ec) noexcept {
+pid_fd spawn_checked(const std::vector<std::string>& argv, const spawn_options& options,
+                     unique_fd (*parent_ends)[3], error_code& ec) noexcept {
   ec.clear();
   try {
-    return spawn_impl(argv, options, ec);
+    spawn_plan plan;
+    if ((ec = make_plan(plan, argv, options, parent_ends))) return {};
+    return launch(plan, ec);
   } catch (const std::bad_alloc&) {
     ec = make_error_code(bse::not_enough_memory);
     return {};
   }
 }
 
+}  // namespace
+
+pid_fd spawn(const std::vector<std::string>& argv, const spawn_options& options,
+             error_code& ec) noexcept {
+  return spawn_checked(argv, options, nullptr, ec);
+}
+
 pid_fd spawn(const std::vector<std::string>& argv, const spawn_options& options) {
   error_code ec;
   pid_fd p = spawn(argv, options, ec);
-  if (ec) throw system_error(ec, "pidfd::spawn");
+  if (ec) detail::throw_spawn_error("pidfd::spawn", argv, options, ec);
   return p;
 }
+
+namespace detail {
+
+pid_fd spawn_with_pipes(const std::vector<std::string>& argv, const spawn_options& options,
+                        unique_fd (&parent_ends)[3], error_code& ec) noexcept {
+  pid_fd p = spawn_checked(argv, options, &parent_ends, ec);
+  if (ec)
+    for (auto& end : parent_ends) end.reset();
+  return p;
+}
+
+void throw_spawn_error(const char* function, const std::vector<std::string>& argv,
+                       const spawn_options& options, const error_code& ec) {
+  std::string what = function;
+  what += " \"";
+  what += program_name(argv, options);
+  what += '"';
+  throw system_error(ec, what);
+}
+
+}  // namespace detail
 
 }  // namespace pidfd

@@ -48,6 +48,13 @@
 //                       write "E" to OUT while holding its zombie (its parent cannot reap
 //                       it yet), block until a byte arrives on IN, then collect it as its
 //                       tracer, which hands it back to its parent
+//   spew FD N           write N bytes of the test pattern (byte i is (i * 131 + 7) mod 256,
+//                       NUL bytes included) to FD, in 64 KiB writes
+//   cat                 copy fd 0 to fd 1 until end of file
+//   close FD            close FD
+//   orphan-rest FD      fork: the new child writes its pid to FD, waits until this
+//                       process has exited, then runs the remaining commands; this process
+//                       exits 0 at once (the new child is orphaned, keeping our fds)
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -354,6 +361,59 @@ int main(int argc, char** argv) {
       while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
       }
       std::_Exit(0);
+    } else if (cmd == "spew") {
+      const int out = num(arg(1));
+      const long long total = std::atoll(arg(2));
+      std::vector<char> block(64 * 1024);
+      long long done = 0;
+      while (done < total) {
+        const std::size_t n = static_cast<std::size_t>(
+            std::min<long long>(total - done, static_cast<long long>(block.size())));
+        for (std::size_t k = 0; k < n; ++k)
+          block[k] = static_cast<char>(((done + static_cast<long long>(k)) * 131 + 7) & 0xff);
+        std::size_t off = 0;
+        while (off < n) {
+          const ssize_t w = ::write(out, block.data() + off, n - off);
+          if (w < 0 && errno == EINTR) continue;
+          if (w < 0) die("spew");
+          off += static_cast<std::size_t>(w);
+        }
+        done += static_cast<long long>(n);
+      }
+      i += 2;
+    } else if (cmd == "cat") {
+      std::vector<char> block(64 * 1024);
+      for (;;) {
+        const ssize_t n = ::read(0, block.data(), block.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) die("cat: read");
+        if (n == 0) break;
+        ssize_t off = 0;
+        while (off < n) {
+          const ssize_t w = ::write(1, block.data() + off, static_cast<std::size_t>(n - off));
+          if (w < 0 && errno == EINTR) continue;
+          if (w < 0) die("cat: write");
+          off += w;
+        }
+      }
+    } else if (cmd == "close") {
+      ::close(num(arg(1)));
+      i += 1;
+    } else if (cmd == "orphan-rest") {
+      const int out = num(arg(1));
+      int link[2];
+      if (::pipe(link) != 0) die("pipe");
+      const pid_t pid = ::fork();
+      if (pid < 0) die("fork");
+      if (pid > 0) std::_Exit(0);  // our end of link closes with us
+      ::close(link[1]);
+      put(out, std::to_string(::getpid()));
+      char c;
+      ssize_t n;
+      do n = ::read(link[0], &c, 1);
+      while (n < 0 && errno == EINTR);
+      ::close(link[0]);
+      i += 1;
     } else if (cmd == "pidfd-id") {
       const int fd = static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0));
       struct stat st;

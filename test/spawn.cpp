@@ -260,8 +260,12 @@ TEST(Spawn, BadPlans) {
   o.stdout_fd = closed;
   expect_spawn_error(child({"exit", "0"}), o, sys_error(EBADF));
   o = {};
-  o.stdin_fd = -2;
+  o.stdin_fd = -3;
   expect_spawn_error(child({"exit", "0"}), o, sys_error(EBADF));
+  // stdio_pipe needs an executor to give the pipe to (<pidfd/process.hpp>).
+  o = {};
+  o.stdout_fd = pidfd::stdio_pipe;
+  expect_spawn_error(child({"exit", "0"}), o, make_error_code(bse::invalid_argument));
   // A child fd named twice, or negative.
   o = {};
   o.extra_fds = {{1, 2}};

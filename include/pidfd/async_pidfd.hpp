@@ -122,18 +122,7 @@ public:
     if (ec) throw system_error(ec, "pidfd::basic_async_pidfd::assign");
   }
   /// As above, reporting failure through ec.
-  void assign(pid_fd fd, error_code& ec) noexcept {
-    if (is_open()) {
-      ec = boost::asio::error::already_open;
-      return;
-    }
-    if (!fd.is_open()) {
-      ec = boost::asio::error::bad_descriptor;
-      return;
-    }
-    descriptor_.assign(fd.native_handle(), ec);
-    if (!ec) core_ = std::move(fd);
-  }
+  void assign(pid_fd fd, error_code& ec) noexcept { assign_keeping(fd, ec); }
 
   /// True if the object has a pidfd.
   bool is_open() const noexcept { return descriptor_.is_open(); }
@@ -313,9 +302,30 @@ public:
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_terminate(std::chrono::duration<Rep, Period> grace,
                        Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
+    return async_terminate(grace, signal_scope::pidfd_default, std::forward<Token>(token));
+  }
+
+  /// Terminates gracefully as above, sending SIGTERM and SIGKILL with the given scope:
+  /// signal_scope::process_group reaches every process of the process's group (Linux 6.9;
+  /// operation_not_supported before), so that a shell pipeline the process leads stops as
+  /// a whole. The operation follows the process itself: it completes once that process
+  /// has ended (group members that outlive it are not waited for), and sends nothing when
+  /// its status is already cached. The group is named through the pidfd, and the kernel
+  /// still finds it after the process has exited and even after it has been reaped, as
+  /// long as members remain: pid_fd::send_signal() with signal_scope::process_group
+  /// reaches them then.
+  ///
+  /// The handler is called exactly once; completion, executor, cancellation, thread safety
+  /// and lifetime as for the overload above.
+  template <class Rep, class Period,
+            boost::asio::completion_token_for<void(error_code, exit_status)> Token =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_terminate(std::chrono::duration<Rep, Period> grace, signal_scope scope,
+                       Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
     return boost::asio::async_compose<Token, void(error_code, exit_status)>(
         detail::terminate_op<basic_async_pidfd>(
-            *this, std::chrono::duration_cast<std::chrono::steady_clock::duration>(grace)),
+            *this, std::chrono::duration_cast<std::chrono::steady_clock::duration>(grace),
+            scope),
         token, descriptor_);
   }
 
@@ -328,6 +338,21 @@ private:
   friend class detail::wait_for_op;
   template <class>
   friend class detail::terminate_op;
+  friend struct detail::async_pidfd_access;
+
+  // assign(), leaving fd with the caller when it fails.
+  void assign_keeping(pid_fd& fd, error_code& ec) noexcept {
+    if (is_open()) {
+      ec = boost::asio::error::already_open;
+      return;
+    }
+    if (!fd.is_open()) {
+      ec = boost::asio::error::bad_descriptor;
+      return;
+    }
+    descriptor_.assign(fd.native_handle(), ec);
+    if (!ec) core_ = std::move(fd);
+  }
 
   // Deregisters (aborting pending waits) and closes the pidfd.
   void shut() noexcept {

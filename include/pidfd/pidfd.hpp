@@ -8,6 +8,7 @@
 #include <pidfd/kernel.hpp>
 #include <pidfd/local_socket.hpp>
 #include <pidfd/pid_fd.hpp>
+#include <pidfd/process.hpp>
 #include <pidfd/spawn.hpp>
 #include <pidfd/unique_fd.hpp>
 

@@ -15,6 +15,12 @@
 
 namespace pidfd {
 
+/// In spawn_options::stdin_fd, stdout_fd or stderr_fd: connect that stream of the child to
+/// a new pipe whose other end the caller gets as an Asio pipe object. Only the overloads of
+/// spawn() that take an executor or an execution context (<pidfd/process.hpp>) and
+/// async_run() accept it; the plain spawn() reports invalid_argument.
+inline constexpr int stdio_pipe = -2;
+
 /// How spawn() starts a program. The defaults give the child the caller's environment,
 /// working directory and standard streams, and nothing else.
 struct spawn_options {
@@ -25,9 +31,14 @@ struct spawn_options {
   /// The child's whole environment, as "NAME=value" strings. Default: the caller's
   /// environ at the time of the call.
   std::optional<std::vector<std::string>> env;
+  /// Changes applied in order on top of env (or of the inherited environment): a value
+  /// sets NAME to it, std::nullopt removes NAME. A NAME that is empty or contains '=' is
+  /// invalid_argument.
+  std::vector<std::pair<std::string, std::optional<std::string>>> env_changes;
   /// The child's working directory. Default: the caller's.
   std::optional<std::filesystem::path> cwd;
-  /// The caller's descriptors that become the child's 0, 1 and 2; -1 means /dev/null.
+  /// The caller's descriptors that become the child's 0, 1 and 2; -1 means /dev/null,
+  /// stdio_pipe a new pipe (only where spawn() gives back pipe objects, see stdio_pipe).
   int stdin_fd = 0, stdout_fd = 1, stderr_fd = 2;
   /// More descriptors for the child, as {child fd, caller's fd}. The caller's fd may be any
   /// open descriptor (close-on-exec or not), and may itself be a child fd number named
@@ -70,7 +81,9 @@ struct spawn_options {
 /// for a caller's fd in the plan that is not open, invalid_argument for an empty argv, a
 /// string with an embedded NUL, a negative or repeated child fd, or a bad signal number;
 /// operation_not_supported for cgroup_fd without clone3, or when the kernel has no way to
-/// create a pidfd.
+/// create a pidfd. stdio_pipe in this overload is invalid_argument. The throwing overload
+/// names the program in what(), e.g. `pidfd::spawn "frobnicate": No such file or
+/// directory`.
 ///
 /// Kernel fallbacks, chosen at run time (see kernel_support()): clone3 (5.3) →
 /// clone(CLONE_PIDFD) (5.2) → a clone without CLONE_PIDFD followed at once by

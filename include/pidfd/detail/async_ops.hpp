@@ -31,6 +31,7 @@
 
 #include <pidfd/error.hpp>
 #include <pidfd/exit_status.hpp>
+#include <pidfd/pid_fd.hpp>
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/basic_waitable_timer.hpp>
@@ -55,6 +56,15 @@
 #include <utility>
 
 namespace pidfd::detail {
+
+/// The friend through which spawn() hands a pidfd to a basic_async_pidfd without losing it
+/// when the registration fails (the child must then still be reaped).
+struct async_pidfd_access {
+  template <class AsyncPidfd>
+  static void assign_keeping(AsyncPidfd& object, pid_fd& fd, error_code& ec) noexcept {
+    object.assign_keeping(fd, ec);
+  }
+};
 
 /// The retry timers of the waits that are re-checking a readable pidfd (see above), and
 /// the mark that the object's registration is gone. Reference-counted: the I/O object
@@ -432,8 +442,8 @@ private:
 template <class Owner>
 class terminate_op {
 public:
-  terminate_op(Owner& owner, std::chrono::steady_clock::duration grace)
-      : owner_(&owner), grace_(grace) {}
+  terminate_op(Owner& owner, std::chrono::steady_clock::duration grace, signal_scope scope)
+      : owner_(&owner), grace_(grace), scope_(scope) {}
 
   template <class Self>
   void operator()(Self& self, error_code ec = {}, exit_status status = {}) {
@@ -443,7 +453,7 @@ public:
         if (!owner_->is_open()) return post_error(self, boost::asio::error::bad_descriptor);
         if (!owner_->core_.cached_status()) {
           error_code signal_ec;
-          owner_->core_.send_signal(SIGTERM, signal_ec);
+          owner_->core_.send_signal(SIGTERM, scope_, signal_ec);
           // A reaped process (no_such_process) still has a status to report: wait for it.
           if (signal_ec && signal_ec != boost::system::errc::no_such_process)
             return post_error(self, signal_ec);
@@ -462,7 +472,7 @@ public:
         }
         if (ec == boost::asio::error::timed_out) {
           error_code kill_ec;
-          owner_->core_.kill(kill_ec);
+          owner_->core_.send_signal(SIGKILL, scope_, kill_ec);
           if (!kill_ec) {
             error_code ignored;  // best effort: the kernel frees the memory anyway
             owner_->core_.release_memory(ignored);
@@ -491,6 +501,7 @@ private:
   Owner* owner_;
   retry_list_ref life_;  // held during the grace period
   std::chrono::steady_clock::duration grace_;
+  signal_scope scope_;
   state state_ = state::start;
   error_code result_;
 };

@@ -1,0 +1,45 @@
+// asio-pidfd internal: the compiled pieces behind <pidfd/process.hpp>. Asio-free, so the
+// compiled library does not depend on the Asio configuration of its users.
+#ifndef PIDFD_DETAIL_PROCESS_SUPPORT_HPP
+#define PIDFD_DETAIL_PROCESS_SUPPORT_HPP
+
+#include <pidfd/error.hpp>
+#include <pidfd/pid_fd.hpp>
+#include <pidfd/spawn.hpp>
+#include <pidfd/unique_fd.hpp>
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace pidfd::detail {
+
+/// spawn() that also accepts stdio_pipe for stdin_fd, stdout_fd and stderr_fd: each such
+/// stream gets a new pipe (both ends O_CLOEXEC, the caller's end O_NONBLOCK), whose
+/// child's end is closed again before this returns. parent_ends[i] receives the caller's
+/// end for stream i (write end for stdin, read ends for stdout and stderr), or stays
+/// empty. On failure nothing is left open and no child is left.
+pid_fd spawn_with_pipes(const std::vector<std::string>& argv, const spawn_options& options,
+                        unique_fd (&parent_ends)[3], error_code& ec) noexcept;
+
+/// Throws system_error(ec) whose what() names the program: `function "program": message`.
+[[noreturn]] void throw_spawn_error(const char* function, const std::vector<std::string>& argv,
+                                    const spawn_options& options, const error_code& ec);
+
+/// write() to a non-blocking pipe without letting SIGPIPE reach the process, whatever its
+/// disposition: SIGPIPE is blocked in the calling thread for the call, and a SIGPIPE the
+/// call raised is consumed. Returns the bytes written; ec is would_block when the pipe is
+/// full, broken_pipe when nobody reads any more.
+std::size_t write_without_sigpipe(int fd, const char* data, std::size_t size,
+                                  error_code& ec) noexcept;
+
+/// kill(-pgid, sig): the process-group signal for kernels without
+/// PIDFD_SIGNAL_PROCESS_GROUP. Only race-free while the group's leader is an unreaped
+/// child of ours (its pid, the group id, cannot be reused until it is reaped).
+error_code kill_process_group(pid_t pgid, int sig) noexcept;
+
+}  // namespace pidfd::detail
+
+#endif  // PIDFD_DETAIL_PROCESS_SUPPORT_HPP

@@ -1,0 +1,317 @@
+// asio-pidfd: talking to a child: its standard streams as Asio pipes, and async_run(),
+// which runs a program and collects its output.
+#ifndef PIDFD_PROCESS_HPP
+#define PIDFD_PROCESS_HPP
+
+#include <pidfd/async_pidfd.hpp>
+#include <pidfd/detail/process_support.hpp>
+#include <pidfd/error.hpp>
+#include <pidfd/exit_status.hpp>
+#include <pidfd/spawn.hpp>
+#include <pidfd/unique_fd.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/basic_readable_pipe.hpp>
+#include <boost/asio/basic_writable_pipe.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/execution/executor.hpp>
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/is_executor.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <new>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace pidfd {
+
+namespace detail {
+template <class T>
+inline constexpr bool is_executor_v =
+    boost::asio::execution::is_executor<T>::value || boost::asio::is_executor<T>::value;
+template <class T>
+inline constexpr bool is_execution_context_v =
+    std::is_convertible_v<T&, boost::asio::execution_context&>;
+}  // namespace detail
+
+/// A child process started by spawn() with an executor: its pidfd, and the caller's ends
+/// of the pipes connected to its standard streams.
+///
+/// Each pipe is open exactly when the matching spawn_options field was stdio_pipe. The
+/// pipes are ordinary Asio pipe objects: read and write them with async_read,
+/// async_write, ... Closing stdin_pipe gives the child end of file. The child's ends of
+/// the pipes were closed in the caller before spawn() returned, so the read pipes reach
+/// end of file once the child (and whatever inherited its streams) has closed them.
+///
+/// Writing to stdin_pipe after the child closed its end fails with broken_pipe and, as
+/// with any pipe, raises SIGPIPE unless the application ignores or blocks it (async_run()
+/// never lets SIGPIPE through).
+///
+/// Destroying the object closes the pipes and the pidfd; it neither signals nor reaps the
+/// process (wait for it first, as with basic_async_pidfd).
+///
+/// @tparam Executor the I/O executor type.
+template <typename Executor = boost::asio::any_io_executor>
+struct basic_process {
+  /// The type of the executor associated with the object.
+  using executor_type = Executor;
+
+  /// Rebinds the object type to another executor.
+  template <typename Executor1>
+  struct rebind_executor {
+    /// The object type when rebound to the specified executor.
+    using other = basic_process<Executor1>;
+  };
+
+  /// An object without a process or pipes, using ex for I/O.
+  explicit basic_process(const executor_type& ex)
+      : pidfd(ex), stdin_pipe(ex), stdout_pipe(ex), stderr_pipe(ex) {}
+
+  /// An object without a process or pipes, using ctx's executor for I/O.
+  template <typename ExecutionContext>
+  explicit basic_process(
+      ExecutionContext& ctx,
+      std::enable_if_t<detail::is_execution_context_v<ExecutionContext>, int> = 0)
+      : pidfd(ctx), stdin_pipe(ctx), stdout_pipe(ctx), stderr_pipe(ctx) {}
+
+  /// Moves the process and its pipes; other is left without them.
+  basic_process(basic_process&& other) noexcept = default;
+  /// Moves from an object with another executor type convertible to ours (for example
+  /// from spawn(io_context&, ...) into a process with the polymorphic executor).
+  template <typename Executor1>
+    requires std::is_convertible_v<Executor1, Executor>
+  basic_process(basic_process<Executor1>&& other)
+      : pidfd(std::move(other.pidfd)),
+        stdin_pipe(std::move(other.stdin_pipe)),
+        stdout_pipe(std::move(other.stdout_pipe)),
+        stderr_pipe(std::move(other.stderr_pipe)) {}
+  /// Closes this object's pipes and pidfd (see the destructor), then takes other's.
+  basic_process& operator=(basic_process&& other) noexcept = default;
+
+  /// The pidfd of the process; open after a successful spawn().
+  basic_async_pidfd<Executor> pidfd;
+  /// The write end of the child's stdin; open iff stdin_fd was stdio_pipe.
+  boost::asio::basic_writable_pipe<Executor> stdin_pipe;
+  /// The read end of the child's stdout; open iff stdout_fd was stdio_pipe.
+  boost::asio::basic_readable_pipe<Executor> stdout_pipe;
+  /// The read end of the child's stderr; open iff stderr_fd was stdio_pipe.
+  boost::asio::basic_readable_pipe<Executor> stderr_pipe;
+
+  /// The executor used for I/O.
+  executor_type get_executor() noexcept { return pidfd.get_executor(); }
+};
+
+/// basic_process with the default, polymorphic I/O executor.
+using process = basic_process<>;
+
+/// Starts a program as spawn(argv, options) does, with its pidfd and any stdio_pipe
+/// streams registered with ex's execution context.
+///
+/// Every pipe is created close-on-exec and handed to the child through the spawn plan, so
+/// it can never leak into another child spawned at the same moment by another thread
+/// (which would keep the read end from ever seeing end of file).
+///
+/// Errors: those of spawn(), or of registering a descriptor with the context. On failure
+/// the returned object is empty and nothing is left open or running (a child that was
+/// started but could not be registered is killed and reaped).
+template <typename Executor>
+  requires detail::is_executor_v<Executor>
+basic_process<Executor> spawn(const Executor& ex, const std::vector<std::string>& argv,
+                              const spawn_options& options, error_code& ec) noexcept {
+  basic_process<Executor> p(ex);
+  unique_fd ends[3];
+  pid_fd child = detail::spawn_with_pipes(argv, options, ends, ec);
+  if (ec) return p;
+  detail::async_pidfd_access::assign_keeping(p.pidfd, child, ec);
+  if (!ec && ends[0]) p.stdin_pipe.assign(ends[0].get(), ec);
+  if (!ec) (void)ends[0].release();
+  if (!ec && ends[1]) p.stdout_pipe.assign(ends[1].get(), ec);
+  if (!ec) (void)ends[1].release();
+  if (!ec && ends[2]) p.stderr_pipe.assign(ends[2].get(), ec);
+  if (!ec) (void)ends[2].release();
+  if (ec) {
+    error_code ignored;
+    pid_fd& owner = p.pidfd.is_open() ? p.pidfd.core() : child;
+    owner.kill(ignored);
+    (void)owner.wait(ignored);
+    p = basic_process<Executor>(ex);
+  }
+  return p;
+}
+
+/// As above, throwing system_error on failure; what() names the program.
+template <typename Executor>
+  requires detail::is_executor_v<Executor>
+basic_process<Executor> spawn(const Executor& ex, const std::vector<std::string>& argv,
+                              const spawn_options& options = {}) {
+  error_code ec;
+  basic_process<Executor> p = pidfd::spawn(ex, argv, options, ec);
+  if (ec) detail::throw_spawn_error("pidfd::spawn", argv, options, ec);
+  return p;
+}
+
+/// As above, using ctx's executor.
+template <typename ExecutionContext>
+  requires detail::is_execution_context_v<ExecutionContext>
+basic_process<typename ExecutionContext::executor_type> spawn(
+    ExecutionContext& ctx, const std::vector<std::string>& argv,
+    const spawn_options& options, error_code& ec) noexcept {
+  return pidfd::spawn(ctx.get_executor(), argv, options, ec);
+}
+
+/// As above, using ctx's executor, throwing system_error on failure.
+template <typename ExecutionContext>
+  requires detail::is_execution_context_v<ExecutionContext>
+basic_process<typename ExecutionContext::executor_type> spawn(
+    ExecutionContext& ctx, const std::vector<std::string>& argv,
+    const spawn_options& options = {}) {
+  return pidfd::spawn(ctx.get_executor(), argv, options);
+}
+
+/// Options of async_run() and run(): how the program is started, what it reads, what is
+/// collected, and how long it may take.
+struct run_options {
+  /// How the program is started. stdout_fd and stderr_fd are replaced by pipes for the
+  /// streams that are captured, and stdin_fd by a pipe when input is set. A stream set to
+  /// stdio_pipe here is captured (stdout, stderr) or gets an empty input (stdin).
+  spawn_options spawn;
+  /// Written to the program's stdin, which is then closed. std::nullopt: stdin is
+  /// spawn.stdin_fd.
+  std::optional<std::string> input;
+  /// Collect stdout into run_result::out.
+  bool capture_stdout = true;
+  /// Collect stderr into run_result::err.
+  bool capture_stderr = true;
+  /// The most bytes kept per stream; the rest is read and discarded (truncated is set).
+  std::size_t output_limit = std::size_t{64} << 20;
+  /// When set: if the process has not ended this long after the spawn, it is terminated
+  /// (SIGTERM, then SIGKILL after grace) and the operation completes with
+  /// boost::asio::error::timed_out once it has been reaped.
+  std::optional<std::chrono::steady_clock::duration> timeout;
+  /// How long a terminated process has between SIGTERM and SIGKILL.
+  std::chrono::steady_clock::duration grace = std::chrono::seconds(5);
+  /// How long after the exit a captured stream may stay open (a grandchild holding it)
+  /// before the operation completes without waiting for its end (truncated is set).
+  std::chrono::steady_clock::duration drain = std::chrono::seconds(1);
+};
+
+/// What async_run() and run() report about a finished program.
+struct run_result {
+  /// How the process ended; "no status" only when the spawn failed.
+  exit_status status;
+  /// The captured stdout (at most output_limit bytes).
+  std::string out;
+  /// The captured stderr (at most output_limit bytes).
+  std::string err;
+  /// Output was discarded: a stream produced more than output_limit bytes, or was still
+  /// open drain after the exit (a grandchild kept it).
+  bool truncated = false;
+  /// From the spawn to the reap; zero if the spawn failed.
+  std::chrono::steady_clock::duration elapsed{};
+};
+
+}  // namespace pidfd
+
+#include <pidfd/detail/process_ops.hpp>
+
+namespace pidfd {
+
+/// Runs a program and collects its output: spawns it with options.spawn, writes
+/// options.input to its stdin while reading its stdout and stderr (so large input and
+/// output at once never deadlock), and waits for it to end.
+///
+/// The handler is called exactly once. The operation completes:
+/// - once the process has been reaped and every captured stream has reached end of file,
+///   with the status and output in the result; a non-zero exit or a signal is not an
+///   error. If a captured stream is still open `drain` after the exit (a grandchild holds
+///   it), without waiting for its end: truncated is set;
+/// - with boost::asio::error::timed_out when options.timeout expired: the process (its
+///   whole group when it leads one) was sent SIGTERM, then SIGKILL after options.grace,
+///   and has been reaped; the result holds its status and the output read so far;
+/// - with boost::asio::error::operation_aborted after a per-operation cancellation, once
+///   the process has been terminated the same way and reaped;
+/// - with the spawn's error (the result then has no status and zero elapsed time).
+///
+/// Input is written without SIGPIPE ever reaching the process, whatever its disposition: a
+/// child that stops reading just ends the input, and input not yet read when the child is
+/// reaped is abandoned, neither being an error. When the child leads its own process group
+/// (spawn.process_group == 0 or spawn.new_session), every signal the operation sends goes
+/// to the whole group, so that `sh -c 'a | b'` stops as a whole.
+///
+/// Completion signature: void(error_code, run_result).
+///
+/// The handler runs on its associated executor (default: ex), never inside this function.
+///
+/// Per-operation cancellation: terminal sends SIGKILL at once; partial and total send
+/// SIGTERM, then SIGKILL after options.grace (a started process cannot be undone, so
+/// total is treated like partial). A cancellation after the reap, during the drain,
+/// completes at once.
+///
+/// Thread safety: the operation's own handlers run on a strand of ex, so the context may
+/// be run by several threads.
+///
+/// Lifetime: the operation owns everything it uses; nothing is left behind when it
+/// completes (no child, no descriptor). If the execution context is destroyed with the
+/// operation pending, the process is killed and reaped. Its state is allocated with
+/// operator new.
+template <typename Executor,
+          boost::asio::completion_token_for<void(error_code, run_result)> Token =
+              boost::asio::default_completion_token_t<Executor>>
+  requires detail::is_executor_v<Executor>
+auto async_run(const Executor& ex, std::vector<std::string> argv, run_options options = {},
+               Token&& token = boost::asio::default_completion_token_t<Executor>()) {
+  return boost::asio::async_compose<Token, void(error_code, run_result)>(
+      detail::run_op<Executor>(ex, std::move(argv), std::move(options)), token, ex);
+}
+
+/// As above, using ctx's executor.
+template <typename ExecutionContext,
+          boost::asio::completion_token_for<void(error_code, run_result)> Token =
+              boost::asio::default_completion_token_t<
+                  typename ExecutionContext::executor_type>>
+  requires detail::is_execution_context_v<ExecutionContext>
+auto async_run(ExecutionContext& ctx, std::vector<std::string> argv, run_options options = {},
+               Token&& token = boost::asio::default_completion_token_t<
+                   typename ExecutionContext::executor_type>()) {
+  return pidfd::async_run(ctx.get_executor(), std::move(argv), std::move(options),
+                          std::forward<Token>(token));
+}
+
+/// Runs a program synchronously, as async_run() does, on a private io_context of its own.
+/// Errors (through ec) as async_run(): the spawn's, timed_out, ...; the result is filled
+/// in as far as it got (status and output of a timed-out process).
+inline run_result run(const std::vector<std::string>& argv, const run_options& options,
+                      error_code& ec) noexcept {
+  run_result result;
+  try {
+    boost::asio::io_context io(1);
+    async_run(io.get_executor(), argv, options, [&](error_code e, run_result r) {
+      ec = e;
+      result = std::move(r);
+    });
+    io.run();
+  } catch (const std::bad_alloc&) {
+    ec = boost::system::errc::make_error_code(boost::system::errc::not_enough_memory);
+  } catch (const system_error& e) {
+    ec = e.code();
+  }
+  return result;
+}
+
+/// As above, throwing system_error on failure (its what() names the program).
+inline run_result run(const std::vector<std::string>& argv, const run_options& options = {}) {
+  error_code ec;
+  run_result result = run(argv, options, ec);
+  if (ec) detail::throw_spawn_error("pidfd::run", argv, options.spawn, ec);
+  return result;
+}
+
+}  // namespace pidfd
+
+#endif  // PIDFD_PROCESS_HPP

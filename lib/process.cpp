@@ -1,0 +1,54 @@
+// The compiled pieces of <pidfd/process.hpp>: writing a child's input without SIGPIPE,
+// and signalling a process group on kernels without PIDFD_SIGNAL_PROCESS_GROUP.
+#include <pidfd/detail/process_support.hpp>
+
+#include "sys.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+
+namespace pidfd::detail {
+
+std::size_t write_without_sigpipe(int fd, const char* data, std::size_t size,
+                                  error_code& ec) noexcept {
+  // A write to a pipe nobody reads raises SIGPIPE in the writing thread. With SIGPIPE
+  // blocked it stays pending on this thread instead, and is taken back below, unless one
+  // was pending already (the application had it blocked): that one is not ours to take.
+  sigset_t pipe_only, old;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+  bool pending_before = false;
+  if (sigismember(&old, SIGPIPE) == 1) {
+    sigset_t pending;
+    pending_before = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+  }
+  ssize_t n;
+  do {
+    n = ::write(fd, data, size);
+  } while (n < 0 && errno == EINTR);
+  const int error = n < 0 ? errno : 0;
+  if (error == EPIPE && !pending_before) {
+    const timespec no_wait{};
+    while (sigtimedwait(&pipe_only, nullptr, &no_wait) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (n < 0) {
+    ec = error_code(error, boost::system::system_category());
+    return 0;
+  }
+  ec.clear();
+  return static_cast<std::size_t>(n);
+}
+
+error_code kill_process_group(pid_t pgid, int sig) noexcept {
+  if (pgid <= 0) return boost::system::errc::make_error_code(boost::system::errc::invalid_argument);
+  return ::kill(-pgid, sig) != 0 ? sys::last_error() : error_code{};
+}
+
+}  // namespace pidfd::detail

@@ -1,0 +1,695 @@
+// Tests of <pidfd/process.hpp>: spawn() with pipes, async_run() and run() against the real
+// kernel with the helper child program: exact bytes both ways, large streams, limits,
+// SIGPIPE, concurrent spawns, grandchildren, timeouts, every cancellation type, every
+// completion-token kind, and process groups.
+#include "support.hpp"
+
+#include <pidfd/kernel.hpp>
+#include <pidfd/process.hpp>
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/asio/write.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+namespace {
+
+namespace asio = boost::asio;
+namespace bse = boost::system::errc;
+using namespace std::chrono_literals;
+using pidfd::error_code;
+using pidfd::exit_status;
+using pidfd::run_options;
+using pidfd::run_result;
+using pidfd_test::child_path;
+using pidfd_test::make_pipe;
+using pidfd_test::read_line;
+
+exit_status exited(int code) { return exit_status::from_wait_status((code & 0xff) << 8); }
+exit_status killed(int sig) { return exit_status::from_wait_status(sig); }
+
+// The helper child's command line.
+std::vector<std::string> child(std::vector<std::string> args) {
+  args.insert(args.begin(), child_path());
+  return args;
+}
+
+// What `spew` writes: n bytes of a pattern that includes NUL bytes.
+std::string pattern(std::size_t n) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + 7) & 0xff);
+  return s;
+}
+
+// Reaps a grandchild that was re-parented to us (the suite is a child subreaper), bounded.
+exit_status reap_orphan(pid_t pid) {
+  const auto deadline = std::chrono::steady_clock::now() + pidfd_test::wait_bound;
+  pidfd::pid_fd p = pidfd::pid_fd::open(pid);
+  EXPECT_TRUE(pidfd_test::wait_readable(p.native_handle()));
+  while (std::chrono::steady_clock::now() < deadline) {
+    int st = 0;
+    const pid_t r = ::waitpid(pid, &st, WNOHANG);
+    if (r == pid) return exit_status::from_wait_status(st);
+    // Not re-parented to us yet: its parent is exiting right now.
+    std::this_thread::yield();
+  }
+  ADD_FAILURE() << "orphan " << pid << " was not reaped";
+  return {};
+}
+
+struct run_outcome {
+  bool done = false;
+  error_code ec;
+  run_result result;
+};
+
+class Process : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() { pidfd_test::become_subreaper(); }
+
+  asio::io_context io;
+
+  template <class Pred>
+  bool run_until(Pred pred, std::chrono::milliseconds bound = pidfd_test::wait_bound) {
+    const auto deadline = std::chrono::steady_clock::now() + bound;
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      io.restart();
+      io.run_one_for(10ms);
+    }
+    return true;
+  }
+
+  // async_run with a callback, run to completion.
+  run_outcome run(std::vector<std::string> argv, run_options o = {}) {
+    run_outcome out;
+    pidfd::async_run(io, std::move(argv), std::move(o), [&](error_code ec, run_result r) {
+      out = {true, ec, std::move(r)};
+    });
+    EXPECT_TRUE(run_until([&] { return out.done; }));
+    return out;
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+// spawn() with an executor
+
+TEST_F(Process, SpawnWithPipesOpensExactlyTheRequestedOnes) {
+  pidfd::spawn_options o;
+  o.stdin_fd = pidfd::stdio_pipe;
+  o.stdout_fd = pidfd::stdio_pipe;
+  pidfd::process p = pidfd::spawn(io, child({"cat"}), o);
+  EXPECT_TRUE(p.pidfd.is_open());
+  EXPECT_TRUE(p.stdin_pipe.is_open());
+  EXPECT_TRUE(p.stdout_pipe.is_open());
+  EXPECT_FALSE(p.stderr_pipe.is_open());
+
+  const std::string input = pattern(300000);
+  std::string output;
+  std::optional<exit_status> status;
+  asio::async_write(p.stdin_pipe, asio::buffer(input), [&](error_code ec, std::size_t n) {
+    EXPECT_FALSE(ec);
+    EXPECT_EQ(n, input.size());
+    p.stdin_pipe.close();
+  });
+  asio::async_read(p.stdout_pipe, asio::dynamic_buffer(output),
+                   [&](error_code ec, std::size_t) { EXPECT_EQ(ec, asio::error::eof); });
+  p.pidfd.async_wait([&](error_code ec, exit_status s) {
+    EXPECT_FALSE(ec);
+    status = s;
+  });
+  ASSERT_TRUE(run_until([&] { return status.has_value(); }));
+  ASSERT_TRUE(run_until([&] { return output.size() == input.size(); }));
+  EXPECT_EQ(*status, exited(0));
+  EXPECT_TRUE(output == input);
+}
+
+TEST_F(Process, SpawnWithExecutorAndErrorCode) {
+  auto strand = asio::make_strand(io);
+  pidfd::spawn_options o;
+  o.stderr_fd = pidfd::stdio_pipe;
+  error_code ec;
+  pidfd::basic_process<asio::strand<asio::io_context::executor_type>> p =
+      pidfd::spawn(strand, child({"spew", "2", "10"}), o, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_FALSE(p.stdout_pipe.is_open());
+  std::string err;
+  error_code read_ec;
+  std::size_t n = asio::read(p.stderr_pipe, asio::dynamic_buffer(err), read_ec);
+  EXPECT_EQ(read_ec, asio::error::eof);
+  EXPECT_EQ(n, 10u);
+  EXPECT_EQ(err, pattern(10));
+  EXPECT_EQ(p.pidfd.core().wait(), exited(0));
+}
+
+TEST_F(Process, SpawnErrorsLeaveNothingOpen) {
+  pidfd::process warm_up(io);  // the io_context's own descriptors (epoll, eventfd, timerfd)
+  const std::set<int> before = pidfd_test::open_fds();
+  pidfd::spawn_options o;
+  o.stdin_fd = o.stdout_fd = o.stderr_fd = pidfd::stdio_pipe;
+  error_code ec;
+  pidfd::process p = pidfd::spawn(io.get_executor(), {"/nonexistent/program"}, o, ec);
+  EXPECT_EQ(ec, error_code(ENOENT, boost::system::system_category()));
+  EXPECT_FALSE(p.pidfd.is_open());
+  EXPECT_FALSE(p.stdin_pipe.is_open());
+  EXPECT_FALSE(p.stdout_pipe.is_open());
+  EXPECT_FALSE(p.stderr_pipe.is_open());
+  EXPECT_EQ(pidfd_test::open_fds(), before);
+}
+
+TEST_F(Process, ThrowingSpawnNamesTheProgram) {
+  try {
+    (void)pidfd::spawn(io, {"frobnicate-no-such-program"});
+    ADD_FAILURE() << "no exception";
+  } catch (const pidfd::system_error& e) {
+    EXPECT_EQ(e.code(), error_code(ENOENT, boost::system::system_category()));
+    EXPECT_TRUE(std::string_view(e.what()).starts_with(
+        "pidfd::spawn \"frobnicate-no-such-program\": No such file or directory"))
+        << e.what();
+  }
+  try {
+    (void)pidfd::spawn({"frobnicate-no-such-program"});
+    ADD_FAILURE() << "no exception";
+  } catch (const pidfd::system_error& e) {
+    EXPECT_TRUE(std::string_view(e.what()).starts_with(
+        "pidfd::spawn \"frobnicate-no-such-program\": No such file or directory"))
+        << e.what();
+  }
+}
+
+TEST_F(Process, EnvChangesSetAndRemoveOnTopOfTheEnvironment) {
+  ::setenv("PIDFD_TEST_KEEP", "kept", 1);
+  ::setenv("PIDFD_TEST_DROP", "dropped", 1);
+  run_options o;
+  o.spawn.env_changes = {{"PIDFD_TEST_NEW", "one"},
+                         {"PIDFD_TEST_DROP", std::nullopt},
+                         {"PIDFD_TEST_NEW", "two"}};
+  run_outcome r = run(child({"env", "PIDFD_TEST_KEEP", "1", "env", "PIDFD_TEST_DROP", "1",
+                             "env", "PIDFD_TEST_NEW", "1"}),
+                      o);
+  ::unsetenv("PIDFD_TEST_KEEP");
+  ::unsetenv("PIDFD_TEST_DROP");
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.out, "kept\n<unset>\ntwo\n");
+
+  // On top of an explicit env.
+  o.spawn.env = std::vector<std::string>{"A=1", "PIDFD_TEST_DROP=x"};
+  r = run(child({"env", "A", "1", "env", "PIDFD_TEST_DROP", "1", "env", "PIDFD_TEST_NEW", "1"}),
+          o);
+  EXPECT_EQ(r.result.out, "1\n<unset>\ntwo\n");
+
+  // Names that cannot be set.
+  for (const char* bad : {"", "A=B"}) {
+    o.spawn.env_changes = {{bad, "x"}};
+    r = run(child({"exit", "0"}), o);
+    EXPECT_EQ(r.ec, make_error_code(bse::invalid_argument)) << bad;
+    EXPECT_EQ(r.result.status, exit_status());
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// async_run: results
+
+TEST_F(Process, ExactBytesOnBothStreams) {
+  run_outcome r = run(child({"spew", "1", "100000", "spew", "2", "4099"}));
+  ASSERT_TRUE(r.done);
+  EXPECT_FALSE(r.ec) << r.ec.message();
+  EXPECT_EQ(r.result.status, exited(0));
+  EXPECT_EQ(r.result.out.size(), 100000u);
+  EXPECT_TRUE(r.result.out == pattern(100000));
+  EXPECT_TRUE(r.result.err == pattern(4099));
+  EXPECT_FALSE(r.result.truncated);
+  EXPECT_GT(r.result.elapsed, 0ns);
+}
+
+TEST_F(Process, ThirtyTwoMebibytesOfOutput) {
+  const std::size_t n = 32u << 20;
+  run_outcome r = run(child({"spew", "1", std::to_string(n)}));
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.out.size(), n);
+  EXPECT_TRUE(r.result.out == pattern(n));
+  EXPECT_FALSE(r.result.truncated);
+}
+
+TEST_F(Process, EightMebibytesInThroughCatWhileReadingBack) {
+  run_options o;
+  o.input = pattern(8u << 20);
+  run_outcome r = run(child({"cat"}), o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+  EXPECT_EQ(r.result.out.size(), o.input->size());
+  EXPECT_TRUE(r.result.out == *o.input);
+}
+
+TEST_F(Process, OutputLimitKeepsExactlyTheLimit) {
+  run_options o;
+  o.output_limit = 1000;
+  run_outcome r = run(child({"spew", "1", "1048576", "spew", "2", "1000", "exit", "3"}), o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(3));  // read to the end, then reaped normally
+  EXPECT_TRUE(r.result.out == pattern(1000));
+  EXPECT_TRUE(r.result.err == pattern(1000));  // exactly the limit is not truncation
+  EXPECT_TRUE(r.result.truncated);
+}
+
+TEST_F(Process, NothingCapturedWhenNotAsked) {
+  run_options o;
+  o.capture_stdout = false;
+  o.capture_stderr = false;
+  o.spawn.stdout_fd = -1;
+  o.spawn.stderr_fd = -1;
+  run_outcome r = run(child({"spew", "1", "10", "spew", "2", "10", "exit", "0"}), o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.out, "");
+  EXPECT_EQ(r.result.err, "");
+}
+
+TEST_F(Process, NonZeroExitAndSignalsAreResultsNotErrors) {
+  run_outcome r = run(child({"exit", "42"}));
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(42));
+  r = run(child({"raise", std::to_string(SIGKILL)}));
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, killed(SIGKILL));
+  r = run(child({"raise", std::to_string(SIGUSR1)}));
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, killed(SIGUSR1));
+}
+
+TEST_F(Process, SpawnErrorHasNoStatus) {
+  run_outcome r = run({"/nonexistent/program", "x"});
+  EXPECT_EQ(r.ec, error_code(ENOENT, boost::system::system_category()));
+  EXPECT_EQ(r.result.status, exit_status());
+  EXPECT_EQ(r.result.elapsed, 0ns);
+  EXPECT_EQ(r.result.out, "");
+  r = run({});
+  EXPECT_EQ(r.ec, make_error_code(bse::invalid_argument));
+}
+
+// ---------------------------------------------------------------------------------------
+// async_run: input and SIGPIPE
+
+TEST_F(Process, ChildThatNeverReadsItsInput) {
+  // SIGPIPE at its default action would kill the test process if it ever reached it.
+  struct sigaction old {};
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  ASSERT_EQ(::sigaction(SIGPIPE, &dfl, &old), 0);
+  run_options o;
+  o.input = std::string(4u << 20, 'x');  // far more than a pipe holds
+  run_outcome r = run(child({"close", "0", "exit", "5"}), o);
+  ::sigaction(SIGPIPE, &old, nullptr);
+  EXPECT_FALSE(r.ec) << r.ec.message();
+  EXPECT_EQ(r.result.status, exited(5));
+  sigset_t pending;
+  ASSERT_EQ(::sigpending(&pending), 0);
+  EXPECT_EQ(::sigismember(&pending, SIGPIPE), 0);
+}
+
+TEST_F(Process, SigpipeBlockedByTheApplicationStaysItsOwn) {
+  // The application blocks SIGPIPE and has one pending: async_run must neither raise
+  // another nor consume the application's.
+  sigset_t pipe_only, old;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &pipe_only, &old), 0);
+  ASSERT_EQ(::pthread_kill(::pthread_self(), SIGPIPE), 0);
+  run_options o;
+  o.input = std::string(1u << 20, 'x');
+  run_outcome r = run(child({"close", "0", "exit", "0"}), o);
+  sigset_t pending;
+  ASSERT_EQ(::sigpending(&pending), 0);
+  EXPECT_EQ(::sigismember(&pending, SIGPIPE), 1);
+  const timespec no_wait{};
+  EXPECT_EQ(::sigtimedwait(&pipe_only, nullptr, &no_wait), SIGPIPE);
+  EXPECT_EQ(::sigtimedwait(&pipe_only, nullptr, &no_wait), -1);
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+}
+
+TEST_F(Process, EmptyInputGivesEndOfFile) {
+  run_options o;
+  o.input = "";
+  run_outcome r = run(child({"cat", "exit", "0"}), o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.out, "");
+  o.input.reset();
+  o.spawn.stdin_fd = pidfd::stdio_pipe;
+  r = run(child({"cat", "exit", "0"}), o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.out, "");
+}
+
+// ---------------------------------------------------------------------------------------
+// async_run: what other processes do with the pipes
+
+TEST_F(Process, ConcurrentSpawnFromAnotherThreadDoesNotDelayEof) {
+  // Another thread keeps starting children that inherit every fd without FD_CLOEXEC and
+  // block until released. If one of async_run's pipe ends leaked into them, the read
+  // would not see EOF before the drain (a minute here) and the result would be truncated.
+  auto release = make_pipe();
+  std::atomic<bool> stop{false};
+  std::vector<pidfd::pid_fd> blockers;
+  std::thread spawner([&] {
+    pidfd::spawn_options so;
+    so.close_other_fds = false;
+    so.stdout_fd = so.stderr_fd = -1;
+    so.stdin_fd = release.read.get();
+    while (!stop.load()) blockers.push_back(pidfd::spawn(child({"wait-byte", "0"}), so));
+  });
+  run_options o;
+  o.drain = pidfd_test::wait_bound;
+  const int rounds = 20;
+  for (int i = 0; i < rounds; ++i) {
+    run_outcome r = run(child({"spew", "1", "10"}), o);
+    EXPECT_FALSE(r.ec);
+    EXPECT_FALSE(r.result.truncated);
+    EXPECT_TRUE(r.result.out == pattern(10));
+  }
+  stop = true;
+  spawner.join();
+  release.write.reset();  // EOF releases every blocker
+  EXPECT_GT(blockers.size(), 0u);
+  for (auto& b : blockers) EXPECT_EQ(pidfd_test::bounded_wait(b), exited(0));
+}
+
+TEST_F(Process, GrandchildHoldingStdoutEndsTheRunAfterDrain) {
+  auto pid_pipe = make_pipe();
+  auto hold = make_pipe();
+  run_options o;
+  o.drain = 300ms;
+  o.spawn.extra_fds = {{3, pid_pipe.write.get()}, {4, hold.read.get()}};
+  const auto start = std::chrono::steady_clock::now();
+  run_outcome r = run(child({"spew", "1", "5", "orphan-rest", "3", "wait-byte", "4"}), o);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+  EXPECT_TRUE(r.result.out == pattern(5));
+  EXPECT_TRUE(r.result.truncated);
+  EXPECT_GE(took - r.result.elapsed, o.drain);  // the drain ran after the reap
+  const pid_t grandchild = std::stoi(read_line(pid_pipe.read.get()));
+  hold.write.reset();
+  EXPECT_EQ(reap_orphan(grandchild), exited(0));
+}
+
+// ---------------------------------------------------------------------------------------
+// async_run: timeout
+
+TEST_F(Process, TimeoutTerminatesWithSigterm) {
+  run_options o;
+  o.timeout = 100ms;
+  o.grace = pidfd_test::wait_bound;
+  run_outcome r = run(child({"spew", "1", "3", "pause"}), o);
+  EXPECT_EQ(r.ec, asio::error::timed_out);
+  EXPECT_EQ(r.result.status, killed(SIGTERM));
+  EXPECT_TRUE(r.result.out == pattern(3));  // the output read so far
+  EXPECT_GE(r.result.elapsed, 100ms);
+}
+
+TEST_F(Process, TimeoutEscalatesToSigkillForAChildIgnoringSigterm) {
+  auto ready = make_pipe();
+  run_options o;
+  o.timeout = 2s;  // the child is ready long before (checked below)
+  o.grace = 100ms;
+  o.spawn.extra_fds = {{3, ready.write.get()}};
+  std::optional<std::chrono::steady_clock::time_point> ready_at;
+  run_outcome out;
+  const auto start = std::chrono::steady_clock::now();
+  pidfd::async_run(io, child({"ignore", "15", "ready", "3", "pause"}), o,
+                   [&](error_code ec, run_result res) { out = {true, ec, std::move(res)}; });
+  ready.write.reset();
+  EXPECT_EQ(read_line(ready.read.get()), "R");
+  ready_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(run_until([&] { return out.done; }));
+  ASSERT_LT(*ready_at - start, *o.timeout) << "the machine is too slow for this test's bound";
+  EXPECT_EQ(out.ec, asio::error::timed_out);
+  EXPECT_EQ(out.result.status, killed(SIGKILL));
+  EXPECT_GE(out.result.elapsed, *o.timeout + o.grace);
+}
+
+TEST_F(Process, TimeoutSignalsTheWholeGroupWhenTheChildLeadsOne) {
+  // The child leads a new group and forks a member that blocks; a timeout must end both.
+  auto pid_pipe = make_pipe();
+  auto hold = make_pipe();
+  run_options o;
+  o.timeout = 100ms;
+  o.grace = pidfd_test::wait_bound;
+  o.spawn.process_group = 0;
+  o.spawn.extra_fds = {{3, pid_pipe.write.get()}, {4, hold.read.get()}};
+  o.capture_stdout = o.capture_stderr = false;
+  run_outcome r = run(child({"fork-hold", "3", "4", "pause"}), o);
+  EXPECT_EQ(r.ec, asio::error::timed_out);
+  EXPECT_EQ(r.result.status, killed(SIGTERM));
+  const pid_t member = std::stoi(read_line(pid_pipe.read.get()));
+  EXPECT_EQ(reap_orphan(member), killed(SIGTERM));
+}
+
+// ---------------------------------------------------------------------------------------
+// async_run: cancellation
+
+struct cancel_case {
+  asio::cancellation_type type;
+  bool child_ignores_sigterm;
+  exit_status expected;
+};
+
+class ProcessCancel : public Process, public ::testing::WithParamInterface<cancel_case> {};
+
+TEST_P(ProcessCancel, TerminatesReapsAndReportsAborted) {
+  const cancel_case c = GetParam();
+  auto ready = make_pipe();
+  run_options o;
+  o.grace = c.child_ignores_sigterm ? 100ms : pidfd_test::wait_bound;
+  o.spawn.extra_fds = {{3, ready.write.get()}};
+  std::vector<std::string> args;
+  if (c.child_ignores_sigterm) args = {"ignore", "15"};
+  for (const char* a : {"spew", "1", "7", "ready", "3", "pause"}) args.emplace_back(a);
+  asio::cancellation_signal signal;
+  run_outcome out;
+  pidfd::async_run(io, child(args), o,
+                   asio::bind_cancellation_slot(signal.slot(), [&](error_code ec, run_result r) {
+                     out = {true, ec, std::move(r)};
+                   }));
+  ready.write.reset();
+  EXPECT_EQ(read_line(ready.read.get()), "R");
+  signal.emit(c.type);
+  ASSERT_TRUE(run_until([&] { return out.done; }));
+  EXPECT_EQ(out.ec, asio::error::operation_aborted);
+  EXPECT_EQ(out.result.status, c.expected);
+  EXPECT_TRUE(out.result.out == pattern(7));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Types, ProcessCancel,
+    ::testing::Values(cancel_case{asio::cancellation_type::terminal, false, killed(SIGKILL)},
+                      cancel_case{asio::cancellation_type::partial, false, killed(SIGTERM)},
+                      cancel_case{asio::cancellation_type::total, false, killed(SIGTERM)},
+                      cancel_case{asio::cancellation_type::partial, true, killed(SIGKILL)},
+                      cancel_case{asio::cancellation_type::total, true, killed(SIGKILL)}));
+
+TEST_F(Process, CancellationDuringTheDrainCompletesAtOnce) {
+  auto pid_pipe = make_pipe();
+  auto hold = make_pipe();
+  auto ready = make_pipe();
+  run_options o;
+  o.drain = pidfd_test::wait_bound;
+  o.spawn.extra_fds = {{3, pid_pipe.write.get()}, {4, hold.read.get()}, {5, ready.write.get()}};
+  asio::cancellation_signal signal;
+  run_outcome out;
+  // The grandchild says "R" once its parent has exited; the cancellation may then come
+  // before or after the reap, and both must give the same result.
+  pidfd::async_run(io, child({"orphan-rest", "3", "ready", "5", "wait-byte", "4"}), o,
+                   asio::bind_cancellation_slot(signal.slot(), [&](error_code ec, run_result r) {
+                     out = {true, ec, std::move(r)};
+                   }));
+  ready.write.reset();
+  pid_pipe.write.reset();
+  EXPECT_EQ(read_line(ready.read.get()), "R");
+  signal.emit(asio::cancellation_type::terminal);
+  ASSERT_TRUE(run_until([&] { return out.done; }, 30s));
+  EXPECT_EQ(out.ec, asio::error::operation_aborted);
+  EXPECT_EQ(out.result.status, exited(0));
+  const pid_t grandchild = std::stoi(read_line(pid_pipe.read.get()));
+  hold.write.reset();
+  EXPECT_EQ(reap_orphan(grandchild), exited(0));
+}
+
+// ---------------------------------------------------------------------------------------
+// async_run: completion tokens and executors
+
+TEST_F(Process, NeverCompletesInline) {
+  bool done = false;
+  pidfd::async_run(io, {"/nonexistent"}, {}, [&](error_code, run_result) { done = true; });
+  EXPECT_FALSE(done);  // even an immediate spawn error goes through the executor
+  ASSERT_TRUE(run_until([&] { return done; }));
+}
+
+TEST_F(Process, MoveOnlyCallback) {
+  auto token = std::make_unique<int>(11);
+  std::optional<run_result> result;
+  int seen = 0;
+  pidfd::async_run(io.get_executor(), child({"spew", "1", "2"}), {},
+                   [token = std::move(token), &seen, &result](error_code ec, run_result r) {
+                     EXPECT_FALSE(ec);
+                     seen = *token;
+                     result = std::move(r);
+                   });
+  ASSERT_TRUE(run_until([&] { return result.has_value(); }));
+  EXPECT_EQ(seen, 11);
+  EXPECT_TRUE(result->out == pattern(2));
+}
+
+TEST_F(Process, UseFuture) {
+  std::future<run_result> f = pidfd::async_run(io, child({"exit", "6"}), {}, asio::use_future);
+  ASSERT_TRUE(run_until([&] { return f.wait_for(0s) == std::future_status::ready; }));
+  EXPECT_EQ(f.get().status, exited(6));
+  std::future<run_result> g = pidfd::async_run(io, {"/nonexistent"}, {}, asio::use_future);
+  ASSERT_TRUE(run_until([&] { return g.wait_for(0s) == std::future_status::ready; }));
+  EXPECT_THROW(g.get(), pidfd::system_error);
+}
+
+TEST_F(Process, UseAwaitableAndAsTuple) {
+  std::optional<run_result> a;
+  std::optional<std::tuple<error_code, run_result>> b;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        // Named arguments: GCC 12 mishandles braced lists inside co_await expressions.
+        std::vector<std::string> first = child({"spew", "1", "4", "exit", "1"});
+        std::vector<std::string> second{"/nonexistent"};
+        a = co_await pidfd::async_run(io, first, run_options(), asio::use_awaitable);
+        b = co_await pidfd::async_run(io, second, run_options(),
+                                      asio::as_tuple(asio::use_awaitable));
+      },
+      asio::detached);
+  ASSERT_TRUE(run_until([&] { return b.has_value(); }));
+  EXPECT_EQ(a->status, exited(1));
+  EXPECT_TRUE(a->out == pattern(4));
+  EXPECT_EQ(std::get<0>(*b), error_code(ENOENT, boost::system::system_category()));
+}
+
+TEST_F(Process, Deferred) {
+  auto op = pidfd::async_run(io, child({"exit", "2"}), {}, asio::deferred);
+  run_outcome out;
+  std::move(op)([&](error_code ec, run_result r) { out = {true, ec, std::move(r)}; });
+  ASSERT_TRUE(run_until([&] { return out.done; }));
+  EXPECT_EQ(out.result.status, exited(2));
+}
+
+TEST_F(Process, HandlerRunsOnItsAssociatedExecutor) {
+  auto strand = asio::make_strand(io);
+  bool in_strand = false, done = false;
+  pidfd::async_run(io, child({"exit", "0"}), {},
+                   asio::bind_executor(strand, [&](error_code, run_result) {
+                     in_strand = strand.running_in_this_thread();
+                     done = true;
+                   }));
+  ASSERT_TRUE(run_until([&] { return done; }));
+  EXPECT_TRUE(in_strand);
+}
+
+TEST_F(Process, ManyRunsOnFourThreads) {
+  std::atomic<int> ok{0};
+  const int n = 64;
+  for (int i = 0; i < n; ++i) {
+    run_options o;
+    o.input = pattern(static_cast<std::size_t>(1000 + i));
+    pidfd::async_run(io, child({"cat"}), std::move(o), [&, i](error_code ec, run_result r) {
+      if (!ec && r.out == pattern(static_cast<std::size_t>(1000 + i))) ++ok;
+    });
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back([&] { io.run_for(pidfd_test::wait_bound); });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), n);
+}
+
+// ---------------------------------------------------------------------------------------
+// run(): the synchronous form
+
+TEST(ProcessRun, BothForms) {
+  run_options o;
+  o.input = "abc";
+  run_result r = pidfd::run(child({"cat"}), o);
+  EXPECT_EQ(r.out, "abc");
+  EXPECT_EQ(r.status, exited(0));
+
+  error_code ec;
+  r = pidfd::run({"/nonexistent/x"}, {}, ec);
+  EXPECT_EQ(ec, error_code(ENOENT, boost::system::system_category()));
+  EXPECT_EQ(r.status, exit_status());
+
+  o = {};
+  o.timeout = 50ms;
+  r = pidfd::run(child({"spew", "2", "3", "pause"}), o, ec);
+  EXPECT_EQ(ec, asio::error::timed_out);
+  EXPECT_EQ(r.status, killed(SIGTERM));
+  EXPECT_TRUE(r.err == pattern(3));
+
+  try {
+    (void)pidfd::run({"/nonexistent/x"});
+    ADD_FAILURE() << "no exception";
+  } catch (const pidfd::system_error& e) {
+    EXPECT_TRUE(std::string_view(e.what()).starts_with(
+        "pidfd::run \"/nonexistent/x\": No such file or directory"))
+        << e.what();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// async_terminate with a scope
+
+TEST_F(Process, AsyncTerminateOfAWholeGroup) {
+  auto pid_pipe = make_pipe();
+  auto hold = make_pipe();
+  pidfd::spawn_options so;
+  so.process_group = 0;
+  so.extra_fds = {{3, pid_pipe.write.get()}, {4, hold.read.get()}};
+  pidfd::async_pidfd leader(io, pidfd::spawn(child({"fork-hold", "3", "4", "pause"}), so));
+  const pid_t member = std::stoi(read_line(pid_pipe.read.get()));
+  std::optional<std::pair<error_code, exit_status>> result;
+  leader.async_terminate(pidfd_test::wait_bound, pidfd::signal_scope::process_group,
+                         [&](error_code ec, exit_status s) { result.emplace(ec, s); });
+  ASSERT_TRUE(run_until([&] { return result.has_value(); }));
+  if (pidfd::kernel_support().signal_scope) {
+    EXPECT_FALSE(result->first);
+    EXPECT_EQ(result->second, killed(SIGTERM));
+    EXPECT_EQ(reap_orphan(member), killed(SIGTERM));
+  } else {
+    EXPECT_EQ(result->first, make_error_code(bse::operation_not_supported));
+    leader.kill();
+    EXPECT_EQ(leader.core().wait(), killed(SIGKILL));
+    ::kill(member, SIGKILL);
+    EXPECT_EQ(reap_orphan(member), killed(SIGKILL));
+  }
+}
+
+}  // namespace
