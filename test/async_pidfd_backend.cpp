@@ -18,7 +18,6 @@
 #include <boost/asio/io_context.hpp>
 
 #include <fcntl.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -171,36 +170,6 @@ INSTANTIATE_TEST_SUITE_P(Each, AsyncPidfdGone,
                            }
                            return std::string();
                          });
-
-// async_terminate() whose object is destroyed during the grace period: the grace timer
-// may win the race against the reactor's abort of the wait; the operation must then not
-// signal through (or read) the destroyed object.
-TEST_F(AsyncPidfdBackend, TerminateOfADestroyedObjectAbortsWithoutTouchingIt) {
-  blocked a = start_blocked();
-  blocked b = start_blocked();
-  const int n = a.fd.native_handle();
-  pidfd::pid_fd a_keep = pidfd::pid_fd::open(a.fd.pid());
-  auto first = std::make_unique<async_pidfd>(io, std::move(a.fd));
-  wait_result term;
-  // SIGTERM goes to A at once; nothing runs before the object is destroyed, so the
-  // operation cannot have seen A's end yet.
-  first->async_terminate(1ms, [&](error_code ec, exit_status s) { term = {true, ec, s}; });
-  first.reset();
-  auto second = std::make_unique<async_pidfd>(io, pidfd_at(b.fd, n));
-  b.fd.close();
-  ASSERT_EQ(second->native_handle(), n);
-  wait_result new_wait;
-  start_wait(*second, new_wait);
-  ASSERT_TRUE(run_until([&] { return term.done; }));
-  EXPECT_EQ(term.ec, error_code(asio::error::operation_aborted));
-  // B was not signalled through the destroyed object: it runs until released.
-  io.poll();
-  EXPECT_FALSE(new_wait.done);
-  b.release();
-  ASSERT_TRUE(run_until([&] { return new_wait.done; }));
-  EXPECT_EQ(new_wait.status, exited(0));
-  EXPECT_EQ(pidfd_test::bounded_wait(a_keep), exit_status::from_wait_status(SIGTERM));
-}
 
 // ---------------------------------------------------------------------------------------
 // Reactor artefacts never reach the handler
