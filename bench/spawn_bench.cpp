@@ -161,9 +161,12 @@ struct impl {
 std::vector<impl> implementations(boost::asio::io_context& ctx) {
   static char* const true_argv[] = {const_cast<char*>(true_path), nullptr};
   std::vector<impl> v;
+  // SPAWN_BENCH_KEEP_IGNORED=1: pidfd::spawn with spawn_options::keep_ignored_signals.
+  static pidfd::spawn_options options;
+  options.keep_ignored_signals = std::getenv("SPAWN_BENCH_KEEP_IGNORED") != nullptr;
   v.push_back({"pidfd::spawn", [] {
                  pidfd::pid_fd p;
-                 const sample s = measure([&] { p = pidfd::spawn({true_path}); });
+                 const sample s = measure([&] { p = pidfd::spawn({true_path}, options); });
                  p.wait();
                  return s;
                }});

@@ -4,6 +4,7 @@
 
 #include "sys.hpp"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -40,6 +41,30 @@ std::size_t write_without_sigpipe(int fd, const char* data, std::size_t size,
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (n < 0) {
     ec = error_code(error, boost::system::system_category());
+    return 0;
+  }
+  ec.clear();
+  return static_cast<std::size_t>(n);
+}
+
+unique_fd open_null_sink(error_code& ec) noexcept {
+  const int fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    ec = sys::last_error();
+    return unique_fd();
+  }
+  ec.clear();
+  return unique_fd(fd);
+}
+
+std::size_t discard_from_pipe(int pipe_fd, int null_sink, error_code& ec) noexcept {
+  ssize_t n;
+  do {
+    n = ::splice(pipe_fd, nullptr, null_sink, nullptr, std::size_t{1} << 20,
+                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    ec = sys::last_error();
     return 0;
   }
   ec.clear();

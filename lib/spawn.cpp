@@ -54,10 +54,10 @@ error_code make_pipe(unique_fd& read_end, unique_fd& write_end) noexcept {
   write_end.reset(fds[1]);
   return {};
 }
-error_code set_nonblocking(int fd) noexcept {
-  const int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return sys::last_error();
-  return {};
+// For a pipe end just made: its only status flag is its access mode, which F_SETFL
+// leaves alone, so no F_GETFL is needed.
+error_code set_nonblocking_new_pipe(int fd) noexcept {
+  return ::fcntl(fd, F_SETFL, O_NONBLOCK) != 0 ? sys::last_error() : error_code{};
 }
 error_code kill_by_pid(pid_t pid) noexcept {
   return ::kill(pid, SIGKILL) != 0 ? sys::last_error() : error_code{};
@@ -179,9 +179,11 @@ public:
         unique_fd& theirs = child_ends_[t];
         if (error_code ec = t == 0 ? make_pipe(theirs, mine) : make_pipe(mine, theirs))
           return ec;
-        // Non-blocking on our side only: the flag belongs to the open file, and the
-        // child's end must stay blocking for the program.
-        if (error_code ec = set_nonblocking(mine.get())) return ec;
+        // Our write end non-blocking (the flag belongs to the open file: the child's end
+        // stays blocking for the program), for writers that do not go through Asio, such
+        // as async_run's. Asio sets the read ends non-blocking itself when it reads.
+        if (t == 0)
+          if (error_code ec = set_nonblocking_new_pipe(mine.get())) return ec;
         source = theirs.get();
       }
       moves_.push_back({t, source});
@@ -230,6 +232,7 @@ public:
 
   // Session, process group, parent-death signal, cgroup.
   error_code add_process_attributes(const spawn_options& o) {
+    child.keep_ignored_signals = o.keep_ignored_signals;
     child.new_session = o.new_session;
     if (o.process_group) {
       if (*o.process_group < 0) return make_error_code(bse::invalid_argument);
@@ -325,7 +328,7 @@ pid_fd launch(spawn_plan& plan, error_code& ec) noexcept {
     }
     owned.reset(fd);
   }
-  return pid_fd(owned.release(), static_cast<pid_t>(pid));
+  return pid_fd(owned.release(), static_cast<pid_t>(pid), detail::process_pidfd);
 }
 
 pid_fd spawn_checked(const std::vector<std::string>& argv, const spawn_options& options,

@@ -129,12 +129,18 @@ extern "C" [[noreturn]] void pidfd_spawn_child_entry(void* arg) {
 
   // 2. Default dispositions for every signal. CLONE_CLEAR_SIGHAND (clone3) already reset
   //    the handled ones but keeps SIG_IGN, which would survive execve; clone() resets
-  //    nothing. Every signal is blocked here, so no handler of the caller can run.
-  const kernel_sigaction dfl{0, 0, 0, 0};
-  for (int sig = 1; sig <= 64; ++sig) {
-    if (sig == SIGKILL || sig == SIGSTOP) continue;
-    kernel_sigaction old{};
-    if (sys_get_sigaction(sig, old) == 0 && old.handler != 0) sys_set_sigaction(sig, dfl);
+  //    nothing. Every signal is blocked here, so no handler of the caller can run. With
+  //    keep_ignored_signals only handlers are reset: nothing is left to do after clone3.
+  if (!(p.keep_ignored_signals && p.handlers_cleared)) {
+    const kernel_sigaction dfl{0, 0, 0, 0};
+    const std::uintptr_t ignored = 1;  // SIG_IGN
+    for (int sig = 1; sig <= 64; ++sig) {
+      if (sig == SIGKILL || sig == SIGSTOP) continue;
+      kernel_sigaction old{};
+      if (sys_get_sigaction(sig, old) == 0 && old.handler != 0 &&
+          !(p.keep_ignored_signals && old.handler == ignored))
+        sys_set_sigaction(sig, dfl);
+    }
   }
 
   // 3. Session, group, parent-death signal, working directory.
@@ -245,6 +251,7 @@ long clone_child(child_plan& plan, clone_method method, bool share_files, int cg
   std::uint64_t old = 0;
   sys_sigsetmask(&all, &old);
 
+  plan.handlers_cleared = method == clone_method::clone3;
   const unsigned long common = CLONE_VM | CLONE_VFORK | (share_files ? CLONE_FILES : 0);
   long r;
   switch (method) {

@@ -43,6 +43,9 @@ struct child_plan {
   const fd_range* closes = nullptr;  // close_other_fds: ranges closed after the moves
   std::size_t close_count = 0;
 
+  bool keep_ignored_signals = false;  // reset handled signals only
+  bool handlers_cleared = false;      // set by clone_child: CLONE_CLEAR_SIGHAND did that
+
   bool new_session = false;
   int process_group = -1;        // setpgid(0, v) when >= 0
   int parent_death_signal = 0;   // PR_SET_PDEATHSIG when != 0

@@ -426,6 +426,29 @@ fs::path cgroup2_mount() {
   return {};
 }
 
+// keep_ignored_signals keeps SIG_IGN and still resets handlers, whichever clone is used.
+void check_keep_ignored_signals() {
+  struct sigaction ign {}, handled{}, old_usr2{}, old_hup{}, old_usr1{};
+  ign.sa_handler = SIG_IGN;
+  handled.sa_handler = [](int) {};
+  ASSERT_EQ(::sigaction(SIGUSR2, &ign, &old_usr2), 0);
+  ASSERT_EQ(::sigaction(SIGHUP, &ign, &old_hup), 0);
+  ASSERT_EQ(::sigaction(SIGUSR1, &handled, &old_usr1), 0);
+  pidfd::spawn_options o;
+  o.keep_ignored_signals = true;
+  // Both ignored signals stay ignored; the handled one is reset (as by execve).
+  std::string kept = run_and_read({"sigstate", "3"}, o);
+  o.keep_ignored_signals = false;
+  std::string reset = run_and_read({"sigstate", "3"}, o);
+  ::sigaction(SIGUSR2, &old_usr2, nullptr);
+  ::sigaction(SIGHUP, &old_hup, nullptr);
+  ::sigaction(SIGUSR1, &old_usr1, nullptr);
+  EXPECT_EQ(kept, "blocked=0 ignored=2");
+  EXPECT_EQ(reset, "blocked=0 ignored=0");
+}
+
+TEST(Spawn, KeepIgnoredSignals) { check_keep_ignored_signals(); }
+
 TEST(Spawn, CgroupFd) {
   const fs::path mount = cgroup2_mount();
   ASSERT_FALSE(mount.empty()) << "no cgroup2 mount";
@@ -579,6 +602,7 @@ TEST(InChildSpawnNoClone3, ClonePidfdFallback) {
   EXPECT_TRUE(pidfd::kernel_support().clone_pidfd);
   check_spawn_works();
   check_cgroup_unsupported();
+  check_keep_ignored_signals();
 }
 
 TEST(InChildSpawnNoClonePidfd, PidfdOpenFallback) {

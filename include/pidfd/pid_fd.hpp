@@ -80,6 +80,15 @@ struct process_info {
 /// Thread safety: distinct objects are safe. A shared object is safe for concurrent const
 /// calls; wait(), try_wait() and cached_status() may also be called concurrently (the reap
 /// is serialised internally and its result cached).
+namespace detail {
+/// Tag of pid_fd's constructor for a pidfd known to name a whole process.
+struct process_pidfd_t {
+  explicit process_pidfd_t() = default;
+};
+/// The tag value.
+inline constexpr process_pidfd_t process_pidfd{};
+}  // namespace detail
+
 class pid_fd {
 public:
   /// An empty object (is_open() is false).
@@ -90,6 +99,10 @@ public:
   /// Adopts an existing pidfd whose process id (in our pid namespace) the caller knows,
   /// such as one just returned by clone(CLONE_PIDFD); saves the query of pid_fd(int).
   pid_fd(int fd, pid_t pid) noexcept;
+  /// As above, for a pidfd known to name a whole process, never a thread (such as one
+  /// from clone(CLONE_PIDFD)): no system call at all.
+  pid_fd(int fd, pid_t pid, detail::process_pidfd_t) noexcept
+      : fd_(fd), pid_(fd >= 0 ? pid : 0) {}
   pid_fd(pid_fd&& other) noexcept;
   pid_fd& operator=(pid_fd&& other) noexcept;
   pid_fd(const pid_fd&) = delete;

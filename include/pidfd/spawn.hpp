@@ -56,6 +56,12 @@ struct spawn_options {
   /// A descriptor of a cgroup2 directory to start the child in (clone3 CLONE_INTO_CGROUP,
   /// Linux 5.7). operation_not_supported when the kernel has no clone3.
   std::optional<int> cgroup_fd;
+  /// Leave the signals the caller ignores (SIG_IGN) ignored in the child, as fork() +
+  /// execve() would, instead of resetting them to their default action. Saves the child
+  /// one query per signal (about 60 system calls) where clone3 is available. Handled
+  /// signals and the signal mask are reset either way. Default: reset them (a child that
+  /// unexpectedly ignores SIGTERM or SIGPIPE is a classic bug).
+  bool keep_ignored_signals = false;
   /// The signal the child receives when the *thread* that called spawn() exits
   /// (PR_SET_PDEATHSIG), not when the calling process exits.
   std::optional<int> parent_death_signal;
@@ -70,8 +76,9 @@ struct spawn_options {
 /// CLONE_VFORK, as posix_spawn does), so the cost does not grow with the caller's size,
 /// and the call returns once the program has been loaded or has failed to load.
 ///
-/// The child starts with default signal dispositions (ignored signals included), an empty
-/// signal mask, and exactly the descriptors of the plan (see spawn_options). argv[0] is
+/// The child starts with default signal dispositions (ignored signals included, unless
+/// keep_ignored_signals), an empty signal mask, and exactly the descriptors of the plan
+/// (see spawn_options). argv[0] is
 /// passed to the program as given.
 ///
 /// Errors (nothing is left behind: a child that failed is reaped, no descriptor stays

@@ -144,8 +144,8 @@ private:
     pidfd_.async_wait(on_strand([self = this->shared_from_this()](error_code ec, exit_status s) {
       self->on_exit(ec, s);
     }));
-    if (out_.is_open()) read(out_, outcome_->result.out, out_discard_);
-    if (err_.is_open()) read(err_, outcome_->result.err, err_discard_);
+    if (out_.is_open()) read(out_, outcome_->result.out, out_buffer_);
+    if (err_.is_open()) read(err_, outcome_->result.err, err_buffer_);
     if (in_.is_open()) write_input();
     if (options_.timeout) arm_timer(timer_role::timeout, *options_.timeout);
     settle();
@@ -171,40 +171,76 @@ private:
     settle();
   }
 
-  void read(descriptor& d, std::string& into, std::unique_ptr<char[]>& discard) {
-    const std::size_t kept = into.size();
-    if (kept < options_.output_limit) {
-      const std::size_t n = std::min(chunk, options_.output_limit - kept);
-      into.resize(kept + n);
-      d.async_read_some(boost::asio::buffer(into.data() + kept, n),
-                        on_strand([self = this->shared_from_this(), &d, &into, &discard, kept](
-                                      error_code ec, std::size_t got) {
-                          into.resize(kept + got);
-                          self->on_read(d, into, discard, ec);
-                        }));
-      return;
-    }
-    if (!discard) discard.reset(new char[chunk]);
-    d.async_read_some(boost::asio::buffer(discard.get(), chunk),
-                      on_strand([self = this->shared_from_this(), &d, &into, &discard](
+  // Reads a chunk into the stream's scratch buffer and keeps what fits under the limit.
+  // (Reading into the string itself would zero-fill a chunk of it before every read.)
+  void read(descriptor& d, std::string& into, std::unique_ptr<char[]>& buffer) {
+    if (into.size() >= options_.output_limit && splice_discard_) return discard(d, into, buffer);
+    if (!buffer) buffer.reset(new char[chunk]);
+    d.async_read_some(boost::asio::buffer(buffer.get(), chunk),
+                      on_strand([self = this->shared_from_this(), &d, &into, &buffer](
                                     error_code ec, std::size_t got) {
-                        if (got > 0) self->outcome_->result.truncated = true;
-                        self->on_read(d, into, discard, ec);
+                        const std::size_t room = self->options_.output_limit - into.size();
+                        into.append(buffer.get(), std::min(got, room));
+                        if (got > room) self->outcome_->result.truncated = true;
+                        self->on_read(d, into, buffer, ec);
                       }));
   }
 
-  void on_read(descriptor& d, std::string& into, std::unique_ptr<char[]>& discard,
+  // Beyond the limit: wait for data and splice it to /dev/null, never copying it here.
+  void discard(descriptor& d, std::string& into, std::unique_ptr<char[]>& buffer) {
+    if (!null_sink_) {
+      error_code ec;
+      null_sink_ = open_null_sink(ec);
+      if (ec) {
+        splice_discard_ = false;
+        return read(d, into, buffer);
+      }
+    }
+    d.async_wait(descriptor::wait_read,
+                 on_strand([self = this->shared_from_this(), &d, &into, &buffer](error_code ec) {
+                   self->on_discard_ready(d, into, buffer, ec);
+                 }));
+  }
+
+  void on_discard_ready(descriptor& d, std::string& into, std::unique_ptr<char[]>& buffer,
+                        error_code ec) {
+    --pending_;
+    if (finishing_) return settle();
+    // A bounded number of splices per wake-up, so one busy stream cannot starve the rest.
+    for (int k = 0; !ec && k < 16; ++k) {
+      const std::size_t n = discard_from_pipe(d.native_handle(), null_sink_.get(), ec);
+      if (!ec && n == 0) ec = boost::asio::error::eof;
+      if (n > 0) outcome_->result.truncated = true;
+    }
+    if (!ec || ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
+      discard(d, into, buffer);
+      return settle();
+    }
+    if (ec == boost::system::errc::invalid_argument) {  // no splice here: read instead
+      splice_discard_ = false;
+      read(d, into, buffer);
+      return settle();
+    }
+    end_stream(d);  // end of file, or an error
+    settle();
+  }
+
+  void on_read(descriptor& d, std::string& into, std::unique_ptr<char[]>& buffer,
                error_code ec) {
     --pending_;
     if (finishing_) return settle();
     if (!ec) {
-      read(d, into, discard);
+      read(d, into, buffer);
       return settle();
     }
-    // End of file, or an error: this stream is done.
+    end_stream(d);  // end of file, or an error
+    settle();
+  }
+
+  // A captured stream is done; after the reap, the last one ends the run.
+  void end_stream(descriptor& d) {
     close(d);
     if (reaped_ && !out_.is_open() && !err_.is_open()) finish();
-    settle();
   }
 
   void write_input() {
@@ -362,7 +398,9 @@ private:
   timer_type timer_;
   run_options options_;
   std::shared_ptr<run_outcome> outcome_;
-  std::unique_ptr<char[]> out_discard_, err_discard_;
+  std::unique_ptr<char[]> out_buffer_, err_buffer_;
+  unique_fd null_sink_;         // /dev/null, once a stream has gone over output_limit
+  bool splice_discard_ = true;  // false where splice() to /dev/null does not work
   std::chrono::steady_clock::time_point started_at_{};
   std::size_t input_written_ = 0;
   int pending_ = 0;

@@ -17,7 +17,7 @@
 namespace pidfd::detail {
 
 /// spawn() that also accepts stdio_pipe for stdin_fd, stdout_fd and stderr_fd: each such
-/// stream gets a new pipe (both ends O_CLOEXEC, the caller's end O_NONBLOCK), whose
+/// stream gets a new pipe (both ends O_CLOEXEC, the caller's end of stdin O_NONBLOCK), whose
 /// child's end is closed again before this returns. parent_ends[i] receives the caller's
 /// end for stream i (write end for stdin, read ends for stdout and stderr), or stays
 /// empty. On failure nothing is left open and no child is left.
@@ -34,6 +34,15 @@ pid_fd spawn_with_pipes(const std::vector<std::string>& argv, const spawn_option
 /// full, broken_pipe when nobody reads any more.
 std::size_t write_without_sigpipe(int fd, const char* data, std::size_t size,
                                   error_code& ec) noexcept;
+
+/// Opens /dev/null for writing (close-on-exec), the sink of discard_from_pipe().
+unique_fd open_null_sink(error_code& ec) noexcept;
+
+/// Moves what the non-blocking pipe pipe_fd holds to null_sink with splice(), without
+/// copying it to user space. Returns the bytes discarded: 0 with ec clear at end of file,
+/// ec would_block when the pipe is empty; invalid_argument if this kernel cannot splice
+/// between them (read and discard instead).
+std::size_t discard_from_pipe(int pipe_fd, int null_sink, error_code& ec) noexcept;
 
 /// kill(-pgid, sig): the process-group signal for kernels without
 /// PIDFD_SIGNAL_PROCESS_GROUP. Only race-free while the group's leader is an unreaped

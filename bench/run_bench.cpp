@@ -1,0 +1,494 @@
+// Run benchmark: the cost of running a program and collecting its output.
+//
+// (a) N runs (default 2000) of a program that prints "hello\n", 32 in flight, its stdout
+//     collected and its exit status checked, by, in one process, round by round in
+//     rotating order:
+//       hand Asio           pidfd::spawn with a pipe2(O_CLOEXEC) write end as stdout_fd,
+//                           the read end in an asio::readable_pipe, async_read to EOF into
+//                           a string, and async_pidfd::async_wait: the straightforward code
+//                           an experienced user writes
+//       hand Asio +err      the same with a second pipe for stderr, read the same way
+//       async_run (out)     pidfd::async_run with capture_stderr = false (what hand Asio does)
+//       async_run           pidfd::async_run with the default options (stdout and stderr
+//                           captured): the call of issue 10
+//       Boost.Process v2    bp2::process with process_stdio{{}, pipe, {}} + async_read to EOF
+//                           + async_wait (its own fork-based launcher)
+//     The child is /bin/echo hello (default) or, with "helper" as 4th argument, the static
+//     bench helper in its "hello" mode. Every run's output must be exactly "hello\n" (and
+//     its stderr empty where captured) with exit status 0, or the benchmark fails.
+// (b) a child (the static helper, "spew") writing S bytes (default 1 GiB) to its stdout in
+//     64 KiB writes, read by
+//       read() loop         a blocking read() loop with a 64 KiB buffer on a pipe2 pipe
+//                           given as stdout_fd to pidfd::spawn (the floor)
+//       hand Asio loop      async_read_some with a 64 KiB buffer on an asio::readable_pipe,
+//                           until EOF
+//       async_run           output_limit = 64 KiB: the first 64 KiB kept, the rest read and
+//                           discarded
+//     Throughput in GiB/s. The byte counts, the kept bytes and the status are checked.
+// Every figure is the median over the rounds; "x" columns are the median of the per-round
+// ratios (paired round by round).
+//
+// Run pinned:  taskset -c 0 build/bench/asio-pidfd-bench-run [rounds] [N] [MiB] [echo|helper]
+// RUN_BENCH_PARTS=a|b|ab (default ab). System calls or page faults of one implementation,
+// run once: RUN_BENCH_ONLY=hand|hand_err|lib_out|lib|bp2 (a) or b_read|b_hand|b_lib (b), e.g.
+//   RUN_BENCH_ONLY=lib strace -c build/bench/asio-pidfd-bench-run 1 1000
+//   RUN_BENCH_ONLY=lib perf stat --no-inherit -e task-clock,page-faults build/bench/...
+#include <pidfd/async_pidfd.hpp>
+#include <pidfd/process.hpp>
+#include <pidfd/spawn.hpp>
+
+// Boost.Process v2 (1.81) is header-only; with std::filesystem it needs no Boost library.
+// Its headers miss a few includes, supplied here.
+#define BOOST_PROCESS_USE_STD_FS
+#include <boost/io/quoted.hpp>
+#include <boost/optional.hpp>
+#include <type_traits>
+#include <boost/process/v2/process.hpp>
+#include <boost/process/v2/stdio.hpp>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/readable_pipe.hpp>
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace asio = boost::asio;
+namespace bp2 = boost::process::v2;
+using clock_type = std::chrono::steady_clock;
+using boost::system::error_code;
+
+constexpr int in_flight = 32;
+constexpr std::size_t chunk = 64 * 1024;
+
+std::string helper;                      // path of asio-pidfd-bench-exit-helper
+std::vector<std::string> hello_argv;     // the (a) child: {"/bin/echo", "hello"} or {helper, "hello"}
+std::filesystem::path hello_exe;         // for Boost.Process: the program ...
+std::vector<std::string> hello_args;     // ... and its arguments after argv[0]
+
+[[noreturn]] void fail(const std::string& what) {
+  std::fprintf(stderr, "run benchmark FAILED: %s\n", what.c_str());
+  std::exit(2);
+}
+
+[[noreturn]] void die(const char* what) {
+  std::perror(what);
+  std::exit(2);
+}
+
+// RUSAGE_SELF: the parent only; RUSAGE_CHILDREN: the children it has reaped.
+double cpu_seconds(int who = RUSAGE_SELF) {
+  rusage ru{};
+  ::getrusage(who, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+struct throughput {
+  double wall, cpu, child_cpu;  // seconds
+};
+
+template <class Body>
+throughput measure(Body body) {
+  const double c0 = cpu_seconds(), k0 = cpu_seconds(RUSAGE_CHILDREN);
+  const auto t0 = clock_type::now();
+  body();
+  return {std::chrono::duration<double>(clock_type::now() - t0).count(), cpu_seconds() - c0,
+          cpu_seconds(RUSAGE_CHILDREN) - k0};
+}
+
+// Checks one run of (a); fails loudly on anything but "hello\n", empty stderr, exit 0.
+void check_hello(const char* who, const std::string& out, const std::string* err, bool ok) {
+  if (out != "hello\n") fail(std::string(who) + ": stdout was \"" + out + "\"");
+  if (err && !err->empty()) fail(std::string(who) + ": stderr was \"" + *err + "\"");
+  if (!ok) fail(std::string(who) + ": the child did not exit with 0");
+}
+
+// Runs n jobs, in_flight at a time: launch(io, done) starts one and calls done() once it has
+// been checked.
+template <class Launch>
+throughput many(int n, Launch launch) {
+  int finished = 0;
+  const throughput t = measure([&] {
+    asio::io_context io;
+    int started = 0;
+    std::function<void()> next = [&] {
+      if (started == n) return;
+      ++started;
+      launch(io, [&] {
+        ++finished;
+        next();
+      });
+    };
+    for (int i = 0; i < std::min(n, in_flight); ++i) next();
+    io.run();
+  });
+  if (finished != n) fail("only " + std::to_string(finished) + " of " + std::to_string(n) + " runs finished");
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------
+// (a) hand-written: pipe2 + pidfd::spawn + readable_pipe + async_read + async_pidfd.
+
+struct hand_job {
+  explicit hand_job(asio::io_context& io) : proc(io), out(io), err(io) {}
+  pidfd::async_pidfd proc;
+  asio::readable_pipe out, err;
+  std::string out_s, err_s;
+  pidfd::exit_status status;
+  int pending = 0;
+  std::function<void()> done;
+  bool with_err = false;
+
+  void step() {
+    if (--pending > 0) return;
+    check_hello("hand Asio", out_s, with_err ? &err_s : nullptr, status.success());
+    done();
+  }
+};
+
+template <class Done>
+void hand_launch(asio::io_context& io, bool with_err, Done done) {
+  auto job = std::make_shared<hand_job>(io);
+  job->done = std::move(done);
+  job->with_err = with_err;
+  int o[2], e[2] = {-1, -1};
+  if (::pipe2(o, O_CLOEXEC) != 0) die("pipe2");
+  if (with_err && ::pipe2(e, O_CLOEXEC) != 0) die("pipe2");
+  pidfd::spawn_options so;
+  so.stdout_fd = o[1];
+  if (with_err) so.stderr_fd = e[1];
+  job->proc.assign(pidfd::spawn(hello_argv, so));
+  ::close(o[1]);
+  job->out.assign(o[0]);
+  if (with_err) {
+    ::close(e[1]);
+    job->err.assign(e[0]);
+  }
+  auto read_to_eof = [&job](asio::readable_pipe& p, std::string& s) {
+    ++job->pending;
+    asio::async_read(p, asio::dynamic_buffer(s), [job](error_code ec, std::size_t) {
+      if (ec != asio::error::eof) fail("hand Asio: read: " + ec.message());
+      job->step();
+    });
+  };
+  read_to_eof(job->out, job->out_s);
+  if (with_err) read_to_eof(job->err, job->err_s);
+  ++job->pending;
+  job->proc.async_wait([job](error_code ec, pidfd::exit_status s) {
+    if (ec) fail("hand Asio: wait: " + ec.message());
+    job->status = s;
+    job->step();
+  });
+}
+
+throughput a_hand(int n) {
+  return many(n, [](asio::io_context& io, auto done) { hand_launch(io, false, done); });
+}
+throughput a_hand_err(int n) {
+  return many(n, [](asio::io_context& io, auto done) { hand_launch(io, true, done); });
+}
+
+// (a) the library.
+template <class Done>
+void lib_launch(asio::io_context& io, bool capture_stderr, Done done) {
+  pidfd::run_options opt;
+  opt.capture_stderr = capture_stderr;
+  pidfd::async_run(io, hello_argv, std::move(opt),
+                   [done, capture_stderr](error_code ec, pidfd::run_result r) {
+                     if (ec) fail("async_run: " + ec.message());
+                     check_hello("async_run", r.out, capture_stderr ? &r.err : nullptr,
+                                 r.status.success());
+                     if (r.truncated) fail("async_run: truncated");
+                     done();
+                   });
+}
+
+throughput a_lib_out(int n) {
+  return many(n, [](asio::io_context& io, auto done) { lib_launch(io, false, done); });
+}
+throughput a_lib(int n) {
+  return many(n, [](asio::io_context& io, auto done) { lib_launch(io, true, done); });
+}
+
+// (a) Boost.Process v2.
+struct bp2_job {
+  explicit bp2_job(asio::io_context& io) : out(io) {}
+  asio::readable_pipe out;
+  std::optional<bp2::process> proc;
+  std::string out_s;
+  int code = -1;
+  int pending = 2;
+  std::function<void()> done;
+
+  void step() {
+    if (--pending > 0) return;
+    check_hello("Boost.Process v2", out_s, nullptr, code == 0);
+    done();
+  }
+};
+
+throughput a_bp2(int n) {
+  return many(n, [](asio::io_context& io, auto done) {
+    auto job = std::make_shared<bp2_job>(io);
+    job->done = std::move(done);
+    job->proc.emplace(io.get_executor(), hello_exe, hello_args,
+                      bp2::process_stdio{{}, job->out, {}});
+    asio::async_read(job->out, asio::dynamic_buffer(job->out_s), [job](error_code ec, std::size_t) {
+      if (ec != asio::error::eof) fail("Boost.Process v2: read: " + ec.message());
+      job->step();
+    });
+    job->proc->async_wait([job](error_code ec, int code) {
+      if (ec) fail("Boost.Process v2: wait: " + ec.message());
+      job->code = code;
+      job->step();
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// (b) a child writing `bytes` to stdout.
+
+std::vector<std::string> spew_argv(std::uint64_t bytes) {
+  return {helper, "spew", std::to_string(bytes)};
+}
+
+void check_pattern(const char* who, const char* p, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (p[i] != static_cast<char>((i % chunk) % 251)) fail(std::string(who) + ": wrong bytes");
+}
+
+// Spawns the spewing child with its stdout on a new pipe; returns the read end.
+pidfd::pid_fd spawn_spew(std::uint64_t bytes, int& read_end) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) die("pipe2");
+  pidfd::spawn_options so;
+  so.stdout_fd = p[1];
+  pidfd::pid_fd child = pidfd::spawn(spew_argv(bytes), so);
+  ::close(p[1]);
+  read_end = p[0];
+  return child;
+}
+
+throughput b_read(std::uint64_t bytes) {
+  static std::unique_ptr<char[]> buf(new char[chunk]);
+  return measure([bytes] {
+    int fd = -1;
+    pidfd::pid_fd child = spawn_spew(bytes, fd);
+    std::uint64_t total = 0;
+    for (;;) {
+      const ssize_t k = ::read(fd, buf.get(), chunk);
+      if (k < 0 && errno == EINTR) continue;
+      if (k < 0) die("read");
+      if (k == 0) break;
+      if (total == 0) check_pattern("read() loop", buf.get(), static_cast<std::size_t>(k));
+      total += static_cast<std::uint64_t>(k);
+    }
+    ::close(fd);
+    const pidfd::exit_status s = child.wait();
+    if (total != bytes) fail("read() loop: read " + std::to_string(total) + " bytes");
+    if (!s.success()) fail("read() loop: the child did not exit with 0");
+  });
+}
+
+throughput b_hand(std::uint64_t bytes) {
+  static std::unique_ptr<char[]> buf(new char[chunk]);
+  return measure([bytes] {
+    asio::io_context io;
+    int fd = -1;
+    pidfd::async_pidfd child(io, spawn_spew(bytes, fd));
+    asio::readable_pipe pipe(io, fd);
+    std::uint64_t total = 0;
+    bool reaped = false, eof = false;
+    std::function<void()> read = [&] {
+      pipe.async_read_some(asio::buffer(buf.get(), chunk), [&](error_code ec, std::size_t k) {
+        if (ec == asio::error::eof) {
+          eof = true;
+          return;
+        }
+        if (ec) fail("hand Asio loop: read: " + ec.message());
+        if (total == 0) check_pattern("hand Asio loop", buf.get(), k);
+        total += k;
+        read();
+      });
+    };
+    read();
+    child.async_wait([&](error_code ec, pidfd::exit_status s) {
+      if (ec) fail("hand Asio loop: wait: " + ec.message());
+      if (!s.success()) fail("hand Asio loop: the child did not exit with 0");
+      reaped = true;
+    });
+    io.run();
+    if (!eof || !reaped) fail("hand Asio loop: did not finish");
+    if (total != bytes) fail("hand Asio loop: read " + std::to_string(total) + " bytes");
+  });
+}
+
+throughput b_lib(std::uint64_t bytes) {
+  return measure([bytes] {
+    asio::io_context io;
+    pidfd::run_options opt;
+    opt.output_limit = chunk;
+    bool finished = false;
+    pidfd::async_run(io, spew_argv(bytes), std::move(opt),
+                     [&](error_code ec, pidfd::run_result r) {
+                       if (ec) fail("async_run: " + ec.message());
+                       if (!r.status.success()) fail("async_run: the child did not exit with 0");
+                       const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(bytes, chunk));
+                       if (r.out.size() != want) fail("async_run: kept " + std::to_string(r.out.size()) + " bytes");
+                       check_pattern("async_run", r.out.data(), r.out.size());
+                       if (r.truncated != (bytes > chunk)) fail("async_run: wrong truncated flag");
+                       if (!r.err.empty()) fail("async_run: stderr not empty");
+                       finished = true;
+                     });
+    io.run();
+    if (!finished) fail("async_run: did not finish");
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+struct series {
+  std::vector<double> v;
+  double med() const { return median(v); }
+};
+// Median of the per-round ratios a/b.
+double paired(const series& a, const series& b) {
+  std::vector<double> r;
+  for (std::size_t i = 0; i < a.v.size() && i < b.v.size(); ++i) r.push_back(a.v[i] / b.v[i]);
+  return median(r);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int rounds = argc > 1 ? std::atoi(argv[1]) : 7;
+  const int n = argc > 2 ? std::atoi(argv[2]) : 2000;
+  const std::uint64_t mib = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 1024;
+  const std::string child = argc > 4 ? argv[4] : "echo";
+  if (rounds < 1 || n < 1 || mib < 1 || (child != "echo" && child != "helper")) {
+    std::fprintf(stderr, "usage: %s [rounds] [N] [MiB] [echo|helper]\n", argv[0]);
+    return 2;
+  }
+  const std::uint64_t bytes = mib << 20;
+  helper = (std::filesystem::read_symlink("/proc/self/exe").parent_path() /
+            "asio-pidfd-bench-exit-helper")
+               .string();
+  if (child == "echo") {
+    hello_argv = {"/bin/echo", "hello"};
+  } else {
+    hello_argv = {helper, "hello"};
+  }
+  hello_exe = hello_argv[0];
+  hello_args.assign(hello_argv.begin() + 1, hello_argv.end());
+
+  rlimit rl{};
+  ::getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &rl);
+
+  const char* names[5] = {"hand Asio", "hand Asio +err", "async_run (out)", "async_run",
+                          "Boost.Process v2"};
+  throughput (*a_fns[5])(int) = {a_hand, a_hand_err, a_lib_out, a_lib, a_bp2};
+
+  const char* b_names[3] = {"read() loop", "hand Asio loop", "async_run"};
+  throughput (*b_fns[3])(std::uint64_t) = {b_read, b_hand, b_lib};
+
+  if (const char* only = std::getenv("RUN_BENCH_ONLY")) {
+    const std::string o = only;
+    if (o.rfind("b_", 0) == 0) {
+      const int i = o == "b_read" ? 0 : o == "b_hand" ? 1 : o == "b_lib" ? 2 : -1;
+      if (i < 0) fail("RUN_BENCH_ONLY must be b_read, b_hand or b_lib for (b)");
+      const throughput t = b_fns[i](bytes);
+      std::printf("%s: %llu MiB in %.3f s, parent CPU %.3f s\n", b_names[i],
+                  static_cast<unsigned long long>(mib), t.wall, t.cpu);
+      return 0;
+    }
+    const int i = o == "hand" ? 0 : o == "hand_err" ? 1 : o == "lib_out" ? 2 : o == "lib" ? 3
+                : o == "bp2" ? 4 : -1;
+    if (i < 0) fail("RUN_BENCH_ONLY must be hand, hand_err, lib_out, lib or bp2");
+    const throughput t = a_fns[i](n);
+    std::printf("%s: %d runs in %.3f s, parent CPU %.3f s\n", names[i], n, t.wall, t.cpu);
+    return 0;
+  }
+
+  const std::string parts = std::getenv("RUN_BENCH_PARTS") ? std::getenv("RUN_BENCH_PARTS") : "ab";
+  std::printf("run benchmark: %d rounds, (a) %d runs of %s, %d in flight, (b) %llu MiB\n", rounds,
+              n, hello_argv[0].c_str(), in_flight, static_cast<unsigned long long>(mib));
+
+  if (parts.find('a') != std::string::npos) {
+    series wall[5], cpu[5], kids[5];
+    for (int r = 0; r < rounds; ++r) {
+      for (int k = 0; k < 5; ++k) {
+        const int i = (k + r) % 5;  // rotate the order round by round
+        const throughput t = a_fns[i](n);
+        wall[i].v.push_back(t.wall / n * 1e6);
+        cpu[i].v.push_back(t.cpu / n * 1e6);
+        kids[i].v.push_back(t.child_cpu / n * 1e6);
+      }
+      std::fprintf(stderr, "(a) round %d/%d done\n", r + 1, rounds);
+    }
+    std::printf("\n(a) run + collect stdout + exit status, per run (median of %d rounds); CPU: the\n"
+                "parent's, child: the children's (user + system); w/c x: paired wall/CPU ratios\n",
+                rounds);
+    std::printf("%-18s %8s %9s %8s %8s %8s %8s %8s %8s %8s %8s\n", "", "runs/s", "wall us",
+                "CPU us", "child us", "w x hand", "w x h+e", "w x bp2", "c x hand", "c x h+e", "c x bp2");
+    for (int i = 0; i < 5; ++i)
+      std::printf("%-18s %8.0f %9.1f %8.1f %8.1f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n", names[i],
+                  1e6 / wall[i].med(), wall[i].med(), cpu[i].med(), kids[i].med(), paired(wall[i], wall[0]),
+                  paired(wall[i], wall[1]), paired(wall[i], wall[4]), paired(cpu[i], cpu[0]),
+                  paired(cpu[i], cpu[1]), paired(cpu[i], cpu[4]));
+    std::printf("targets: async_run within 1.10x of hand-written (wall): async_run (out) / hand "
+                "%.3f, async_run / hand +err %.3f, async_run / hand %.3f\n",
+                paired(wall[2], wall[0]), paired(wall[3], wall[1]), paired(wall[3], wall[0]));
+    std::printf("         at least 3x faster than Boost.Process v2: bp2 / async_run wall %.2f, "
+                "CPU %.2f; bp2 / async_run (out) wall %.2f, CPU %.2f\n",
+                paired(wall[4], wall[3]), paired(cpu[4], cpu[3]), paired(wall[4], wall[2]),
+                paired(cpu[4], cpu[2]));
+  }
+
+  if (parts.find('b') != std::string::npos) {
+    series gibs[3], cpu[3];
+    for (int r = 0; r < rounds; ++r) {
+      for (int k = 0; k < 3; ++k) {
+        const int i = (k + r) % 3;
+        const throughput t = b_fns[i](bytes);
+        gibs[i].v.push_back(static_cast<double>(bytes) / static_cast<double>(1 << 30) / t.wall);
+        cpu[i].v.push_back(t.cpu / static_cast<double>(bytes) * static_cast<double>(1 << 30));
+      }
+      std::fprintf(stderr, "(b) round %d/%d done\n", r + 1, rounds);
+    }
+    std::printf("\n(b) a child writing %llu MiB to stdout in 64 KiB writes, read with a 64 KiB "
+                "buffer (median of %d rounds)\n",
+                static_cast<unsigned long long>(mib), rounds);
+    std::printf("%-18s %8s %16s %10s %10s\n", "", "GiB/s", "parent CPU s/GiB", "x read()",
+                "x hand");
+    for (int i = 0; i < 3; ++i)
+      std::printf("%-18s %8.2f %16.3f %10.3f %10.3f\n", b_names[i], gibs[i].med(), cpu[i].med(),
+                  paired(gibs[i], gibs[0]), paired(gibs[i], gibs[1]));
+    std::printf("target: async_run throughput >= 0.9x the read() loop: %.3f\n",
+                paired(gibs[2], gibs[0]));
+  }
+  return 0;
+}
