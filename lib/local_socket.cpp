@@ -1,12 +1,10 @@
 // pidfds over UNIX-domain sockets: SO_PEERPIDFD, SCM_RIGHTS and SCM_PIDFD.
 #include <pidfd/detail/linux.hpp>
-#include <pidfd/detail/socket_ops.hpp>
+#include <pidfd/detail/socket_calls.hpp>
 #include <pidfd/kernel.hpp>
 #include <pidfd/unique_fd.hpp>
 
 #include "sys.hpp"
-
-#include <boost/asio/error.hpp>
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -22,7 +20,7 @@
 #define ANON_INODE_FS_MAGIC 0x09041934
 #endif
 
-namespace pidfd::detail {
+namespace pidfd::detail::socket_calls {
 
 namespace {
 
@@ -78,20 +76,23 @@ error_code sys_readlink(const char* path, std::string& target) noexcept {
   return {};
 }
 
-// EAGAIN and EWOULDBLOCK as Asio's would_block, so callers can compare with one value.
+// "Not ready", always spelt EWOULDBLOCK (Asio's would_block), so callers can compare with
+// one value.
+error_code would_block() noexcept { return errno_code(EWOULDBLOCK); }
+
 error_code normalise_io_error(error_code ec) noexcept {
   if (ec.category() == system_category() && (ec.value() == EAGAIN || ec.value() == EWOULDBLOCK))
-    return boost::asio::error::would_block;
+    return would_block();
   return ec;
 }
 
 // Sockets of Asio's generic protocols may be of any family: accept only AF_UNIX.
 error_code check_socket(int sock, socket_semantics sem) noexcept {
-  if (sock < 0) return boost::asio::error::bad_descriptor;
+  if (sock < 0) return errno_code(EBADF);
   if (!sem.check_family) return {};
   int domain = 0;
   if (error_code ec = sys_getsockopt_int(sock, SOL_SOCKET, SO_DOMAIN, domain)) return ec;
-  if (domain != AF_UNIX) return boost::asio::error::address_family_not_supported;
+  if (domain != AF_UNIX) return errno_code(EAFNOSUPPORT);
   return {};
 }
 
@@ -207,7 +208,7 @@ pid_fd peer_pidfd(int sock, socket_semantics sem, error_code& ec) noexcept {
     if (option_missing(ec))
       ec = not_supported();
     else if (ec.value() == ENODATA)
-      ec = boost::asio::error::not_connected;  // no peer credentials recorded
+      ec = errno_code(ENOTCONN);  // no peer credentials recorded
     else
       ec = reaped_error(ec.value());
     return {};
@@ -238,7 +239,7 @@ void send_pidfd(int sock, socket_semantics sem, int pidfd, bool blocking,
   ec = check_socket(sock, sem);
   if (ec) return;
   if (pidfd < 0) {
-    ec = boost::asio::error::bad_descriptor;
+    ec = errno_code(EBADF);
     return;
   }
   char payload = 0;
@@ -257,12 +258,14 @@ void send_pidfd(int sock, socket_semantics sem, int pidfd, bool blocking,
   for (;;) {
     std::size_t sent = 0;
     ec = normalise_io_error(sys_sendmsg(sock, msg, MSG_DONTWAIT | MSG_NOSIGNAL, sent));
-    if (ec != boost::asio::error::would_block || !blocking) return;
+    if (ec != would_block() || !blocking) return;
     if ((ec = wait_ready(sock, POLLOUT))) return;
   }
 }
 
-pid_fd receive_pidfd(int sock, socket_semantics sem, bool blocking, error_code& ec) noexcept {
+pid_fd receive_pidfd(int sock, socket_semantics sem, bool blocking, bool& peer_closed,
+                     error_code& ec) noexcept {
+  peer_closed = false;
   ec = check_socket(sock, sem);
   if (ec) return {};
   char payload;
@@ -271,18 +274,18 @@ pid_fd receive_pidfd(int sock, socket_semantics sem, bool blocking, error_code& 
   received_fds fds;
   for (;;) {
     ec = receive_once(sock, &iov, 1, bytes, fds);
-    if (ec != boost::asio::error::would_block || !blocking) break;
+    if (ec != would_block() || !blocking) break;
     if ((ec = wait_ready(sock, POLLIN))) return {};
   }
   if (ec) return {};
   // From here every received fd is owned by `fds` and closed unless returned.
   if (fds.truncated) {
-    ec = boost::asio::error::message_size;
+    ec = errno_code(EMSGSIZE);
     return {};
   }
   if (fds.rights_count == 0) {
     if (bytes == 0 && sem.zero_is_eof)
-      ec = boost::asio::error::eof;
+      peer_closed = true;
     else
       ec = boost::system::errc::make_error_code(boost::system::errc::no_message);
     return {};
@@ -298,7 +301,8 @@ pid_fd receive_pidfd(int sock, socket_semantics sem, bool blocking, error_code& 
 
 std::size_t receive_with_sender(int sock, socket_semantics sem, const ::iovec* iov,
                                 std::size_t iov_count, bool blocking, pid_fd& sender,
-                                error_code& ec) noexcept {
+                                bool& peer_closed, error_code& ec) noexcept {
+  peer_closed = false;
   sender.close();
   ec = check_socket(sock, sem);
   if (ec) return 0;
@@ -306,18 +310,18 @@ std::size_t receive_with_sender(int sock, socket_semantics sem, const ::iovec* i
   received_fds fds;
   for (;;) {
     ec = receive_once(sock, iov, iov_count, bytes, fds);
-    if (ec != boost::asio::error::would_block || !blocking) break;
+    if (ec != would_block() || !blocking) break;
     if ((ec = wait_ready(sock, POLLIN))) return 0;
   }
   if (ec) return 0;
   // SCM_RIGHTS fds are not asked for here: `fds` closes them.
   if (fds.truncated) {
-    ec = boost::asio::error::message_size;
+    ec = errno_code(EMSGSIZE);
     return bytes;
   }
   if (!fds.has_sender) {
     if (bytes == 0 && sem.zero_is_eof && fds.rights_count == 0)
-      ec = boost::asio::error::eof;
+      peer_closed = true;
     else
       ec = boost::system::errc::make_error_code(boost::system::errc::no_message);
     return bytes;
@@ -330,4 +334,4 @@ std::size_t receive_with_sender(int sock, socket_semantics sem, const ::iovec* i
   return bytes;
 }
 
-}  // namespace pidfd::detail
+}  // namespace pidfd::detail::socket_calls

@@ -143,9 +143,9 @@ public:
   }
 
   /// Gives the pidfd back as a pid_fd, intact (same descriptor, recorded pid and cached
-  /// status), after deregistering it, in blocking mode: the reactor sets O_NONBLOCK
-  /// (PIDFD_NONBLOCK) while it watches the pidfd, and this clears it. Pending waits
-  /// complete with operation_aborted.
+  /// status), after deregistering it, in blocking mode: a reactor may set O_NONBLOCK
+  /// (for a pidfd: PIDFD_NONBLOCK) while it watches the pidfd, and this clears it whichever
+  /// reactor it was. Pending waits complete with operation_aborted.
   pid_fd release() {
     error_code ec;
     return release(ec);
@@ -154,7 +154,8 @@ public:
   pid_fd release(error_code& ec) noexcept {
     retries_.reset();
     if (descriptor_.is_open()) {
-      // The reactor set O_NONBLOCK (for a pidfd: PIDFD_NONBLOCK) at the first wait. Best
+      // Asio's epoll reactor sets O_NONBLOCK (for a pidfd: PIDFD_NONBLOCK) at the first
+      // wait; its io_uring service does not, and clearing it then changes nothing. Best
       // effort: pid_fd::wait() copes with it anyway.
       error_code ignored;
       descriptor_.native_non_blocking(false, ignored);
@@ -232,7 +233,8 @@ public:
   ///
   /// The handler runs on its associated executor (default: get_executor()), never inside
   /// this function. The operation's memory comes from the handler's associated allocator
-  /// (only the retry timer of the "readable, no status yet" case uses operator new).
+  /// (only the object's small shared state, created at its first wait, and the retry timer
+  /// of the "readable, no status yet" case use operator new).
   ///
   /// Per-operation cancellation: terminal, partial and total, all with the same effect
   /// (operation_aborted; the process is untouched and can be waited on again).
@@ -241,7 +243,10 @@ public:
   /// with the same status.
   ///
   /// Lifetime: the object must not be moved while the operation is pending, and must
-  /// outlive it unless destroyed with the wait still pending (which aborts it).
+  /// outlive it unless destroyed with the wait still pending (which aborts it). A wait
+  /// aborted by close(), release() or destruction never touches the object again, whatever
+  /// the reactor does; with Boost 1.81's io_uring backend its handler can be delayed until
+  /// the descriptor number, reused by a new registration, next becomes readable.
   template <boost::asio::completion_token_for<void(error_code, exit_status)> Token =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_wait(Token&& token = boost::asio::default_completion_token_t<executor_type>()) {

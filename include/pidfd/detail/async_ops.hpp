@@ -2,10 +2,11 @@
 // async_wait_for, async_terminate), each written for boost::asio::async_compose.
 //
 // How a wait finds out that the process has ended. The pidfd is registered with the
-// reactor like any descriptor (edge-triggered under epoll). A descriptor wait with an
-// empty queue re-arms the registration (EPOLL_CTL_MOD), and the kernel then reports the
-// current readiness again, so a wait started after the exit still completes: no edge is
-// lost. On readiness the operation calls pid_fd::try_wait(), which never blocks:
+// reactor like any descriptor. A descriptor wait is a fresh request for readiness each
+// time it is started (epoll re-arms the registration with EPOLL_CTL_MOD, io_uring submits
+// a new poll request), and the kernel then reports the current readiness, so a wait
+// started after the exit still completes: no edge is lost. On readiness the operation
+// calls pid_fd::try_wait(), which never blocks:
 //   - a status, or an error (status_unavailable for a thread or a non-child on old
 //     kernels): complete with it;
 //   - nothing yet, and the pidfd is no longer readable: wait for readiness again;
@@ -15,6 +16,16 @@
 //     short timer instead, backing off from 1 ms to 64 ms. The timers of these waits are
 //     kept in a retry_list owned by the I/O object, so cancel(), close() and the
 //     destructor abort them like descriptor waits.
+//
+// What a wait may assume about the reactor. Nothing beyond "the handler is called once":
+// every wait holds a reference to the object's retry_list, which close(), release() and
+// the destructor mark closed, and checks it before touching the object. Boost 1.81's
+// io_uring service, for one, can resume a wait of a destroyed object much later (it
+// resubmits the old request when the descriptor's slot is reused) and can deliver the
+// result of an internal cancel request (ENOENT, EALREADY) to an unrelated wait. So a
+// closed list means operation_aborted whatever the reactor reported, and a descriptor
+// error other than operation_aborted leads to a re-check, not to the handler (up to
+// max_descriptor_errors in a row, so that a persistent error is still reported).
 #ifndef PIDFD_DETAIL_ASYNC_OPS_HPP
 #define PIDFD_DETAIL_ASYNC_OPS_HPP
 
@@ -55,9 +66,10 @@ struct async_pidfd_access {
   }
 };
 
-/// The retry timers of the waits that are re-checking a readable pidfd (see above),
-/// reference-counted: the I/O object holds one reference, each retrying wait another, so
-/// a wait whose object was destroyed meanwhile can still unlink itself.
+/// The retry timers of the waits that are re-checking a readable pidfd (see above), and
+/// the mark that the object's registration is gone. Reference-counted: the I/O object
+/// holds one reference and each pending wait another, so a wait whose object was closed or
+/// destroyed meanwhile can still find out, and unlink its timer.
 class retry_list {
 public:
   /// A retrying wait's timer, linked into the list while it is armed.
@@ -114,6 +126,12 @@ public:
       if (n.next_) n.next_->prev_ = n.prev_;
       n.linked_ = false;
     }
+    return closed_;
+  }
+
+  /// True once the owner has closed the list (the I/O object is gone, closed or released).
+  bool closed() noexcept {
+    std::lock_guard<std::mutex> lock(mutex_);
     return closed_;
   }
 
@@ -181,6 +199,32 @@ private:
   std::atomic<retry_list*> p_{nullptr};
 };
 
+/// One reference to a retry_list, held by a pending operation.
+class retry_list_ref {
+public:
+  retry_list_ref() noexcept = default;
+  explicit retry_list_ref(retry_list* p) noexcept : p_(p) {}
+  retry_list_ref(retry_list_ref&& other) noexcept : p_(std::exchange(other.p_, nullptr)) {}
+  retry_list_ref& operator=(retry_list_ref&& other) noexcept {
+    if (this != &other) {
+      reset();
+      p_ = std::exchange(other.p_, nullptr);
+    }
+    return *this;
+  }
+  ~retry_list_ref() { reset(); }
+
+  void reset() noexcept {
+    if (p_) std::exchange(p_, nullptr)->release();
+  }
+  /// True if a reference is held and its list has been closed by the owner.
+  bool closed() const noexcept { return p_ && p_->closed(); }
+  retry_list* get() const noexcept { return p_; }
+
+private:
+  retry_list* p_ = nullptr;
+};
+
 /// The retry timer of one wait, owned by that wait (heap-allocated so its address stays
 /// put while the operation object moves).
 template <class Executor>
@@ -189,7 +233,10 @@ public:
   using timer_type = boost::asio::basic_waitable_timer<
       std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
 
-  retry_timer(const Executor& ex, retry_list* list) : timer_(ex), list_(list) {}
+  /// Takes its own reference to list.
+  retry_timer(const Executor& ex, retry_list* list) : timer_(ex), list_(list) {
+    list_->add_ref();
+  }
   ~retry_timer() {
     list_->unlink(*this);
     list_->release();
@@ -206,6 +253,9 @@ private:
 
 inline constexpr std::chrono::milliseconds retry_first{1};
 inline constexpr std::chrono::milliseconds retry_max{64};
+/// A descriptor wait failing this many times in a row (each followed by a re-check that
+/// found the process still running) reports the error: it is not a reactor artefact.
+inline constexpr unsigned char max_descriptor_errors = 8;
 
 /// async_wait(): see the top of this file. Owner is basic_async_pidfd<Executor>. Kept
 /// small: it lives in every pending wait's operation memory.
@@ -225,6 +275,7 @@ public:
           status_ = *s;
           return post_self(self, posted_result::status);
         }
+        life_ = retry_list_ref(owner_->retries_.acquire());
         return arm_descriptor(self);
 
       case state::posted:
@@ -239,13 +290,23 @@ public:
         return self.complete(boost::asio::error::operation_aborted, exit_status());
 
       case state::descriptor:
-        if (ec) return self.complete(ec, exit_status());
+        // The object may be gone whatever ec says (see the top of this file).
+        if (ec == boost::asio::error::operation_aborted || life_.closed()) return abort(self);
+        if (ec) {
+          if (++descriptor_errors_ >= max_descriptor_errors) {
+            life_.reset();
+            return self.complete(ec, exit_status());
+          }
+        } else {
+          descriptor_errors_ = 0;
+        }
         return check(self);
 
       case state::timer: {
         const bool closed = timer_->list().unlink(*timer_);
         if (ec || closed) {
           timer_.reset();  // free our memory before the handler runs
+          life_.reset();
           return self.complete(ec ? ec : error_code(boost::asio::error::operation_aborted),
                                exit_status());
         }
@@ -257,6 +318,14 @@ public:
 private:
   enum class state : unsigned char { start, posted, descriptor, timer };
   enum class posted_result : unsigned char { status, bad_descriptor, aborted };
+
+  // Completes with operation_aborted without touching the object.
+  template <class Self>
+  void abort(Self& self) {
+    timer_.reset();
+    life_.reset();
+    self.complete(boost::asio::error::operation_aborted, exit_status());
+  }
 
   template <class Self>
   void post_self(Self& self, posted_result r) {
@@ -280,12 +349,10 @@ private:
     const std::optional<exit_status> s = owner_->core_.try_wait(ec);
     if (ec || s) {
       timer_.reset();
+      life_.reset();
       return self.complete(ec, s.value_or(exit_status()));
     }
-    if (self.cancelled() != boost::asio::cancellation_type::none) {
-      timer_.reset();
-      return self.complete(boost::asio::error::operation_aborted, exit_status());
-    }
+    if (self.cancelled() != boost::asio::cancellation_type::none) return abort(self);
     if (!owner_->core_.has_exited()) {
       // Readiness without a status, and the pidfd is not readable now: the next change
       // (the exit) will be reported.
@@ -301,7 +368,7 @@ private:
     using executor_type = typename Owner::executor_type;
     if (!timer_) {
       timer_ = std::make_unique<retry_timer<executor_type>>(owner_->descriptor_.get_executor(),
-                                                            owner_->retries_.acquire());
+                                                            life_.get());
     } else if (retry_first * (2 << backoff_shift_) <= retry_max) {
       ++backoff_shift_;
     }
@@ -312,16 +379,19 @@ private:
     if (!armed) {
       // The object was closed under us (by another thread): abort, through the executor.
       timer_.reset();
+      life_.reset();
       post_self(self, posted_result::aborted);
     }
   }
 
   Owner* owner_;
+  retry_list_ref life_;  // held from the first descriptor wait to completion
   std::unique_ptr<retry_timer<typename Owner::executor_type>> timer_;
   exit_status status_;
   state state_ = state::start;
   posted_result posted_ = posted_result::status;
   unsigned char backoff_shift_ = 0;  // delay: retry_first * 2^backoff_shift_
+  unsigned char descriptor_errors_ = 0;  // descriptor waits failed in a row
 };
 
 /// async_wait_for(): async_wait() raced against a timer in a parallel group; the first to
@@ -388,11 +458,18 @@ public:
           if (signal_ec && signal_ec != boost::system::errc::no_such_process)
             return post_error(self, signal_ec);
         }
+        life_ = retry_list_ref(owner_->retries_.acquire());
         state_ = state::grace;
         return owner_->async_wait_for(grace_, std::move(self));
       case state::posted:
         return self.complete(result_, exit_status());
       case state::grace:
+        // The grace timer can win the race against a wait that the reactor has not
+        // aborted yet (see the top of this file): the object may be gone.
+        if (ec == boost::asio::error::timed_out && life_.closed()) {
+          life_.reset();
+          return self.complete(boost::asio::error::operation_aborted, exit_status());
+        }
         if (ec == boost::asio::error::timed_out) {
           error_code kill_ec;
           owner_->core_.send_signal(SIGKILL, scope_, kill_ec);
@@ -401,8 +478,10 @@ public:
             owner_->core_.release_memory(ignored);
           }
           state_ = state::killed;
+          life_.reset();
           return owner_->async_wait(std::move(self));
         }
+        life_.reset();
         return self.complete(ec, status);
       case state::killed:
         return self.complete(ec, status);
@@ -420,6 +499,7 @@ private:
   }
 
   Owner* owner_;
+  retry_list_ref life_;  // held during the grace period
   std::chrono::steady_clock::duration grace_;
   signal_scope scope_;
   state state_ = state::start;

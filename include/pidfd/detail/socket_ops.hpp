@@ -1,12 +1,14 @@
 // asio-pidfd internal: the machinery behind <pidfd/local_socket.hpp>.
 //
 // The system calls (getsockopt, setsockopt, sendmsg, recvmsg, the pidfd check) are
-// non-template code in lib/local_socket.cpp; this header has the protocol trait that
-// restricts the public functions to UNIX-domain sockets and the named operation type that
-// the asynchronous initiators hand to async_compose.
+// non-template code in lib/local_socket.cpp, declared Asio-free in detail/socket_calls.hpp;
+// this header has the protocol trait that restricts the public functions to UNIX-domain
+// sockets, the thin wrappers that turn the compiled functions' results into Asio's errors,
+// and the named operation type that the asynchronous initiators hand to async_compose.
 #ifndef PIDFD_DETAIL_SOCKET_OPS_HPP
 #define PIDFD_DETAIL_SOCKET_OPS_HPP
 
+#include <pidfd/detail/socket_calls.hpp>
 #include <pidfd/error.hpp>
 #include <pidfd/pid_fd.hpp>
 
@@ -31,16 +33,6 @@
 #include <utility>
 
 namespace pidfd::detail {
-
-/// What the library needs to know about a socket's protocol.
-struct socket_semantics {
-  /// recvmsg() returning 0 bytes means the peer has shut down (stream and seqpacket
-  /// sockets); for datagram sockets it is an empty datagram.
-  bool zero_is_eof;
-  /// The protocol type does not fix the address family (Asio's generic protocols), so the
-  /// socket's SO_DOMAIN is checked to be AF_UNIX at each call.
-  bool check_family;
-};
 
 /// The protocols the UNIX-socket functions accept, with their semantics. Boost 1.81 has no
 /// local::seq_packet_protocol, so a UNIX seqpacket socket is a generic::seq_packet_protocol
@@ -76,25 +68,44 @@ struct local_protocol_traits<boost::asio::local::seq_packet_protocol> {
 template <class Protocol>
 concept local_protocol = local_protocol_traits<Protocol>::supported;
 
-// Non-template implementation (lib/local_socket.cpp). `blocking` selects the synchronous
-// behaviour: wait with poll() while the socket is not ready. Without it one attempt is
-// made and boost::asio::error::would_block reports "not ready".
+// The compiled functions (detail/socket_calls.hpp), with "peer closed" as Asio's eof.
+// `blocking` selects the synchronous behaviour: wait with poll() while the socket is not
+// ready. Without it one attempt is made and boost::asio::error::would_block (EWOULDBLOCK
+// in the system category) reports "not ready".
 
 /// getsockopt(SO_PEERPIDFD), verified and adopted.
-pid_fd peer_pidfd(int sock, socket_semantics sem, error_code& ec) noexcept;
+inline pid_fd peer_pidfd(int sock, socket_semantics sem, error_code& ec) noexcept {
+  return socket_calls::peer_pidfd(sock, sem, ec);
+}
 /// setsockopt(SO_PASSPIDFD, 1).
-void enable_sender_pidfd(int sock, socket_semantics sem, error_code& ec) noexcept;
+inline void enable_sender_pidfd(int sock, socket_semantics sem, error_code& ec) noexcept {
+  socket_calls::enable_sender_pidfd(sock, sem, ec);
+}
 /// sendmsg() of a 1-byte payload with the pidfd as SCM_RIGHTS.
-void send_pidfd(int sock, socket_semantics sem, int pidfd, bool blocking,
-                error_code& ec) noexcept;
+inline void send_pidfd(int sock, socket_semantics sem, int pidfd, bool blocking,
+                       error_code& ec) noexcept {
+  socket_calls::send_pidfd(sock, sem, pidfd, blocking, ec);
+}
 /// recvmsg() of one message: the first received pidfd, every other fd closed.
-pid_fd receive_pidfd(int sock, socket_semantics sem, bool blocking, error_code& ec) noexcept;
+inline pid_fd receive_pidfd(int sock, socket_semantics sem, bool blocking,
+                            error_code& ec) noexcept {
+  bool peer_closed = false;
+  pid_fd p = socket_calls::receive_pidfd(sock, sem, blocking, peer_closed, ec);
+  if (peer_closed) ec = boost::asio::error::eof;
+  return p;
+}
 /// recvmsg() into iov with the sender's SCM_PIDFD; every SCM_RIGHTS fd closed.
-std::size_t receive_with_sender(int sock, socket_semantics sem, const ::iovec* iov,
-                                std::size_t iov_count, bool blocking, pid_fd& sender,
-                                error_code& ec) noexcept;
+inline std::size_t receive_with_sender(int sock, socket_semantics sem, const ::iovec* iov,
+                                       std::size_t iov_count, bool blocking, pid_fd& sender,
+                                       error_code& ec) noexcept {
+  bool peer_closed = false;
+  const std::size_t n = socket_calls::receive_with_sender(sock, sem, iov, iov_count, blocking,
+                                                          sender, peer_closed, ec);
+  if (peer_closed) ec = boost::asio::error::eof;
+  return n;
+}
 /// True if fd refers to a pidfd: pidfs (6.9+) or the "[pidfd]" anonymous inode.
-bool is_pidfd(int fd, error_code& ec) noexcept;
+inline bool is_pidfd(int fd, error_code& ec) noexcept { return socket_calls::is_pidfd(fd, ec); }
 
 /// At most this many buffers of a sequence are used (the rest are ignored, as Asio does
 /// with its own limit).
