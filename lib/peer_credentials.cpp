@@ -3,16 +3,21 @@
 
 #include "sys.hpp"
 
-#include <boost/asio/error.hpp>
-
 #include <sys/socket.h>
 
+#include <cerrno>
+
 namespace pidfd::detail {
+
+namespace {
+// The same values as boost::asio::error's basic errors (system_category), without Asio.
+error_code errno_code(int e) noexcept { return error_code(e, boost::system::system_category()); }
+}  // namespace
 
 peer_ids peer_credentials(int sock, bool check_family, error_code& ec) noexcept {
   ec.clear();
   if (sock < 0) {
-    ec = boost::asio::error::bad_descriptor;
+    ec = errno_code(EBADF);
     return {};
   }
   if (check_family) {
@@ -23,7 +28,7 @@ peer_ids peer_credentials(int sock, bool check_family, error_code& ec) noexcept 
       return {};
     }
     if (domain != AF_UNIX) {
-      ec = boost::asio::error::address_family_not_supported;
+      ec = errno_code(EAFNOSUPPORT);
       return {};
     }
   }
@@ -35,7 +40,7 @@ peer_ids peer_credentials(int sock, bool check_family, error_code& ec) noexcept 
   }
   // A socket that never had a peer reports pid 0 and the overflow ids (not an error).
   if (cred.pid == 0) {
-    ec = boost::asio::error::not_connected;
+    ec = errno_code(ENOTCONN);
     return {};
   }
   return peer_ids{cred.uid, cred.gid};

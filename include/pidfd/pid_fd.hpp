@@ -310,6 +310,7 @@ public:
   /// process has been reaped (or once it has exited: its memory is gone);
   /// operation_not_supported without process_madvise.
   std::size_t madvise(std::span<const iovec> ranges, int advice) const;
+  /// As above, but reports a failure in ec instead of throwing.
   std::size_t madvise(std::span<const iovec> ranges, int advice, error_code& ec) const noexcept;
 
   /// The value of the pidfs extended attribute `name` (Linux 6.17). pidfs implements only
@@ -322,31 +323,36 @@ public:
   /// kernel answers, whatever the attribute, to a caller without CAP_SYS_ADMIN);
   /// operation_not_supported before 6.17 and for a name outside trusted.*.
   std::string get_xattr(const std::string& name) const;
+  /// As above, but reports a failure in ec instead of throwing.
   std::string get_xattr(const std::string& name, error_code& ec) const noexcept;
 
   /// Sets the pidfs extended attribute `name` to `value` (see get_xattr()). Needs
   /// CAP_SYS_ADMIN: operation_not_permitted without it. operation_not_supported before
   /// 6.17 and for a name outside trusted.*.
   void set_xattr(const std::string& name, std::string_view value) const;
+  /// As above, but reports a failure in ec instead of throwing.
   void set_xattr(const std::string& name, std::string_view value, error_code& ec) const noexcept;
 
   /// The names of the process's pidfs extended attributes (see get_xattr()). Empty for a
   /// caller without CAP_SYS_ADMIN. operation_not_supported before 6.17.
   std::vector<std::string> list_xattrs() const;
+  /// As above, but reports a failure in ec instead of throwing.
   std::vector<std::string> list_xattrs(error_code& ec) const noexcept;
 
   /// Removes the pidfs extended attribute `name` (see get_xattr()): no_message_available
   /// if there is none, operation_not_permitted without CAP_SYS_ADMIN,
   /// operation_not_supported before 6.17.
   void remove_xattr(const std::string& name) const;
+  /// As above, but reports a failure in ec instead of throwing.
   void remove_xattr(const std::string& name, error_code& ec) const noexcept;
 
   /// The process's cgroup v2 path, relative to the cgroup2 mount (for example
-  /// "/system.slice/foo.service"), from the "0::" line of /proc/<pid>/cgroup read through
+  /// "/system.slice/foo.service"), from the "0::" line of `/proc/<pid>/cgroup` read through
   /// the verified proc_dir(), so it cannot describe a process that reused the PID.
   /// no_such_process once the process has been reaped; operation_not_supported on a
   /// system without the cgroup v2 hierarchy.
   std::string cgroup_path() const;
+  /// As above, but reports a failure in ec instead of throwing.
   std::string cgroup_path(error_code& ec) const noexcept;
 
   /// A directory descriptor for `/proc/<pid>`, verified after opening to belong to this
