@@ -2,6 +2,7 @@
 // waiters, never-inline completion and associated executors, each cancellation route,
 // timeouts and termination, and the hostile environments other libraries fail in
 // (ptrace, SIGCHLD ignored, waitpid(-1) elsewhere, non-children, threads, many threads).
+#include "run_until.hpp"
 #include "support.hpp"
 
 #include <pidfd/async_pidfd.hpp>
@@ -71,13 +72,7 @@ protected:
   // Runs the io_context until pred() holds; false if it does not within the bound.
   template <class Pred>
   bool run_until(Pred pred, std::chrono::milliseconds bound = pidfd_test::wait_bound) {
-    const auto deadline = std::chrono::steady_clock::now() + bound;
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      io.restart();
-      io.run_one_for(10ms);
-    }
-    return true;
+    return pidfd_test::run_until(io, pred, bound);
   }
 
   // Starts an async_wait with a plain callback recording into r.

@@ -9,6 +9,7 @@
 //    run of timed-out async_wait_for() reports timed_out every time.
 //  - A stopped io_context with waits pending, then destroyed: nothing leaks, nothing is
 //    left unreaped once the processes are waited synchronously.
+#include "run_until.hpp"
 #include "support.hpp"
 
 #include <pidfd/async_pidfd.hpp>
@@ -72,13 +73,7 @@ protected:
 
   template <class Pred>
   bool run_until(Pred pred, std::chrono::milliseconds bound = pidfd_test::wait_bound) {
-    const auto deadline = std::chrono::steady_clock::now() + bound;
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      io.restart();
-      io.run_one_for(10ms);
-    }
-    return true;
+    return pidfd_test::run_until(io, pred, bound);
   }
 
   static void start_wait(async_pidfd& p, wait_result& r) {

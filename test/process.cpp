@@ -2,6 +2,7 @@
 // kernel with the helper child program: exact bytes both ways, large streams, limits,
 // SIGPIPE, concurrent spawns, grandchildren, timeouts, every cancellation type, every
 // completion-token kind, and process groups.
+#include "run_until.hpp"
 #include "support.hpp"
 
 #include <pidfd/kernel.hpp>
@@ -94,6 +95,19 @@ exit_status reap_orphan(pid_t pid) {
   return {};
 }
 
+// f() must throw system_error(ENOENT) whose what() starts with `what` (Boost appends the
+// code, " [system:2]").
+template <class F>
+void expect_enoent_naming(F f, const std::string& what) {
+  try {
+    f();
+    ADD_FAILURE() << "no exception";
+  } catch (const pidfd::system_error& e) {
+    EXPECT_EQ(e.code(), error_code(ENOENT, boost::system::system_category()));
+    EXPECT_TRUE(std::string_view(e.what()).starts_with(what)) << e.what();
+  }
+}
+
 struct run_outcome {
   bool done = false;
   error_code ec;
@@ -108,13 +122,7 @@ protected:
 
   template <class Pred>
   bool run_until(Pred pred, std::chrono::milliseconds bound = pidfd_test::wait_bound) {
-    const auto deadline = std::chrono::steady_clock::now() + bound;
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      io.restart();
-      io.run_one_for(10ms);
-    }
-    return true;
+    return pidfd_test::run_until(io, pred, bound);
   }
 
   // async_run with a callback, run to completion.
@@ -195,23 +203,10 @@ TEST_F(Process, SpawnErrorsLeaveNothingOpen) {
 }
 
 TEST_F(Process, ThrowingSpawnNamesTheProgram) {
-  try {
-    (void)pidfd::spawn(io, {"frobnicate-no-such-program"});
-    ADD_FAILURE() << "no exception";
-  } catch (const pidfd::system_error& e) {
-    EXPECT_EQ(e.code(), error_code(ENOENT, boost::system::system_category()));
-    EXPECT_TRUE(std::string_view(e.what()).starts_with(
-        "pidfd::spawn \"frobnicate-no-such-program\": No such file or directory"))
-        << e.what();
-  }
-  try {
-    (void)pidfd::spawn({"frobnicate-no-such-program"});
-    ADD_FAILURE() << "no exception";
-  } catch (const pidfd::system_error& e) {
-    EXPECT_TRUE(std::string_view(e.what()).starts_with(
-        "pidfd::spawn \"frobnicate-no-such-program\": No such file or directory"))
-        << e.what();
-  }
+  const std::string enoent =
+      "pidfd::spawn \"frobnicate-no-such-program\": No such file or directory";
+  expect_enoent_naming([&] { (void)pidfd::spawn(io, {"frobnicate-no-such-program"}); }, enoent);
+  expect_enoent_naming([] { (void)pidfd::spawn({"frobnicate-no-such-program"}); }, enoent);
 }
 
 TEST_F(Process, EnvChangesSetAndRemoveOnTopOfTheEnvironment) {
@@ -721,14 +716,8 @@ TEST(ProcessRun, BothForms) {
   }
   EXPECT_TRUE(r.err == pattern(3));
 
-  try {
-    (void)pidfd::run({"/nonexistent/x"});
-    ADD_FAILURE() << "no exception";
-  } catch (const pidfd::system_error& e) {
-    EXPECT_TRUE(std::string_view(e.what()).starts_with(
-        "pidfd::run \"/nonexistent/x\": No such file or directory"))
-        << e.what();
-  }
+  expect_enoent_naming([] { (void)pidfd::run({"/nonexistent/x"}); },
+                       "pidfd::run \"/nonexistent/x\": No such file or directory");
 }
 
 // ---------------------------------------------------------------------------------------
