@@ -71,8 +71,8 @@ int main() {
        [](const error_code& ec, const run_result& r) {
          return ec == asio::error::timed_out && r.status.signal() == SIGTERM;
        }},
-      {"sh: 100000 bytes", {"sh", "-c", "i=0; while [ $i -lt 10000 ]; do echo 123456789; i=$((i+1)); done"},
-       60s,
+      {"sh: 100000 bytes",
+       {"sh", "-c", "i=0; while [ $i -lt 10000 ]; do echo 123456789; i=$((i+1)); done"}, 60s,
        [](const error_code& ec, const run_result& r) {
          return !ec && r.status.success() && r.out.size() == 100000;
        }},

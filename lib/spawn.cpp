@@ -219,7 +219,8 @@ public:
     if (o.close_other_fds) {
       unsigned next = 0;
       for (int t : targets) {
-        if (static_cast<unsigned>(t) > next) closes_.push_back({next, static_cast<unsigned>(t) - 1});
+        if (static_cast<unsigned>(t) > next)
+          closes_.push_back({next, static_cast<unsigned>(t) - 1});
         next = static_cast<unsigned>(t) + 1;
       }
       closes_.push_back({next, ~0U});
