@@ -74,7 +74,7 @@ constexpr std::size_t chunk = 64 * 1024;
 
 std::string helper;                      // path of asio-pidfd-bench-exit-helper
 std::vector<std::string> hello_argv;     // the (a) child: {"/bin/echo", "hello"} or {helper, "hello"}
-std::filesystem::path hello_exe;         // for Boost.Process: the program ...
+std::string hello_exe;                   // for Boost.Process: the program ...
 std::vector<std::string> hello_args;     // ... and its arguments after argv[0]
 
 [[noreturn]] void fail(const std::string& what) {
