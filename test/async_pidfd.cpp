@@ -55,8 +55,8 @@ using pidfd::exit_status;
 using pidfd_test::make_pipe;
 using pidfd_test::start_child;
 
-exit_status exited(int code) { return exit_status::from_wait_status((code & 0xff) << 8); }
-exit_status killed(int sig) { return exit_status::from_wait_status(sig); }
+using pidfd_test::exited;
+using pidfd_test::killed;
 
 // The result of one async_wait with a callback.
 struct wait_result {

@@ -39,7 +39,7 @@ using pidfd::exit_status;
 using pidfd_test::make_pipe;
 using pidfd_test::start_child;
 
-exit_status exited(int code) { return exit_status::from_wait_status((code & 0xff) << 8); }
+using pidfd_test::exited;
 
 struct wait_result {
   bool done = false;

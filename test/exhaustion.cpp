@@ -29,7 +29,7 @@ using pidfd::error_code;
 using pidfd::exit_status;
 using sys_errc = boost::system::errc::errc_t;
 
-exit_status exited(int code) { return exit_status::from_wait_status((code & 0xff) << 8); }
+using pidfd_test::exited;
 
 // The lowest descriptor number not in use.
 int lowest_free_fd() {

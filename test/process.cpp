@@ -55,8 +55,8 @@ using pidfd_test::child_path;
 using pidfd_test::make_pipe;
 using pidfd_test::read_line;
 
-exit_status exited(int code) { return exit_status::from_wait_status((code & 0xff) << 8); }
-exit_status killed(int sig) { return exit_status::from_wait_status(sig); }
+using pidfd_test::exited;
+using pidfd_test::killed;
 
 // The native count of a stress loop, divided on emulated kernels
 // (ASIO_PIDFD_TEST_LOOP_DIVISOR).

@@ -4,6 +4,7 @@
 #ifndef PIDFD_TEST_SUPPORT_HPP
 #define PIDFD_TEST_SUPPORT_HPP
 
+#include <pidfd/exit_status.hpp>
 #include <pidfd/pid_fd.hpp>
 #include <pidfd/unique_fd.hpp>
 
@@ -20,6 +21,13 @@ using namespace std::chrono_literals;
 
 /// Generous bound for any wait in a test (emulated kernels run 3-8x slower).
 inline constexpr std::chrono::milliseconds wait_bound = 60s;
+
+/// The status of a process that exited with `code`.
+inline pidfd::exit_status exited(int code) {
+  return pidfd::exit_status::from_wait_status((code & 0xff) << 8);
+}
+/// The status of a process killed by `sig` (no core dump).
+inline pidfd::exit_status killed(int sig) { return pidfd::exit_status::from_wait_status(sig); }
 
 /// Path of the helper child program (test/child.cpp).
 const std::string& child_path();
