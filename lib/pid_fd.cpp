@@ -139,7 +139,7 @@ pid_fd::pid_fd(pid_fd&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       pid_(std::exchange(other.pid_, 0)),
       thread_(std::exchange(other.thread_, false)),
-      status_(other.status_.exchange(no_status)) {}
+      status_(std::max(other.status_.exchange(no_status), no_status)) {}
 
 pid_fd& pid_fd::operator=(pid_fd&& other) noexcept {
   if (this != &other) {
@@ -147,7 +147,7 @@ pid_fd& pid_fd::operator=(pid_fd&& other) noexcept {
     fd_ = std::exchange(other.fd_, -1);
     pid_ = std::exchange(other.pid_, 0);
     thread_ = std::exchange(other.thread_, false);
-    status_.store(other.status_.exchange(no_status));
+    status_.store(std::max(other.status_.exchange(no_status), no_status));
   }
   return *this;
 }
@@ -276,7 +276,7 @@ pid_fd pid_fd::dup(error_code& ec) const noexcept {
   }
   pid_fd p(fd, pid_);
   p.thread_ = thread_;
-  p.status_.store(status_.load());
+  p.status_.store(std::max(status_.load(), no_status));
   return p;
 }
 
@@ -357,12 +357,29 @@ bool pid_fd::has_exited() const noexcept {
 
 std::optional<exit_status> pid_fd::cached_status() const noexcept {
   const int s = status_.load(std::memory_order_acquire);
-  if (s == no_status) return std::nullopt;
+  if (s < 0) return std::nullopt;  // no_status, or reaping
   return exit_status::from_wait_status(s);
 }
 
-void pid_fd::store_status(exit_status s) noexcept {
-  status_.store(s.native(), std::memory_order_release);
+bool pid_fd::begin_reap() const noexcept {
+  int current = status_.load(std::memory_order_acquire);
+  for (;;) {
+    if (current >= 0) return false;  // a status: nothing left to reap
+    if (current == reaping) {
+      // Another thread is between its waitid/ioctl and end_reap(): a few system calls.
+      status_.wait(reaping, std::memory_order_acquire);
+      current = status_.load(std::memory_order_acquire);
+      continue;
+    }
+    if (status_.compare_exchange_weak(current, reaping, std::memory_order_acquire,
+                                      std::memory_order_acquire))
+      return true;
+  }
+}
+
+void pid_fd::end_reap(int status) const noexcept {
+  status_.store(status, std::memory_order_release);
+  status_.notify_all();  // no system call unless a thread waits
 }
 
 exit_status pid_fd::wait() {
@@ -386,13 +403,14 @@ std::optional<exit_status> pid_fd::try_wait() {
 
 std::optional<exit_status> pid_fd::try_wait(error_code& ec) noexcept { return reap(false, ec); }
 
-// The one place that reaps. Non-blocking, it makes one attempt under reap_mutex_:
+// The one place that reaps. Non-blocking, it makes one attempt holding the right to reap
+// (begin_reap(): one caller at a time):
 //  - our child: waitid(P_PIDFD, WEXITED | WNOHANG) reaps it;
 //  - ECHILD (not our child, reaped by someone else, or SIGCHLD ignored): once the pidfd
 //    reports HUP (the reap) the status comes from PIDFD_INFO_EXIT; without that feature
 //    an exited process gives errc::status_unavailable;
 //  - a thread pidfd: status_unavailable once the thread has exited.
-// Blocking, it first waits without reaping (so the mutex is never held while blocked):
+// Blocking, it first waits without reaping (so the right to reap is never held while blocked):
 // waitid(WEXITED | WNOWAIT) for a child, poll() for HUP or POLLIN otherwise.
 std::optional<exit_status> pid_fd::reap(bool blocking, error_code& ec) noexcept {
   ec.clear();
@@ -435,8 +453,13 @@ std::optional<exit_status> pid_fd::reap(bool blocking, error_code& ec) noexcept 
 
   for (;;) {
     {
-      std::lock_guard lock(reap_mutex_);
-      if (auto s = cached_status()) return s;
+      if (!begin_reap()) return cached_status();  // another caller found the status
+      // Gives the right to reap back on every path: with the status found, or without.
+      struct reap_right {
+        const pid_fd& self;
+        int found = no_status;
+        ~reap_right() { self.end_reap(found); }
+      } right{*this};
       error_code e;
       if (!thread_) {
         siginfo_t si;
@@ -447,7 +470,7 @@ std::optional<exit_status> pid_fd::reap(bool blocking, error_code& ec) noexcept 
             continue;  // another waiter is between its WNOWAIT and its reap; retry
           }
           const exit_status s = exit_status::from_siginfo(si);
-          store_status(s);
+          right.found = s.native();
           return s;
         }
         if (!is(e, berrc::no_child_process)) {
@@ -472,7 +495,7 @@ std::optional<exit_status> pid_fd::reap(bool blocking, error_code& ec) noexcept 
         const error_code ie = sys::pidfd_get_info(fd_, info);
         if (!ie && (info.mask & detail::pidfd_info_exit)) {
           const exit_status s = exit_status::from_wait_status(info.exit_code);
-          store_status(s);
+          right.found = s.native();
           return s;
         }
         ec = make_error_code(errc::status_unavailable);

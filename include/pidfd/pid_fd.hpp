@@ -12,7 +12,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -412,15 +411,22 @@ private:
   void proc_access_end(error_code& ec) const noexcept;
   /// As above, but reports a failure in ec instead of throwing.
   std::optional<exit_status> reap(bool blocking, error_code& ec) noexcept;
-  void store_status(exit_status s) noexcept;
+  /// Takes the right to reap (waitid, PIDFD_INFO_EXIT) for the calling thread: returns
+  /// true with status_ set to reaping, or false once a status is cached (waiting, without
+  /// spinning, while another thread holds that right).
+  bool begin_reap() const noexcept;
+  /// Gives the right back: stores the status found, or no_status.
+  void end_reap(int status) const noexcept;
 
   int fd_ = -1;
   pid_t pid_ = 0;        // recorded at creation; 0 when unknown
   bool thread_ = false;  // PIDFD_THREAD
-  // The cached exit status as its wait-status encoding; no_status when none yet.
+  // The cached exit status as its wait-status encoding (a wait status is never negative);
+  // no_status when none yet; reaping while one thread makes an attempt to reap, so that
+  // only one caller reaps (a lock in the same word as the status: no mutex, 16 bytes).
   static constexpr int no_status = -1;
-  std::atomic<int> status_{no_status};
-  std::mutex reap_mutex_;  // serialises waitid/PIDFD_INFO_EXIT so one caller reaps
+  static constexpr int reaping = -2;
+  mutable std::atomic<int> status_{no_status};
 };
 
 }  // namespace pidfd
