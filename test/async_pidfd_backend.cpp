@@ -1,9 +1,11 @@
 // Tests of <pidfd/async_pidfd.hpp> that hold whatever Asio backend runs them (issue 12):
 // CI builds the suite with the default (epoll) and with io_uring as the only backend.
-//  - A wait whose object is destroyed, closed or released never touches the object again,
-//    even when a new pidfd is registered on the same descriptor number before the
-//    io_context runs (Boost 1.81's io_uring service then resumes the old wait when the new
-//    pidfd becomes readable).
+//  - A wait (async_wait, async_wait_for, async_terminate) whose object is destroyed, closed
+//    or released never touches the object again, even when a new pidfd is registered on
+//    the same descriptor number before the io_context runs (Boost 1.81's io_uring service
+//    then resumes the old wait when the new pidfd becomes readable), and even when the
+//    timer of async_wait_for/async_terminate fires first and cancels that wait (Asio's
+//    io_uring cancellation handler reads the object's descriptor).
 //  - A descriptor-wait error that is a reactor artefact (io_uring delivering the result of
 //    an internal cancel request to an unrelated wait) never reaches the handler: a long
 //    run of timed-out async_wait_for() reports timed_out every time.
@@ -16,6 +18,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include <fcntl.h>
@@ -27,6 +31,7 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -47,16 +52,26 @@ struct wait_result {
   exit_status status;
 };
 
-// A helper child blocked until a byte arrives on its pipe; then it exits 0.
+// A helper child blocked until a byte arrives on its pipe; then it exits 0. With
+// ignore_term it ignores SIGTERM (and has done so when this returns).
 struct blocked {
   pidfd_test::pipe_fds pipe;
   pidfd::pid_fd fd;
   void release() { pidfd_test::write_byte(pipe.write.get()); }
 };
-blocked start_blocked() {
+blocked start_blocked(bool ignore_term = false) {
   auto pipe = make_pipe();
-  pidfd::pid_fd fd = start_child({"wait-byte", "3"}, {{3, pipe.read.get()}});
+  if (!ignore_term) {
+    pidfd::pid_fd fd = start_child({"wait-byte", "3"}, {{3, pipe.read.get()}});
+    pipe.read.reset();
+    return blocked{std::move(pipe), std::move(fd)};
+  }
+  auto ready = make_pipe();
+  pidfd::pid_fd fd = start_child({"ignore", "15", "ready", "4", "wait-byte", "3"},
+                                 {{3, pipe.read.get()}, {4, ready.write.get()}});
   pipe.read.reset();
+  ready.write.reset();
+  EXPECT_EQ(pidfd_test::read_line(ready.read.get()), "R");
   return blocked{std::move(pipe), std::move(fd)};
 }
 
@@ -85,9 +100,13 @@ protected:
 // The object is gone (or empty, or holds another process) when the reactor resumes a wait
 
 enum class gone_by { destroy, close, release };
+// The pending operation: async_wait; async_wait_for whose timer fires first; async_terminate
+// of a process that ignores SIGTERM, whose grace timer fires first (and which must then
+// not send SIGKILL: the object that started it is gone).
+enum class pending_op { wait, wait_for, terminate };
 
 class AsyncPidfdGone : public AsyncPidfdBackend,
-                       public ::testing::WithParamInterface<gone_by> {};
+                       public ::testing::WithParamInterface<std::tuple<gone_by, pending_op>> {};
 
 // Destroy: a new object gets process B at the old number. close(): the same object is
 // re-assigned process B at the old number. release(): the released pid_fd (same number,
@@ -95,7 +114,8 @@ class AsyncPidfdGone : public AsyncPidfdBackend,
 // with operation_aborted (under ASan, a touch of the destroyed object is reported) and the
 // new wait must get the new registration's status.
 TEST_P(AsyncPidfdGone, OldWaitAbortsAndNeverTouchesTheObject) {
-  blocked a = start_blocked();
+  const auto [how, op] = GetParam();
+  blocked a = start_blocked(op == pending_op::terminate);
   blocked b = start_blocked();
   const int n = a.fd.native_handle();
   // A second handle on A, in its own open file description, to end and reap it later.
@@ -103,7 +123,12 @@ TEST_P(AsyncPidfdGone, OldWaitAbortsAndNeverTouchesTheObject) {
 
   auto first = std::make_unique<async_pidfd>(io, std::move(a.fd));
   wait_result old_wait;
-  start_wait(*first, old_wait);
+  auto record = [&old_wait](error_code ec, exit_status s) { old_wait = {true, ec, s}; };
+  switch (op) {
+    case pending_op::wait: first->async_wait(record); break;
+    case pending_op::wait_for: first->async_wait_for(20ms, record); break;
+    case pending_op::terminate: first->async_terminate(20ms, record); break;
+  }
   io.poll();  // the wait is now with the reactor
   EXPECT_FALSE(old_wait.done);
 
@@ -111,7 +136,7 @@ TEST_P(AsyncPidfdGone, OldWaitAbortsAndNeverTouchesTheObject) {
   async_pidfd* now = nullptr;  // the object registered on n
   blocked* next = nullptr;     // the process it watches
   blocked* other = nullptr;    // the process nobody watches any more
-  switch (GetParam()) {
+  switch (how) {
     case gone_by::destroy:
       first.reset();
       second = std::make_unique<async_pidfd>(io, pidfd_at(b.fd, n));
@@ -155,16 +180,46 @@ TEST_P(AsyncPidfdGone, OldWaitAbortsAndNeverTouchesTheObject) {
   EXPECT_EQ(pidfd_test::bounded_wait(other == &a ? a_keep : b.fd), exited(0));
 }
 
-INSTANTIATE_TEST_SUITE_P(Each, AsyncPidfdGone,
-                         ::testing::Values(gone_by::destroy, gone_by::close, gone_by::release),
-                         [](const auto& info) {
-                           switch (info.param) {
-                             case gone_by::destroy: return std::string("Destroy");
-                             case gone_by::close: return std::string("Close");
-                             case gone_by::release: return std::string("Release");
-                           }
-                           return std::string();
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Each, AsyncPidfdGone,
+    ::testing::Combine(::testing::Values(gone_by::destroy, gone_by::close, gone_by::release),
+                       ::testing::Values(pending_op::wait, pending_op::wait_for,
+                                         pending_op::terminate)),
+    [](const auto& info) {
+      std::string name;
+      switch (std::get<0>(info.param)) {
+        case gone_by::destroy: name = "Destroy"; break;
+        case gone_by::close: name = "Close"; break;
+        case gone_by::release: name = "Release"; break;
+      }
+      switch (std::get<1>(info.param)) {
+        case pending_op::wait: return name + "Wait";
+        case pending_op::wait_for: return name + "WaitFor";
+        case pending_op::terminate: return name + "Terminate";
+      }
+      return name;
+    });
+
+// Per-operation cancellation requested after the object is gone must not reach the
+// reactor (whose cancellation handler reads the destroyed object's descriptor, with epoll
+// as with io_uring): the wait still completes, with operation_aborted.
+TEST_F(AsyncPidfdBackend, CancellationAfterDestructionNeverTouchesTheObject) {
+  blocked a = start_blocked();
+  pidfd::pid_fd a_keep = pidfd::pid_fd::open(a.fd.pid());
+  auto p = std::make_unique<async_pidfd>(io, std::move(a.fd));
+  asio::cancellation_signal signal;
+  wait_result r;
+  p->async_wait(asio::bind_cancellation_slot(
+      signal.slot(), [&r](error_code ec, exit_status s) { r = {true, ec, s}; }));
+  io.poll();
+  EXPECT_FALSE(r.done);
+  p.reset();
+  signal.emit(asio::cancellation_type::terminal);
+  ASSERT_TRUE(run_until([&] { return r.done; }));
+  EXPECT_EQ(r.ec, error_code(asio::error::operation_aborted));
+  a.release();
+  EXPECT_EQ(pidfd_test::bounded_wait(a_keep), exited(0));
+}
 
 // ---------------------------------------------------------------------------------------
 // Reactor artefacts never reach the handler

@@ -152,7 +152,7 @@ public:
   }
   /// As above; never fails (ec is cleared).
   pid_fd release(error_code& ec) noexcept {
-    retries_.reset();
+    end_registration();
     if (descriptor_.is_open()) {
       // Asio's epoll reactor sets O_NONBLOCK (for a pidfd: PIDFD_NONBLOCK) at the first
       // wait; its io_uring service does not, and clearing it then changes nothing. Best
@@ -232,9 +232,10 @@ public:
   /// when the error_code is set.
   ///
   /// The handler runs on its associated executor (default: get_executor()), never inside
-  /// this function. The operation's memory comes from the handler's associated allocator
-  /// (only the object's small shared state, created at its first wait, and the retry timer
-  /// of the "readable, no status yet" case use operator new).
+  /// this function. The operation is the reactor's wait carrying the handler plus three
+  /// words, allocated with the handler's associated allocator; operator new is used only in
+  /// the rare "readable, no status yet" case (a retry timer, and a list of them shared by
+  /// the object's waits).
   ///
   /// Per-operation cancellation: terminal, partial and total, all with the same effect
   /// (operation_aborted; the process is untouched and can be waited on again).
@@ -250,8 +251,8 @@ public:
   template <boost::asio::completion_token_for<void(error_code, exit_status)> Token =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_wait(Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
-    return boost::asio::async_compose<Token, void(error_code, exit_status)>(
-        detail::wait_op<basic_async_pidfd>(*this), token, descriptor_);
+    return boost::asio::async_initiate<Token, void(error_code, exit_status)>(
+        detail::initiate_wait<basic_async_pidfd>(*this), token);
   }
 
   /// Waits asynchronously for the process to end, for at most timeout.
@@ -332,8 +333,10 @@ public:
 private:
   template <typename>
   friend class basic_async_pidfd;
+  template <class, class>
+  friend class detail::wait_handler;
   template <class>
-  friend class detail::wait_op;
+  friend class detail::initiate_wait;
   template <class>
   friend class detail::wait_for_op;
   template <class>
@@ -350,15 +353,28 @@ private:
       ec = boost::asio::error::bad_descriptor;
       return;
     }
+    // The descriptor number's epoch (created here, once per number: see
+    // detail/registration.hpp), which the waits use to know whether we still exist.
+    if (!detail::registration_epoch(fd.native_handle())) {
+      ec = make_error_code(boost::system::errc::not_enough_memory);
+      return;
+    }
     descriptor_.assign(fd.native_handle(), ec);
     if (!ec) core_ = std::move(fd);
   }
 
-  // Deregisters (aborting pending waits) and closes the pidfd.
+  // Ends the registration (pending waits no longer touch this object), deregisters
+  // (aborting pending waits) and closes the pidfd.
   void shut() noexcept {
-    retries_.reset();
+    end_registration();
     if (descriptor_.is_open()) descriptor_.release();
     core_.close();
+  }
+
+  // Pending waits see the registration end: they abort without touching this object.
+  void end_registration() noexcept {
+    if (descriptor_.is_open()) detail::registration_ref::end(descriptor_.native_handle());
+    retries_.reset();
   }
 
   boost::asio::posix::basic_stream_descriptor<Executor> descriptor_;

@@ -18,22 +18,35 @@
 //     destructor abort them like descriptor waits.
 //
 // What a wait may assume about the reactor. Nothing beyond "the handler is called once":
-// every wait holds a reference to the object's retry_list, which close(), release() and
-// the destructor mark closed, and checks it before touching the object. Boost 1.81's
-// io_uring service, for one, can resume a wait of a destroyed object much later (it
-// resubmits the old request when the descriptor's slot is reused) and can deliver the
-// result of an internal cancel request (ENOENT, EALREADY) to an unrelated wait. So a
-// closed list means operation_aborted whatever the reactor reported, and a descriptor
-// error other than operation_aborted leads to a re-check, not to the handler (up to
-// max_descriptor_errors in a row, so that a persistent error is still reported).
+// a handler the reactor has completed may still be queued when the object is destroyed,
+// and Boost 1.81's io_uring service, for one, can resume a wait of a destroyed object much
+// later (it resubmits the old request when the descriptor's slot is reused) and can deliver
+// the result of an internal cancel request (ENOENT, EALREADY) to an unrelated wait. So every
+// wait remembers its registration (detail/registration.hpp) and touches the object only
+// while that registration is alive: a registration that is gone means operation_aborted
+// whatever the reactor reported, and per-operation cancellation reaches the reactor only
+// while it is alive (the reactor's cancellation handler reads the object's descriptor).
+// A descriptor error other than operation_aborted leads to a re-check, not to the handler
+// (up to max_descriptor_errors in a row, so that a persistent error is still reported).
+//
+// What a wait costs. async_wait() is not a composed operation: its handler (wait_handler
+// below) is the user's handler plus 24 bytes, handed straight to the descriptor's
+// async_wait, so the reactor's operation is the only allocation and tracks the only work
+// (a composed operation would add a second operation and a second tracked executor). The
+// retry timer and its list are allocated only when a retry is needed.
 #ifndef PIDFD_DETAIL_ASYNC_OPS_HPP
 #define PIDFD_DETAIL_ASYNC_OPS_HPP
 
 #include <pidfd/error.hpp>
 #include <pidfd/exit_status.hpp>
 #include <pidfd/pid_fd.hpp>
+#include <pidfd/detail/registration.hpp>
 
+#include <boost/asio/append.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/associator.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_state.hpp>
@@ -47,12 +60,14 @@
 #include <signal.h>
 
 #include <array>
+#include <cstdint>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 namespace pidfd::detail {
@@ -67,9 +82,10 @@ struct async_pidfd_access {
 };
 
 /// The retry timers of the waits that are re-checking a readable pidfd (see above), and
-/// the mark that the object's registration is gone. Reference-counted: the I/O object
-/// holds one reference and each pending wait another, so a wait whose object was closed or
-/// destroyed meanwhile can still find out, and unlink its timer.
+/// the mark that the object's registration is gone. Created at the first retry of any of
+/// the object's waits. Reference-counted: the I/O object holds one reference and each
+/// armed retry timer another, so a wait whose object was closed or destroyed meanwhile can
+/// still find out, and unlink its timer.
 class retry_list {
 public:
   /// A retrying wait's timer, linked into the list while it is armed.
@@ -199,32 +215,6 @@ private:
   std::atomic<retry_list*> p_{nullptr};
 };
 
-/// One reference to a retry_list, held by a pending operation.
-class retry_list_ref {
-public:
-  retry_list_ref() noexcept = default;
-  explicit retry_list_ref(retry_list* p) noexcept : p_(p) {}
-  retry_list_ref(retry_list_ref&& other) noexcept : p_(std::exchange(other.p_, nullptr)) {}
-  retry_list_ref& operator=(retry_list_ref&& other) noexcept {
-    if (this != &other) {
-      reset();
-      p_ = std::exchange(other.p_, nullptr);
-    }
-    return *this;
-  }
-  ~retry_list_ref() { reset(); }
-
-  void reset() noexcept {
-    if (p_) std::exchange(p_, nullptr)->release();
-  }
-  /// True if a reference is held and its list has been closed by the owner.
-  bool closed() const noexcept { return p_ && p_->closed(); }
-  retry_list* get() const noexcept { return p_; }
-
-private:
-  retry_list* p_ = nullptr;
-};
-
 /// The retry timer of one wait, owned by that wait (heap-allocated so its address stays
 /// put while the operation object moves).
 template <class Executor>
@@ -245,153 +235,250 @@ public:
   void cancel() noexcept override { timer_.cancel(); }
   timer_type& timer() noexcept { return timer_; }
   retry_list& list() noexcept { return *list_; }
+  /// The next delay: retry_first, doubling up to retry_max.
+  std::chrono::milliseconds next_delay() noexcept;
 
 private:
   timer_type timer_;
   retry_list* list_;
+  unsigned char backoff_shift_ = 0;  // delay: retry_first * 2^backoff_shift_
 };
 
 inline constexpr std::chrono::milliseconds retry_first{1};
 inline constexpr std::chrono::milliseconds retry_max{64};
 /// A descriptor wait failing this many times in a row (each followed by a re-check that
 /// found the process still running) reports the error: it is not a reactor artefact.
-inline constexpr unsigned char max_descriptor_errors = 8;
+inline constexpr unsigned max_descriptor_errors = 4;
 
-/// async_wait(): see the top of this file. Owner is basic_async_pidfd<Executor>. Kept
-/// small: it lives in every pending wait's operation memory.
-template <class Owner>
-class wait_op {
+template <class Executor>
+std::chrono::milliseconds retry_timer<Executor>::next_delay() noexcept {
+  const std::chrono::milliseconds d = retry_first * (1 << backoff_shift_);
+  if (d * 2 <= retry_max) ++backoff_shift_;
+  return d;
+}
+
+/// Where per-operation cancellation of an async_wait() goes. Installed in the slot of the
+/// user's handler (only when one is connected), it records the request and passes it on,
+/// through inner_, to the wait's current operation (the descriptor wait or the retry
+/// timer), but only while the registration is alive: the reactor's own cancellation
+/// handler reads the object's descriptor.
+class wait_cancellation {
 public:
-  explicit wait_op(Owner& owner) noexcept : owner_(&owner) {}
+  explicit wait_cancellation(registration_ref registration) noexcept
+      : registration_(registration) {}
 
-  template <class Self>
-  void operator()(Self& self, error_code ec = {}) {
-    switch (state_) {
-      case state::start:
-        // Any cancellation type aborts a wait: nothing has happened to the process.
-        self.reset_cancellation_state(boost::asio::enable_total_cancellation());
-        if (!owner_->is_open()) return post_self(self, posted_result::bad_descriptor);
-        if (auto s = owner_->core_.cached_status()) {
-          status_ = *s;
-          return post_self(self, posted_result::status);
-        }
-        life_ = retry_list_ref(owner_->retries_.acquire());
-        return arm_descriptor(self);
+  void operator()(boost::asio::cancellation_type type) {
+    if (type == boost::asio::cancellation_type::none) return;
+    cancelled_ = true;  // every type aborts a wait: nothing has happened to the process
+    if (registration_.alive()) inner_.emit(type);
+  }
 
-      case state::posted:
-        switch (posted_) {
-          case posted_result::status:
-            return self.complete(error_code(), status_);
-          case posted_result::bad_descriptor:
-            return self.complete(boost::asio::error::bad_descriptor, exit_status());
-          case posted_result::aborted:
-            break;
-        }
-        return self.complete(boost::asio::error::operation_aborted, exit_status());
+  /// The slot of the wait's current operation.
+  boost::asio::cancellation_slot slot() noexcept { return inner_.slot(); }
+  /// True once cancellation was requested.
+  bool cancelled() const noexcept { return cancelled_; }
 
-      case state::descriptor:
-        // The object may be gone whatever ec says (see the top of this file).
-        if (ec == boost::asio::error::operation_aborted || life_.closed()) return abort(self);
-        if (ec) {
-          if (++descriptor_errors_ >= max_descriptor_errors) {
-            life_.reset();
-            return self.complete(ec, exit_status());
-          }
-        } else {
-          descriptor_errors_ = 0;
-        }
-        return check(self);
+private:
+  boost::asio::cancellation_signal inner_;
+  registration_ref registration_;
+  bool cancelled_ = false;
+};
 
-      case state::timer: {
-        const bool closed = timer_->list().unlink(*timer_);
-        if (ec || closed) {
-          timer_.reset();  // free our memory before the handler runs
-          life_.reset();
-          return self.complete(ec ? ec : error_code(boost::asio::error::operation_aborted),
-                               exit_status());
-        }
-        return check(self);
+/// async_wait(): see the top of this file. Owner is basic_async_pidfd<Executor>. The
+/// handler of the descriptor wait and of the retry timer: the user's handler, whose
+/// executor and allocator it reports as its own, plus three words. Two modes:
+/// - descriptor: waiting for readiness; the registration (descriptor number and epoch) is
+///   kept to find out whether the object still exists;
+/// - timer: re-checking a readable pidfd after a delay; the retry timer (heap) is kept,
+///   and its list tells whether the object still exists.
+/// The mode and the count of descriptor errors in a row are the low bits of the owner
+/// pointer.
+template <class Owner, class Handler>
+class wait_handler {
+public:
+  using retry_timer_type = retry_timer<typename Owner::executor_type>;
+
+  template <class H>
+  wait_handler(H&& handler, Owner& owner, registration_ref registration)
+      : handler_(std::forward<H>(handler)),
+        owner_bits_(reinterpret_cast<std::uintptr_t>(&owner)),  // NOLINT(performance-no-int-to-ptr)
+        registration_(registration) {
+    static_assert(alignof(Owner) > owner_tag_mask, "the tag bits need an aligned owner");
+    auto slot = boost::asio::get_associated_cancellation_slot(handler_);
+    if (slot.is_connected()) cancellation_ = &slot.template emplace<wait_cancellation>(registration);
+  }
+
+  wait_handler(wait_handler&& other) noexcept(std::is_nothrow_move_constructible_v<Handler>)
+      : handler_(std::move(other.handler_)),
+        owner_bits_(other.owner_bits_),
+        cancellation_(other.cancellation_) {
+    if (timer_mode())
+      timer_ = std::exchange(other.timer_, nullptr);
+    else
+      registration_ = other.registration_;
+  }
+  wait_handler(const wait_handler&) = delete;
+  wait_handler& operator=(const wait_handler&) = delete;
+  wait_handler& operator=(wait_handler&&) = delete;
+
+  /// A handler destroyed without being called (its context destroyed with the wait
+  /// pending) frees its retry timer.
+  ~wait_handler() {
+    if (timer_mode()) delete timer_;
+  }
+
+  /// The first descriptor wait.
+  void start() { arm_descriptor(); }
+
+  /// Completion of the descriptor wait or of the retry timer.
+  void operator()(error_code ec) {
+    if (!timer_mode()) {
+      // The object may be gone whatever ec says (see the top of this file).
+      if (ec == boost::asio::error::operation_aborted || !registration_.alive())
+        return complete(boost::asio::error::operation_aborted, exit_status());
+      if (ec) {
+        const unsigned errors = descriptor_errors() + 1;
+        if (errors >= max_descriptor_errors) return complete(ec, exit_status());
+        set_descriptor_errors(errors);
+      } else {
+        set_descriptor_errors(0);
       }
+      return check();
     }
+    const bool closed = timer_->list().unlink(*timer_);
+    if (ec || closed)
+      return complete(ec ? ec : error_code(boost::asio::error::operation_aborted), exit_status());
+    check();
+  }
+
+  /// The user's handler (for the associators).
+  const Handler& handler() const noexcept { return handler_; }
+
+  /// The slot for the current operation: the user's cancellation, filtered.
+  boost::asio::cancellation_slot inner_slot() const noexcept {
+    return cancellation_ ? cancellation_->slot() : boost::asio::cancellation_slot();
   }
 
 private:
-  enum class state : unsigned char { start, posted, descriptor, timer };
-  enum class posted_result : unsigned char { status, bad_descriptor, aborted };
+  static constexpr std::uintptr_t timer_bit = 1;
+  static constexpr unsigned errors_shift = 1;
+  static constexpr std::uintptr_t errors_mask = 3U << errors_shift;  // up to 3 in a row
+  static constexpr std::uintptr_t owner_tag_mask = timer_bit | errors_mask;
 
-  // Completes with operation_aborted without touching the object.
-  template <class Self>
-  void abort(Self& self) {
-    timer_.reset();
-    life_.reset();
-    self.complete(boost::asio::error::operation_aborted, exit_status());
+  Owner& owner() const noexcept {
+    return *reinterpret_cast<Owner*>(owner_bits_ & ~owner_tag_mask);  // NOLINT(performance-no-int-to-ptr)
+  }
+  bool timer_mode() const noexcept { return (owner_bits_ & timer_bit) != 0; }
+  unsigned descriptor_errors() const noexcept {
+    return static_cast<unsigned>((owner_bits_ & errors_mask) >> errors_shift);
+  }
+  void set_descriptor_errors(unsigned n) noexcept {
+    owner_bits_ = (owner_bits_ & ~errors_mask) | (std::uintptr_t{n} << errors_shift);
   }
 
-  template <class Self>
-  void post_self(Self& self, posted_result r) {
-    state_ = state::posted;
-    posted_ = r;
-    // Never complete inside the initiating function: go through the I/O executor, which
-    // then dispatches to the handler's associated executor.
-    boost::asio::post(owner_->descriptor_.get_executor(), std::move(self));
+  // Frees the retry timer and goes back to the descriptor mode with registration.
+  void leave_timer_mode(registration_ref registration) noexcept {
+    if (!timer_mode()) return;
+    delete timer_;
+    owner_bits_ &= ~timer_bit;
+    registration_ = registration;
   }
 
-  template <class Self>
-  void arm_descriptor(Self& self) {
-    state_ = state::descriptor;
-    owner_->descriptor_.async_wait(boost::asio::posix::descriptor_base::wait_read,
-                                   std::move(self));
-  }
-
-  template <class Self>
-  void check(Self& self) {
-    error_code ec;
-    const std::optional<exit_status> s = owner_->core_.try_wait(ec);
-    if (ec || s) {
-      timer_.reset();
-      life_.reset();
-      return self.complete(ec, s.value_or(exit_status()));
+  void complete(error_code ec, exit_status status) {
+    if (timer_mode()) {
+      delete std::exchange(timer_, nullptr);  // free our memory before the handler runs
+      owner_bits_ &= ~timer_bit;
     }
-    if (self.cancelled() != boost::asio::cancellation_type::none) return abort(self);
-    if (!owner_->core_.has_exited()) {
+    // Called from the completion of our own operation, so already on the handler's
+    // executor: call it directly.
+    std::move(handler_)(ec, status);
+  }
+
+  void check() {
+    Owner& o = owner();
+    error_code ec;
+    const std::optional<exit_status> s = o.core_.try_wait(ec);
+    if (ec || s) return complete(ec, s.value_or(exit_status()));
+    if (cancellation_ && cancellation_->cancelled())
+      return complete(boost::asio::error::operation_aborted, exit_status());
+    if (!o.core_.has_exited()) {
       // Readiness without a status, and the pidfd is not readable now: the next change
       // (the exit) will be reported.
-      timer_.reset();
-      backoff_shift_ = 0;
-      return arm_descriptor(self);
+      leave_timer_mode(registration_ref::current(o.native_handle()));
+      return arm_descriptor();
     }
-    arm_timer(self);
+    arm_timer();
   }
 
-  template <class Self>
-  void arm_timer(Self& self) {
-    using executor_type = typename Owner::executor_type;
-    if (!timer_) {
-      timer_ = std::make_unique<retry_timer<executor_type>>(owner_->descriptor_.get_executor(),
-                                                            life_.get());
-    } else if (retry_first * (2 << backoff_shift_) <= retry_max) {
-      ++backoff_shift_;
-    }
-    state_ = state::timer;
-    retry_timer<executor_type>& t = *timer_;
-    t.timer().expires_after(retry_first * (1 << backoff_shift_));
-    const bool armed = t.list().link_and_arm(t, [&] { t.timer().async_wait(std::move(self)); });
-    if (!armed) {
-      // The object was closed under us (by another thread): abort, through the executor.
-      timer_.reset();
-      life_.reset();
-      post_self(self, posted_result::aborted);
-    }
+  void arm_descriptor() {
+    Owner& o = owner();
+    o.descriptor_.async_wait(boost::asio::posix::descriptor_base::wait_read, std::move(*this));
   }
 
+  void arm_timer() {
+    Owner& o = owner();
+    if (!timer_mode()) {
+      retry_list* list = o.retries_.acquire();
+      retry_timer_type* t = nullptr;
+      try {
+        t = new retry_timer_type(o.descriptor_.get_executor(), list);
+      } catch (...) {
+        list->release();
+        throw;
+      }
+      list->release();  // the timer holds its own reference
+      timer_ = t;
+      owner_bits_ = (owner_bits_ & ~errors_mask) | timer_bit;
+    }
+    retry_timer_type& t = *timer_;
+    t.timer().expires_after(t.next_delay());
+    const bool armed = t.list().link_and_arm(t, [&] { t.timer().async_wait(std::move(*this)); });
+    // Closed under us (by another thread): abort. We run on the handler's executor.
+    if (!armed) complete(boost::asio::error::operation_aborted, exit_status());
+  }
+
+  Handler handler_;
+  std::uintptr_t owner_bits_;  // Owner* | descriptor errors << 1 | timer mode
+  union {
+    registration_ref registration_;  // descriptor mode
+    retry_timer_type* timer_;        // timer mode
+  };
+  wait_cancellation* cancellation_ = nullptr;  // in the user's slot, if connected
+};
+
+/// The initiation of async_wait().
+template <class Owner>
+class initiate_wait {
+public:
+  explicit initiate_wait(Owner& owner) noexcept : owner_(&owner) {}
+
+  using executor_type = typename Owner::executor_type;
+  executor_type get_executor() const noexcept { return owner_->get_executor(); }
+
+  template <class Handler>
+  void operator()(Handler&& handler) const {
+    Owner& o = *owner_;
+    // Never complete inside the initiating function: results known now go through the
+    // I/O executor, which then dispatches to the handler's associated executor.
+    if (!o.is_open()) {
+      boost::asio::post(o.descriptor_.get_executor(),
+                        boost::asio::append(std::forward<Handler>(handler),
+                                            error_code(boost::asio::error::bad_descriptor),
+                                            exit_status()));
+      return;
+    }
+    if (const std::optional<exit_status> s = o.core_.cached_status()) {
+      boost::asio::post(o.descriptor_.get_executor(),
+                        boost::asio::append(std::forward<Handler>(handler), error_code(), *s));
+      return;
+    }
+    wait_handler<Owner, std::decay_t<Handler>>(std::forward<Handler>(handler), o,
+                                               registration_ref::current(o.native_handle()))
+        .start();
+  }
+
+private:
   Owner* owner_;
-  retry_list_ref life_;  // held from the first descriptor wait to completion
-  std::unique_ptr<retry_timer<typename Owner::executor_type>> timer_;
-  exit_status status_;
-  state state_ = state::start;
-  posted_result posted_ = posted_result::status;
-  unsigned char backoff_shift_ = 0;  // delay: retry_first * 2^backoff_shift_
-  unsigned char descriptor_errors_ = 0;  // descriptor waits failed in a row
 };
 
 /// async_wait_for(): async_wait() raced against a timer in a parallel group; the first to
@@ -409,6 +496,7 @@ public:
   template <class Self>
   void operator()(Self& self) {
     self.reset_cancellation_state(boost::asio::enable_total_cancellation());
+    if (owner_->is_open()) registration_ = registration_ref::current(owner_->native_handle());
     timer_ = std::make_unique<timer_type>(owner_->get_executor());
     timer_->expires_after(timeout_);
     // The group hands its completion to the handler's associated executor only if that
@@ -426,8 +514,11 @@ public:
     timer_.reset();
     if (order[0] == 0) return self.complete(wait_ec, status);
     // The timer finished first. It expired (timed_out) unless the whole operation was
-    // cancelled, in which case the wait was aborted too.
-    if (timer_ec) return self.complete(timer_ec, exit_status());
+    // cancelled, in which case the wait was aborted too; or the object is gone (its wait,
+    // aborted, may have been delayed by the reactor beyond the timeout).
+    if (timer_ec || !registration_.alive())
+      return self.complete(timer_ec ? timer_ec : error_code(boost::asio::error::operation_aborted),
+                           exit_status());
     self.complete(boost::asio::error::timed_out, exit_status());
   }
 
@@ -435,6 +526,7 @@ private:
   Owner* owner_;
   std::chrono::steady_clock::duration timeout_;
   std::unique_ptr<timer_type> timer_;
+  registration_ref registration_;  // the object's, when the operation started
 };
 
 /// async_terminate(): SIGTERM, async_wait_for(grace); on timeout SIGKILL, process_mrelease
@@ -458,7 +550,7 @@ public:
           if (signal_ec && signal_ec != boost::system::errc::no_such_process)
             return post_error(self, signal_ec);
         }
-        life_ = retry_list_ref(owner_->retries_.acquire());
+        registration_ = registration_ref::current(owner_->native_handle());
         state_ = state::grace;
         return owner_->async_wait_for(grace_, std::move(self));
       case state::posted:
@@ -466,10 +558,8 @@ public:
       case state::grace:
         // The grace timer can win the race against a wait that the reactor has not
         // aborted yet (see the top of this file): the object may be gone.
-        if (ec == boost::asio::error::timed_out && life_.closed()) {
-          life_.reset();
+        if (ec == boost::asio::error::timed_out && !registration_.alive())
           return self.complete(boost::asio::error::operation_aborted, exit_status());
-        }
         if (ec == boost::asio::error::timed_out) {
           error_code kill_ec;
           owner_->core_.send_signal(SIGKILL, scope_, kill_ec);
@@ -478,10 +568,8 @@ public:
             owner_->core_.release_memory(ignored);
           }
           state_ = state::killed;
-          life_.reset();
           return owner_->async_wait(std::move(self));
         }
-        life_.reset();
         return self.complete(ec, status);
       case state::killed:
         return self.complete(ec, status);
@@ -499,7 +587,7 @@ private:
   }
 
   Owner* owner_;
-  retry_list_ref life_;  // held during the grace period
+  registration_ref registration_;  // the object's, when the operation started
   std::chrono::steady_clock::duration grace_;
   signal_scope scope_;
   state state_ = state::start;
@@ -507,5 +595,37 @@ private:
 };
 
 }  // namespace pidfd::detail
+
+namespace boost::asio {
+
+/// A wait_handler has the executor, allocator (and whatever else is associated) of the
+/// user's handler.
+template <template <typename, typename> class Associator, class Owner, class Handler,
+          class DefaultCandidate>
+struct associator<Associator, pidfd::detail::wait_handler<Owner, Handler>, DefaultCandidate>
+    : Associator<Handler, DefaultCandidate> {
+  static typename Associator<Handler, DefaultCandidate>::type get(
+      const pidfd::detail::wait_handler<Owner, Handler>& h) noexcept {
+    return Associator<Handler, DefaultCandidate>::get(h.handler());
+  }
+  static auto get(const pidfd::detail::wait_handler<Owner, Handler>& h,
+                  const DefaultCandidate& c) noexcept
+      -> decltype(Associator<Handler, DefaultCandidate>::get(h.handler(), c)) {
+    return Associator<Handler, DefaultCandidate>::get(h.handler(), c);
+  }
+};
+
+/// ... except its cancellation slot, which is the filtered one of wait_cancellation.
+template <class Owner, class Handler, class CancellationSlot>
+struct associated_cancellation_slot<pidfd::detail::wait_handler<Owner, Handler>,
+                                    CancellationSlot> {
+  using type = cancellation_slot;
+  static type get(const pidfd::detail::wait_handler<Owner, Handler>& h,
+                  const CancellationSlot& = CancellationSlot()) noexcept {
+    return h.inner_slot();
+  }
+};
+
+}  // namespace boost::asio
 
 #endif  // PIDFD_DETAIL_ASYNC_OPS_HPP
