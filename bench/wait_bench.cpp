@@ -441,6 +441,9 @@ struct scale {
   // The breakdown (Asio variants only): the objects created empty in a reserved vector,
   // then assign() of each pidfd, then async_wait() on each.
   heap_delta objects, assign, wait;
+  // Parent CPU per child, us: registering (assign; raw epoll: EPOLL_CTL_ADD), starting the
+  // waits (Asio variants), and from the mass SIGKILL to all reaped (the kills included).
+  double cpu_assign_us, cpu_arm_us, cpu_reap_us;
 };
 
 scale c_raw(int m) {
@@ -451,6 +454,7 @@ scale c_raw(int m) {
   const long f0 = open_fd_count();
   const int ep = ::epoll_create1(EPOLL_CLOEXEC);
   std::vector<int> fds(static_cast<std::size_t>(m));  // what the loop keeps per child
+  const double c0 = cpu_seconds();
   for (int i = 0; i < m; ++i) {
     fds[static_cast<std::size_t>(i)] = kids[static_cast<std::size_t>(i)].native_handle();
     epoll_event ev{};
@@ -459,9 +463,11 @@ scale c_raw(int m) {
     ::epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
   }
   scale s{};
+  s.cpu_assign_us = (cpu_seconds() - c0) / m * 1e6;
   s.heap_per_child = static_cast<double>(heap_bytes() - h0) / m;
   // The pidfds were opened before f0, so count them in: 1 each, plus the epoll fd.
   s.fds_per_child = static_cast<double>(open_fd_count() - f0 + m) / m;
+  const double c1 = cpu_seconds();
   const auto t0 = clock_type::now();
   for (auto& k : kids) k.kill();
   std::vector<epoll_event> evs(1024);
@@ -472,6 +478,7 @@ scale c_raw(int m) {
     done += std::max(k, 0);
   }
   s.reap_all_ms = elapsed_us(t0, clock_type::now()) / 1000;
+  s.cpu_reap_us = (cpu_seconds() - c1) / m * 1e6;
   ::close(ep);
   return s;
 }
@@ -498,17 +505,24 @@ scale c_asio(int m, Assign assign, Arm arm) {
   objs.reserve(static_cast<std::size_t>(m));
   for (int i = 0; i < m; ++i) objs.emplace_back(io);
   const heap_snap h1 = heap_now();
+  const double c0 = cpu_seconds();
   for (std::size_t i = 0; i < objs.size(); ++i) assign(objs[i], std::move(kids[i]));
+  const double c1 = cpu_seconds();
   const heap_snap h2 = heap_now();
   int done = 0;
+  const double c2 = cpu_seconds();
   for (auto& o : objs) arm(o, done);
+  const double c3 = cpu_seconds();
   const heap_snap h3 = heap_now();
   scale s{};
+  s.cpu_assign_us = (c1 - c0) / m * 1e6;
+  s.cpu_arm_us = (c3 - c2) / m * 1e6;
   s.heap_per_child = static_cast<double>(h3.malloc_bytes - h0.malloc_bytes) / m;
   s.objects = per_child(h0, h1, m);
   s.assign = per_child(h1, h2, m);
   s.wait = per_child(h2, h3, m);
   s.fds_per_child = static_cast<double>(open_fd_count() - f0 + m) / m;
+  const double c4 = cpu_seconds();
   const auto t0 = clock_type::now();
   for (auto& o : objs) {
     if (::syscall(SYS_pidfd_send_signal, o.native_handle(), SIGKILL, nullptr, 0) != 0)
@@ -516,6 +530,7 @@ scale c_asio(int m, Assign assign, Arm arm) {
   }
   while (done < m) io.run_one();
   s.reap_all_ms = elapsed_us(t0, clock_type::now()) / 1000;
+  s.cpu_reap_us = (cpu_seconds() - c4) / m * 1e6;
   return s;
 }
 
@@ -674,10 +689,20 @@ struct series {
   std::vector<double> v;
   double med() const { return median(v); }
 };
-double paired(const series& a, const series& b) {
+std::vector<double> ratios(const series& a, const series& b) {
   std::vector<double> r;
   for (std::size_t i = 0; i < a.v.size() && i < b.v.size(); ++i) r.push_back(a.v[i] / b.v[i]);
-  return median(r);
+  return r;
+}
+double paired(const series& a, const series& b) { return median(ratios(a, b)); }
+// "lo-hi" of the per-round ratios, for judging the noise.
+std::string ratio_range(const series& a, const series& b) {
+  const std::vector<double> r = ratios(a, b);
+  if (r.empty()) return "-";
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.2f-%.2f", *std::min_element(r.begin(), r.end()),
+                *std::max_element(r.begin(), r.end()));
+  return buf;
 }
 
 // CPUs this process may run on (what taskset gave it).
@@ -788,7 +813,7 @@ int main(int argc, char** argv) {
   const int c_rounds = std::max(1, std::min(rounds, 3));
   constexpr int c_n = 5;
   scale (*c_fns[c_n])(int) = {c_raw, c_hand, c_lib, c_hand_ctx, c_lib_ctx};
-  series heap[c_n], fds[c_n], reap[c_n];
+  series heap[c_n], fds[c_n], reap[c_n], cpu_assign[c_n], cpu_arm[c_n], cpu_reap[c_n];
   // The breakdown: [variant][objects, assign, wait][malloc, new, new blocks]
   series part[c_n][3][3];
   for (int r = 0; r < c_rounds; ++r)
@@ -798,6 +823,9 @@ int main(int argc, char** argv) {
       heap[i].v.push_back(s.heap_per_child);
       fds[i].v.push_back(s.fds_per_child);
       reap[i].v.push_back(s.reap_all_ms);
+      cpu_assign[i].v.push_back(s.cpu_assign_us);
+      cpu_arm[i].v.push_back(s.cpu_arm_us);
+      cpu_reap[i].v.push_back(s.cpu_reap_us);
       const heap_delta* d[3] = {&s.objects, &s.assign, &s.wait};
       for (int j = 0; j < 3; ++j) {
         part[i][j][0].v.push_back(d[j]->malloc_b);
@@ -842,6 +870,29 @@ int main(int argc, char** argv) {
     }
   std::printf("(raw epoll keeps an int per child in a vector, and the epoll registration in "
               "the kernel.)\n");
+  std::printf("\n(c) parent CPU per watched child, us (median of %d rounds): assign; start "
+              "the wait;\nkill -> reaped (the %d kills included); x hand = paired ratio of "
+              "the total\n(assign + wait + reap) to hand Asio with the same executor type; "
+              "reap x the same for reap\n",
+              c_rounds, m);
+  std::printf("%-18s %9s %9s %9s %9s %9s %9s\n", "", "assign", "wait", "reap", "total", "x hand",
+              "reap x");
+  for (int i = 0; i < c_n; ++i) {
+    series tot;
+    for (std::size_t r = 0; r < cpu_reap[i].v.size(); ++r)
+      tot.v.push_back(cpu_assign[i].v[r] + cpu_arm[i].v[r] + cpu_reap[i].v[r]);
+    const int base = i == 2 ? 1 : i == 4 ? 3 : -1;
+    series base_tot;
+    if (base >= 0)
+      for (std::size_t r = 0; r < cpu_reap[base].v.size(); ++r)
+        base_tot.v.push_back(cpu_assign[base].v[r] + cpu_arm[base].v[r] + cpu_reap[base].v[r]);
+    std::printf("%-18s %9.2f %9.2f %9.2f %9.2f", names[i], cpu_assign[i].med(), cpu_arm[i].med(),
+                cpu_reap[i].med(), tot.med());
+    if (base >= 0)
+      std::printf(" %9.3f %9.3f\n", paired(tot, base_tot), paired(cpu_reap[i], cpu_reap[base]));
+    else
+      std::printf("\n");
+  }
   }
 
   // (d)
@@ -894,6 +945,11 @@ int main(int argc, char** argv) {
     std::printf("%-18s %-6s %-9s %10.3f %10.3f %8.3f %8.3f\n", "", "", "x",
                 paired(spawn_ms[c][1], spawn_ms[c][0]), paired(reap_ms[c][1], reap_ms[c][0]),
                 paired(heap_b[c][1], heap_b[c][0]), paired(new_b[c][1], new_b[c][0]));
+    std::printf("%-18s %-6s %-9s %10s %10s %8s %8s\n", "", "", "x range",
+                ratio_range(spawn_ms[c][1], spawn_ms[c][0]).c_str(),
+                ratio_range(reap_ms[c][1], reap_ms[c][0]).c_str(),
+                ratio_range(heap_b[c][1], heap_b[c][0]).c_str(),
+                ratio_range(new_b[c][1], new_b[c][0]).c_str());
   }
   }
   return 0;
