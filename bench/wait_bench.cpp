@@ -29,7 +29,8 @@
 // Run pinned:  taskset -c 0 build/bench/asio-pidfd-bench-wait [rounds] [N] [M]
 // Threads:     WAIT_BENCH_PARTS=d taskset -c 0,1 build/bench/asio-pidfd-bench-wait 3 0 10000
 // Environment: WAIT_BENCH_PARTS (default "abc"), WAIT_BENCH_THREADS (default 4),
-//              WAIT_BENCH_SPAWN=main|split|both (default both), WAIT_BENCH_ONLY (see main()).
+//              WAIT_BENCH_SPAWN=main|split|both (default both), WAIT_BENCH_SCALE_ROUNDS
+//              (rounds of (c) and (d); default min(rounds, 3)), WAIT_BENCH_ONLY (see main()).
 // Heap is counted two ways: mallinfo2 (bytes in use from malloc, chunk headers included,
 // every arena) and this program's replacement of operator new/delete, which adds up
 // malloc_usable_size() of each live block (per-thread counters, no shared cache line).
@@ -749,6 +750,10 @@ int main(int argc, char** argv) {
   // WAIT_BENCH_PARTS: the workloads to run, default "abc" ("d": the threads mode).
   const std::string parts = std::getenv("WAIT_BENCH_PARTS") ? std::getenv("WAIT_BENCH_PARTS")
                                                             : "abc";
+  // Rounds of (c) and (d), which take long: min(rounds, 3), or WAIT_BENCH_SCALE_ROUNDS.
+  const int scale_rounds = std::max(1, std::getenv("WAIT_BENCH_SCALE_ROUNDS")
+                                           ? std::atoi(std::getenv("WAIT_BENCH_SCALE_ROUNDS"))
+                                           : std::min(rounds, 3));
   // Indices 0-2 as before; the concrete-executor variants 3 and 4; Boost.Process v2 last.
   constexpr int n_names = 6;
   const char* names[n_names] = {"raw epoll",       "hand Asio",          "async_pidfd",
@@ -810,7 +815,7 @@ int main(int argc, char** argv) {
 
   // (c)
   if (parts.find('c') != std::string::npos) {
-  const int c_rounds = std::max(1, std::min(rounds, 3));
+  const int c_rounds = scale_rounds;
   constexpr int c_n = 5;
   scale (*c_fns[c_n])(int) = {c_raw, c_hand, c_lib, c_hand_ctx, c_lib_ctx};
   series heap[c_n], fds[c_n], reap[c_n], cpu_assign[c_n], cpu_arm[c_n], cpu_reap[c_n];
@@ -901,7 +906,7 @@ int main(int argc, char** argv) {
                                                         : 4;
   const std::string spawn_mode = std::getenv("WAIT_BENCH_SPAWN") ? std::getenv("WAIT_BENCH_SPAWN")
                                                                  : "both";
-  const int d_rounds = std::max(1, std::min(rounds, 3));
+  const int d_rounds = scale_rounds;
   struct d_case {
     const char* name;
     bool split;
