@@ -536,7 +536,7 @@ scale c_asio(int m, Assign assign, Arm arm) {
 }
 
 // The hand-written and library variants' assign and arm, for (c) and (d); Done is int
-// (one thread) or std::atomic<int>.
+// (one thread) or a countdown (several).
 struct hand_ops {
   template <class Desc>
   void assign(Desc& d, pidfd::pid_fd fd) const {
@@ -544,11 +544,12 @@ struct hand_ops {
   }
   template <class Desc, class Done>
   void arm(Desc& d, Done& done) const {
-    d.async_wait(asio::posix::descriptor_base::wait_read, [&d, &done](boost::system::error_code ec) {
-      if (ec) die("async_wait");
-      reap_raw(d.native_handle());
-      ++done;
-    });
+    d.async_wait(asio::posix::descriptor_base::wait_read,
+                 [&d, &done](boost::system::error_code ec) {
+                   if (ec) die("async_wait");
+                   reap_raw(d.native_handle());
+                   ++done;
+                 });
   }
 };
 struct lib_ops {
@@ -902,8 +903,9 @@ int main(int argc, char** argv) {
 
   // (d)
   if (parts.find('d') != std::string::npos) {
-  const int threads = std::getenv("WAIT_BENCH_THREADS") ? std::atoi(std::getenv("WAIT_BENCH_THREADS"))
-                                                        : 4;
+  const int threads =
+      std::max(1, std::getenv("WAIT_BENCH_THREADS") ? std::atoi(std::getenv("WAIT_BENCH_THREADS"))
+                                                    : 4);
   const std::string spawn_mode = std::getenv("WAIT_BENCH_SPAWN") ? std::getenv("WAIT_BENCH_SPAWN")
                                                                  : "both";
   const int d_rounds = scale_rounds;
