@@ -1,9 +1,11 @@
 // Wait benchmark: the cost of being told that a child process has ended.
 //
-// Four implementations run in one process, round by round in rotating order:
+// The implementations run in one process, round by round in rotating order:
 //   raw epoll      no Asio: epoll with EPOLLONESHOT on each pidfd + waitid (the floor)
 //   hand Asio      posix::stream_descriptor::async_wait(wait_read) + waitid, written by hand
-//   async_pidfd    this library
+//   async_pidfd    this library (pidfd::async_pidfd: the default any_io_executor)
+//   ... io_ctx     the same two with a concrete executor: basic_stream_descriptor and
+//                  basic_async_pidfd of io_context::executor_type (like for like)
 //   Boost.Process  boost::process::v2::process + async_wait (its own launcher)
 // All but Boost.Process start children with pidfd::spawn. The child is a static program
 // that exits 0 at once (or blocks until killed).
@@ -13,12 +15,26 @@
 //   (b) exit-notification latency: 64 blocked children killed one at a time; p50/p99 from
 //       the kill to the completion handler
 //   (c) scale: M children (default 10000) watched at once; heap bytes (mallinfo2) and fds
-//       per watched child, and the time from a mass SIGKILL to all reaped
+//       per watched child, and the time from a mass SIGKILL to all reaped; then the heap
+//       per child broken down by phase (objects created empty, assign, async_wait started)
+//   (d) threads (not run by default): the M watched children of (c) with io_context::run()
+//       on T threads (default 4) against 1 thread, in the same run, paired per round:
+//       spawn-all ms (spawn + assign + async_wait of every child), reap-all ms (mass
+//       SIGKILL -> every handler has run), heap per child, and the time spent in assign +
+//       async_wait alone (the shared-state part of spawn-all). The children are spawned
+//       either from the main thread while the io threads run the context ("main"), or by
+//       T tasks posted to the context, one per io thread, each its share ("split").
 // Every figure is the median over the rounds; "x" columns are the median of the per-round
 // ratios to each baseline (paired round by round).
 //
 // Run pinned:  taskset -c 0 build/bench/asio-pidfd-bench-wait [rounds] [N] [M]
-// System calls of one implementation: see WAIT_BENCH_ONLY in main().
+// Threads:     WAIT_BENCH_PARTS=d taskset -c 0,1 build/bench/asio-pidfd-bench-wait 3 0 10000
+// Environment: WAIT_BENCH_PARTS (default "abc"), WAIT_BENCH_THREADS (default 4),
+//              WAIT_BENCH_SPAWN=main|split|both (default both), WAIT_BENCH_SCALE_ROUNDS
+//              (rounds of (c) and (d); default min(rounds, 3)), WAIT_BENCH_ONLY (see main()).
+// Heap is counted two ways: mallinfo2 (bytes in use from malloc, chunk headers included,
+// every arena) and this program's replacement of operator new/delete, which adds up
+// malloc_usable_size() of each live block (per-thread counters, no shared cache line).
 #include <pidfd/async_pidfd.hpp>
 #include <pidfd/spawn.hpp>
 
@@ -28,11 +44,14 @@
 #include "bp2.hpp"
 #endif
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 
 #include <dirent.h>
 #include <malloc.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -41,20 +60,122 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <latch>
 #include <memory>
+#include <mutex>
+#include <new>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
+
+// ---------------------------------------------------------------------------------------
+// Counting operator new/delete: live bytes (malloc_usable_size) and live blocks, in
+// per-thread slots so that counting adds no shared cache line between io threads.
+
+namespace counting {
+struct alignas(64) slot {
+  std::atomic<long> bytes{0};
+  std::atomic<long> blocks{0};
+};
+constexpr unsigned n_slots = 64;
+slot slots[n_slots];
+std::atomic<unsigned> next_slot{0};
+thread_local slot* mine = nullptr;
+
+inline void note(void* p, long sign) noexcept {
+  if (!p) return;
+  if (!mine) mine = &slots[next_slot.fetch_add(1, std::memory_order_relaxed) % n_slots];
+  mine->bytes.fetch_add(sign * static_cast<long>(::malloc_usable_size(p)),
+                        std::memory_order_relaxed);
+  mine->blocks.fetch_add(sign, std::memory_order_relaxed);
+}
+struct totals {
+  long bytes = 0, blocks = 0;
+};
+totals now() noexcept {
+  totals t;
+  for (const slot& s : slots) {
+    t.bytes += s.bytes.load(std::memory_order_relaxed);
+    t.blocks += s.blocks.load(std::memory_order_relaxed);
+  }
+  return t;
+}
+void* alloc(std::size_t n) noexcept {
+  void* p = std::malloc(n ? n : 1);
+  note(p, 1);
+  return p;
+}
+void* alloc(std::size_t n, std::align_val_t a) noexcept {
+  void* p = nullptr;
+  const std::size_t al = std::max(static_cast<std::size_t>(a), sizeof(void*));
+  if (::posix_memalign(&p, al, n ? n : 1) != 0) return nullptr;
+  note(p, 1);
+  return p;
+}
+void release(void* p) noexcept {
+  note(p, -1);
+  std::free(p);
+}
+}  // namespace counting
+
+void* operator new(std::size_t n) {
+  if (void* p = counting::alloc(n)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) {
+  if (void* p = counting::alloc(n)) return p;
+  throw std::bad_alloc();
+}
+void* operator new(std::size_t n, std::align_val_t a) {
+  if (void* p = counting::alloc(n, a)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t n, std::align_val_t a) {
+  if (void* p = counting::alloc(n, a)) return p;
+  throw std::bad_alloc();
+}
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counting::alloc(n); }
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counting::alloc(n); }
+void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return counting::alloc(n, a);
+}
+void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return counting::alloc(n, a);
+}
+void operator delete(void* p) noexcept { counting::release(p); }
+void operator delete[](void* p) noexcept { counting::release(p); }
+void operator delete(void* p, std::size_t) noexcept { counting::release(p); }
+void operator delete[](void* p, std::size_t) noexcept { counting::release(p); }
+void operator delete(void* p, std::align_val_t) noexcept { counting::release(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { counting::release(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { counting::release(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { counting::release(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { counting::release(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { counting::release(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  counting::release(p);
+}
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  counting::release(p);
+}
 
 namespace {
 
 namespace asio = boost::asio;
 using clock_type = std::chrono::steady_clock;
+
+// The concrete-executor variants.
+using ctx_descriptor = asio::posix::basic_stream_descriptor<asio::io_context::executor_type>;
+using ctx_pidfd = pidfd::basic_async_pidfd<asio::io_context::executor_type>;
 
 std::string helper;  // path of asio-pidfd-bench-exit-helper
 
@@ -143,13 +264,15 @@ throughput a_raw(int n) {
   });
 }
 
+// Desc: posix::stream_descriptor (any_io_executor) or the io_context-executor one.
+template <class Desc = asio::posix::stream_descriptor>
 throughput a_hand(int n) {
   return measure([n] {
     asio::io_context io;
     int started = 0;
-    std::vector<std::unique_ptr<asio::posix::stream_descriptor>> slots;
-    std::function<void(asio::posix::stream_descriptor&)> arm =
-        [&](asio::posix::stream_descriptor& d) {
+    std::vector<std::unique_ptr<Desc>> slots;
+    std::function<void(Desc&)> arm =
+        [&](Desc& d) {
           d.async_wait(asio::posix::descriptor_base::wait_read,
                        [&d, &arm, &started, n](boost::system::error_code ec) {
                          if (ec) die("async_wait");
@@ -163,7 +286,7 @@ throughput a_hand(int n) {
                        });
         };
     for (int i = 0; i < std::min(n, in_flight); ++i) {
-      slots.push_back(std::make_unique<asio::posix::stream_descriptor>(io, spawn_exit().release()));
+      slots.push_back(std::make_unique<Desc>(io, spawn_exit().release()));
       ++started;
       arm(*slots.back());
     }
@@ -171,12 +294,14 @@ throughput a_hand(int n) {
   });
 }
 
+// Obj: pidfd::async_pidfd (any_io_executor) or basic_async_pidfd<io_context::executor_type>.
+template <class Obj = pidfd::async_pidfd>
 throughput a_lib(int n) {
   return measure([n] {
     asio::io_context io;
     int started = 0;
-    std::vector<std::unique_ptr<pidfd::async_pidfd>> slots;
-    std::function<void(pidfd::async_pidfd&)> arm = [&](pidfd::async_pidfd& p) {
+    std::vector<std::unique_ptr<Obj>> slots;
+    std::function<void(Obj&)> arm = [&](Obj& p) {
       p.async_wait([&p, &arm, &started, n](pidfd::error_code ec, pidfd::exit_status) {
         if (ec) die("async_wait");
         p.close();
@@ -188,7 +313,7 @@ throughput a_lib(int n) {
       });
     };
     for (int i = 0; i < std::min(n, in_flight); ++i) {
-      slots.push_back(std::make_unique<pidfd::async_pidfd>(io, spawn_exit()));
+      slots.push_back(std::make_unique<Obj>(io, spawn_exit()));
       ++started;
       arm(*slots.back());
     }
@@ -295,8 +420,32 @@ std::vector<double> b_lib() {
 // ---------------------------------------------------------------------------------------
 // (c) scale: heap and fds per watched child, and the time from mass SIGKILL to all reaped.
 
+// One heap snapshot: mallinfo2 in-use bytes and the operator new counters.
+struct heap_snap {
+  long malloc_bytes, new_bytes, new_blocks;
+};
+heap_snap heap_now() {
+  const counting::totals t = counting::now();
+  return {heap_bytes(), t.bytes, t.blocks};
+}
+// Per child, from a to b.
+struct heap_delta {
+  double malloc_b = 0, new_b = 0, new_blocks = 0;
+};
+heap_delta per_child(const heap_snap& a, const heap_snap& b, int m) {
+  return {static_cast<double>(b.malloc_bytes - a.malloc_bytes) / m,
+          static_cast<double>(b.new_bytes - a.new_bytes) / m,
+          static_cast<double>(b.new_blocks - a.new_blocks) / m};
+}
+
 struct scale {
   double heap_per_child, fds_per_child, reap_all_ms;
+  // The breakdown (Asio variants only): the objects created empty in a reserved vector,
+  // then assign() of each pidfd, then async_wait() on each.
+  heap_delta objects, assign, wait;
+  // Parent CPU per child, us: registering (assign; raw epoll: EPOLL_CTL_ADD), starting the
+  // waits (Asio variants), and from the mass SIGKILL to all reaped (the kills included).
+  double cpu_assign_us, cpu_arm_us, cpu_reap_us;
 };
 
 scale c_raw(int m) {
@@ -307,6 +456,7 @@ scale c_raw(int m) {
   const long f0 = open_fd_count();
   const int ep = ::epoll_create1(EPOLL_CLOEXEC);
   std::vector<int> fds(static_cast<std::size_t>(m));  // what the loop keeps per child
+  const double c0 = cpu_seconds();
   for (int i = 0; i < m; ++i) {
     fds[static_cast<std::size_t>(i)] = kids[static_cast<std::size_t>(i)].native_handle();
     epoll_event ev{};
@@ -315,9 +465,11 @@ scale c_raw(int m) {
     ::epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
   }
   scale s{};
+  s.cpu_assign_us = (cpu_seconds() - c0) / m * 1e6;
   s.heap_per_child = static_cast<double>(heap_bytes() - h0) / m;
   // The pidfds were opened before f0, so count them in: 1 each, plus the epoll fd.
   s.fds_per_child = static_cast<double>(open_fd_count() - f0 + m) / m;
+  const double c1 = cpu_seconds();
   const auto t0 = clock_type::now();
   for (auto& k : kids) k.kill();
   std::vector<epoll_event> evs(1024);
@@ -328,35 +480,51 @@ scale c_raw(int m) {
     done += std::max(k, 0);
   }
   s.reap_all_ms = elapsed_us(t0, clock_type::now()) / 1000;
+  s.cpu_reap_us = (cpu_seconds() - c1) / m * 1e6;
   ::close(ep);
   return s;
 }
 
-template <class Object, class MakeObject, class Arm>
-scale c_asio(int m, MakeObject make, Arm arm) {
+// Object: constructible empty from an io_context. Assign(Object&, pid_fd) registers the
+// pidfd; Arm(Object&, int& done) starts the wait, whose handler reaps and counts.
+template <class Object, class Assign, class Arm>
+scale c_asio(int m, Assign assign, Arm arm) {
   std::vector<pidfd::pid_fd> kids;
   kids.reserve(static_cast<std::size_t>(m));
   for (int i = 0; i < m; ++i) kids.push_back(spawn_block());
   asio::io_context io;
   {  // warm up the reactor's registration pool and the thread's allocation cache
-    Object warm = make(io, spawn_exit());
+    Object warm(io);
+    assign(warm, spawn_exit());
     int done = 0;
     arm(warm, done);
     io.run();
     io.restart();
   }
-  const long h0 = heap_bytes();
+  const heap_snap h0 = heap_now();
   const long f0 = open_fd_count();
   std::vector<Object> objs;
   objs.reserve(static_cast<std::size_t>(m));
+  for (int i = 0; i < m; ++i) objs.emplace_back(io);
+  const heap_snap h1 = heap_now();
+  const double c0 = cpu_seconds();
+  for (std::size_t i = 0; i < objs.size(); ++i) assign(objs[i], std::move(kids[i]));
+  const double c1 = cpu_seconds();
+  const heap_snap h2 = heap_now();
   int done = 0;
-  for (auto& k : kids) {
-    objs.push_back(make(io, std::move(k)));
-    arm(objs.back(), done);
-  }
+  const double c2 = cpu_seconds();
+  for (auto& o : objs) arm(o, done);
+  const double c3 = cpu_seconds();
+  const heap_snap h3 = heap_now();
   scale s{};
-  s.heap_per_child = static_cast<double>(heap_bytes() - h0) / m;
+  s.cpu_assign_us = (c1 - c0) / m * 1e6;
+  s.cpu_arm_us = (c3 - c2) / m * 1e6;
+  s.heap_per_child = static_cast<double>(h3.malloc_bytes - h0.malloc_bytes) / m;
+  s.objects = per_child(h0, h1, m);
+  s.assign = per_child(h1, h2, m);
+  s.wait = per_child(h2, h3, m);
   s.fds_per_child = static_cast<double>(open_fd_count() - f0 + m) / m;
+  const double c4 = cpu_seconds();
   const auto t0 = clock_type::now();
   for (auto& o : objs) {
     if (::syscall(SYS_pidfd_send_signal, o.native_handle(), SIGKILL, nullptr, 0) != 0)
@@ -364,29 +532,160 @@ scale c_asio(int m, MakeObject make, Arm arm) {
   }
   while (done < m) io.run_one();
   s.reap_all_ms = elapsed_us(t0, clock_type::now()) / 1000;
+  s.cpu_reap_us = (cpu_seconds() - c4) / m * 1e6;
   return s;
 }
 
-scale c_hand(int m) {
-  using sd = asio::posix::stream_descriptor;
-  return c_asio<sd>(
-      m, [](asio::io_context& io, pidfd::pid_fd fd) { return sd(io, fd.release()); },
-      [](sd& d, int& done) {
-        d.async_wait(asio::posix::descriptor_base::wait_read,
-                     [&d, &done](boost::system::error_code) {
-                       reap_raw(d.native_handle());
-                       ++done;
-                     });
-      });
-}
+// The hand-written and library variants' assign and arm, for (c) and (d); Done is int
+// (one thread) or a countdown (several).
+struct hand_ops {
+  template <class Desc>
+  void assign(Desc& d, pidfd::pid_fd fd) const {
+    d.assign(fd.release());
+  }
+  template <class Desc, class Done>
+  void arm(Desc& d, Done& done) const {
+    d.async_wait(asio::posix::descriptor_base::wait_read,
+                 [&d, &done](boost::system::error_code ec) {
+                   if (ec) die("async_wait");
+                   reap_raw(d.native_handle());
+                   ++done;
+                 });
+  }
+};
+struct lib_ops {
+  template <class Obj>
+  void assign(Obj& p, pidfd::pid_fd fd) const {
+    p.assign(std::move(fd));
+  }
+  template <class Obj, class Done>
+  void arm(Obj& p, Done& done) const {
+    p.async_wait([&done](pidfd::error_code ec, pidfd::exit_status) {
+      if (ec) die("async_wait");
+      ++done;
+    });
+  }
+};
 
-scale c_lib(int m) {
-  using ap = pidfd::async_pidfd;
-  return c_asio<ap>(
-      m, [](asio::io_context& io, pidfd::pid_fd fd) { return ap(io, std::move(fd)); },
-      [](ap& p, int& done) {
-        p.async_wait([&done](pidfd::error_code, pidfd::exit_status) { ++done; });
-      });
+template <class Object, class Ops>
+scale c_variant(int m) {
+  const Ops ops;
+  return c_asio<Object>(
+      m, [&](Object& o, pidfd::pid_fd fd) { ops.assign(o, std::move(fd)); },
+      [&](Object& o, int& done) { ops.arm(o, done); });
+}
+scale c_hand(int m) { return c_variant<asio::posix::stream_descriptor, hand_ops>(m); }
+scale c_lib(int m) { return c_variant<pidfd::async_pidfd, lib_ops>(m); }
+scale c_hand_ctx(int m) { return c_variant<ctx_descriptor, hand_ops>(m); }
+scale c_lib_ctx(int m) { return c_variant<ctx_pidfd, lib_ops>(m); }
+
+// ---------------------------------------------------------------------------------------
+// (d) threads: the M watched children with io_context::run() on `threads` threads.
+
+struct mt_result {
+  double spawn_all_ms, reap_all_ms, heap_per_child, new_per_child;
+  // Wall time inside assign() + async_wait(), summed over the spawning threads, per child:
+  // the part of spawn-all that touches shared state (the reactor, the scheduler), without
+  // the spawn itself, whose latency hides it.
+  double register_us;
+};
+
+// Counts to a target; only the increment that reaches it takes the mutex (no lock on the
+// handlers' path otherwise). Every wait is bounded.
+class countdown {
+public:
+  explicit countdown(int target) : target_(target) {}
+  void operator++() {
+    if (n_.fetch_add(1, std::memory_order_acq_rel) + 1 == target_) {
+      std::lock_guard<std::mutex> lock(m_);
+      cv_.notify_all();
+    }
+  }
+  void wait(const char* what) {
+    std::unique_lock<std::mutex> lock(m_);
+    if (!cv_.wait_for(lock, std::chrono::seconds(300),
+                      [&] { return n_.load(std::memory_order_acquire) >= target_; })) {
+      std::fprintf(stderr, "%s: timed out after 300 s\n", what);
+      std::exit(2);
+    }
+  }
+
+private:
+  const int target_;
+  std::atomic<int> n_{0};
+  std::mutex m_;
+  std::condition_variable cv_;
+};
+
+template <class Object, class Ops>
+mt_result d_run(int m, int threads, bool split) {
+  const Ops ops;
+  asio::io_context io;
+  {  // warm up as in (c), on this thread before the io threads start
+    Object warm(io);
+    ops.assign(warm, spawn_exit());
+    int done = 0;
+    ops.arm(warm, done);
+    io.run();
+    io.restart();
+  }
+  auto guard = asio::make_work_guard(io);
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
+  mt_result r{};
+  {
+    const heap_snap h0 = heap_now();
+    std::vector<Object> objs;
+    objs.reserve(static_cast<std::size_t>(m));
+    for (int i = 0; i < m; ++i) objs.emplace_back(io);
+    countdown done(m);
+    const auto t0 = clock_type::now();
+    std::atomic<long> register_ns{0};
+    auto spawn_range = [&](int from, int to) {
+      clock_type::duration spent{};
+      for (int i = from; i < to; ++i) {
+        Object& o = objs[static_cast<std::size_t>(i)];
+        pidfd::pid_fd fd = spawn_block();
+        const auto r0 = clock_type::now();
+        ops.assign(o, std::move(fd));
+        ops.arm(o, done);
+        spent += clock_type::now() - r0;
+      }
+      register_ns.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(spent).count(),
+                            std::memory_order_relaxed);
+    };
+    if (split) {
+      // One task per io thread: each holds its thread at the latch until all have started,
+      // so that no thread runs two shares.
+      countdown spawned(threads);
+      std::latch all_running(threads);
+      for (int k = 0; k < threads; ++k)
+        asio::post(io, [&, k] {
+          all_running.arrive_and_wait();
+          spawn_range(static_cast<int>(static_cast<long>(m) * k / threads),
+                      static_cast<int>(static_cast<long>(m) * (k + 1) / threads));
+          ++spawned;
+        });
+      spawned.wait("spawn-all");
+    } else {
+      spawn_range(0, m);
+    }
+    r.spawn_all_ms = elapsed_us(t0, clock_type::now()) / 1000;
+    r.register_us = static_cast<double>(register_ns.load()) / 1000 / m;
+    const heap_snap h1 = heap_now();
+    r.heap_per_child = static_cast<double>(h1.malloc_bytes - h0.malloc_bytes) / m;
+    r.new_per_child = static_cast<double>(h1.new_bytes - h0.new_bytes) / m;
+    const auto t1 = clock_type::now();
+    for (auto& o : objs) {
+      if (::syscall(SYS_pidfd_send_signal, o.native_handle(), SIGKILL, nullptr, 0) != 0)
+        die("kill");
+    }
+    done.wait("reap-all");
+    r.reap_all_ms = elapsed_us(t1, clock_type::now()) / 1000;
+    guard.reset();
+    for (auto& t : pool) t.join();
+  }
+  return r;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -405,10 +704,28 @@ struct series {
   std::vector<double> v;
   double med() const { return median(v); }
 };
-double paired(const series& a, const series& b) {
+std::vector<double> ratios(const series& a, const series& b) {
   std::vector<double> r;
   for (std::size_t i = 0; i < a.v.size() && i < b.v.size(); ++i) r.push_back(a.v[i] / b.v[i]);
-  return median(r);
+  return r;
+}
+double paired(const series& a, const series& b) { return median(ratios(a, b)); }
+// "lo-hi" of the per-round ratios, for judging the noise.
+std::string ratio_range(const series& a, const series& b) {
+  const std::vector<double> r = ratios(a, b);
+  if (r.empty()) return "-";
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.2f-%.2f", *std::min_element(r.begin(), r.end()),
+                *std::max_element(r.begin(), r.end()));
+  return buf;
+}
+
+// CPUs this process may run on (what taskset gave it).
+int allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return 0;
+  return CPU_COUNT(&set);
 }
 
 }  // namespace
@@ -425,12 +742,17 @@ int main(int argc, char** argv) {
   rl.rlim_cur = rl.rlim_max;
   ::setrlimit(RLIMIT_NOFILE, &rl);
 
-  // WAIT_BENCH_ONLY=raw|hand|lib|bp2: run workload (a) once for one implementation, for
-  // counting its system calls:  strace -c -f build/bench/asio-pidfd-bench-wait 1 2000
+  // WAIT_BENCH_ONLY=raw|hand|lib|hand_ctx|lib_ctx|bp2: run workload (a) once for one
+  // implementation, for counting its system calls:
+  //   strace -c -f build/bench/asio-pidfd-bench-wait 1 2000
   if (const char* only = std::getenv("WAIT_BENCH_ONLY")) {
     const std::string o = only;
-    const throughput t = o == "raw" ? a_raw(n) : o == "hand" ? a_hand(n) : o == "lib" ? a_lib(n)
-                                                                                  : a_bp2(n);
+    const throughput t = o == "raw"        ? a_raw(n)
+                         : o == "hand"     ? a_hand(n)
+                         : o == "lib"      ? a_lib(n)
+                         : o == "hand_ctx" ? a_hand<ctx_descriptor>(n)
+                         : o == "lib_ctx"  ? a_lib<ctx_pidfd>(n)
+                                           : a_bp2(n);
     std::printf("%s: %d children in %.3f s\n", only, n, t.wall);
     return 0;
   }
@@ -439,16 +761,25 @@ int main(int argc, char** argv) {
               "(c) %d children\n",
               rounds, n, in_flight, latency_children, m);
 
-  // WAIT_BENCH_PARTS: the workloads to run, default "abc".
+  // WAIT_BENCH_PARTS: the workloads to run, default "abc" ("d": the threads mode).
   const std::string parts = std::getenv("WAIT_BENCH_PARTS") ? std::getenv("WAIT_BENCH_PARTS")
                                                             : "abc";
-  const char* names[4] = {"raw epoll", "hand Asio", "async_pidfd", "Boost.Process v2"};
+  // Rounds of (c) and (d), which take long: min(rounds, 3), or WAIT_BENCH_SCALE_ROUNDS.
+  const int scale_rounds = std::max(1, std::getenv("WAIT_BENCH_SCALE_ROUNDS")
+                                           ? std::atoi(std::getenv("WAIT_BENCH_SCALE_ROUNDS"))
+                                           : std::min(rounds, 3));
+  // Indices 0-2 as before; the concrete-executor variants 3 and 4; Boost.Process v2 last.
+  constexpr int n_names = 6;
+  const char* names[n_names] = {"raw epoll",       "hand Asio",          "async_pidfd",
+                                "hand Asio io_ctx", "async_pidfd io_ctx", "Boost.Process v2"};
+  constexpr int bp2_index = 5;
 
   // (a)
   if (parts.find('a') != std::string::npos) {
-  throughput (*a_fns[4])(int) = {a_raw, a_hand, a_lib, a_bp2};
-  const int a_n = have_bp2 ? 4 : 3;  // Boost.Process v2 last, where it is built
-  series a_wall[4], a_cpu[4];
+  throughput (*a_fns[n_names])(int) = {a_raw, a_hand, a_lib, a_hand<ctx_descriptor>,
+                                       a_lib<ctx_pidfd>, a_bp2};
+  const int a_n = have_bp2 ? 6 : 5;  // Boost.Process v2 last, where it is built
+  series a_wall[n_names], a_cpu[n_names];
   for (int r = 0; r < rounds; ++r)
     for (int k = 0; k < a_n; ++k) {
       const int i = (k + r) % a_n;  // rotate the order round by round
@@ -460,13 +791,21 @@ int main(int argc, char** argv) {
   std::printf("%-18s %10s %10s %12s %9s %9s %9s\n", "", "children/s", "wall us", "parent CPU us",
               "x raw", "x hand", "x bp2");
   // Without Boost.Process v2 its column shows 0.
-  auto x_bp2 = [&](const series* v, int i) { return have_bp2 ? paired(v[i], v[3]) : 0.0; };
+  auto x_bp2 = [&](const series* v, int i) {
+    return have_bp2 ? paired(v[i], v[bp2_index]) : 0.0;
+  };
   for (int i = 0; i < a_n; ++i)
     std::printf("%-18s %10.0f %10.1f %12.1f %9.3f %9.3f %9.3f\n", names[i], 1e6 / a_wall[i].med(),
                 a_wall[i].med(), a_cpu[i].med(), paired(a_wall[i], a_wall[0]),
                 paired(a_wall[i], a_wall[1]), x_bp2(a_wall, i));
   std::printf("%-18s %10s %10s %12s %9.3f %9.3f %9.3f   (parent CPU ratios)\n", "async_pidfd", "",
               "", "", paired(a_cpu[2], a_cpu[0]), paired(a_cpu[2], a_cpu[1]), x_bp2(a_cpu, 2));
+  std::printf("%-18s %10s %10s %12s %9.3f %9.3f %9.3f   (parent CPU ratios)\n",
+              "async_pidfd io_ctx", "", "", "", paired(a_cpu[4], a_cpu[0]),
+              paired(a_cpu[4], a_cpu[1]), x_bp2(a_cpu, 4));
+  std::printf("parent CPU per child, paired per round: async_pidfd / hand Asio %.3f; "
+              "async_pidfd io_ctx / hand Asio io_ctx %.3f; async_pidfd io_ctx / hand Asio %.3f\n",
+              paired(a_cpu[2], a_cpu[1]), paired(a_cpu[4], a_cpu[3]), paired(a_cpu[4], a_cpu[1]));
   if (!have_bp2) std::printf("Boost.Process v2: not built (see meson's summary)\n");
   }
 
@@ -490,25 +829,154 @@ int main(int argc, char** argv) {
 
   // (c)
   if (parts.find('c') != std::string::npos) {
-  const int c_rounds = std::max(1, std::min(rounds, 3));
-  scale (*c_fns[3])(int) = {c_raw, c_hand, c_lib};
-  series heap[3], fds[3], reap[3];
+  const int c_rounds = scale_rounds;
+  constexpr int c_n = 5;
+  scale (*c_fns[c_n])(int) = {c_raw, c_hand, c_lib, c_hand_ctx, c_lib_ctx};
+  series heap[c_n], fds[c_n], reap[c_n], cpu_assign[c_n], cpu_arm[c_n], cpu_reap[c_n];
+  // The breakdown: [variant][objects, assign, wait][malloc, new, new blocks]
+  series part[c_n][3][3];
   for (int r = 0; r < c_rounds; ++r)
-    for (int k = 0; k < 3; ++k) {
-      const int i = (k + r) % 3;
+    for (int k = 0; k < c_n; ++k) {
+      const int i = (k + r) % c_n;
       const scale s = c_fns[i](m);
       heap[i].v.push_back(s.heap_per_child);
       fds[i].v.push_back(s.fds_per_child);
       reap[i].v.push_back(s.reap_all_ms);
+      cpu_assign[i].v.push_back(s.cpu_assign_us);
+      cpu_arm[i].v.push_back(s.cpu_arm_us);
+      cpu_reap[i].v.push_back(s.cpu_reap_us);
+      const heap_delta* d[3] = {&s.objects, &s.assign, &s.wait};
+      for (int j = 0; j < 3; ++j) {
+        part[i][j][0].v.push_back(d[j]->malloc_b);
+        part[i][j][1].v.push_back(d[j]->new_b);
+        part[i][j][2].v.push_back(d[j]->new_blocks);
+      }
     }
   std::printf("\n(c) %d children watched at once (median of %d rounds)\n", m, c_rounds);
   std::printf("%-18s %14s %10s %13s %9s %9s\n", "", "heap B/child", "fds/child", "reap-all ms",
               "x raw", "x hand");
-  for (int i = 0; i < 3; ++i)
+  for (int i = 0; i < c_n; ++i)
     std::printf("%-18s %14.0f %10.2f %13.1f %9.3f %9.3f\n", names[i], heap[i].med(), fds[i].med(),
                 reap[i].med(), paired(reap[i], reap[0]), paired(reap[i], reap[1]));
-  std::printf("sizeof: async_pidfd %zu B, stream_descriptor %zu B\n", sizeof(pidfd::async_pidfd),
-              sizeof(asio::posix::stream_descriptor));
+  std::printf("sizeof: async_pidfd %zu B, stream_descriptor %zu B, async_pidfd io_ctx %zu B, "
+              "stream_descriptor io_ctx %zu B\n",
+              sizeof(pidfd::async_pidfd), sizeof(asio::posix::stream_descriptor),
+              sizeof(ctx_pidfd), sizeof(ctx_descriptor));
+  std::printf("heap B/child, paired per round: async_pidfd / hand Asio %.3f; "
+              "async_pidfd io_ctx / hand Asio io_ctx %.3f; async_pidfd io_ctx / hand Asio %.3f\n",
+              paired(heap[2], heap[1]), paired(heap[4], heap[3]), paired(heap[4], heap[1]));
+  std::printf("\n(c) heap per watched child by phase, B (median of %d rounds): objects = the "
+              "I/O objects\ncreated empty in a reserved std::vector (the object itself, "
+              "sizeof); assign = registration\nwith the reactor; wait = one pending "
+              "async_wait. malloc: mallinfo2 in-use bytes (chunk\nheaders included); new: "
+              "usable bytes of live operator new blocks, and their count\n",
+              c_rounds);
+  std::printf("%-18s %-7s %7s %9s %9s %9s %9s %14s\n", "", "", "sizeof", "objects", "assign",
+              "wait", "total", "blocks a+w");
+  const std::size_t sizes[c_n] = {0, sizeof(asio::posix::stream_descriptor),
+                                  sizeof(pidfd::async_pidfd), sizeof(ctx_descriptor),
+                                  sizeof(ctx_pidfd)};
+  for (int i = 1; i < c_n; ++i)
+    for (int src = 0; src < 2; ++src) {
+      const double o = part[i][0][src].med(), a = part[i][1][src].med(),
+                   w = part[i][2][src].med();
+      char blocks[32] = "";
+      if (src == 1)
+        std::snprintf(blocks, sizeof blocks, "%.2f + %.2f", part[i][1][2].med(),
+                      part[i][2][2].med());
+      std::printf("%-18s %-7s %7zu %9.1f %9.1f %9.1f %9.1f %14s\n", src == 0 ? names[i] : "",
+                  src == 0 ? "malloc" : "new", sizes[i], o, a, w, o + a + w, blocks);
+    }
+  std::printf("(raw epoll keeps an int per child in a vector, and the epoll registration in "
+              "the kernel.)\n");
+  std::printf("\n(c) parent CPU per watched child, us (median of %d rounds): assign; start "
+              "the wait;\nkill -> reaped (the %d kills included); x hand = paired ratio of "
+              "the total\n(assign + wait + reap) to hand Asio with the same executor type; "
+              "reap x the same for reap\n",
+              c_rounds, m);
+  std::printf("%-18s %9s %9s %9s %9s %9s %9s\n", "", "assign", "wait", "reap", "total", "x hand",
+              "reap x");
+  for (int i = 0; i < c_n; ++i) {
+    series tot;
+    for (std::size_t r = 0; r < cpu_reap[i].v.size(); ++r)
+      tot.v.push_back(cpu_assign[i].v[r] + cpu_arm[i].v[r] + cpu_reap[i].v[r]);
+    const int base = i == 2 ? 1 : i == 4 ? 3 : -1;
+    series base_tot;
+    if (base >= 0)
+      for (std::size_t r = 0; r < cpu_reap[base].v.size(); ++r)
+        base_tot.v.push_back(cpu_assign[base].v[r] + cpu_arm[base].v[r] + cpu_reap[base].v[r]);
+    std::printf("%-18s %9.2f %9.2f %9.2f %9.2f", names[i], cpu_assign[i].med(), cpu_arm[i].med(),
+                cpu_reap[i].med(), tot.med());
+    if (base >= 0)
+      std::printf(" %9.3f %9.3f\n", paired(tot, base_tot), paired(cpu_reap[i], cpu_reap[base]));
+    else
+      std::printf("\n");
+  }
+  }
+
+  // (d)
+  if (parts.find('d') != std::string::npos) {
+  const int threads =
+      std::max(1, std::getenv("WAIT_BENCH_THREADS") ? std::atoi(std::getenv("WAIT_BENCH_THREADS"))
+                                                    : 4);
+  const std::string spawn_mode = std::getenv("WAIT_BENCH_SPAWN") ? std::getenv("WAIT_BENCH_SPAWN")
+                                                                 : "both";
+  const int d_rounds = scale_rounds;
+  struct d_case {
+    const char* name;
+    bool split;
+    mt_result (*fn)(int, int, bool);
+  };
+  std::vector<d_case> cases;
+  for (const bool split : {false, true}) {
+    if (spawn_mode != "both" && (spawn_mode == "split") != split) continue;
+    cases.push_back({names[1], split, d_run<asio::posix::stream_descriptor, hand_ops>});
+    cases.push_back({names[2], split, d_run<pidfd::async_pidfd, lib_ops>});
+    cases.push_back({names[4], split, d_run<ctx_pidfd, lib_ops>});
+  }
+  const std::size_t d_n = cases.size();
+  // [case][1 thread, T threads]
+  std::vector<std::array<series, 2>> spawn_ms(d_n), reap_ms(d_n), heap_b(d_n), new_b(d_n),
+      reg_us(d_n);
+  for (int r = 0; r < d_rounds; ++r)
+    for (std::size_t k = 0; k < d_n; ++k) {
+      const std::size_t c = (k + static_cast<std::size_t>(r)) % d_n;
+      for (int j = 0; j < 2; ++j) {
+        const int t = (j + r) % 2;  // alternate which thread count goes first
+        const mt_result x = cases[c].fn(m, t == 0 ? 1 : threads, cases[c].split);
+        spawn_ms[c][static_cast<std::size_t>(t)].v.push_back(x.spawn_all_ms);
+        reap_ms[c][static_cast<std::size_t>(t)].v.push_back(x.reap_all_ms);
+        heap_b[c][static_cast<std::size_t>(t)].v.push_back(x.heap_per_child);
+        new_b[c][static_cast<std::size_t>(t)].v.push_back(x.new_per_child);
+        reg_us[c][static_cast<std::size_t>(t)].v.push_back(x.register_us);
+      }
+    }
+  std::printf("\n(d) %d children watched at once, io_context::run() on 1 thread and on %d "
+              "threads, %d CPUs allowed\n(median of %d rounds; x = %d threads / 1 thread, "
+              "paired per round). spawn-all: spawn + assign\n+ async_wait of every child, from "
+              "the main thread (main) or from one task per io thread (split)\n",
+              m, threads, allowed_cpus(), d_rounds, threads);
+  std::printf("%-18s %-6s %-9s %10s %10s %10s %10s %10s\n", "", "spawn", "threads", "spawn ms",
+              "reap ms", "heap B", "new B", "reg us");
+  for (std::size_t c = 0; c < d_n; ++c) {
+    for (std::size_t t = 0; t < 2; ++t)
+      std::printf("%-18s %-6s %-9d %10.1f %10.1f %10.0f %10.0f %10.2f\n",
+                  t == 0 ? cases[c].name : "", t == 0 ? (cases[c].split ? "split" : "main") : "",
+                  t == 0 ? 1 : threads, spawn_ms[c][t].med(), reap_ms[c][t].med(),
+                  heap_b[c][t].med(), new_b[c][t].med(), reg_us[c][t].med());
+    std::printf("%-18s %-6s %-9s %10.3f %10.3f %10.3f %10.3f %10.3f\n", "", "", "x",
+                paired(spawn_ms[c][1], spawn_ms[c][0]), paired(reap_ms[c][1], reap_ms[c][0]),
+                paired(heap_b[c][1], heap_b[c][0]), paired(new_b[c][1], new_b[c][0]),
+                paired(reg_us[c][1], reg_us[c][0]));
+    std::printf("%-18s %-6s %-9s %10s %10s %10s %10s %10s\n", "", "", "x range",
+                ratio_range(spawn_ms[c][1], spawn_ms[c][0]).c_str(),
+                ratio_range(reap_ms[c][1], reap_ms[c][0]).c_str(),
+                ratio_range(heap_b[c][1], heap_b[c][0]).c_str(),
+                ratio_range(new_b[c][1], new_b[c][0]).c_str(),
+                ratio_range(reg_us[c][1], reg_us[c][0]).c_str());
+  }
+  std::printf("reg us: wall time in assign() + async_wait() per child, summed over the "
+              "spawning threads\n(the spawn excluded)\n");
   }
   return 0;
 }
