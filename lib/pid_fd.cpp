@@ -108,7 +108,8 @@ process_info decode_process_info(const pidfd_info& i) noexcept {
     out.creds = credentials{i.ruid, i.euid, i.suid, i.fsuid, i.rgid, i.egid, i.sgid, i.fsgid};
   if (i.mask & pidfd_info_cgroupid) out.cgroup_id = i.cgroupid;
   if (i.mask & pidfd_info_coredump) out.coredump_mask = i.coredump_mask;
-  if (i.mask & pidfd_info_coredump_signal) out.coredump_signal = static_cast<int>(i.coredump_signal);
+  if (i.mask & pidfd_info_coredump_signal)
+    out.coredump_signal = static_cast<int>(i.coredump_signal);
   return out;
 }
 

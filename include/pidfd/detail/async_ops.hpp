@@ -301,11 +301,12 @@ public:
   template <class H>
   wait_handler(H&& handler, Owner& owner, registration_ref registration)
       : handler_(std::forward<H>(handler)),
-        owner_bits_(reinterpret_cast<std::uintptr_t>(&owner)),  // NOLINT(performance-no-int-to-ptr)
+        owner_bits_(reinterpret_cast<std::uintptr_t>(&owner)),
         registration_(registration) {
     static_assert(alignof(Owner) > owner_tag_mask, "the tag bits need an aligned owner");
     auto slot = boost::asio::get_associated_cancellation_slot(handler_);
-    if (slot.is_connected()) cancellation_ = &slot.template emplace<wait_cancellation>(registration);
+    if (slot.is_connected())
+      cancellation_ = &slot.template emplace<wait_cancellation>(registration);
   }
 
   wait_handler(wait_handler&& other) noexcept(std::is_nothrow_move_constructible_v<Handler>)
@@ -366,7 +367,9 @@ private:
   static constexpr std::uintptr_t owner_tag_mask = timer_bit | errors_mask;
 
   Owner& owner() const noexcept {
-    return *reinterpret_cast<Owner*>(owner_bits_ & ~owner_tag_mask);  // NOLINT(performance-no-int-to-ptr)
+    // The pointer stored by the constructor, without the tag bits.
+    // NOLINTNEXTLINE(performance-no-int-to-ptr)
+    return *reinterpret_cast<Owner*>(owner_bits_ & ~owner_tag_mask);
   }
   bool timer_mode() const noexcept { return (owner_bits_ & timer_bit) != 0; }
   unsigned descriptor_errors() const noexcept {
