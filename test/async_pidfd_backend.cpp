@@ -21,6 +21,7 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -168,7 +169,11 @@ TEST_P(AsyncPidfdGone, OldWaitAbortsAndNeverTouchesTheObject) {
 
   wait_result new_wait;
   start_wait(*now, new_wait);
-  next->release();
+  // The watched process ends only after the old operation's 20 ms timer has fired (timers
+  // of one context expire in order): with io_uring the old descriptor wait is still
+  // pending then, so the timer's cancellation of it is exercised.
+  asio::steady_timer later(io, 40ms);
+  later.async_wait([next](error_code) { next->release(); });
   ASSERT_TRUE(run_until([&] { return old_wait.done && new_wait.done; }));
   EXPECT_EQ(old_wait.ec, error_code(asio::error::operation_aborted));
   EXPECT_EQ(old_wait.status, exit_status());
