@@ -223,7 +223,10 @@ public:
           closes_.push_back({next, static_cast<unsigned>(t) - 1});
         next = static_cast<unsigned>(t) + 1;
       }
-      closes_.push_back({next, ~0U});
+      // Above the targets: the unshare already dropped every fd above highest, and the
+      // child's temporary copies are close-on-exec; only [next, highest] may hold a source.
+      if (static_cast<int>(next) <= highest)
+        closes_.push_back({next, static_cast<unsigned>(highest)});
       child.closes = closes_.data();
       child.close_count = closes_.size();
       child.unshare_below = highest + 1;
