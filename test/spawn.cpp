@@ -176,6 +176,37 @@ TEST(Spawn, ThousandArguments) {
                 expected_tail);
 }
 
+// The plan keeps up to 16 argv pointers and 8 descriptor moves in place, then moves them
+// to the heap: every count around those limits reaches the child intact.
+TEST(Spawn, ArgvAndFdCountsAroundThePlanBuffers) {
+  const std::string path = child_exe();
+  for (std::size_t count = 13; count <= 18; ++count) {  // 15 to 20 pointers with the nullptr
+    std::vector<std::string> args{"args", "3", "exit", "0"};
+    std::string expected_tail;
+    while (args.size() < count) {
+      const std::size_t i = args.size();
+      args.push_back("a" + std::to_string(i));
+      expected_tail += " " + std::to_string(args.back().size()) + ":" + args.back();
+    }
+    EXPECT_EQ(run_and_read(args), std::to_string(args.size() + 1) + " " +
+                                      std::to_string(path.size()) + ":" + path +
+                                      " 4:args 1:3 4:exit 1:0" + expected_tail);
+  }
+  auto p = pidfd_test::make_pipe();
+  for (int n = 3; n <= 8; ++n) {  // 3 standard + 1 report + n moves: 7 to 12, as many gaps
+    pidfd::spawn_options o;
+    o.extra_fds = {{3, p.write.get()}};
+    std::string expected = "0 1 2 3";
+    for (int k = 0; k < n; ++k) {
+      o.extra_fds.emplace_back(10 + 2 * k, p.write.get());
+      expected += " " + std::to_string(10 + 2 * k);
+    }
+    pidfd::pid_fd c = pidfd::spawn(child({"list-fds", "3"}), o);
+    EXPECT_EQ(read_line(p.read.get()), expected) << n;
+    EXPECT_EQ(pidfd_test::bounded_wait(c).code(), std::optional<int>(0));
+  }
+}
+
 TEST(Spawn, ExecutableOverridesArgv0) {
   pidfd::spawn_options o;
   o.executable = child_exe();
