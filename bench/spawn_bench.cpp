@@ -14,6 +14,8 @@
 // baseline, which copies the whole descriptor table into every child).
 //
 // Run pinned:  taskset -c 0 build/bench/asio-pidfd-bench-spawn [rounds [many-only]]
+// or, call by call for the two spawn targets of issue 13 (see interleaved() below):
+//              taskset -c 0 build/bench/asio-pidfd-bench-spawn interleaved [calls [blocks]]
 #include <pidfd/spawn.hpp>
 
 // Boost.Process v2 is the peer where bench/meson.build found it usable
@@ -272,10 +274,88 @@ double many_blocked(int count, bool library) {
   return total_us / 1e3;
 }
 
+// ---- interleaved: the spawn call, call by call --------------------------------------
+
+// `calls` spawns of each of pidfd::spawn (default options), pidfd::spawn with
+// keep_ignored_signals, raw clone3 and posix_spawn + pidfd_open, in turn within each
+// iteration (order rotated every iteration), parent with 2 MiB touched: on a machine whose
+// load changes from second to second, neighbouring calls see the same load, which rounds
+// of 100 calls do not. Prints each one's p50 and the ratios of the p50s, per block of
+// `calls / blocks` iterations and over all.
+void interleaved(int calls, int blocks) {
+  static char* const true_argv[] = {const_cast<char*>(true_path), nullptr};
+  pidfd::spawn_options keep;
+  keep.keep_ignored_signals = true;
+  const std::function<sample()> run[4] = {
+      [] {
+        pidfd::pid_fd p;
+        const sample s = measure([&] { p = pidfd::spawn({true_path}); });
+        p.wait();
+        return s;
+      },
+      [&keep] {
+        pidfd::pid_fd p;
+        const sample s = measure([&] { p = pidfd::spawn({true_path}, keep); });
+        p.wait();
+        return s;
+      },
+      [] {
+        int fd = -1;
+        const sample s = measure([&] { fd = raw_clone3(true_path, true_argv); });
+        wait_and_close(fd);
+        return s;
+      },
+      [] {
+        int fd = -1;
+        const sample s = measure([&] {
+          pid_t pid;
+          if (::posix_spawn(&pid, true_path, nullptr, nullptr, true_argv, environ) != 0)
+            die("posix_spawn");
+          fd = pidfd_open(pid);
+        });
+        wait_and_close(fd);
+        return s;
+      }};
+  ballast b(std::size_t{2} << 20);
+  std::vector<double> all[4], block[4], cpu[4];
+  std::vector<double> keep_q, def_q;
+  const int per_block = std::max(1, calls / std::max(1, blocks));
+  std::printf("Interleaved, %d calls each, /bin/true, 2 MiB parent; p50 us: default, "
+              "keep_ignored, raw clone3, posix_spawn+pidfd_open; ratios of p50s\n", calls);
+  for (int i = 0; i < calls; ++i) {
+    for (int k = 0; k < 4; ++k) {
+      const int m = (k + i) % 4;
+      const sample x = run[m]();
+      all[m].push_back(x.wall_us);
+      block[m].push_back(x.wall_us);
+      cpu[m].push_back(x.cpu_us);
+    }
+    if ((i + 1) % per_block == 0 || i + 1 == calls) {
+      double p[4];
+      for (int m = 0; m < 4; ++m) p[m] = percentile(block[m], 0.5), block[m].clear();
+      keep_q.push_back(p[1] / p[2]);
+      def_q.push_back(p[3] / p[0]);
+      std::printf("block %2zu: %6.1f %6.1f %6.1f %6.1f   keep/raw %.3f  posix/default %.3f\n",
+                  keep_q.size(), p[0], p[1], p[2], p[3], p[1] / p[2], p[3] / p[0]);
+    }
+  }
+  double p[4];
+  for (int m = 0; m < 4; ++m) p[m] = percentile(all[m], 0.5);
+  std::printf("all:      %6.1f %6.1f %6.1f %6.1f   keep/raw %.3f  posix/default %.3f\n", p[0],
+              p[1], p[2], p[3], p[1] / p[2], p[3] / p[0]);
+  for (int m = 0; m < 4; ++m) p[m] = percentile(cpu[m], 0.5);
+  std::printf("CPU p50:  %6.1f %6.1f %6.1f %6.1f   (the calling thread's)\n", p[0], p[1], p[2],
+              p[3]);
+  std::printf("median of the block ratios: keep_ignored / raw clone3 %.3f (target <= 1.05), "
+              "posix_spawn+pidfd_open / default %.3f (target >= 1.3)\n",
+              percentile(keep_q, 0.5), percentile(def_q, 0.5));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int rounds = argc > 1 ? std::atoi(argv[1]) : 7;
+  const bool interleaved_only = argc > 1 && std::string(argv[1]) == "interleaved";
+  const int rounds = argc > 1 && !interleaved_only ? std::atoi(argv[1]) : 7;
   const bool many_only = argc > 2 && std::string(argv[2]) == "many-only";
   const int fast_n = 100, slow_n_big = 15;
   const int many = 5000;
@@ -290,6 +370,11 @@ int main(int argc, char** argv) {
       std::perror("sched_setscheduler");
   } else {
     std::perror("setpriority (running at normal priority)");
+  }
+
+  if (interleaved_only) {
+    interleaved(argc > 2 ? std::atoi(argv[2]) : 2000, argc > 3 ? std::atoi(argv[3]) : 10);
+    return 0;
   }
 
   rlimit rl{};

@@ -79,6 +79,33 @@ void reap_failed(int pidfd, pid_t pid) noexcept {
     (void)sys::waitid_pid(pid, info, WEXITED);
 }
 
+// A vector that keeps its first N elements in place, so that the usual plan allocates
+// nothing: each call runs just after the previous child's exec and start-up have evicted
+// our caches and TLB entries, and allocator state and heap chunks not touched are time
+// saved.
+template <class T, std::size_t N>
+class small_vector {
+public:
+  void push_back(const T& v) {
+    if (heap_.empty() && size_ < N) {
+      inline_[size_++] = v;
+      return;
+    }
+    if (heap_.empty()) heap_.assign(inline_, inline_ + size_);
+    heap_.push_back(v);
+    ++size_;
+  }
+  T* data() noexcept { return heap_.empty() ? inline_ : heap_.data(); }
+  std::size_t size() const noexcept { return size_; }
+  T* begin() noexcept { return data(); }
+  T* end() noexcept { return data() + size_; }
+
+private:
+  T inline_[N]{};
+  std::vector<T> heap_;
+  std::size_t size_ = 0;
+};
+
 // Everything the child reads, owned here until the launch returns.
 class spawn_plan {
 public:
@@ -90,7 +117,6 @@ public:
   // per directory of our PATH ("" meaning the working directory, as execvp has it).
   error_code add_program(const std::vector<std::string>& argv, const spawn_options& o) {
     if (argv.empty()) return make_error_code(bse::invalid_argument);
-    argv_ptrs_.reserve(argv.size() + 1);
     for (const auto& a : argv) {
       if (has_nul(a)) return make_error_code(bse::invalid_argument);
       argv_ptrs_.push_back(const_cast<char*>(a.c_str()));
@@ -102,8 +128,11 @@ public:
     if (name.empty()) return errno_code(ENOENT);
     if (has_nul(name)) return make_error_code(bse::invalid_argument);
     child.path_search = name.find('/') == std::string::npos;
-    if (!child.path_search) {
-      candidates_.push_back(name);
+    if (!child.path_search) {  // one candidate: no vectors
+      single_candidate_ = name;
+      single_candidate_ptr_ = single_candidate_.c_str();
+      child.candidates = &single_candidate_ptr_;
+      child.candidate_count = 1;
     } else {
       const char* env_path = std::getenv("PATH");
       std::string_view path = env_path ? env_path : "/bin:/usr/bin";
@@ -116,11 +145,11 @@ public:
         if (colon == std::string_view::npos) break;
         path.remove_prefix(colon + 1);
       }
+      candidate_ptrs_.reserve(candidates_.size());
+      for (const auto& c : candidates_) candidate_ptrs_.push_back(c.c_str());
+      child.candidates = candidate_ptrs_.data();
+      child.candidate_count = candidate_ptrs_.size();
     }
-    candidate_ptrs_.reserve(candidates_.size());
-    for (const auto& c : candidates_) candidate_ptrs_.push_back(c.c_str());
-    child.candidates = candidate_ptrs_.data();
-    child.candidate_count = candidate_ptrs_.size();
     return {};
   }
 
@@ -198,18 +227,16 @@ public:
   error_code add_descriptors(const spawn_options& o) {
     for (const auto& [target, source] : o.extra_fds) moves_.push_back({target, source});
     int highest = dev_null_.get();
-    std::vector<int> targets;
-    targets.reserve(moves_.size());
+    // The sorted targets, in temps_ until the child writes its copies there.
     for (const auto& m : moves_) {
       if (m.target < 0) return make_error_code(bse::invalid_argument);
       if (m.source < 0) return errno_code(EBADF);
       highest = std::max({highest, m.target, m.source});
-      targets.push_back(m.target);
+      temps_.push_back(m.target);
     }
-    std::sort(targets.begin(), targets.end());
-    if (std::adjacent_find(targets.begin(), targets.end()) != targets.end())
+    std::sort(temps_.begin(), temps_.end());
+    if (std::adjacent_find(temps_.begin(), temps_.end()) != temps_.end())
       return make_error_code(bse::invalid_argument);
-    temps_.assign(moves_.size(), -1);
     child.moves = moves_.data();
     child.move_count = moves_.size();
     child.temps = temps_.data();
@@ -218,12 +245,15 @@ public:
     share_files = o.close_other_fds;
     if (o.close_other_fds) {
       unsigned next = 0;
-      for (int t : targets) {
+      for (int t : temps_) {
         if (static_cast<unsigned>(t) > next)
           closes_.push_back({next, static_cast<unsigned>(t) - 1});
         next = static_cast<unsigned>(t) + 1;
       }
-      closes_.push_back({next, ~0U});
+      // Above the targets: the unshare already dropped every fd above highest, and the
+      // child's temporary copies are close-on-exec; only [next, highest] may hold a source.
+      if (static_cast<int>(next) <= highest)
+        closes_.push_back({next, static_cast<unsigned>(highest)});
       child.closes = closes_.data();
       child.close_count = closes_.size();
       child.unshare_below = highest + 1;
@@ -252,7 +282,9 @@ public:
   }
 
 private:
-  std::vector<char*> argv_ptrs_;
+  small_vector<char*, 16> argv_ptrs_;
+  std::string single_candidate_;
+  const char* single_candidate_ptr_ = nullptr;
   std::vector<std::string> candidates_;
   std::vector<const char*> candidate_ptrs_;
   std::vector<std::string> env_;
@@ -260,9 +292,9 @@ private:
   std::string cwd_;
   unique_fd dev_null_;
   unique_fd child_ends_[3];
-  std::vector<spawn_sys::fd_move> moves_;
-  std::vector<int> temps_;
-  std::vector<spawn_sys::fd_range> closes_;
+  small_vector<spawn_sys::fd_move, 8> moves_;
+  small_vector<int, 8> temps_;
+  small_vector<spawn_sys::fd_range, 8> closes_;
 };
 
 error_code make_plan(spawn_plan& plan, const std::vector<std::string>& argv,

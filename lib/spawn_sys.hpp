@@ -66,7 +66,8 @@ enum class clone_method {
 bool have_clone3() noexcept;
 
 /// Clones a child (CLONE_VM | CLONE_VFORK, plus CLONE_FILES when share_files) that runs
-/// `plan` and execs, with every signal blocked in the calling thread around the clone.
+/// `plan` and execs. Around clone() every signal is blocked in the calling thread; clone3
+/// needs no blocking, CLONE_CLEAR_SIGHAND leaves the child no handler that could run.
 /// Returns once the child has called execve successfully or exited. Returns the child's
 /// pid, or -errno when the clone failed. pidfd receives the pidfd (clone3, clone_pidfd).
 /// cgroup_fd >= 0 needs clone3.

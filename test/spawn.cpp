@@ -176,6 +176,37 @@ TEST(Spawn, ThousandArguments) {
                 expected_tail);
 }
 
+// The plan keeps up to 16 argv pointers and 8 descriptor moves in place, then moves them
+// to the heap: every count around those limits reaches the child intact.
+TEST(Spawn, ArgvAndFdCountsAroundThePlanBuffers) {
+  const std::string path = child_exe();
+  for (std::size_t count = 13; count <= 18; ++count) {  // 15 to 20 pointers with the nullptr
+    std::vector<std::string> args{"args", "3", "exit", "0"};
+    std::string expected_tail;
+    while (args.size() < count) {
+      const std::size_t i = args.size();
+      args.push_back("a" + std::to_string(i));
+      expected_tail += " " + std::to_string(args.back().size()) + ":" + args.back();
+    }
+    EXPECT_EQ(run_and_read(args), std::to_string(args.size() + 1) + " " +
+                                      std::to_string(path.size()) + ":" + path +
+                                      " 4:args 1:3 4:exit 1:0" + expected_tail);
+  }
+  auto p = pidfd_test::make_pipe();
+  for (int n = 3; n <= 8; ++n) {  // 3 standard + 1 report + n moves: 7 to 12, as many gaps
+    pidfd::spawn_options o;
+    o.extra_fds = {{3, p.write.get()}};
+    std::string expected = "0 1 2 3";
+    for (int k = 0; k < n; ++k) {
+      o.extra_fds.emplace_back(10 + 2 * k, p.write.get());
+      expected += " " + std::to_string(10 + 2 * k);
+    }
+    pidfd::pid_fd c = pidfd::spawn(child({"list-fds", "3"}), o);
+    EXPECT_EQ(read_line(p.read.get()), expected) << n;
+    EXPECT_EQ(pidfd_test::bounded_wait(c).code(), std::optional<int>(0));
+  }
+}
+
 TEST(Spawn, ExecutableOverridesArgv0) {
   pidfd::spawn_options o;
   o.executable = child_exe();
@@ -449,6 +480,55 @@ void check_keep_ignored_signals() {
 
 TEST(Spawn, KeepIgnoredSignals) { check_keep_ignored_signals(); }
 
+// The caller's signal mask never reaches the program, with either setting: after clone3
+// the caller no longer blocks signals around the clone, so the child starts with the
+// caller's own mask and must clear it itself.
+void check_mask_cleared_both_settings() {
+  sigset_t block, old_mask;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR1);
+  sigaddset(&block, SIGTERM);
+  sigaddset(&block, SIGRTMIN + 3);
+  ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &block, &old_mask), 0);
+  struct sigaction ign {}, old_pipe{};
+  ign.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGPIPE, &ign, &old_pipe), 0);
+  pidfd::spawn_options o;
+  const std::string reset = run_and_read({"sigstate", "3"}, o);
+  o.keep_ignored_signals = true;
+  const std::string kept = run_and_read({"sigstate", "3"}, o);
+  ::sigaction(SIGPIPE, &old_pipe, nullptr);
+  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  EXPECT_EQ(reset, "blocked=0 ignored=0");
+  EXPECT_EQ(kept, "blocked=0 ignored=1");
+}
+
+TEST(Spawn, MaskClearedWithEitherSignalSetting) { check_mask_cleared_both_settings(); }
+
+// close_other_fds: a source above every target, an inheritable fd between a target and
+// that source, and one above both all stay out of the child, whose table is unshared just
+// above the highest fd of the plan.
+TEST(Spawn, CloseOtherFdsAroundThePlan) {
+  auto report = pidfd_test::make_pipe();
+  auto extra = pidfd_test::make_pipe();
+  for (int fd : {60, 61, 62, 80}) ASSERT_LT(::fcntl(fd, F_GETFD), 0) << fd;
+  pidfd::unique_fd source(::fcntl(extra.read.get(), F_DUPFD, 62));  // inheritable
+  pidfd::unique_fd between(::fcntl(0, F_DUPFD, 60));                // inheritable
+  pidfd::unique_fd above(::fcntl(0, F_DUPFD, 80));                  // inheritable
+  ASSERT_EQ(source.get(), 62);
+  ASSERT_EQ(between.get(), 60);
+  ASSERT_EQ(above.get(), 80);
+  pidfd::unique_fd report_at_61(::dup3(report.write.get(), 61, O_CLOEXEC));
+  ASSERT_EQ(report_at_61.get(), 61);
+  pidfd::spawn_options o;
+  o.extra_fds = {{3, 61}, {5, source.get()}};
+  pidfd::pid_fd c = pidfd::spawn(child({"list-fds", "3"}), o);
+  report_at_61.reset();
+  report.write.reset();
+  EXPECT_EQ(read_line(report.read.get()), "0 1 2 3 5");
+  EXPECT_EQ(pidfd_test::bounded_wait(c).code(), std::optional<int>(0));
+}
+
 TEST(Spawn, CgroupFd) {
   const fs::path mount = cgroup2_mount();
   ASSERT_FALSE(mount.empty())
@@ -606,6 +686,7 @@ TEST(InChildSpawnNoClone3, ClonePidfdFallback) {
   check_spawn_works();
   check_cgroup_unsupported();
   check_keep_ignored_signals();
+  check_mask_cleared_both_settings();
 }
 
 TEST(InChildSpawnNoClonePidfd, PidfdOpenFallback) {
@@ -613,6 +694,7 @@ TEST(InChildSpawnNoClonePidfd, PidfdOpenFallback) {
   EXPECT_FALSE(pidfd::kernel_support().clone_pidfd);
   check_spawn_works();
   check_cgroup_unsupported();
+  check_mask_cleared_both_settings();
 }
 
 TEST(SpawnFallback, WithoutClone3) {

@@ -63,10 +63,13 @@ struct spawn_options {
   /// Linux 5.7). operation_not_supported when the kernel has no clone3.
   std::optional<int> cgroup_fd;
   /// Leave the signals the caller ignores (SIG_IGN) ignored in the child, as fork() +
-  /// execve() would, instead of resetting them to their default action. Saves the child
-  /// one query per signal (about 60 system calls) where clone3 is available. Handled
-  /// signals and the signal mask are reset either way. Default: reset them (a child that
-  /// unexpectedly ignores SIGTERM or SIGPIPE is a classic bug).
+  /// execve() would, instead of resetting them to their default action. Where clone3 is
+  /// available this saves the child one rt_sigaction query per signal (62 system calls,
+  /// about a fifth of the spawn call; docs/performance.md, "Spawning"): clone3 has
+  /// already reset the handled ones, and the kernel offers no way to find or reset the
+  /// ignored ones in fewer calls. Handled signals and the signal mask are reset either
+  /// way. Default: reset them (a child that unexpectedly ignores SIGTERM or SIGPIPE is a
+  /// classic bug).
   bool keep_ignored_signals = false;
   /// The signal the child receives when the *thread* that called spawn() exits
   /// (PR_SET_PDEATHSIG), not when the calling process exits.
