@@ -123,7 +123,7 @@ error_code own_depth(std::size_t& depth) noexcept {
 // ours) calls procfs_ppid; 0 if it has none in ours.
 long long translate_parent(pid_t procfs_ppid, std::size_t depth) noexcept {
   char path[40];
-  // At most 24 bytes with the nul: it cannot be truncated.
+  // At most 25 bytes with the nul: it cannot be truncated.
   (void)std::snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(procfs_ppid));
   char buf[file_buffer];
   std::size_t len = 0;
