@@ -155,7 +155,7 @@ int self_test(const char* argv0) {
     ::_exit(127);
   }
   bool done = false;
-  asio::co_spawn(io, serve(acceptor, dir, log, 1), [&](std::exception_ptr e) {
+  asio::co_spawn(io, serve(acceptor, dir, log, 1), [&](const std::exception_ptr& e) {
     if (e) std::rethrow_exception(e);
     done = true;
   });

@@ -162,7 +162,7 @@ int self_test(const char* argv0) {
   }
 
   bool done = false;
-  asio::co_spawn(io, serve(acceptor, log, 1), [&](std::exception_ptr e) {
+  asio::co_spawn(io, serve(acceptor, log, 1), [&](const std::exception_ptr& e) {
     if (e) std::rethrow_exception(e);
     done = true;
   });

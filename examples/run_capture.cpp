@@ -55,6 +55,7 @@ asio::awaitable<void> run_one(const job& j, outcome& o) {
 
 }  // namespace
 
+// NOLINTNEXTLINE(bugprone-exception-escape): errors end the example, uncaught
 int main() {
   using pidfd::error_code;
   using pidfd::run_result;

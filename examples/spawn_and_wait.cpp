@@ -23,6 +23,7 @@
 
 namespace asio = boost::asio;
 
+// NOLINTNEXTLINE(bugprone-exception-escape): errors end the example, uncaught
 int main(int argc, char** argv) {
   std::vector<std::string> command(argv + 1, argv + argc);
   if (command.empty()) command = {"echo", "hello from a child"};

@@ -30,12 +30,13 @@ struct job {
 
 }  // namespace
 
+// NOLINTNEXTLINE(bugprone-exception-escape): errors end the example, uncaught
 int main() {
   boost::asio::io_context io;
 
   std::vector<job> jobs;
   jobs.reserve(4);
-  auto start = [&](std::string label, std::vector<std::string> argv) {
+  auto start = [&](std::string label, const std::vector<std::string>& argv) {
     // spawn() gets the pidfd from the clone itself; async_pidfd registers it with io.
     jobs.push_back({std::move(label), pidfd::async_pidfd(io, pidfd::spawn(argv)), {}});
   };
@@ -46,7 +47,7 @@ int main() {
 
   for (job& j : jobs) {
     j.process.async_wait([&j](pidfd::error_code ec, pidfd::exit_status status) {
-      if (ec) std::fprintf(stderr, "%s: %s\n", j.label.c_str(), ec.message().c_str());
+      if (ec) (void)std::fprintf(stderr, "%s: %s\n", j.label.c_str(), ec.message().c_str());
       j.status = status;
     });
   }

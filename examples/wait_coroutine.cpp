@@ -61,14 +61,16 @@ asio::awaitable<void> supervise(pidfd::pid_fd quick, pidfd::pid_fd stuck) {
 
 }  // namespace
 
+// NOLINTNEXTLINE(bugprone-exception-escape): errors end the example, uncaught
 int main() {
   pidfd::pid_fd quick = start_child([] {});
   pidfd::pid_fd stuck = start_child([] { for (;;) ::pause(); });
 
   asio::io_context io;
-  asio::co_spawn(io, supervise(std::move(quick), std::move(stuck)), [](std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
-  });
+  asio::co_spawn(io, supervise(std::move(quick), std::move(stuck)),
+                 [](const std::exception_ptr& e) {
+                   if (e) std::rethrow_exception(e);
+                 });
   io.run();
   return ok ? 0 : 1;
 }

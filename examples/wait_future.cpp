@@ -15,6 +15,7 @@
 #include <future>
 #include <thread>
 
+// NOLINTNEXTLINE(bugprone-exception-escape): errors end the example, uncaught
 int main() {
   // fork() before any thread exists; pidfd_open() of our own unreaped child is race-free.
   const pid_t pid = ::fork();

@@ -94,7 +94,7 @@ const std::string& cgroup2_mount() noexcept {
         break;
       }
       std::free(line);
-      std::fclose(f);
+      (void)std::fclose(f);  // read-only: nothing is lost if closing fails
       return found;
     } catch (...) {
       return {};
@@ -123,7 +123,8 @@ error_code own_depth(std::size_t& depth) noexcept {
 // ours) calls procfs_ppid; 0 if it has none in ours.
 long long translate_parent(pid_t procfs_ppid, std::size_t depth) noexcept {
   char path[40];
-  std::snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(procfs_ppid));
+  // At most 25 bytes with the nul: it cannot be truncated.
+  (void)std::snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(procfs_ppid));
   char buf[file_buffer];
   std::size_t len = 0;
   if (read_small_file(AT_FDCWD, path, buf, len)) return 0;
@@ -150,7 +151,8 @@ std::string_view unified_line(std::string_view cg) noexcept {
 
 error_code fdinfo_pid(int fd, pid_t& pid) noexcept {
   char name[40];
-  std::snprintf(name, sizeof name, "/proc/self/fdinfo/%d", fd);
+  // At most 30 bytes with the nul: it cannot be truncated.
+  (void)std::snprintf(name, sizeof name, "/proc/self/fdinfo/%d", fd);
   char buf[file_buffer];
   std::size_t len = 0;
   if (error_code ec = read_small_file(AT_FDCWD, name, buf, len)) return ec;
@@ -230,7 +232,11 @@ error_code read_cgroup_path(int dirfd, std::string& path) noexcept {
 
 error_code open_namespace(int dirfd, std::string_view name, int& fd) noexcept {
   char path[64];
-  std::snprintf(path, sizeof path, "ns/%.*s", static_cast<int>(name.size()), name.data());
+  const int n =
+      std::snprintf(path, sizeof path, "ns/%.*s", static_cast<int>(name.size()), name.data());
+  // Never open a truncated name (and so, perhaps, another namespace).
+  if (n < 0 || static_cast<std::size_t>(n) >= sizeof path)
+    return make_error_code(boost::system::errc::filename_too_long);
   fd = ::openat(dirfd, path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return sys::last_error();
   return {};

@@ -135,7 +135,7 @@ error_code poll_one(int fd, short events, int timeout_ms, short& revents) noexce
   pollfd p{fd, events, 0};
   const long r = retry([&] { return ::poll(&p, 1, timeout_ms); });
   if (r < 0) return last_error();
-  revents = r == 0 ? 0 : p.revents;
+  revents = r == 0 ? short{0} : p.revents;
   return {};
 }
 

@@ -56,8 +56,9 @@ pid_t parse_pid(std::string_view text) {
 std::string format_seconds(std::chrono::steady_clock::duration d) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%lld.%03lld", static_cast<long long>(ms / 1000),
-                static_cast<long long>(ms % 1000));
+  // At most 26 bytes with the nul (a 64-bit count): it cannot be truncated.
+  (void)std::snprintf(buf, sizeof buf, "%lld.%03lld", static_cast<long long>(ms / 1000),
+                      static_cast<long long>(ms % 1000));
   return buf;
 }
 

@@ -35,7 +35,7 @@ std::string printable(const std::string& value) {
       out += static_cast<char>(c);
     } else {
       char hex[5];
-      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      (void)std::snprintf(hex, sizeof hex, "\\x%02x", c);  // exactly 4 bytes and the nul
       out += hex;
     }
   }

@@ -27,7 +27,6 @@
 #include <array>
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -35,6 +34,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -66,7 +66,7 @@ constexpr const char* exit_text =
     "itself; 128+N if pidfd-run was interrupted by signal N.\n";
 
 // A line longer than this is printed in pieces, so one endless line cannot use up memory.
-constexpr std::size_t max_line = 64 * 1024;
+constexpr std::size_t max_line = std::size_t{64} * 1024;
 // After a command has ended, how long its output may stay open (a background process
 // that inherited it) before pidfd-run stops reading it.
 constexpr clock_type::duration drain_time = std::chrono::seconds(1);
@@ -540,13 +540,17 @@ int run_main(int argc, char** argv) {
   } else if (vm.count("file")) {
     const std::string path = vm["file"].as<std::string>();
     std::ifstream in(path);
-    if (!in) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
+    if (!in) {
+      // errno before the strings below are built; strerror is not thread-safe.
+      const int err = errno;
+      throw std::runtime_error("cannot open " + path + ": " + std::generic_category().message(err));
+    }
     cmds = read_lines(in);
   } else {
     cmds = read_lines(std::cin);
   }
   // A closed output pipe must not kill pidfd-run while its commands run on.
-  ::signal(SIGPIPE, SIG_IGN);
+  (void)::signal(SIGPIPE, SIG_IGN);  // fails only for an invalid signal number
   runner r(s, std::move(cmds));
   return r.run();
 }

@@ -119,7 +119,7 @@ private:
   using timer_type = boost::asio::basic_waitable_timer<
       std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
   enum class timer_role : unsigned char { none, timeout, grace, drain };
-  static constexpr std::size_t chunk = 64 * 1024;
+  static constexpr std::size_t chunk = std::size_t{64} * 1024;
 
   // Forwards a per-operation cancellation to the strand.
   struct cancel_handler {
