@@ -900,7 +900,8 @@ unique_fd pid_fd::proc_dir(error_code& ec) const noexcept {
   const pid_t p = proc_access_begin(ec);
   if (ec) return {};
   char path[32];
-  std::snprintf(path, sizeof path, "/proc/%d", static_cast<int>(p));
+  // "/proc/" and at most 11 characters of a pid: it cannot be truncated.
+  (void)std::snprintf(path, sizeof path, "/proc/%d", static_cast<int>(p));
   unique_fd dir(::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dir) {
     const error_code e = sys::last_error();

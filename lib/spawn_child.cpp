@@ -284,8 +284,9 @@ long clone_child(child_plan& plan, clone_method method, bool share_files, int cg
     }
     case clone_method::clone_pidfd:
     case clone_method::clone_plain: {
-      const int flags = static_cast<int>(common) | SIGCHLD |
-                        (method == clone_method::clone_pidfd ? detail::k_clone_pidfd : 0);
+      // Every flag here fits in clone()'s int.
+      const int flags = static_cast<int>(
+          common | SIGCHLD | (method == clone_method::clone_pidfd ? detail::k_clone_pidfd : 0));
       const int saved = errno;
       r = ::clone(glibc_clone_entry, stack + sizeof stack, flags, &plan, &pidfd);
       if (r < 0) r = -errno;

@@ -1,12 +1,14 @@
 // Resource exhaustion (issue 12): each limit reached gives the exact error, and nothing is
 // leaked or left running (main.cpp's listener checks fds and children after every test).
-//  - RLIMIT_NOFILE reached during spawn() (the pidfd, /dev/null) and receive_pidfd()
+//  - RLIMIT_NOFILE reached during spawn() (the pidfd, /dev/null), spawn(executor) with
+//    pipes, and receive_pidfd()
 //    (the kernel drops the fd and sets MSG_CTRUNC). pid_fd::dup() is in pid_fd.cpp.
 //  - RLIMIT_NPROC reached during spawn(), as an unprivileged user in a child test process
 //    (root is exempt from RLIMIT_NPROC).
 #include "support.hpp"
 
 #include <pidfd/local_socket.hpp>
+#include <pidfd/process.hpp>
 #include <pidfd/spawn.hpp>
 
 #include <gtest/gtest.h>
@@ -102,6 +104,57 @@ TEST(Exhaustion, SpawnThrowsWhenOutOfDescriptors) {
     }
   }
   EXPECT_TRUE(threw);
+}
+
+// spawn(executor, ...) with pipes: at each number of spare descriptors it either fails with
+// too_many_files_open and leaves nothing open or running (the child, if one was started
+// before a pipe could be registered, is killed and reaped), or starts a child whose pipes
+// work. A context whose reactor does not exist yet needs descriptors for it: then the
+// empty I/O objects cannot even be constructed, and spawn() throws before starting anything.
+TEST(Exhaustion, SpawnWithPipesWhenOutOfDescriptors) {
+  const std::vector<std::string> argv{pidfd_test::child_path(), "exit", "5"};
+  pidfd::spawn_options opts;
+  opts.stdin_fd = opts.stdout_fd = opts.stderr_fd = pidfd::stdio_pipe;
+  {
+    asio::io_context fresh;
+    bool threw = false;
+    {
+      nofile_limit limit(lowest_free_fd());
+      error_code ec;
+      try {
+        (void)pidfd::spawn(fresh, argv, opts, ec);
+      } catch (const pidfd::system_error& e) {
+        threw = e.code() == sys_errc::too_many_files_open;
+      }
+    }
+    EXPECT_TRUE(threw);
+  }
+  asio::io_context io;
+  pidfd::process warm(io);  // creates the context's reactor
+  int failed = 0, started = 0;
+  for (int slack = 0; slack <= 24 && started == 0; ++slack) {
+    error_code ec;
+    pidfd::process p(io);
+    {
+      nofile_limit limit(lowest_free_fd() + slack);
+      p = pidfd::spawn(io, argv, opts, ec);
+    }
+    if (ec) {
+      EXPECT_EQ(ec, sys_errc::too_many_files_open) << "slack " << slack << ": " << ec.message();
+      EXPECT_FALSE(p.pidfd.is_open());
+      EXPECT_FALSE(p.stdin_pipe.is_open());
+      EXPECT_FALSE(p.stdout_pipe.is_open());
+      EXPECT_FALSE(p.stderr_pipe.is_open());
+      ++failed;
+    } else {
+      ASSERT_TRUE(p.pidfd.is_open());
+      EXPECT_TRUE(p.stdin_pipe.is_open() && p.stdout_pipe.is_open() && p.stderr_pipe.is_open());
+      EXPECT_EQ(pidfd_test::bounded_wait(p.pidfd.core()), exited(5));
+      ++started;
+    }
+  }
+  EXPECT_GE(failed, 1);
+  EXPECT_EQ(started, 1) << "twenty-four spare descriptors should be enough";
 }
 
 // A pidfd sent while the receiver has no descriptor left: the kernel drops it and sets

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <new>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -359,7 +360,13 @@ private:
       ec = make_error_code(boost::system::errc::not_enough_memory);
       return;
     }
-    descriptor_.assign(fd.native_handle(), ec);
+    try {
+      descriptor_.assign(fd.native_handle(), ec);
+    } catch (const std::bad_alloc&) {  // the reactor's per-descriptor state
+      ec = make_error_code(boost::system::errc::not_enough_memory);
+    } catch (const system_error& e) {  // its mutex (pthread_mutex_init)
+      ec = e.code();
+    }
     if (!ec) core_ = std::move(fd);
   }
 

@@ -120,27 +120,41 @@ using process = basic_process<>;
 /// Errors: those of spawn(), or of registering a descriptor with the context. On failure
 /// the returned object is empty and nothing is left open or running (a child that was
 /// started but could not be registered is killed and reaped).
+///
+/// Throws only what constructing the empty I/O objects throws, before anything is
+/// started: when they are the first of ex's context, its reactor is created then, which
+/// needs descriptors and memory (system_error, std::bad_alloc).
 template <typename Executor>
   requires detail::is_executor_v<Executor>
 basic_process<Executor> spawn(const Executor& ex, const std::vector<std::string>& argv,
-                              const spawn_options& options, error_code& ec) noexcept {
+                              const spawn_options& options, error_code& ec) {
   basic_process<Executor> p(ex);
   unique_fd ends[3];
   pid_fd child = detail::spawn_with_pipes(argv, options, ends, ec);
   if (ec) return p;
-  detail::async_pidfd_access::assign_keeping(p.pidfd, child, ec);
-  if (!ec && ends[0]) p.stdin_pipe.assign(ends[0].get(), ec);
-  if (!ec) (void)ends[0].release();
-  if (!ec && ends[1]) p.stdout_pipe.assign(ends[1].get(), ec);
-  if (!ec) (void)ends[1].release();
-  if (!ec && ends[2]) p.stderr_pipe.assign(ends[2].get(), ec);
-  if (!ec) (void)ends[2].release();
+  // From here on, failures become ec, so that the child is never left behind.
+  try {
+    detail::async_pidfd_access::assign_keeping(p.pidfd, child, ec);
+    if (!ec && ends[0]) p.stdin_pipe.assign(ends[0].get(), ec);
+    if (!ec) (void)ends[0].release();
+    if (!ec && ends[1]) p.stdout_pipe.assign(ends[1].get(), ec);
+    if (!ec) (void)ends[1].release();
+    if (!ec && ends[2]) p.stderr_pipe.assign(ends[2].get(), ec);
+    if (!ec) (void)ends[2].release();
+  } catch (const std::bad_alloc&) {  // a reactor's per-descriptor state
+    ec = make_error_code(boost::system::errc::not_enough_memory);
+  } catch (const system_error& e) {
+    ec = e.code();
+  }
   if (ec) {
     error_code ignored;
     pid_fd& owner = p.pidfd.is_open() ? p.pidfd.core() : child;
     owner.kill(ignored);
     (void)owner.wait(ignored);
-    p = basic_process<Executor>(ex);
+    p.pidfd.close(ignored);
+    p.stdin_pipe.close(ignored);
+    p.stdout_pipe.close(ignored);
+    p.stderr_pipe.close(ignored);
   }
   return p;
 }
@@ -161,7 +175,7 @@ template <typename ExecutionContext>
   requires detail::is_execution_context_v<ExecutionContext>
 basic_process<typename ExecutionContext::executor_type> spawn(
     ExecutionContext& ctx, const std::vector<std::string>& argv,
-    const spawn_options& options, error_code& ec) noexcept {
+    const spawn_options& options, error_code& ec) {
   return pidfd::spawn(ctx.get_executor(), argv, options, ec);
 }
 

@@ -232,6 +232,7 @@ public:
     list_->release();
   }
 
+  // NOLINTNEXTLINE(bugprone-exception-escape): a timer's cancel() never fails
   void cancel() noexcept override { timer_.cancel(); }
   timer_type& timer() noexcept { return timer_; }
   retry_list& list() noexcept { return *list_; }
@@ -309,6 +310,8 @@ public:
       cancellation_ = &slot.template emplace<wait_cancellation>(registration);
   }
 
+  // As noexcept as moving the user's handler, which Asio does not require to be.
+  // NOLINTNEXTLINE(performance-noexcept-move-constructor)
   wait_handler(wait_handler&& other) noexcept(std::is_nothrow_move_constructible_v<Handler>)
       : handler_(std::move(other.handler_)),
         owner_bits_(other.owner_bits_),
