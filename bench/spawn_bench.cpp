@@ -52,6 +52,7 @@ namespace {
 
 const char* const true_path = "/bin/true";
 const char* const cat_path = "/bin/cat";
+char* const true_argv[] = {const_cast<char*>(true_path), nullptr};
 
 double now_us(clockid_t clock) {
   timespec ts;
@@ -156,8 +157,28 @@ struct impl {
   std::function<sample()> run;  // spawn /bin/true, time the call, then wait (untimed)
 };
 
+// One timed spawn of /bin/true by the raw clone3 floor, then its wait.
+sample one_raw_clone3() {
+  int fd = -1;
+  const sample s = measure([&] { fd = raw_clone3(true_path, true_argv); });
+  wait_and_close(fd);
+  return s;
+}
+
+// One timed posix_spawn + pidfd_open of /bin/true, then its wait.
+sample one_posix_spawn() {
+  int fd = -1;
+  const sample s = measure([&] {
+    pid_t pid;
+    if (::posix_spawn(&pid, true_path, nullptr, nullptr, true_argv, environ) != 0)
+      die("posix_spawn");
+    fd = pidfd_open(pid);
+  });
+  wait_and_close(fd);
+  return s;
+}
+
 std::vector<impl> implementations(boost::asio::io_context& ctx) {
-  static char* const true_argv[] = {const_cast<char*>(true_path), nullptr};
   std::vector<impl> v;
   // SPAWN_BENCH_KEEP_IGNORED=1: pidfd::spawn with spawn_options::keep_ignored_signals.
   static pidfd::spawn_options options;
@@ -168,23 +189,8 @@ std::vector<impl> implementations(boost::asio::io_context& ctx) {
                  p.wait();
                  return s;
                }});
-  v.push_back({"raw clone3", [] {
-                 int fd = -1;
-                 const sample s = measure([&] { fd = raw_clone3(true_path, true_argv); });
-                 wait_and_close(fd);
-                 return s;
-               }});
-  v.push_back({"posix_spawn+pidfd_open", [] {
-                 int fd = -1;
-                 const sample s = measure([&] {
-                   pid_t pid;
-                   if (::posix_spawn(&pid, true_path, nullptr, nullptr, true_argv, environ) != 0)
-                     die("posix_spawn");
-                   fd = pidfd_open(pid);
-                 });
-                 wait_and_close(fd);
-                 return s;
-               }});
+  v.push_back({"raw clone3", one_raw_clone3});
+  v.push_back({"posix_spawn+pidfd_open", one_posix_spawn});
   v.push_back({"fork+exec+pidfd_open", [] {
                  int fd = -1;
                  const sample s = measure([&] {
@@ -283,7 +289,6 @@ double many_blocked(int count, bool library) {
 // of 100 calls do not. Prints each one's p50 and the ratios of the p50s, per block of
 // `calls / blocks` iterations and over all.
 void interleaved(int calls, int blocks) {
-  static char* const true_argv[] = {const_cast<char*>(true_path), nullptr};
   pidfd::spawn_options keep;
   keep.keep_ignored_signals = true;
   const std::function<sample()> run[4] = {
@@ -299,23 +304,7 @@ void interleaved(int calls, int blocks) {
         p.wait();
         return s;
       },
-      [] {
-        int fd = -1;
-        const sample s = measure([&] { fd = raw_clone3(true_path, true_argv); });
-        wait_and_close(fd);
-        return s;
-      },
-      [] {
-        int fd = -1;
-        const sample s = measure([&] {
-          pid_t pid;
-          if (::posix_spawn(&pid, true_path, nullptr, nullptr, true_argv, environ) != 0)
-            die("posix_spawn");
-          fd = pidfd_open(pid);
-        });
-        wait_and_close(fd);
-        return s;
-      }};
+      one_raw_clone3, one_posix_spawn};
   ballast b(std::size_t{2} << 20);
   std::vector<double> all[4], block[4], cpu[4];
   std::vector<double> keep_q, def_q;

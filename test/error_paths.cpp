@@ -149,23 +149,6 @@ TEST(ErrorPathsAsyncPidfd, AssigningAnEmptyPidFdIsRejected) {
   EXPECT_EQ(r->second, exited(9));
 }
 
-// Sends one byte with `fds` (SCM_RIGHTS), as a peer that does not use the library would.
-void send_fds(int sock, const std::vector<int>& fds) {
-  char byte = 'x';
-  iovec iov{&byte, 1};
-  std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.data();
-  msg.msg_controllen = control.size();
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-  std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-  ASSERT_EQ(::sendmsg(sock, &msg, MSG_NOSIGNAL), 1) << std::strerror(errno);
-}
 
 class ErrorPathsLocalSocket : public ::testing::Test {
 protected:
@@ -180,7 +163,7 @@ TEST_F(ErrorPathsLocalSocket, AnonymousInodeThatIsNotAPidfdIsRejectedAndClosed) 
   pidfd::unique_fd event(::eventfd(0, EFD_CLOEXEC));
   ASSERT_TRUE(event.is_open());
   const std::set<int> before = open_fds();
-  send_fds(a.native_handle(), {event.get()});
+  pidfd_test::send_raw(a.native_handle(), {event.get()});
   error_code ec;
   pid_fd got = pidfd::receive_pidfd(b, ec);
   EXPECT_EQ(ec, pidfd::errc::not_a_pidfd);
@@ -200,16 +183,16 @@ TEST_F(ErrorPathsLocalSocket, TruncatedControlMessageWithSenderClosesEverything)
   // reported, no sender pidfd is returned, and every fd that did arrive is closed.
   auto p = make_pipe();
   const std::set<int> before = open_fds();
-  send_fds(a.native_handle(), std::vector<int>(100, p.write.get()));
+  pidfd_test::send_raw(a.native_handle(), std::vector<int>(100, p.write.get()));
   char buf[4];
   pidfd::received_message m = pidfd::receive_with_sender(b, asio::buffer(buf), ec);
   EXPECT_EQ(ec, asio::error::message_size);
   EXPECT_EQ(m.bytes, 1u);
-  EXPECT_EQ(buf[0], 'x');
+  EXPECT_EQ(buf[0], 'm');  // send_raw's payload byte
   EXPECT_FALSE(m.sender.is_open());
   EXPECT_EQ(open_fds(), before);
   // The socket is still usable, and the next message has its sender.
-  send_fds(a.native_handle(), {p.read.get()});
+  pidfd_test::send_raw(a.native_handle(), {p.read.get()});
   m = pidfd::receive_with_sender(b, asio::buffer(buf), ec);
   ASSERT_FALSE(ec) << ec.message();
   EXPECT_EQ(m.sender.pid(), ::getpid());

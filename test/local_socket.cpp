@@ -106,27 +106,7 @@ std::pair<seqpacket::socket, seqpacket::socket> seqpacket_pair(asio::io_context&
   return {std::move(a), std::move(b)};
 }
 
-// Sends one message with a 1-byte payload and these fds as SCM_RIGHTS (raw, so the tests
-// can build messages the library would never send).
-void send_raw(int sock, const std::vector<int>& fds, std::size_t payload = 1) {
-  std::vector<char> data(payload, 'm');
-  iovec iov{data.data(), data.size()};
-  std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (!fds.empty()) {
-    msg.msg_control = control.data();
-    msg.msg_controllen = control.size();
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-  }
-  ASSERT_EQ(::sendmsg(sock, &msg, MSG_NOSIGNAL), static_cast<ssize_t>(payload))
-      << std::strerror(errno);
-}
+using pidfd_test::send_raw;
 
 class LocalSocket : public ::testing::Test {
 protected:

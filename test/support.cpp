@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -102,6 +103,26 @@ void write_byte(int fd) {
   do n = ::write(fd, &c, 1);
   while (n < 0 && errno == EINTR);
   if (n != 1) throw std::runtime_error("write_byte failed");
+}
+
+void send_raw(int sock, const std::vector<int>& fds, std::size_t payload) {
+  std::vector<char> data(payload, 'm');
+  iovec iov{data.data(), data.size()};
+  std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (!fds.empty()) {
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  }
+  ASSERT_EQ(::sendmsg(sock, &msg, MSG_NOSIGNAL), static_cast<ssize_t>(payload))
+      << std::strerror(errno);
 }
 
 bool wait_readable(int fd, std::chrono::milliseconds bound) {

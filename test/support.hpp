@@ -9,6 +9,7 @@
 #include <pidfd/unique_fd.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <set>
 #include <string>
@@ -49,6 +50,11 @@ pidfd::pid_fd start_child(const std::vector<std::string>& args,
 std::string read_line(int fd, std::chrono::milliseconds bound = wait_bound);
 /// Writes one byte to fd.
 void write_byte(int fd);
+
+// Sends one message with a payload of that many bytes and these fds as SCM_RIGHTS on a UNIX
+// socket (raw, so the tests can build messages the library would never send); a gtest
+// failure if sendmsg() does not send it all.
+void send_raw(int sock, const std::vector<int>& fds, std::size_t payload = 1);
 /// True if fd becomes readable within `bound`.
 bool wait_readable(int fd, std::chrono::milliseconds bound = wait_bound);
 /// Waits (bounded) for the pidfd to become readable, then wait()s it. Throws on timeout.
