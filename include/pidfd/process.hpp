@@ -121,13 +121,18 @@ using process = basic_process<>;
 /// the returned object is empty and nothing is left open or running (a child that was
 /// started but could not be registered is killed and reaped).
 ///
-/// Throws only what constructing the empty I/O objects throws, before anything is
-/// started: when they are the first of ex's context, its reactor is created then, which
-/// needs descriptors and memory (system_error, std::bad_alloc).
+/// One failure cannot be reported through ec: when these are the first I/O objects of ex's
+/// context, constructing even the empty result creates the context's reactor, which needs
+/// descriptors and memory; if that fails (nothing has been started yet) the program
+/// terminates, as noexcept requires. Create an I/O object on the context first (or use
+/// the throwing overload) where that can happen.
+// A basic_process cannot be returned without constructing its I/O objects (see above).
+// NOLINTBEGIN(bugprone-exception-escape)
 template <typename Executor>
   requires detail::is_executor_v<Executor>
 basic_process<Executor> spawn(const Executor& ex, const std::vector<std::string>& argv,
-                              const spawn_options& options, error_code& ec) {
+                              const spawn_options& options, error_code& ec) noexcept {
+  // NOLINTEND(bugprone-exception-escape)
   basic_process<Executor> p(ex);
   unique_fd ends[3];
   pid_fd child = detail::spawn_with_pipes(argv, options, ends, ec);
@@ -175,7 +180,7 @@ template <typename ExecutionContext>
   requires detail::is_execution_context_v<ExecutionContext>
 basic_process<typename ExecutionContext::executor_type> spawn(
     ExecutionContext& ctx, const std::vector<std::string>& argv,
-    const spawn_options& options, error_code& ec) {
+    const spawn_options& options, error_code& ec) noexcept {
   return pidfd::spawn(ctx.get_executor(), argv, options, ec);
 }
 
