@@ -145,12 +145,6 @@ public:
     return closed_;
   }
 
-  /// True once the owner has closed the list (the I/O object is gone, closed or released).
-  bool closed() noexcept {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return closed_;
-  }
-
   /// Cancels every linked timer; with close, also refuses new ones from now on.
   void cancel_all(bool close) noexcept {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -223,10 +217,8 @@ public:
   using timer_type = boost::asio::basic_waitable_timer<
       std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
 
-  /// Takes its own reference to list.
-  retry_timer(const Executor& ex, retry_list* list) : timer_(ex), list_(list) {
-    list_->add_ref();
-  }
+  /// Adopts the caller's reference to list (from retry_list_ptr::acquire()).
+  retry_timer(const Executor& ex, retry_list* list) : timer_(ex), list_(list) {}
   ~retry_timer() {
     list_->unlink(*this);
     list_->release();
@@ -425,15 +417,12 @@ private:
     Owner& o = owner();
     if (!timer_mode()) {
       retry_list* list = o.retries_.acquire();
-      retry_timer_type* t = nullptr;
       try {
-        t = new retry_timer_type(o.descriptor_.get_executor(), list);
+        timer_ = new retry_timer_type(o.descriptor_.get_executor(), list);  // adopts list
       } catch (...) {
         list->release();
         throw;
       }
-      list->release();  // the timer holds its own reference
-      timer_ = t;
       owner_bits_ = (owner_bits_ & ~errors_mask) | timer_bit;
     }
     retry_timer_type& t = *timer_;
