@@ -14,6 +14,9 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,6 +55,27 @@ error_code make_pipe(unique_fd& read_end, unique_fd& write_end) noexcept {
   if (::pipe2(fds, O_CLOEXEC) != 0) return sys::last_error();
   read_end.reset(fds[0]);
   write_end.reset(fds[1]);
+  return {};
+}
+// A new pseudo-terminal: its master and slave, both close-on-exec, neither becoming our
+// controlling terminal, 24 x 80. The slave through TIOCGPTPEER (4.13), which opens it
+// without a path lookup that a container's /dev/pts could get wrong; else by its name.
+error_code open_pty(unique_fd& master, unique_fd& slave) noexcept {
+  const int m = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (m < 0) return sys::last_error();
+  master.reset(m);
+  if (::grantpt(m) != 0 || ::unlockpt(m) != 0) return sys::last_error();
+  int s = ::ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (s < 0) {
+    if (errno != EINVAL && errno != ENOTTY) return sys::last_error();
+    char name[64];
+    if (::ptsname_r(m, name, sizeof name) != 0) return sys::last_error();
+    s = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (s < 0) return sys::last_error();
+  }
+  slave.reset(s);
+  const winsize size{24, 80, 0, 0};
+  if (::ioctl(m, TIOCSWINSZ, &size) != 0) return sys::last_error();
   return {};
 }
 // For a pipe end just made: its only status flag is its access mode, which F_SETFL
@@ -192,10 +216,12 @@ public:
   }
 
   // The sources of 0, 1 and 2: the caller's fd, /dev/null (-1) or, when parent_ends is
-  // given, a new pipe (stdio_pipe); for 2 also stdio_stdout, the source chosen for 1. The
-  // child's pipe ends stay owned by the plan, so they are closed in the caller once the
-  // child has them.
-  error_code add_stdio(const spawn_options& o, unique_fd (*parent_ends)[3]) {
+  // given, a new pipe (stdio_pipe) or the slave of one new pseudo-terminal (stdio_pty),
+  // whose master goes to *pty_master; for 2 also stdio_stdout, the source chosen for 1.
+  // The child's pipe ends and the slave stay owned by the plan, so they are closed in the
+  // caller once the child has them.
+  error_code add_stdio(const spawn_options& o, unique_fd (*parent_ends)[3],
+                       unique_fd* pty_master) {
     const int sources[3] = {o.stdin_fd, o.stdout_fd, o.stderr_fd};
     for (int t = 0; t < 3; ++t) {
       int source = sources[t];
@@ -220,6 +246,13 @@ public:
         if (t == 0)
           if (error_code ec = set_nonblocking_new_pipe(mine.get())) return ec;
         source = theirs.get();
+      } else if (source == stdio_pty) {
+        if (!pty_master) return make_error_code(bse::invalid_argument);
+        if (!pty_slave_) {
+          if (error_code ec = open_pty(*pty_master, pty_slave_)) return ec;
+          child.controlling_tty = t;
+        }
+        source = pty_slave_.get();
       }
       moves_.push_back({t, source});
     }
@@ -270,7 +303,7 @@ public:
   // Session, process group, parent-death signal, cgroup.
   error_code add_process_attributes(const spawn_options& o) {
     child.keep_ignored_signals = o.keep_ignored_signals;
-    child.new_session = o.new_session;
+    child.new_session = o.new_session || child.controlling_tty >= 0;
     if (o.process_group) {
       if (*o.process_group < 0) return make_error_code(bse::invalid_argument);
       child.process_group = *o.process_group;
@@ -287,6 +320,39 @@ public:
     return {};
   }
 
+  // Credentials and limits. The child reads groups straight from the options, which
+  // outlive the launch. Nothing to do (the usual case) costs nothing.
+  error_code add_credentials(const spawn_options& o) {
+    if (o.groups) {
+      child.set_groups = true;
+      child.groups = o.groups->data();
+      child.group_count = o.groups->size();
+    } else if (o.uid || o.gid) {
+      child.set_groups = true;  // cleared, never inherited by accident
+    }
+    // -1 would mean "unchanged" to the kernel: not an ID anyone can ask for.
+    if (o.gid) {
+      if (*o.gid == static_cast<gid_t>(-1)) return make_error_code(bse::invalid_argument);
+      child.gid = static_cast<long>(*o.gid);
+    }
+    if (o.uid) {
+      if (*o.uid == static_cast<uid_t>(-1)) return make_error_code(bse::invalid_argument);
+      child.uid = static_cast<long>(*o.uid);
+    }
+    if (!o.rlimits.empty()) {
+      for (const auto& [resource, value] : o.rlimits) {
+        if (resource < 0 || resource >= RLIMIT_NLIMITS || value.rlim_cur > value.rlim_max)
+          return make_error_code(bse::invalid_argument);
+        rlimits_.push_back({resource, value.rlim_cur, value.rlim_max});
+      }
+      child.rlimits = rlimits_.data();
+      child.rlimit_count = rlimits_.size();
+    }
+    if (o.umask) child.umask = static_cast<int>(*o.umask & 0777);
+    child.no_new_privs = o.no_new_privs;
+    return {};
+  }
+
 private:
   small_vector<char*, 16> argv_ptrs_;
   std::string single_candidate_;
@@ -298,19 +364,23 @@ private:
   std::string cwd_;
   unique_fd dev_null_;
   unique_fd child_ends_[3];
+  unique_fd pty_slave_;
+  small_vector<spawn_sys::rlimit_set, 4> rlimits_;
   small_vector<spawn_sys::fd_move, 8> moves_;
   small_vector<int, 8> temps_;
   small_vector<spawn_sys::fd_range, 8> closes_;
 };
 
 error_code make_plan(spawn_plan& plan, const std::vector<std::string>& argv,
-                     const spawn_options& o, unique_fd (*parent_ends)[3]) {
+                     const spawn_options& o, unique_fd (*parent_ends)[3],
+                     unique_fd* pty_master) {
   if (error_code ec = plan.add_program(argv, o)) return ec;
   if (error_code ec = plan.add_environment(o)) return ec;
   if (error_code ec = plan.add_cwd(o)) return ec;
-  if (error_code ec = plan.add_stdio(o, parent_ends)) return ec;
+  if (error_code ec = plan.add_stdio(o, parent_ends, pty_master)) return ec;
   if (error_code ec = plan.add_descriptors(o)) return ec;
-  return plan.add_process_attributes(o);
+  if (error_code ec = plan.add_process_attributes(o)) return ec;
+  return plan.add_credentials(o);
 }
 
 // Clones the child with the newest method the kernel (and this architecture) offers:
@@ -371,11 +441,12 @@ pid_fd launch(spawn_plan& plan, error_code& ec) noexcept {
 }
 
 pid_fd spawn_checked(const std::vector<std::string>& argv, const spawn_options& options,
-                     unique_fd (*parent_ends)[3], error_code& ec) noexcept {
+                     unique_fd (*parent_ends)[3], unique_fd* pty_master,
+                     error_code& ec) noexcept {
   ec.clear();
   try {
     spawn_plan plan;
-    if ((ec = make_plan(plan, argv, options, parent_ends))) return {};
+    if ((ec = make_plan(plan, argv, options, parent_ends, pty_master))) return {};
     return launch(plan, ec);
   } catch (const std::bad_alloc&) {
     ec = make_error_code(bse::not_enough_memory);
@@ -387,7 +458,7 @@ pid_fd spawn_checked(const std::vector<std::string>& argv, const spawn_options& 
 
 pid_fd spawn(const std::vector<std::string>& argv, const spawn_options& options,
              error_code& ec) noexcept {
-  return spawn_checked(argv, options, nullptr, ec);
+  return spawn_checked(argv, options, nullptr, nullptr, ec);
 }
 
 pid_fd spawn(const std::vector<std::string>& argv, const spawn_options& options) {
@@ -401,10 +472,26 @@ namespace detail {
 
 pid_fd spawn_with_pipes(const std::vector<std::string>& argv, const spawn_options& options,
                         unique_fd (&parent_ends)[3], error_code& ec) noexcept {
-  pid_fd p = spawn_checked(argv, options, &parent_ends, ec);
+  pid_fd p = spawn_checked(argv, options, &parent_ends, nullptr, ec);
   if (ec)
     for (auto& end : parent_ends) end.reset();
   return p;
+}
+
+pid_fd spawn_with_stdio(const std::vector<std::string>& argv, const spawn_options& options,
+                        unique_fd (&parent_ends)[3], unique_fd& pty_master,
+                        error_code& ec) noexcept {
+  pid_fd p = spawn_checked(argv, options, &parent_ends, &pty_master, ec);
+  if (ec) {
+    for (auto& end : parent_ends) end.reset();
+    pty_master.reset();
+  }
+  return p;
+}
+
+error_code set_pty_size(int master, unsigned short rows, unsigned short cols) noexcept {
+  const winsize size{rows, cols, 0, 0};
+  return ::ioctl(master, TIOCSWINSZ, &size) != 0 ? sys::last_error() : error_code{};
 }
 
 void throw_spawn_error(const char* function, const std::vector<std::string>& argv,

@@ -11,6 +11,7 @@
 
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -72,6 +73,18 @@ long sys_sigsetmask(const std::uint64_t* set, std::uint64_t* old) {
   return raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(set),
                      reinterpret_cast<long>(old), sigset_bytes);
 }
+long sys_setgroups(std::size_t count, const gid_t* groups) {
+  return raw_syscall(SYS_setgroups, static_cast<long>(count), reinterpret_cast<long>(groups));
+}
+long sys_setresgid(long gid) { return raw_syscall(SYS_setresgid, gid, gid, gid); }
+long sys_setresuid(long uid) { return raw_syscall(SYS_setresuid, uid, uid, uid); }
+long sys_setrlimit(const rlimit_set& l) {
+  const std::uint64_t value[2] = {l.cur, l.max};
+  return raw_syscall(SYS_prlimit64, 0, l.resource, reinterpret_cast<long>(&value), 0);
+}
+long sys_umask(int mask) { return raw_syscall(SYS_umask, mask); }
+long sys_no_new_privs() { return raw_syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
+long sys_set_controlling_tty(int fd) { return raw_syscall(SYS_ioctl, fd, TIOCSCTTY, 0); }
 long sys_setsid() { return raw_syscall(SYS_setsid); }
 long sys_setpgid(int pgid) { return raw_syscall(SYS_setpgid, 0, pgid); }
 long sys_pdeathsig(int sig) { return raw_syscall(SYS_prctl, PR_SET_PDEATHSIG, sig); }
@@ -150,13 +163,19 @@ extern "C" [[noreturn]] void pidfd_spawn_child_entry(void* arg) {
   //    after clone() every signal is blocked.
   if (!(p.keep_ignored_signals && p.handlers_cleared)) reset_dispositions(p);
 
-  // 3. Session, group, parent-death signal, working directory.
+  // 3. Credentials: groups, gid, uid. Before the parent-death signal, which a change of
+  //    credentials clears, and before chdir, so that cwd is checked as the new user.
+  if (p.set_groups && (r = sys_setgroups(p.group_count, p.groups)) < 0) fail(p, r);
+  if (p.gid >= 0 && (r = sys_setresgid(p.gid)) < 0) fail(p, r);
+  if (p.uid >= 0 && (r = sys_setresuid(p.uid)) < 0) fail(p, r);
+
+  // 4. Session, group, parent-death signal, working directory.
   if (p.new_session && (r = sys_setsid()) < 0) fail(p, r);
   if (p.process_group >= 0 && (r = sys_setpgid(p.process_group)) < 0) fail(p, r);
   if (p.parent_death_signal != 0 && (r = sys_pdeathsig(p.parent_death_signal)) < 0) fail(p, r);
   if (p.cwd && (r = sys_chdir(p.cwd)) < 0) fail(p, r);
 
-  // 4. The descriptor plan. Copy every source that moves to a fresh fd above every source
+  // 5. The descriptor plan. Copy every source that moves to a fresh fd above every source
   //    and target first, so that no dup3 can overwrite a source still needed (swaps), then
   //    put each in place. dup3 clears FD_CLOEXEC on the target; a source already at its
   //    target only needs the flag cleared.
@@ -175,11 +194,21 @@ extern "C" [[noreturn]] void pidfd_spawn_child_entry(void* arg) {
   for (std::size_t k = 0; k < p.close_count; ++k)
     if ((r = close_fds(p.closes[k].first, p.closes[k].last)) < 0) fail(p, r);
 
-  // 5. The program starts with an empty signal mask.
+  // 6. The terminal (its slave now in place) becomes the new session's controlling
+  //    terminal. Then the limits: after the descriptor plan, which a low RLIMIT_NOFILE
+  //    could break, and after the credentials, as the spawn options promise.
+  if (p.controlling_tty >= 0 && (r = sys_set_controlling_tty(p.controlling_tty)) < 0)
+    fail(p, r);
+  for (std::size_t k = 0; k < p.rlimit_count; ++k)
+    if ((r = sys_setrlimit(p.rlimits[k])) < 0) fail(p, r);
+  if (p.umask >= 0) sys_umask(p.umask);
+  if (p.no_new_privs && (r = sys_no_new_privs()) < 0) fail(p, r);
+
+  // 7. The program starts with an empty signal mask.
   const std::uint64_t none = 0;
   sys_sigsetmask(&none, nullptr);
 
-  // 6. execve each candidate. Like execvp: a candidate that does not exist is skipped,
+  // 8. execve each candidate. Like execvp: a candidate that does not exist is skipped,
   //    EACCES is remembered, anything else stops the search.
   long err = -ENOENT;
   bool denied = false;

@@ -7,6 +7,8 @@
 #ifndef PIDFD_LIB_SPAWN_SYS_HPP
 #define PIDFD_LIB_SPAWN_SYS_HPP
 
+#include <sys/types.h>
+
 #include <cstddef>
 
 namespace pidfd::spawn_sys {
@@ -21,6 +23,13 @@ struct fd_move {
 struct fd_range {
   unsigned first;
   unsigned last;
+};
+
+/// One resource limit of the child (the kernel's struct rlimit64).
+struct rlimit_set {
+  int resource;
+  unsigned long long cur;
+  unsigned long long max;
 };
 
 /// Everything the child needs, prepared by the caller before the clone.
@@ -49,6 +58,18 @@ struct child_plan {
   bool new_session = false;
   int process_group = -1;        // setpgid(0, v) when >= 0
   int parent_death_signal = 0;   // PR_SET_PDEATHSIG when != 0
+  int controlling_tty = -1;      // after the descriptor plan: TIOCSCTTY on this child fd
+
+  // Credentials and limits, in this order. Unset ones cost the child one test each.
+  bool set_groups = false;       // setgroups(group_count, groups)
+  const gid_t* groups = nullptr;
+  std::size_t group_count = 0;
+  long gid = -1;                 // setresgid(gid, gid, gid) when >= 0
+  long uid = -1;                 // setresuid(uid, uid, uid) when >= 0
+  const rlimit_set* rlimits = nullptr;
+  std::size_t rlimit_count = 0;
+  int umask = -1;                // umask when >= 0
+  bool no_new_privs = false;     // PR_SET_NO_NEW_PRIVS
 
   // Written by the child before it exits when something failed; 0 when execve succeeded.
   int error = 0;

@@ -62,9 +62,19 @@
 //                       process has exited, then runs the remaining commands; this process
 //                       exits 0 at once (the new child is orphaned, keeping our fds)
 //   write FD TEXT       write TEXT to FD as it is (no newline), in one write()
+//   creds FD            write "uid=R,E,S,F gid=R,E,S,F groups=G,G nnp=N" from
+//                       /proc/self/status (groups empty when there are none)
+//   rlimit RES FD       write "<cur> <max>" of resource number RES ("inf" if unlimited)
+//   umask FD            write the umask in octal, 4 digits
+//   tty FD              write "isatty=<0|1 for fds 0,1,2> leader=<sid == pid> ctty=<could
+//                       open /dev/tty> fg=<foreground group of /dev/tty == pid>
+//                       size=<rows>x<cols of /dev/tty>"
+//   color FD TEXT       write TEXT and '\n' to FD, in green (ANSI) only if FD is a terminal
+//   ask FD PROMPT       write PROMPT to FD, read one line from fd 0, write "got <line>"
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -75,6 +85,7 @@
 #include <sys/un.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -495,6 +506,81 @@ int main(int argc, char** argv) {
       const std::string text = arg(2);
       if (::write(num(arg(1)), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
         die("write");
+      i += 2;
+    } else if (cmd == "creds") {
+      std::ifstream in("/proc/self/status");
+      std::string line, uid, gid, groups, nnp;
+      auto values = [](const std::string& rest) {
+        std::string out;
+        std::size_t k = 0;
+        for (;;) {
+          while (k < rest.size() && (rest[k] == ' ' || rest[k] == '\t')) ++k;
+          if (k >= rest.size()) break;
+          const std::size_t e = rest.find_first_of(" \t", k);
+          if (!out.empty()) out += ',';
+          out += rest.substr(k, e - k);
+          if (e == std::string::npos) break;
+          k = e;
+        }
+        return out;
+      };
+      while (std::getline(in, line)) {
+        const std::size_t colon = line.find(':');
+        if (colon == std::string::npos) continue;
+        const std::string key = line.substr(0, colon), rest = line.substr(colon + 1);
+        if (key == "Uid") uid = values(rest);
+        if (key == "Gid") gid = values(rest);
+        if (key == "Groups") groups = values(rest);
+        if (key == "NoNewPrivs") nnp = values(rest);
+      }
+      put(num(arg(1)), "uid=" + uid + " gid=" + gid + " groups=" + groups + " nnp=" + nnp);
+      i += 1;
+    } else if (cmd == "rlimit") {
+      rlimit l{};
+      if (::getrlimit(static_cast<__rlimit_resource>(num(arg(1))), &l) != 0) die("getrlimit");
+      auto show = [](rlim_t v) { return v == RLIM_INFINITY ? std::string("inf") : std::to_string(v); };
+      put(num(arg(2)), show(l.rlim_cur) + " " + show(l.rlim_max));
+      i += 2;
+    } else if (cmd == "umask") {
+      const mode_t m = ::umask(0);
+      char text[8];
+      std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(m));
+      put(num(arg(1)), text);
+      i += 1;
+    } else if (cmd == "tty") {
+      std::string line = "isatty=";
+      for (int fd = 0; fd < 3; ++fd) line += ::isatty(fd) ? '1' : '0';
+      line += " leader=" + std::to_string(::getsid(0) == ::getpid() ? 1 : 0);
+      const int tty = ::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+      line += " ctty=" + std::to_string(tty >= 0 ? 1 : 0);
+      winsize ws{};
+      if (tty >= 0) {
+        line += " fg=" + std::to_string(::tcgetpgrp(tty) == ::getpid() ? 1 : 0);
+        if (::ioctl(tty, TIOCGWINSZ, &ws) != 0) die("TIOCGWINSZ");
+        ::close(tty);
+      }
+      line += " size=" + std::to_string(ws.ws_row) + "x" + std::to_string(ws.ws_col);
+      put(num(arg(1)), line);
+      i += 1;
+    } else if (cmd == "color") {
+      const int out = num(arg(1));
+      put(out, ::isatty(out) ? "\033[32m" + std::string(arg(2)) + "\033[0m" : std::string(arg(2)));
+      i += 2;
+    } else if (cmd == "ask") {
+      const int out = num(arg(1));
+      const std::string prompt = arg(2);
+      if (::write(out, prompt.data(), prompt.size()) != static_cast<ssize_t>(prompt.size()))
+        die("ask: write");
+      std::string answer;
+      char c;
+      for (;;) {
+        const ssize_t n = ::read(0, &c, 1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) die("ask: read");
+        if (n == 0 || c == '\n') break;
+        answer += c;
+      }
+      put(out, "got " + answer);
       i += 2;
     } else {
       errno = EINVAL;

@@ -8,7 +8,10 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <grp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -733,6 +736,253 @@ TEST(SpawnThreads, EightThreadsSpawnConcurrently) {
     });
   for (auto& t : ts) t.join();
   EXPECT_EQ(ok.load(), threads * per_thread);
+}
+
+// ---------------------------------------------------------------------------------------
+// Who the child runs as, and with what.
+
+std::string creds(const pidfd::spawn_options& o = {}) { return run_and_read({"creds", "3"}, o); }
+
+std::string rlimit_of(int resource, const pidfd::spawn_options& o = {}) {
+  return run_and_read({"rlimit", std::to_string(resource), "3"}, o);
+}
+
+// The caller's "uid=... gid=... groups=..." in the format of the child's creds command.
+std::string own_creds() {
+  auto p = pidfd_test::make_pipe();
+  pidfd::pid_fd c = pidfd_test::start_child({"creds", "3"}, {{3, p.write.get()}});
+  std::string line = read_line(p.read.get());
+  EXPECT_EQ(pidfd_test::bounded_wait(c).code(), std::optional<int>(0));
+  return line;
+}
+
+constexpr uid_t nobody = 65534;
+
+// CAP_SYS_RESOURCE (24) in our effective set, from /proc/self/status.
+bool has_cap_sys_resource() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("CapEff:", 0) == 0) return (std::stoull(line.substr(7), nullptr, 16) >> 24) & 1;
+  ADD_FAILURE() << "no CapEff in /proc/self/status";
+  return false;
+}
+
+// Each setting alone, then all together; the caller is root.
+void check_credentials_as_root() {
+  ASSERT_EQ(::geteuid(), 0u) << "the suite runs as root";
+  pidfd::spawn_options o;
+  // Nothing set: the caller's identity, groups included.
+  EXPECT_EQ(creds(), own_creds());
+  o.uid = nobody;  // uid alone: gid unchanged, groups cleared
+  EXPECT_EQ(creds(o), "uid=65534,65534,65534,65534 gid=0,0,0,0 groups= nnp=0");
+  o = {};
+  o.gid = 4242;  // gid alone: groups cleared too
+  EXPECT_EQ(creds(o), "uid=0,0,0,0 gid=4242,4242,4242,4242 groups= nnp=0");
+  o = {};
+  o.groups = std::vector<gid_t>{7, 3, 900};  // groups alone: as given
+  EXPECT_EQ(creds(o), "uid=0,0,0,0 gid=0,0,0,0 groups=3,7,900 nnp=0");
+  o = {};
+  o.no_new_privs = true;
+  EXPECT_EQ(creds(o), "uid=0,0,0,0 gid=0,0,0,0 groups= nnp=1");
+  o = {};
+  o.umask = 027;
+  EXPECT_EQ(run_and_read({"umask", "3"}, o), "0027");
+  o.umask = 0;
+  EXPECT_EQ(run_and_read({"umask", "3"}, o), "0000");
+  o.umask = 07777;  // only the permission bits
+  EXPECT_EQ(run_and_read({"umask", "3"}, o), "0777");
+  o = {};
+  o.rlimits = {{RLIMIT_CORE, {0, 0}}, {RLIMIT_NOFILE, {100, 200}}};
+  EXPECT_EQ(rlimit_of(RLIMIT_CORE, o), "0 0");
+  EXPECT_EQ(rlimit_of(RLIMIT_NOFILE, o), "100 200");
+  // In order: the second setting of a resource wins.
+  o.rlimits = {{RLIMIT_NOFILE, {100, 200}}, {RLIMIT_NOFILE, {150, 150}}};
+  EXPECT_EQ(rlimit_of(RLIMIT_NOFILE, o), "150 150");
+  // A hard limit above the caller's: only with CAP_SYS_RESOURCE (some containers drop it
+  // even for root).
+  rlimit mine{};
+  ASSERT_EQ(::getrlimit(RLIMIT_MSGQUEUE, &mine), 0);
+  ASSERT_NE(mine.rlim_max, RLIM_INFINITY);
+  o.rlimits = {{RLIMIT_MSGQUEUE, {mine.rlim_max + 1, mine.rlim_max + 1}}};
+  if (has_cap_sys_resource())
+    EXPECT_EQ(rlimit_of(RLIMIT_MSGQUEUE, o),
+              std::to_string(mine.rlim_max + 1) + " " + std::to_string(mine.rlim_max + 1));
+  else
+    expect_spawn_error(child({"exit", "0"}), o, sys_error(EPERM));
+
+  // Together.
+  o = {};
+  o.uid = nobody;
+  o.gid = nobody;
+  o.groups = std::vector<gid_t>{100, 200};
+  o.rlimits = {{RLIMIT_NOFILE, {64, 64}}};
+  o.umask = 077;
+  o.no_new_privs = true;
+  auto p = pidfd_test::make_pipe();
+  o.extra_fds = {{3, p.write.get()}};
+  pidfd::pid_fd c = pidfd::spawn(
+      child({"creds", "3", "rlimit", std::to_string(RLIMIT_NOFILE), "3", "umask", "3"}), o);
+  EXPECT_EQ(read_line(p.read.get()),
+            "uid=65534,65534,65534,65534 gid=65534,65534,65534,65534 groups=100,200 nnp=1");
+  EXPECT_EQ(read_line(p.read.get()), "64 64");
+  EXPECT_EQ(read_line(p.read.get()), "0077");
+  EXPECT_EQ(pidfd_test::bounded_wait(c).code(), std::optional<int>(0));
+}
+
+TEST(SpawnCredentials, EachAloneAndTogether) { check_credentials_as_root(); }
+
+// The limits come after the uid: a hard limit only a privileged process may raise cannot
+// be raised for a child that is no longer root (with or without CAP_SYS_RESOURCE in the
+// caller, see above).
+void check_order_limits_after_uid() {
+  rlimit mine{};
+  ASSERT_EQ(::getrlimit(RLIMIT_MSGQUEUE, &mine), 0);
+  const std::set<int> before = pidfd_test::open_fds();
+  pidfd::spawn_options o;
+  o.uid = nobody;
+  o.rlimits = {{RLIMIT_MSGQUEUE, {mine.rlim_max + 1, mine.rlim_max + 1}}};
+  expect_spawn_error(child({"exit", "0"}), o, sys_error(EPERM));
+  // Lowering needs no privilege: fine as the new user.
+  o.rlimits = {{RLIMIT_MSGQUEUE, {1024, 1024}}};
+  EXPECT_EQ(rlimit_of(RLIMIT_MSGQUEUE, o), "1024 1024");
+  // A cwd only root may enter: checked as the new user.
+  o = {};
+  o.uid = nobody;
+  o.gid = nobody;
+  const fs::path private_dir =
+      fs::temp_directory_path() / ("asio-pidfd-private-" + std::to_string(::getpid()));
+  ASSERT_EQ(::mkdir(private_dir.c_str(), 0700), 0);
+  o.cwd = private_dir;
+  expect_spawn_error(child({"exit", "0"}), o, sys_error(EACCES));
+  o.uid = std::nullopt;  // as root (gid alone changes no permission here: owner root)
+  o.gid = std::nullopt;
+  EXPECT_EQ(run_and_read({"cwd", "3"}, o), private_dir.string());
+  fs::remove(private_dir);
+  EXPECT_EQ(pidfd_test::open_fds(), before);
+}
+
+TEST(SpawnCredentials, LimitsAndCwdApplyAsTheNewUser) { check_order_limits_after_uid(); }
+
+TEST(SpawnCredentials, ParentDeathSignalSurvivesTheCredentialChange) {
+  // A change of credentials clears PR_SET_PDEATHSIG: it must be set after them.
+  auto p = pidfd_test::make_pipe();
+  pidfd::pid_fd c;
+  std::thread t([&] {
+    pidfd::spawn_options o = report_to(p);
+    o.uid = nobody;
+    o.gid = nobody;
+    o.parent_death_signal = SIGKILL;
+    c = pidfd::spawn(child({"ready", "3", "pause"}), o);
+    read_line(p.read.get());
+  });
+  t.join();
+  EXPECT_EQ(pidfd_test::bounded_wait(c).signal(), std::optional<int>(SIGKILL));
+}
+
+TEST(SpawnCredentials, BadInput) {
+  const std::set<int> before = pidfd_test::open_fds();
+  const auto bad = make_error_code(bse::invalid_argument);
+  pidfd::spawn_options o;
+  o.rlimits = {{RLIMIT_NLIMITS, {1, 1}}};
+  expect_spawn_error(child({"exit", "0"}), o, bad);
+  o.rlimits = {{-1, {1, 1}}};
+  expect_spawn_error(child({"exit", "0"}), o, bad);
+  o.rlimits = {{RLIMIT_NOFILE, {200, 100}}};  // rlim_cur > rlim_max
+  expect_spawn_error(child({"exit", "0"}), o, bad);
+  o.rlimits = {{RLIMIT_CORE, {RLIM_INFINITY, 0}}};
+  expect_spawn_error(child({"exit", "0"}), o, bad);
+  o = {};
+  o.uid = static_cast<uid_t>(-1);
+  expect_spawn_error(child({"exit", "0"}), o, bad);
+  o = {};
+  o.gid = static_cast<gid_t>(-1);
+  expect_spawn_error(child({"exit", "0"}), o, bad);
+  // The kernel's own EINVAL: more groups than NGROUPS_MAX (65536).
+  o = {};
+  o.groups = std::vector<gid_t>(65537, 5);
+  expect_spawn_error(child({"exit", "0"}), o, sys_error(EINVAL));
+  EXPECT_EQ(pidfd_test::open_fds(), before);
+}
+
+// Run in a child process of the suite: its own supplementary groups are {4, 5}, so that
+// a default that inherited them would show.
+void check_groups_cleared_by_default() {
+  const gid_t mine[] = {4, 5};
+  ASSERT_EQ(::setgroups(2, mine), 0);
+  pidfd::spawn_options o;
+  EXPECT_EQ(pidfd_test::field(creds(o), "groups"), "4,5");  // nothing set: inherited
+  o.uid = nobody;
+  EXPECT_EQ(pidfd_test::field(creds(o), "groups"), "");
+  o = {};
+  o.gid = nobody;
+  EXPECT_EQ(pidfd_test::field(creds(o), "groups"), "");
+  o.groups = std::vector<gid_t>{};
+  EXPECT_EQ(pidfd_test::field(creds(o), "groups"), "");
+  o.groups = std::vector<gid_t>{5};
+  EXPECT_EQ(pidfd_test::field(creds(o), "groups"), "5");
+  o = {};
+  o.umask = 022;  // not a credential: groups stay
+  EXPECT_EQ(pidfd_test::field(creds(o), "groups"), "4,5");
+}
+
+TEST(InChildSpawnCredentials, GroupsClearedByDefault) { check_groups_cleared_by_default(); }
+
+TEST(SpawnCredentials, GroupsClearedByDefault) {
+  EXPECT_EQ(pidfd_test::run_suite_in_child("InChildSpawnCredentials.*", 0), 0);
+}
+
+// Run in a child process of the suite that gave up root (uid and gids 65534): what it may
+// not give its child is operation_not_permitted, and nothing is left behind.
+void check_unprivileged_caller() {
+  rlimit q{};
+  ASSERT_EQ(::getrlimit(RLIMIT_MSGQUEUE, &q), 0);
+  const gid_t none[1] = {};
+  ASSERT_EQ(::setgroups(0, none), 0);
+  ASSERT_EQ(::setresgid(nobody, nobody, nobody), 0);
+  ASSERT_EQ(::setresuid(nobody, nobody, nobody), 0);
+  ASSERT_EQ(::prctl(PR_SET_DUMPABLE, 1), 0);  // keep our /proc entries ours
+  const std::set<int> before = pidfd_test::open_fds();
+  const pidfd::error_code eperm = sys_error(EPERM);
+  pidfd::spawn_options o;
+  o.uid = 0;
+  expect_spawn_error(child({"exit", "0"}), o, eperm);
+  o = {};
+  o.gid = 0;
+  expect_spawn_error(child({"exit", "0"}), o, eperm);
+  o = {};
+  o.groups = std::vector<gid_t>{nobody};  // even our own gid: setgroups needs CAP_SETGID
+  expect_spawn_error(child({"exit", "0"}), o, eperm);
+  o = {};
+  o.rlimits = {{RLIMIT_MSGQUEUE, {q.rlim_max + 1, q.rlim_max + 1}}};
+  expect_spawn_error(child({"exit", "0"}), o, eperm);
+  EXPECT_EQ(pidfd_test::open_fds(), before);
+  // Even its own IDs: they clear the supplementary groups, and setgroups, even of an
+  // empty list, needs CAP_SETGID.
+  o = {};
+  o.uid = nobody;
+  o.gid = nobody;
+  expect_spawn_error(child({"exit", "0"}), o, eperm);
+  EXPECT_EQ(pidfd_test::open_fds(), before);
+  // What it may do: lower limits, its umask, no_new_privs.
+  o = {};
+  o.rlimits = {{RLIMIT_NOFILE, {32, 64}}};
+  o.umask = 0;
+  o.no_new_privs = true;
+  auto p = pidfd_test::make_pipe();
+  o.extra_fds = {{3, p.write.get()}};
+  pidfd::pid_fd c =
+      pidfd::spawn(child({"creds", "3", "rlimit", std::to_string(RLIMIT_NOFILE), "3"}), o);
+  EXPECT_EQ(read_line(p.read.get()),
+            "uid=65534,65534,65534,65534 gid=65534,65534,65534,65534 groups= nnp=1");
+  EXPECT_EQ(read_line(p.read.get()), "32 64");
+  EXPECT_EQ(pidfd_test::bounded_wait(c).code(), std::optional<int>(0));
+}
+
+TEST(InChildSpawnUnprivileged, PermissionErrors) { check_unprivileged_caller(); }
+
+TEST(SpawnCredentials, UnprivilegedCallerGetsPermissionErrors) {
+  EXPECT_EQ(pidfd_test::run_suite_in_child("InChildSpawnUnprivileged.*", 0), 0);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 
 #include <pidfd/async_pidfd.hpp>
 #include <pidfd/detail/process_support.hpp>
+#include <pidfd/detail/pty_ops.hpp>
 #include <pidfd/error.hpp>
 #include <pidfd/exit_status.hpp>
 #include <pidfd/spawn.hpp>
@@ -19,6 +20,7 @@
 #include <boost/asio/execution_context.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/is_executor.hpp>
+#include <boost/asio/posix/basic_stream_descriptor.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -40,10 +42,88 @@ inline constexpr bool is_execution_context_v =
     std::is_convertible_v<T&, boost::asio::execution_context&>;
 }  // namespace detail
 
+/// The master side of a pseudo-terminal: a basic_stream_descriptor whose reads report the
+/// end of the terminal's output as boost::asio::error::eof.
+///
+/// When no process holds the terminal's slave side open any more (the child and whatever
+/// inherited its terminal have exited), Linux fails reads of the master with EIO rather
+/// than returning end of file; read_some() and async_read_some() of this type turn that
+/// EIO into eof, so async_read(), async_read_until() and the like end as they do on a
+/// pipe. Everything else (writes, waits, cancellation, the other errors) is the base
+/// class's. Output the child wrote before it exited is read first.
+///
+/// @tparam Executor the I/O executor type.
+template <typename Executor = boost::asio::any_io_executor>
+class basic_pty_master : public boost::asio::posix::basic_stream_descriptor<Executor> {
+  using base = boost::asio::posix::basic_stream_descriptor<Executor>;
+
+public:
+  /// The type of the executor associated with the object.
+  using executor_type = Executor;
+
+  /// Rebinds the object type to another executor.
+  template <typename Executor1>
+  struct rebind_executor {
+    /// The object type when rebound to the specified executor.
+    using other = basic_pty_master<Executor1>;
+  };
+
+  /// The constructors of basic_stream_descriptor: without a descriptor, or adopting one.
+  using base::base;
+
+  /// Moves the descriptor; other is left closed.
+  basic_pty_master(basic_pty_master&& other) noexcept = default;
+  /// Moves from an object with another executor type convertible to ours.
+  template <typename Executor1>
+    requires std::is_convertible_v<Executor1, Executor>
+  basic_pty_master(basic_pty_master<Executor1>&& other)
+      : base(std::move(static_cast<boost::asio::posix::basic_stream_descriptor<Executor1>&>(
+            other))) {}
+  /// Closes this object's descriptor, then takes other's.
+  basic_pty_master& operator=(basic_pty_master&& other) noexcept = default;
+  /// Reads some data, as basic_stream_descriptor::read_some(), throwing system_error
+  /// with boost::asio::error::eof once the terminal's output has ended.
+  template <typename MutableBufferSequence>
+  std::size_t read_some(const MutableBufferSequence& buffers) {
+    error_code ec;
+    const std::size_t n = read_some(buffers, ec);
+    if (ec) throw system_error(ec, "read_some");
+    return n;
+  }
+
+  /// Reads some data, as basic_stream_descriptor::read_some(); ec is
+  /// boost::asio::error::eof once the terminal's output has ended.
+  template <typename MutableBufferSequence>
+  std::size_t read_some(const MutableBufferSequence& buffers, error_code& ec) {
+    const std::size_t n = base::read_some(buffers, ec);
+    detail::pty_eio_to_eof(ec);
+    return n;
+  }
+
+  /// Starts an asynchronous read, as basic_stream_descriptor::async_read_some(); it
+  /// completes with boost::asio::error::eof once the terminal's output has ended.
+  ///
+  /// Completion signature: void(error_code, std::size_t). Per-operation cancellation and
+  /// the handler's associated executor and allocator are those of the base operation.
+  template <typename MutableBufferSequence,
+            boost::asio::completion_token_for<void(error_code, std::size_t)> ReadToken =
+                boost::asio::default_completion_token_t<Executor>>
+  auto async_read_some(const MutableBufferSequence& buffers,
+                       ReadToken&& token = boost::asio::default_completion_token_t<Executor>()) {
+    return boost::asio::async_compose<ReadToken, void(error_code, std::size_t)>(
+        detail::pty_read_op<base, MutableBufferSequence>{static_cast<base&>(*this), buffers},
+        token, static_cast<base&>(*this));
+  }
+};
+
+/// basic_pty_master with the default, polymorphic I/O executor.
+using pty_master = basic_pty_master<>;
+
 /// A child process started by spawn() with an executor: its pidfd, and the caller's ends
 /// of the pipes connected to its standard streams.
 ///
-/// Each pipe is open exactly when the matching spawn_options field was stdio_pipe. The
+/// Each pipe is open exactly when the matching spawn_options field was stdio_pipe, and pty
+/// exactly when one of them was stdio_pty. The
 /// pipes are ordinary Asio pipe objects: read and write them with async_read,
 /// async_write, ... Closing stdin_pipe gives the child end of file. The child's ends of
 /// the pipes were closed in the caller before spawn() returned, so the read pipes reach
@@ -71,14 +151,14 @@ struct basic_process {
 
   /// An object without a process or pipes, using ex for I/O.
   explicit basic_process(const executor_type& ex)
-      : pidfd(ex), stdin_pipe(ex), stdout_pipe(ex), stderr_pipe(ex) {}
+      : pidfd(ex), stdin_pipe(ex), stdout_pipe(ex), stderr_pipe(ex), pty(ex) {}
 
   /// An object without a process or pipes, using ctx's executor for I/O.
   template <typename ExecutionContext>
   explicit basic_process(
       ExecutionContext& ctx,
       std::enable_if_t<detail::is_execution_context_v<ExecutionContext>, int> = 0)
-      : pidfd(ctx), stdin_pipe(ctx), stdout_pipe(ctx), stderr_pipe(ctx) {}
+      : pidfd(ctx), stdin_pipe(ctx), stdout_pipe(ctx), stderr_pipe(ctx), pty(ctx) {}
 
   /// Moves the process and its pipes; other is left without them.
   basic_process(basic_process&& other) noexcept = default;
@@ -90,7 +170,8 @@ struct basic_process {
       : pidfd(std::move(other.pidfd)),
         stdin_pipe(std::move(other.stdin_pipe)),
         stdout_pipe(std::move(other.stdout_pipe)),
-        stderr_pipe(std::move(other.stderr_pipe)) {}
+        stderr_pipe(std::move(other.stderr_pipe)),
+        pty(std::move(other.pty)) {}
   /// Closes this object's pipes and pidfd (see the destructor), then takes other's.
   basic_process& operator=(basic_process&& other) noexcept = default;
 
@@ -102,6 +183,23 @@ struct basic_process {
   boost::asio::basic_readable_pipe<Executor> stdout_pipe;
   /// The read end of the child's stderr; open iff stderr_fd was stdio_pipe.
   boost::asio::basic_readable_pipe<Executor> stderr_pipe;
+  /// The master of the child's pseudo-terminal; open iff stdin_fd, stdout_fd or stderr_fd
+  /// was stdio_pty. Write to it what the user would type (the terminal echoes it and, by
+  /// default, turns "\n" of the output into "\r\n"); reads end with error::eof.
+  basic_pty_master<Executor> pty;
+
+  /// Sets the size of the child's terminal (TIOCSWINSZ; the kernel sends SIGWINCH to the
+  /// terminal's foreground process group). Works also after the child has exited.
+  /// bad_file_descriptor when there is no terminal (pty not open).
+  void resize_pty(unsigned short rows, unsigned short cols) {
+    error_code ec;
+    resize_pty(rows, cols, ec);
+    if (ec) throw system_error(ec, "pidfd::basic_process::resize_pty");
+  }
+  /// As above, reporting errors through ec.
+  void resize_pty(unsigned short rows, unsigned short cols, error_code& ec) noexcept {
+    ec = detail::set_pty_size(pty.is_open() ? pty.native_handle() : -1, rows, cols);
+  }
 
   /// The executor used for I/O.
   executor_type get_executor() noexcept { return pidfd.get_executor(); }
@@ -110,8 +208,8 @@ struct basic_process {
 /// basic_process with the default, polymorphic I/O executor.
 using process = basic_process<>;
 
-/// Starts a program as spawn(argv, options) does, with its pidfd and any stdio_pipe
-/// streams registered with ex's execution context.
+/// Starts a program as spawn(argv, options) does, with its pidfd, any stdio_pipe streams
+/// and the master of its terminal (stdio_pty) registered with ex's execution context.
 ///
 /// Every pipe is created close-on-exec and handed to the child through the spawn plan, so
 /// it can never leak into another child spawned at the same moment by another thread
@@ -135,7 +233,8 @@ basic_process<Executor> spawn(const Executor& ex, const std::vector<std::string>
   // NOLINTEND(bugprone-exception-escape)
   basic_process<Executor> p(ex);
   unique_fd ends[3];
-  pid_fd child = detail::spawn_with_pipes(argv, options, ends, ec);
+  unique_fd master;
+  pid_fd child = detail::spawn_with_stdio(argv, options, ends, master, ec);
   if (ec) return p;
   // From here on, failures become ec, so that the child is never left behind.
   try {
@@ -146,6 +245,8 @@ basic_process<Executor> spawn(const Executor& ex, const std::vector<std::string>
     if (!ec) (void)ends[1].release();
     if (!ec && ends[2]) p.stderr_pipe.assign(ends[2].get(), ec);
     if (!ec) (void)ends[2].release();
+    if (!ec && master) p.pty.assign(master.get(), ec);
+    if (!ec) (void)master.release();
   } catch (const std::bad_alloc&) {  // a reactor's per-descriptor state
     ec = make_error_code(boost::system::errc::not_enough_memory);
   } catch (const system_error& e) {
@@ -160,6 +261,7 @@ basic_process<Executor> spawn(const Executor& ex, const std::vector<std::string>
     p.stdin_pipe.close(ignored);
     p.stdout_pipe.close(ignored);
     p.stderr_pipe.close(ignored);
+    p.pty.close(ignored);
   }
   return p;
 }

@@ -5,6 +5,7 @@
 #include <pidfd/error.hpp>
 #include <pidfd/pid_fd.hpp>
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <filesystem>
@@ -27,6 +28,16 @@ inline constexpr int stdio_pipe = -2;
 /// order the child wrote them, and basic_process::stderr_pipe stays closed. Accepted by
 /// every overload of spawn(); in stdin_fd or stdout_fd it is invalid_argument.
 inline constexpr int stdio_stdout = -3;
+
+/// In spawn_options::stdin_fd, stdout_fd or stderr_fd (any of them, any combination):
+/// that stream of the child is the slave side of one new pseudo-terminal, created for this
+/// child, whose master the caller gets as basic_process::pty. The child starts a new
+/// session with that terminal as its controlling terminal (so new_session is implied, and
+/// process_group, which cannot follow setsid, is operation_not_permitted). The terminal
+/// starts with 24 rows and 80 columns (basic_process::resize_pty changes that). Only the
+/// overloads of spawn() that take an executor or an execution context
+/// (<pidfd/process.hpp>) accept it; the plain spawn() reports invalid_argument.
+inline constexpr int stdio_pty = -4;
 
 /// How spawn() starts a program. The defaults give the child the caller's environment,
 /// working directory and standard streams, and nothing else.
@@ -79,8 +90,37 @@ struct spawn_options {
   /// classic bug).
   bool keep_ignored_signals = false;
   /// The signal the child receives when the *thread* that called spawn() exits
-  /// (PR_SET_PDEATHSIG), not when the calling process exits.
+  /// (PR_SET_PDEATHSIG), not when the calling process exits. A thread that spawns and
+  /// then ends kills its children with it: in an Asio thread pool, or any pool that
+  /// retires idle threads, a child started from a handler gets the signal whenever that
+  /// worker thread happens to exit. Spawn from a thread that lives as long as the children
+  /// should.
   std::optional<int> parent_death_signal;
+
+  // Who the child runs as, and with what. Applied in the child in this order: groups,
+  // gid, uid, then rlimits, umask, no_new_privs, then execve; each with the raw system
+  // call (glibc's setuid family would signal every thread of the caller). Any failure is
+  // the spawn's error and leaves nothing behind. None of them set: no cost.
+
+  /// The child's real, effective and saved user ID (setresuid). Leaves the group IDs
+  /// alone; clears the supplementary groups unless groups is set.
+  std::optional<uid_t> uid;
+  /// The child's real, effective and saved group ID (setresgid). Clears the supplementary
+  /// groups unless groups is set.
+  std::optional<gid_t> gid;
+  /// The child's supplementary groups (setgroups). std::nullopt: inherited from the caller,
+  /// except when uid or gid is set: then the list is cleared, so that a child meant to run
+  /// as another user never keeps the caller's groups (root's, typically) by accident.
+  std::optional<std::vector<gid_t>> groups;
+  /// Resource limits set in the child (setrlimit(resource, value), in this order), after
+  /// the credentials: raising a hard limit needs CAP_SYS_RESOURCE *as the new user*.
+  /// A resource outside [0, RLIMIT_NLIMITS) or rlim_cur > rlim_max is invalid_argument.
+  std::vector<std::pair<int, rlimit>> rlimits;
+  /// The child's file mode creation mask (umask); only the permission bits (0777) count.
+  std::optional<mode_t> umask;
+  /// PR_SET_NO_NEW_PRIVS: execve in the child (and every later one) grants no privileges:
+  /// set-user-ID and set-group-ID bits and file capabilities are ignored.
+  bool no_new_privs = false;
 };
 
 /// Starts a program as a child of the calling process and returns its pidfd.
@@ -104,8 +144,11 @@ struct spawn_options {
 /// for a caller's fd in the plan that is not open, invalid_argument for an empty argv, a
 /// string with an embedded NUL, a negative or repeated child fd, or a bad signal number;
 /// operation_not_supported for cgroup_fd without clone3, or when the kernel has no way to
-/// create a pidfd. stdio_pipe in this overload is invalid_argument, and so is stdio_stdout
-/// anywhere but stderr_fd. The throwing overload
+/// create a pidfd. stdio_pipe and stdio_pty in this overload are invalid_argument, and so
+/// is stdio_stdout anywhere but stderr_fd. A credential, limit or other change of the child
+/// that fails reports its errno (operation_not_permitted for a uid, gid or groups the
+/// caller may not take, or a hard limit it may not raise); an rlimits entry with an
+/// unknown resource or rlim_cur above rlim_max is invalid_argument. The throwing overload
 /// names the program in what(), e.g. `pidfd::spawn "frobnicate": No such file or
 /// directory`.
 ///

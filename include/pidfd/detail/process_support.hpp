@@ -24,6 +24,15 @@ namespace pidfd::detail {
 pid_fd spawn_with_pipes(const std::vector<std::string>& argv, const spawn_options& options,
                         unique_fd (&parent_ends)[3], error_code& ec) noexcept;
 
+/// spawn_with_pipes() that also accepts stdio_pty: pty_master receives the master of the
+/// new pseudo-terminal (close-on-exec) when a stream is stdio_pty, else stays empty.
+pid_fd spawn_with_stdio(const std::vector<std::string>& argv, const spawn_options& options,
+                        unique_fd (&parent_ends)[3], unique_fd& pty_master,
+                        error_code& ec) noexcept;
+
+/// TIOCSWINSZ on a pseudo-terminal master: the terminal's size in rows and columns.
+error_code set_pty_size(int master, unsigned short rows, unsigned short cols) noexcept;
+
 /// Throws system_error(ec) whose what() names the program: `function "program": message`.
 [[noreturn]] void throw_spawn_error(const char* function, const std::vector<std::string>& argv,
                                     const spawn_options& options, const error_code& ec);
