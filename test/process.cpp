@@ -19,12 +19,14 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/write.hpp>
 
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -221,6 +223,183 @@ TEST_F(Process, StdioStdoutMisusedLeavesNothingOpen) {
     EXPECT_FALSE(p.stdout_pipe.is_open());
     EXPECT_FALSE(p.stderr_pipe.is_open());
   }
+  EXPECT_EQ(pidfd_test::open_fds(), before);
+}
+
+// ---------------------------------------------------------------------------------------
+// spawn() with a pseudo-terminal
+
+// Reads from the terminal until `delim` (kept in buf between calls), bounded; returns what
+// came before and including it.
+std::string read_pty_until(asio::io_context& io, pidfd::process& p, std::string& buf,
+                           std::string_view delim) {
+  bool done = false;
+  error_code ec;
+  std::size_t n = 0;
+  asio::async_read_until(p.pty, asio::dynamic_buffer(buf), delim,
+                         [&](error_code e, std::size_t k) {
+                           done = true;
+                           ec = e;
+                           n = k;
+                         });
+  EXPECT_TRUE(pidfd_test::run_until(io, [&] { return done; }, pidfd_test::wait_bound));
+  EXPECT_FALSE(ec) << ec.message();
+  std::string line = buf.substr(0, n);
+  buf.erase(0, n);
+  return line;
+}
+
+// Everything left on the terminal until its end, which must be eof (not EIO).
+std::string read_pty_to_end(asio::io_context& io, pidfd::process& p, std::string& buf) {
+  bool done = false;
+  error_code ec;
+  asio::async_read(p.pty, asio::dynamic_buffer(buf), [&](error_code e, std::size_t) {
+    done = true;
+    ec = e;
+  });
+  EXPECT_TRUE(pidfd_test::run_until(io, [&] { return done; }, pidfd_test::wait_bound));
+  EXPECT_EQ(ec, asio::error::eof);
+  return std::exchange(buf, {});
+}
+
+TEST_F(Process, PtyOnAllThreeStreams) {
+  pidfd::spawn_options o;
+  o.stdin_fd = o.stdout_fd = o.stderr_fd = pidfd::stdio_pty;
+  pidfd::process p = pidfd::spawn(io, child({"tty", "1", "write", "2", "to stderr"}), o);
+  EXPECT_TRUE(p.pty.is_open());
+  EXPECT_FALSE(p.stdin_pipe.is_open());
+  EXPECT_FALSE(p.stdout_pipe.is_open());
+  EXPECT_FALSE(p.stderr_pipe.is_open());
+  std::string buf;
+  // A session leader whose controlling terminal is the pty, in the foreground; the
+  // terminal starts at 24 x 80; the line discipline turns "\n" into "\r\n".
+  EXPECT_EQ(read_pty_to_end(io, p, buf),
+            "isatty=111 leader=1 ctty=1 fg=1 size=24x80\r\nto stderr");
+  EXPECT_EQ(p.pidfd.core().wait(), exited(0));
+}
+
+TEST_F(Process, PtyOnChosenStreamsOnly) {
+  auto ctl = make_pipe();
+  pidfd::spawn_options o;
+  o.stdout_fd = pidfd::stdio_pty;
+  o.stdin_fd = -1;
+  o.stderr_fd = pidfd::stdio_pipe;
+  pidfd::process p = pidfd::spawn(io, child({"tty", "1", "write", "2", "e"}), o);
+  std::string buf;
+  EXPECT_EQ(read_pty_to_end(io, p, buf), "isatty=010 leader=1 ctty=1 fg=1 size=24x80\r\n");
+  std::string err;
+  error_code ec;
+  asio::read(p.stderr_pipe, asio::dynamic_buffer(err), ec);
+  EXPECT_EQ(ec, asio::error::eof);
+  EXPECT_EQ(err, "e");
+  EXPECT_EQ(p.pidfd.core().wait(), exited(0));
+
+  // stderr only, and stdout following it to the terminal (2>&1 of a pty stdout).
+  o = {};
+  o.stdin_fd = -1;
+  o.stdout_fd = pidfd::stdio_pty;
+  o.stderr_fd = pidfd::stdio_stdout;
+  p = pidfd::spawn(io, child({"tty", "2"}), o);
+  EXPECT_EQ(read_pty_to_end(io, p, buf), "isatty=011 leader=1 ctty=1 fg=1 size=24x80\r\n");
+  EXPECT_EQ(p.pidfd.core().wait(), exited(0));
+}
+
+TEST_F(Process, ResizePtyIsSeenByTheChildAndWorksAfterTheExit) {
+  auto ctl = make_pipe();
+  pidfd::spawn_options o;
+  o.stdout_fd = pidfd::stdio_pty;
+  o.extra_fds = {{3, ctl.read.get()}};
+  pidfd::process p = pidfd::spawn(io, child({"tty", "1", "wait-byte", "3", "tty", "1"}), o);
+  ctl.read.reset();
+  std::string buf;
+  EXPECT_EQ(read_pty_until(io, p, buf, "\n"),
+            "isatty=010 leader=1 ctty=1 fg=1 size=24x80\r\n");
+  p.resize_pty(40, 132);
+  pidfd_test::write_byte(ctl.write.get());
+  EXPECT_EQ(read_pty_until(io, p, buf, "\n"),
+            "isatty=010 leader=1 ctty=1 fg=1 size=40x132\r\n");
+  EXPECT_EQ(read_pty_to_end(io, p, buf), "");
+  EXPECT_EQ(p.pidfd.core().wait(), exited(0));
+  error_code ec;
+  p.resize_pty(50, 60, ec);  // the child is gone; the terminal is still ours
+  EXPECT_FALSE(ec) << ec.message();
+  winsize ws{};
+  ASSERT_EQ(::ioctl(p.pty.native_handle(), TIOCGWINSZ, &ws), 0);
+  EXPECT_EQ(ws.ws_row, 50);
+  EXPECT_EQ(ws.ws_col, 60);
+  // Without a terminal.
+  pidfd::process none(io);
+  none.resize_pty(1, 1, ec);
+  EXPECT_EQ(ec, error_code(EBADF, boost::system::system_category()));
+  EXPECT_THROW(none.resize_pty(1, 1), pidfd::system_error);
+}
+
+TEST_F(Process, ColoursOnlyOnATerminalAndAnswersAPrompt) {
+  pidfd::spawn_options o;
+  o.stdin_fd = o.stdout_fd = pidfd::stdio_pty;
+  pidfd::process p = pidfd::spawn(
+      io, child({"color", "1", "green", "ask", "1", "name? ", "color", "1", "done"}), o);
+  std::string buf;
+  EXPECT_EQ(read_pty_until(io, p, buf, "? "), "\033[32mgreen\033[0m\r\nname? ");
+  bool written = false;
+  asio::async_write(p.pty, asio::buffer(std::string_view("alice\n")),
+                    [&](error_code ec, std::size_t n) {
+                      EXPECT_FALSE(ec);
+                      EXPECT_EQ(n, 6u);
+                      written = true;
+                    });
+  // The terminal echoes the answer, then the child's reply follows.
+  EXPECT_EQ(read_pty_to_end(io, p, buf), "alice\r\ngot alice\r\n\033[32mdone\033[0m\r\n");
+  EXPECT_TRUE(written);
+  EXPECT_EQ(p.pidfd.core().wait(), exited(0));
+
+  // The same program on a pipe: no colour.
+  o = {};
+  o.stdout_fd = pidfd::stdio_pipe;
+  p = pidfd::spawn(io, child({"color", "1", "green"}), o);
+  std::string out;
+  error_code ec;
+  asio::read(p.stdout_pipe, asio::dynamic_buffer(out), ec);
+  EXPECT_EQ(out, "green\n");
+  EXPECT_EQ(p.pidfd.core().wait(), exited(0));
+}
+
+TEST_F(Process, PtyEndOfFileAlsoForSynchronousReads) {
+  pidfd::spawn_options o;
+  o.stdout_fd = pidfd::stdio_pty;
+  pidfd::process p = pidfd::spawn(io, child({"write", "1", "bye"}), o);
+  EXPECT_EQ(p.pidfd.core().wait(), exited(0));
+  ASSERT_TRUE(pidfd_test::wait_readable(p.pty.native_handle()));
+  std::string out;
+  error_code ec;
+  asio::read(p.pty, asio::dynamic_buffer(out), ec);  // read_some until eof
+  EXPECT_EQ(ec, asio::error::eof);
+  EXPECT_EQ(out, "bye");
+  char c;
+  EXPECT_THROW(p.pty.read_some(asio::buffer(&c, 1)), pidfd::system_error);
+}
+
+TEST_F(Process, PtyMisuseAndFailuresLeaveNothingOpen) {
+  pidfd::process warm_up(io);
+  const std::set<int> before = pidfd_test::open_fds();
+  pidfd::spawn_options o;
+  o.stdout_fd = pidfd::stdio_pty;
+  error_code ec;
+  // The plain spawn has nowhere to put the master.
+  (void)pidfd::spawn(child({"exit", "0"}), o, ec);
+  EXPECT_EQ(ec, make_error_code(bse::invalid_argument));
+  // A process group cannot follow the new session.
+  o.process_group = 0;
+  pidfd::process p = pidfd::spawn(io, child({"exit", "0"}), o, ec);
+  EXPECT_EQ(ec, error_code(EPERM, boost::system::system_category()));
+  EXPECT_FALSE(p.pty.is_open());
+  // An exec that fails.
+  o = {};
+  o.stdin_fd = o.stdout_fd = pidfd::stdio_pty;
+  p = pidfd::spawn(io, {"/nonexistent/program"}, o, ec);
+  EXPECT_EQ(ec, error_code(ENOENT, boost::system::system_category()));
+  EXPECT_FALSE(p.pty.is_open());
+  EXPECT_FALSE(p.pidfd.is_open());
   EXPECT_EQ(pidfd_test::open_fds(), before);
 }
 
