@@ -2,9 +2,13 @@
 #include "support.hpp"
 
 #include <pidfd/kernel.hpp>
+#include <pidfd/process.hpp>
 #include <pidfd/spawn.hpp>
 
 #include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -22,6 +26,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -747,13 +752,22 @@ std::string rlimit_of(int resource, const pidfd::spawn_options& o = {}) {
   return run_and_read({"rlimit", std::to_string(resource), "3"}, o);
 }
 
-// The caller's "uid=... gid=... groups=..." in the format of the child's creds command.
+// The caller's "uid=... gid=... groups=... nnp=..." from /proc/self/status, in the
+// format of the child's creds command.
 std::string own_creds() {
-  auto p = pidfd_test::make_pipe();
-  pidfd::pid_fd c = pidfd_test::start_child({"creds", "3"}, {{3, p.write.get()}});
-  std::string line = read_line(p.read.get());
-  EXPECT_EQ(pidfd_test::bounded_wait(c).code(), std::optional<int>(0));
-  return line;
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  std::map<std::string, std::string> v;
+  while (std::getline(in, line)) {
+    const std::size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::istringstream words(line.substr(colon + 1));
+    std::string w, joined;
+    while (words >> w) joined += (joined.empty() ? "" : ",") + w;
+    v[line.substr(0, colon)] = joined;
+  }
+  return "uid=" + v["Uid"] + " gid=" + v["Gid"] + " groups=" + v["Groups"] +
+         " nnp=" + v["NoNewPrivs"];
 }
 
 constexpr uid_t nobody = 65534;
@@ -772,16 +786,19 @@ bool has_cap_sys_resource() {
 void check_credentials_as_root() {
   ASSERT_EQ(::geteuid(), 0u) << "the suite runs as root";
   pidfd::spawn_options o;
-  // Nothing set: the caller's identity, groups included.
-  EXPECT_EQ(creds(), own_creds());
+  // Nothing set: the caller's identity, groups included. A caller under a seccomp filter
+  // (the fallback runs) has no_new_privs already, and its children inherit it.
+  const std::string own = own_creds();
+  EXPECT_EQ(creds(), own);
+  const std::string nnp = " nnp=" + pidfd_test::field(own, "nnp");
   o.uid = nobody;  // uid alone: gid unchanged, groups cleared
-  EXPECT_EQ(creds(o), "uid=65534,65534,65534,65534 gid=0,0,0,0 groups= nnp=0");
+  EXPECT_EQ(creds(o), "uid=65534,65534,65534,65534 gid=0,0,0,0 groups=" + nnp);
   o = {};
   o.gid = 4242;  // gid alone: groups cleared too
-  EXPECT_EQ(creds(o), "uid=0,0,0,0 gid=4242,4242,4242,4242 groups= nnp=0");
+  EXPECT_EQ(creds(o), "uid=0,0,0,0 gid=4242,4242,4242,4242 groups=" + nnp);
   o = {};
   o.groups = std::vector<gid_t>{7, 3, 900};  // groups alone: as given
-  EXPECT_EQ(creds(o), "uid=0,0,0,0 gid=0,0,0,0 groups=3,7,900 nnp=0");
+  EXPECT_EQ(creds(o), "uid=0,0,0,0 gid=0,0,0,0 groups=3,7,900" + nnp);
   o = {};
   o.no_new_privs = true;
   EXPECT_EQ(creds(o), "uid=0,0,0,0 gid=0,0,0,0 groups= nnp=1");
@@ -1007,13 +1024,32 @@ void check_cgroup_unsupported() {
   expect_spawn_error(child({"exit", "0"}), o, make_error_code(bse::operation_not_supported));
 }
 
+// A terminal on stdout, read through the executor overload until its end.
+void check_pty_spawn() {
+  boost::asio::io_context io;
+  pidfd::spawn_options o;
+  o.stdout_fd = pidfd::stdio_pty;
+  o.umask = 022;
+  pidfd::process p = pidfd::spawn(io, child({"tty", "1", "umask", "1"}), o);
+  std::string out;
+  pidfd::error_code ec;
+  boost::asio::read(p.pty, boost::asio::dynamic_buffer(out), ec);
+  EXPECT_EQ(ec, boost::asio::error::eof);
+  EXPECT_EQ(out, "isatty=010 leader=1 ctty=1 fg=1 size=24x80\r\n0022\r\n");
+  EXPECT_EQ(pidfd_test::bounded_wait(p.pidfd.core()).code(), std::optional<int>(0));
+}
+
+TEST(SpawnPty, ThroughTheNewestCloneMethod) { check_pty_spawn(); }
+
 TEST(InChildSpawnNoClone3, ClonePidfdFallback) {
   EXPECT_FALSE(pidfd::kernel_support().clone3);
   EXPECT_TRUE(pidfd::kernel_support().clone_pidfd);
   check_spawn_works();
   check_cgroup_unsupported();
   check_keep_ignored_signals();
-  check_mask_cleared_both_settings();
+  check_mask_cleared_both_settings();  check_credentials_as_root();
+  check_order_limits_after_uid();
+  check_pty_spawn();
 }
 
 TEST(InChildSpawnNoClonePidfd, PidfdOpenFallback) {
@@ -1021,7 +1057,9 @@ TEST(InChildSpawnNoClonePidfd, PidfdOpenFallback) {
   EXPECT_FALSE(pidfd::kernel_support().clone_pidfd);
   check_spawn_works();
   check_cgroup_unsupported();
-  check_mask_cleared_both_settings();
+  check_mask_cleared_both_settings();  check_credentials_as_root();
+  check_order_limits_after_uid();
+  check_pty_spawn();
 }
 
 TEST(SpawnFallback, WithoutClone3) {
@@ -1032,6 +1070,19 @@ TEST(SpawnFallback, WithoutClone3) {
 TEST(SpawnFallback, WithoutClonePidfd) {
   EXPECT_EQ(pidfd_test::run_suite_in_child(
                 "InChildSpawnNoClonePidfd.*",
+                pidfd_test::deny_clone3 | pidfd_test::deny_clone_pidfd),
+            0);
+}
+
+TEST(SpawnFallback, UnprivilegedCallerWithoutClone3) {
+  EXPECT_EQ(pidfd_test::run_suite_in_child("InChildSpawnUnprivileged.*:InChildSpawnCredentials.*",
+                                           pidfd_test::deny_clone3),
+            0);
+}
+
+TEST(SpawnFallback, UnprivilegedCallerWithoutClonePidfd) {
+  EXPECT_EQ(pidfd_test::run_suite_in_child(
+                "InChildSpawnUnprivileged.*:InChildSpawnCredentials.*",
                 pidfd_test::deny_clone3 | pidfd_test::deny_clone_pidfd),
             0);
 }
