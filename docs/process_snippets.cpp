@@ -176,6 +176,38 @@ void merged_streams() {
          "merged");
 }
 
+void terminal() {
+  asio::io_context io;
+  std::string screen;
+  std::string rest;
+  // [terminal]
+  // A program that prompts, and colours its answer only when it writes to a terminal.
+  const char* script =
+      "printf 'name? '; read name; "
+      "if [ -t 1 ]; then printf '\\033[32mhello %s\\033[0m\\n' \"$name\"; "
+      "else echo \"hello $name\"; fi";
+  pidfd::spawn_options options;
+  options.stdin_fd = options.stdout_fd = options.stderr_fd = pidfd::stdio_pty;
+  pidfd::process child = pidfd::spawn(io, {"sh", "-c", script}, options);
+  child.resize_pty(50, 132);  // TIOCSWINSZ; the default is 24 x 80
+
+  asio::async_read_until(child.pty, asio::dynamic_buffer(screen), "? ",
+                         [&](error_code ec, std::size_t) {
+                           if (ec) return;
+                           asio::async_write(child.pty, asio::buffer(std::string_view("ann\n")),
+                                             [](error_code, std::size_t) {});
+                           // Reads end with eof once the child and its terminal are gone.
+                           asio::async_read(child.pty, asio::dynamic_buffer(rest),
+                                            [](error_code, std::size_t) {});
+                         });
+  child.pidfd.async_wait([](error_code, exit_status) {});
+  io.run();
+  // screen == "name? ", rest == "ann\r\n\033[32mhello ann\033[0m\r\n": the terminal echoed
+  // the answer and turned each "\n" into "\r\n".
+  // [end]
+  expect(screen == "name? " && rest == "ann\r\n\033[32mhello ann\033[0m\r\n", "terminal");
+}
+
 }  // namespace
 
 int main() {
@@ -187,6 +219,7 @@ int main() {
   cancellation();
   pipes();
   merged_streams();
+  terminal();
   if (failures == 0) std::printf("all snippets ran as documented\n");
   return failures == 0 ? 0 : 1;
 }
