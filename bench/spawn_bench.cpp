@@ -14,8 +14,12 @@
 // baseline, which copies the whole descriptor table into every child).
 //
 // Run pinned:  taskset -c 0 build/bench/asio-pidfd-bench-spawn [rounds [many-only]]
-// or, call by call for the two spawn targets of issue 13 (see interleaved() below):
+// or, call by call for the two ratio targets of the spawn call (see interleaved() below):
 //              taskset -c 0 build/bench/asio-pidfd-bench-spawn interleaved [calls [blocks]]
+// or, call by call, what each credential, limit and terminal option adds to a spawn
+// (see option_costs() below):
+//              taskset -c 0 build/bench/asio-pidfd-bench-spawn options [calls [blocks]]
+#include <pidfd/process.hpp>
 #include <pidfd/spawn.hpp>
 
 // Boost.Process v2 is the peer where bench/meson.build found it usable
@@ -32,6 +36,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -43,6 +48,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <iterator>
+#include <numeric>
+#include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -165,6 +174,23 @@ sample one_raw_clone3() {
   return s;
 }
 
+// One timed pidfd::spawn of /bin/true with options, then its wait.
+sample one_spawn(const pidfd::spawn_options& options) {
+  pidfd::pid_fd p;
+  const sample s = measure([&] { p = pidfd::spawn({true_path}, options); });
+  p.wait();
+  return s;
+}
+
+// One timed spawn of /bin/true through the overload that registers the pidfd, pipes and
+// terminal with ctx (the only one that accepts stdio_pty), then its wait.
+sample one_process_spawn(boost::asio::io_context& ctx, const pidfd::spawn_options& options) {
+  std::optional<pidfd::basic_process<boost::asio::io_context::executor_type>> p;
+  const sample s = measure([&] { p.emplace(pidfd::spawn(ctx, {true_path}, options)); });
+  p->pidfd.core().wait();
+  return s;
+}
+
 // One timed posix_spawn + pidfd_open of /bin/true, then its wait.
 sample one_posix_spawn() {
   int fd = -1;
@@ -183,12 +209,7 @@ std::vector<impl> implementations(boost::asio::io_context& ctx) {
   // SPAWN_BENCH_KEEP_IGNORED=1: pidfd::spawn with spawn_options::keep_ignored_signals.
   static pidfd::spawn_options options;
   options.keep_ignored_signals = std::getenv("SPAWN_BENCH_KEEP_IGNORED") != nullptr;
-  v.push_back({"pidfd::spawn", [] {
-                 pidfd::pid_fd p;
-                 const sample s = measure([&] { p = pidfd::spawn({true_path}, options); });
-                 p.wait();
-                 return s;
-               }});
+  v.push_back({"pidfd::spawn", [] { return one_spawn(options); }});
   v.push_back({"raw clone3", one_raw_clone3});
   v.push_back({"posix_spawn+pidfd_open", one_posix_spawn});
   v.push_back({"fork+exec+pidfd_open", [] {
@@ -291,20 +312,9 @@ double many_blocked(int count, bool library) {
 void interleaved(int calls, int blocks) {
   pidfd::spawn_options keep;
   keep.keep_ignored_signals = true;
-  const std::function<sample()> run[4] = {
-      [] {
-        pidfd::pid_fd p;
-        const sample s = measure([&] { p = pidfd::spawn({true_path}); });
-        p.wait();
-        return s;
-      },
-      [&keep] {
-        pidfd::pid_fd p;
-        const sample s = measure([&] { p = pidfd::spawn({true_path}, keep); });
-        p.wait();
-        return s;
-      },
-      one_raw_clone3, one_posix_spawn};
+  const std::function<sample()> run[4] = {[] { return one_spawn({}); },
+                                          [&keep] { return one_spawn(keep); }, one_raw_clone3,
+                                          one_posix_spawn};
   ballast b(std::size_t{2} << 20);
   std::vector<double> all[4], block[4], cpu[4];
   std::vector<double> keep_q, def_q;
@@ -340,11 +350,135 @@ void interleaved(int calls, int blocks) {
               percentile(keep_q, 0.5), percentile(def_q, 0.5));
 }
 
+// ---- options: what each credential, limit and terminal option adds -----------------
+
+// Each sets one option of spawn_options to a value that leaves the child as the caller
+// would have made it (the caller's own IDs, groups and limits), so that only the cost of
+// applying it is measured.
+void set_own_ids(pidfd::spawn_options& o) {
+  o.uid = ::getuid();
+  o.gid = ::getgid();  // groups unset: cleared in the child
+}
+
+void set_own_groups(pidfd::spawn_options& o) {
+  const int n = ::getgroups(0, nullptr);
+  if (n < 0) die("getgroups");
+  std::vector<gid_t> groups(static_cast<std::size_t>(n));
+  if (::getgroups(n, groups.data()) != n) die("getgroups");
+  o.groups = std::move(groups);
+}
+
+void set_two_rlimits(pidfd::spawn_options& o) {
+  for (const int resource : {RLIMIT_NOFILE, RLIMIT_CORE}) {
+    rlimit rl{};
+    if (::getrlimit(resource, &rl) != 0) die("getrlimit");
+    o.rlimits.emplace_back(resource, rl);
+  }
+}
+
+void set_umask(pidfd::spawn_options& o) {
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  o.umask = mask;
+}
+
+void set_no_new_privs(pidfd::spawn_options& o) { o.no_new_privs = true; }
+
+void set_all_credentials_and_limits(pidfd::spawn_options& o) {
+  set_own_ids(o);
+  set_own_groups(o);
+  set_two_rlimits(o);
+  set_umask(o);
+  set_no_new_privs(o);
+}
+
+void set_stderr_to_stdout(pidfd::spawn_options& o) { o.stderr_fd = pidfd::stdio_stdout; }
+
+// setsid() alone, which stdio_pty implies: with autogroup scheduling
+// (/proc/sys/kernel/sched_autogroup_enabled) a new session is also a new scheduling group,
+// so on a busy CPU the child may wait for its turn before it reaches execve.
+void set_new_session(pidfd::spawn_options& o) { o.new_session = true; }
+
+void set_pty_for_all_streams(pidfd::spawn_options& o) {
+  o.stdin_fd = o.stdout_fd = o.stderr_fd = pidfd::stdio_pty;
+}
+
+struct option_variant {
+  const char* name;
+  void (*set)(pidfd::spawn_options&);  // nullptr: the default options
+  bool through_context;                // spawn(ctx, ...) instead of the plain spawn()
+  std::size_t baseline;                // index of the variant it is compared with
+};
+
+// `calls` spawns of /bin/true with each variant below, in turn within each iteration
+// (in a new random order every iteration, so that no variant always follows the same
+// other one; 2 MiB parent, as interleaved()). For each: the p50 of
+// the call and of the calling thread's CPU, the ratio of its p50 to its baseline's over
+// all calls and per block of `calls / blocks` iterations (median, min, max), and the
+// microseconds it adds to the baseline's p50.
+void option_costs(int calls, int blocks) {
+  static const option_variant variants[] = {
+      {"default", nullptr, false, 0},
+      {"uid+gid (own, groups cleared)", set_own_ids, false, 0},
+      {"groups (own)", set_own_groups, false, 0},
+      {"2 rlimits (NOFILE, CORE)", set_two_rlimits, false, 0},
+      {"umask", set_umask, false, 0},
+      {"no_new_privs", set_no_new_privs, false, 0},
+      {"all five above", set_all_credentials_and_limits, false, 0},
+      {"stderr = stdio_stdout", set_stderr_to_stdout, false, 0},
+      {"new_session (setsid)", set_new_session, false, 0},
+      {"default via io_context", nullptr, true, 0},
+      {"stdio_pty on 0-2 via io_context", set_pty_for_all_streams, true, 9},
+  };
+  constexpr std::size_t n = std::size(variants);
+  boost::asio::io_context ctx;
+  std::vector<pidfd::spawn_options> opts(n);
+  for (std::size_t v = 0; v < n; ++v)
+    if (variants[v].set) variants[v].set(opts[v]);
+  ballast b(std::size_t{2} << 20);
+  std::vector<double> wall[n], cpu[n], block[n], block_ratios[n];
+  const int per_block = std::max(1, calls / std::max(1, blocks));
+  std::size_t order[n];
+  std::iota(std::begin(order), std::end(order), std::size_t{0});
+  std::mt19937 shuffle_bits(1);  // the same orders in every run
+  for (int i = 0; i < calls; ++i) {
+    std::shuffle(std::begin(order), std::end(order), shuffle_bits);
+    for (const std::size_t v : order) {
+      const sample s = variants[v].through_context ? one_process_spawn(ctx, opts[v])
+                                                   : one_spawn(opts[v]);
+      wall[v].push_back(s.wall_us);
+      cpu[v].push_back(s.cpu_us);
+      block[v].push_back(s.wall_us);
+    }
+    if ((i + 1) % per_block == 0 || i + 1 == calls) {
+      double p[n];
+      for (std::size_t v = 0; v < n; ++v) p[v] = percentile(block[v], 0.5), block[v].clear();
+      for (std::size_t v = 0; v < n; ++v) block_ratios[v].push_back(p[v] / p[variants[v].baseline]);
+    }
+  }
+  std::printf("Spawn options, call by call, %d calls each, /bin/true, 2 MiB parent; ratio and "
+              "added us against the baseline's p50; block ratios: median [min, max] of %zu "
+              "blocks\n",
+              calls, block_ratios[0].size());
+  std::printf("%-30s %8s %8s %7s %20s %9s %9s  %s\n", "variant", "p50 us", "CPU us", "ratio",
+              "block ratios", "added us", "added CPU", "baseline");
+  for (std::size_t v = 0; v < n; ++v) {
+    const std::size_t base = variants[v].baseline;
+    const double w = percentile(wall[v], 0.5), wb = percentile(wall[base], 0.5);
+    const double c = percentile(cpu[v], 0.5), cb = percentile(cpu[base], 0.5);
+    const auto [lo, hi] = std::minmax_element(block_ratios[v].begin(), block_ratios[v].end());
+    std::printf("%-30s %8.1f %8.1f %7.3f %6.3f [%.3f, %.3f] %9.1f %9.1f  %s\n",
+                variants[v].name, w, c, w / wb, percentile(block_ratios[v], 0.5), *lo, *hi,
+                w - wb, c - cb, variants[base].name);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const bool interleaved_only = argc > 1 && std::string(argv[1]) == "interleaved";
-  const int rounds = argc > 1 && !interleaved_only ? std::atoi(argv[1]) : 7;
+  const bool options_only = argc > 1 && std::string(argv[1]) == "options";
+  const int rounds = argc > 1 && !interleaved_only && !options_only ? std::atoi(argv[1]) : 7;
   const bool many_only = argc > 2 && std::string(argv[2]) == "many-only";
   const int fast_n = 100, slow_n_big = 15;
   const int many = 5000;
@@ -363,6 +497,10 @@ int main(int argc, char** argv) {
 
   if (interleaved_only) {
     interleaved(argc > 2 ? std::atoi(argv[2]) : 2000, argc > 3 ? std::atoi(argv[3]) : 10);
+    return 0;
+  }
+  if (options_only) {
+    option_costs(argc > 2 ? std::atoi(argv[2]) : 2000, argc > 3 ? std::atoi(argv[3]) : 10);
     return 0;
   }
 
