@@ -26,7 +26,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -46,6 +48,13 @@ using pidfd_test::make_pipe;
 using pidfd_test::start_child;
 
 using pidfd_test::exited;
+
+// The count of a stress loop, divided on emulated kernels (ASIO_PIDFD_TEST_LOOP_DIVISOR).
+int loop_count(int full) {
+  const char* d = std::getenv("ASIO_PIDFD_TEST_LOOP_DIVISOR");
+  const int divisor = d && std::atoi(d) > 0 ? std::atoi(d) : 1;
+  return std::max(1, full / divisor);
+}
 
 struct wait_result {
   bool done = false;
@@ -260,6 +269,35 @@ TEST_F(AsyncPidfdBackend, LongRunOfTimedOutWaitsReportsTimedOutEveryTime) {
   wait_result r;
   start_wait(p, r);
   ASSERT_TRUE(run_until([&] { return r.done; }));
+  EXPECT_EQ(r.status, exited(0));
+}
+
+// One chain of timed waits on one object, each run to completion on its own: the shape of a
+// caller polling a process with a short timeout. Each round submits several io_uring
+// requests (the poll, the cancellation of it, timeouts), so 10,000 rounds go round the
+// io_uring submission ring more than once; then the process exits and is waited for.
+TEST_F(AsyncPidfdBackend, ManyTimedWaitsOnOneObjectThenTheExit) {
+  blocked c = start_blocked();
+  async_pidfd p(io, std::move(c.fd));
+  const int rounds = loop_count(10000);
+  int timed_out = 0;
+  std::vector<std::string> other;
+  for (int k = 0; k < rounds; ++k) {
+    wait_result r;
+    p.async_wait_for(200us, [&r](error_code ec, exit_status s) { r = {true, ec, s}; });
+    ASSERT_TRUE(run_until([&] { return r.done; })) << "round " << k;
+    if (r.ec == asio::error::timed_out && r.status == exit_status())
+      ++timed_out;
+    else if (other.size() < 10)
+      other.push_back(r.ec.message());
+  }
+  EXPECT_EQ(timed_out, rounds);
+  for (const auto& m : other) ADD_FAILURE() << "a wait completed with: " << m;
+  c.release();
+  wait_result r;
+  start_wait(p, r);
+  ASSERT_TRUE(run_until([&] { return r.done; }));
+  EXPECT_FALSE(r.ec) << r.ec.message();
   EXPECT_EQ(r.status, exited(0));
 }
 
