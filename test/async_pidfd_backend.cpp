@@ -278,6 +278,12 @@ TEST_F(AsyncPidfdBackend, LongRunOfTimedOutWaitsReportsTimedOutEveryTime) {
 // caller polling a process with a short timeout. Each round submits several io_uring
 // requests (the poll, the cancellation of it, timeouts), so 10,000 rounds go round the
 // io_uring submission ring more than once; then the process exits and is waited for.
+// Boost 1.81's io_uring service submits its cancel and timeout-removal requests with
+// whatever user data the ring slot held before (set to null since Asio 1.27), and uses the
+// address of a local timespec as the user data of run_one_for()'s timeout: once the ring
+// has gone round, a completion can be taken for a queue at a stale stack address and
+// written there. Whether that corrupts a live frame depends on the stack layout; this
+// test is the shape that showed it.
 TEST_F(AsyncPidfdBackend, ManyTimedWaitsOnOneObjectThenTheExit) {
   blocked c = start_blocked();
   async_pidfd p(io, std::move(c.fd));
