@@ -326,6 +326,34 @@ TEST_F(Cgroup, WatchIsCancellable) {
   EXPECT_EQ(wait_empty(io, watch), error_code());
 }
 
+TEST_F(Cgroup, ReopeningAbortsTheWaitOnTheOldCgroup) {
+  run_cgroup busy = make_cgroup();
+  run_cgroup idle = make_cgroup();
+  pidfd::detail::cgroup_watch watch(io);
+  error_code ec;
+  watch.open(busy, ec);
+  ASSERT_FALSE(ec);
+  auto hold = make_pipe();
+  pidfd::pid_fd child = spawn_in(busy, {"wait-byte", "3"}, {{3, hold.read.get()}});
+  hold.read.reset();
+  std::optional<error_code> first;
+  watch.async_wait_empty([&](error_code e) { first = e; });
+  // Closed and opened again (perhaps on the same descriptor numbers) before the old wait
+  // has run: it must end as aborted and never read the new cgroup (which is empty).
+  watch.open(idle, ec);
+  ASSERT_FALSE(ec);
+  std::optional<error_code> second;
+  watch.async_wait_empty([&](error_code e) { second = e; });
+  ASSERT_TRUE(run_until(io, [&] { return first.has_value() && second.has_value(); }));
+  EXPECT_EQ(*first, asio::error::operation_aborted);
+  EXPECT_EQ(*second, error_code());
+  hold.write.reset();
+  EXPECT_EQ(bounded_wait(child), exited(0));
+  watch.close();
+  EXPECT_FALSE(busy.remove());
+  EXPECT_FALSE(idle.remove());
+}
+
 TEST_F(Cgroup, ADaemonThatLeftItsSessionIsStillCountedAndKilled) {
   become_subreaper();  // the orphan is reparented to us, and reaped here, not by PID 1
   run_cgroup cg = make_cgroup();
@@ -488,6 +516,33 @@ TEST_F(Cgroup, ANestedParentIsUsedAsGiven) {
   out.write.reset();
   EXPECT_EQ(read_line(out.read.get()), cg.cgroup_path());
   EXPECT_EQ(bounded_wait(child), exited(0));
+  EXPECT_FALSE(cg.remove());
+}
+
+// A parent that hands controllers down to its children may hold no process itself (the
+// "no internal processes" rule), but the run's cgroup below it can: it enables nothing.
+TEST_F(Cgroup, AParentThatDistributesControllers) {
+  const run_cgroup parent = make_cgroup();
+  std::istringstream available(slurp((parent.path() / "cgroup.controllers").string()));
+  std::string controller;
+  available >> controller;
+  if (!controller.empty()) {  // our own cgroup hands at least one down (the root does)
+    std::ofstream(parent.path() / "cgroup.subtree_control") << "+" << controller;
+    std::istringstream enabled(slurp((parent.path() / "cgroup.subtree_control").string()));
+    std::string first;
+    enabled >> first;
+    ASSERT_EQ(first, controller);
+    // Nothing may start in the parent itself now.
+    error_code ec;
+    std::vector<std::string> argv{child_path(), "exit", "0"};
+    pidfd::spawn_options o;
+    o.cgroup_fd = parent.native_handle();
+    (void)pidfd::spawn(argv, o, ec);
+    EXPECT_EQ(ec, os_error(EBUSY));
+  }
+  run_cgroup cg = make_cgroup(parent.path());
+  pidfd::pid_fd child = spawn_in(cg, {"exit", "3"});
+  EXPECT_EQ(bounded_wait(child), exited(3));
   EXPECT_FALSE(cg.remove());
 }
 

@@ -26,43 +26,58 @@
 
 namespace pidfd::detail {
 
+/// The state of a basic_cgroup_watch, which its operations reach through a pointer.
+template <class Executor>
+struct cgroup_watch_impl {
+  explicit cgroup_watch_impl(const Executor& ex) : events(ex) {}
+  template <class ExecutionContext>
+  explicit cgroup_watch_impl(ExecutionContext& context, int) : events(context) {}
+
+  /// The inotify descriptor of run_cgroup::watch_events().
+  boost::asio::posix::basic_stream_descriptor<Executor> events;
+  /// The watched cgroup's directory (a duplicate of the run_cgroup's descriptor).
+  unique_fd dir;
+  /// Counts open() and close(): an operation started before either must not read the
+  /// new descriptors. (Boost 1.81's io_uring service may resume a wait on a closed
+  /// descriptor as if it had succeeded once a new descriptor got the same number.)
+  unsigned generation = 0;
+};
+
 /// async_wait_empty()'s operation, for boost::asio::async_compose: drain the inotify
 /// events, read `populated`, and either complete or wait for readability again.
 template <class Executor>
 class cgroup_wait_empty_op {
 public:
-  /// Waits on `events` (an inotify descriptor from run_cgroup::watch_events()) for the
-  /// cgroup whose directory is `cgroup_dir` to become empty; both must outlive the
+  /// Waits for the cgroup that `impl` watches to become empty; impl must outlive the
   /// operation.
-  cgroup_wait_empty_op(boost::asio::posix::basic_stream_descriptor<Executor>& events,
-                       int cgroup_dir) noexcept
-      : events_(&events), dir_(cgroup_dir) {}
+  explicit cgroup_wait_empty_op(cgroup_watch_impl<Executor>& impl) noexcept
+      : impl_(&impl), generation_(impl.generation) {}
 
   template <class Self>
   void operator()(Self& self, error_code ec = {}) {
     switch (state_) {
       case state::start: {
-        if (!events_->is_open() || dir_ < 0)
+        if (!impl_->events.is_open() || !impl_->dir)
           return post_result(self, boost::asio::error::bad_descriptor);
         // The cgroup may be empty already (no change would ever be reported then), and
         // events of earlier changes may be pending: both are settled by draining and
         // reading now, never by completing here (the handler must not run inline).
         error_code check_ec;
-        const bool empty = drain_events_and_check_empty(events_->native_handle(), dir_, check_ec);
-        if (check_ec || empty) return post_result(self, check_ec);
+        if (check(check_ec) || check_ec) return post_result(self, check_ec);
         state_ = state::waiting;
-        return events_->async_wait(boost::asio::posix::descriptor_base::wait_read,
-                                   std::move(self));
+        return impl_->events.async_wait(boost::asio::posix::descriptor_base::wait_read,
+                                        std::move(self));
       }
       case state::waiting: {
         if (ec) return self.complete(ec);
+        if (impl_->generation != generation_)
+          return self.complete(boost::asio::error::operation_aborted);
         error_code check_ec;
-        const bool empty = drain_events_and_check_empty(events_->native_handle(), dir_, check_ec);
-        if (check_ec || empty) return self.complete(check_ec);
+        if (check(check_ec) || check_ec) return self.complete(check_ec);
         // A change that left members behind (another member exited, or `frozen`
         // changed): wait for the next one.
-        return events_->async_wait(boost::asio::posix::descriptor_base::wait_read,
-                                   std::move(self));
+        return impl_->events.async_wait(boost::asio::posix::descriptor_base::wait_read,
+                                        std::move(self));
       }
       case state::posted:
         return self.complete(result_);
@@ -72,15 +87,19 @@ public:
 private:
   enum class state { start, waiting, posted };
 
+  bool check(error_code& ec) noexcept {
+    return drain_events_and_check_empty(impl_->events.native_handle(), impl_->dir.get(), ec);
+  }
+
   template <class Self>
   void post_result(Self& self, error_code ec) {
     result_ = ec;
     state_ = state::posted;
-    boost::asio::post(events_->get_executor(), std::move(self));
+    boost::asio::post(impl_->events.get_executor(), std::move(self));
   }
 
-  boost::asio::posix::basic_stream_descriptor<Executor>* events_;
-  int dir_;
+  cgroup_watch_impl<Executor>* impl_;
+  unsigned generation_;
   state state_ = state::start;
   error_code result_;
 };
@@ -99,17 +118,20 @@ public:
   using executor_type = Executor;
 
   /// A watch that watches nothing yet (see open()), on the executor ex.
-  explicit basic_cgroup_watch(const executor_type& ex) : events_(ex) {}
+  explicit basic_cgroup_watch(const executor_type& ex) : impl_(ex) {}
 
   /// A watch that watches nothing yet (see open()), on the context's executor.
   template <class ExecutionContext,
             std::enable_if_t<std::is_convertible_v<ExecutionContext&,
                                                    boost::asio::execution_context&>,
                              int> = 0>
-  explicit basic_cgroup_watch(ExecutionContext& context) : events_(context) {}
+  explicit basic_cgroup_watch(ExecutionContext& context) : impl_(context, 0) {}
+
+  basic_cgroup_watch(const basic_cgroup_watch&) = delete;
+  basic_cgroup_watch& operator=(const basic_cgroup_watch&) = delete;
 
   /// The executor the descriptor's operations use by default.
-  executor_type get_executor() noexcept { return events_.get_executor(); }
+  executor_type get_executor() noexcept { return impl_.events.get_executor(); }
 
   /// Starts watching `cgroup` (closing what was watched before). Errors: those of
   /// run_cgroup::watch_events(), of duplicating the directory descriptor, and of
@@ -123,27 +145,28 @@ public:
       ec = error_code(errno, boost::system::system_category());
       return;
     }
-    events_.assign(events.get(), ec);
+    impl_.events.assign(events.get(), ec);
     if (ec) return;
     events.release();
-    dir_ = std::move(dir);
+    impl_.dir = std::move(dir);
   }
 
   /// True while watching.
-  bool is_open() const noexcept { return events_.is_open() && dir_.is_open(); }
+  bool is_open() const noexcept { return impl_.events.is_open() && impl_.dir.is_open(); }
 
   /// Cancels the pending async_wait_empty(), which completes with operation_aborted
   /// (unless its result was already decided).
   void cancel() noexcept {
     error_code ignored;  // only fails for a closed descriptor, where nothing is pending
-    events_.cancel(ignored);
+    impl_.events.cancel(ignored);
   }
 
   /// Stops watching: cancels the pending wait and closes both descriptors.
   void close() noexcept {
+    ++impl_.generation;
     error_code ignored;  // close() of an Asio descriptor fails only if it was not open
-    events_.close(ignored);
-    dir_.reset();
+    impl_.events.close(ignored);
+    impl_.dir.reset();
   }
 
   /// Waits until the cgroup has no live member (`populated 0` in cgroup.events).
@@ -160,12 +183,11 @@ public:
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_wait_empty(Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
     return boost::asio::async_compose<Token, void(error_code)>(
-        cgroup_wait_empty_op<Executor>(events_, dir_.get()), token, events_);
+        cgroup_wait_empty_op<Executor>(impl_), token, impl_.events);
   }
 
 private:
-  boost::asio::posix::basic_stream_descriptor<Executor> events_;
-  unique_fd dir_;
+  cgroup_watch_impl<Executor> impl_;
 };
 
 /// basic_cgroup_watch on the polymorphic I/O executor.
