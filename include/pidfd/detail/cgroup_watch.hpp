@@ -136,8 +136,11 @@ public:
   /// Starts watching `cgroup` (closing what was watched before). Errors: those of
   /// run_cgroup::watch_events(), of duplicating the directory descriptor, and of
   /// registering the descriptor with the reactor.
+  ///
+  /// Call it with no wait pending: with Boost 1.81's io_uring backend, a wait that
+  /// close() aborted stays queued, and never completes, if the descriptor is assigned
+  /// again before the aborted wait has run (close() alone completes it as usual).
   void open(const run_cgroup& cgroup, error_code& ec) noexcept {
-    close();
     unique_fd events = cgroup.watch_events(ec);
     if (ec) return;
     unique_fd dir(::fcntl(cgroup.native_handle(), F_DUPFD_CLOEXEC, 0));
@@ -145,6 +148,7 @@ public:
       ec = error_code(errno, boost::system::system_category());
       return;
     }
+    close();
     impl_.events.assign(events.get(), ec);
     if (ec) return;
     events.release();
