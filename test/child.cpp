@@ -61,6 +61,7 @@
 //   orphan-rest FD      fork: the new child writes its pid to FD, waits until this
 //                       process has exited, then runs the remaining commands; this process
 //                       exits 0 at once (the new child is orphaned, keeping our fds)
+//   write FD TEXT       write TEXT to FD as it is (no newline), in one write()
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -490,6 +491,11 @@ int main(int argc, char** argv) {
       while (::waitpid(target, &st, __WALL) < 0 && errno == EINTR) {
       }
       i += 3;
+    } else if (cmd == "write") {
+      const std::string text = arg(2);
+      if (::write(num(arg(1)), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+        die("write");
+      i += 2;
     } else {
       errno = EINVAL;
       die("unknown command " + cmd);

@@ -187,6 +187,43 @@ TEST_F(Process, SpawnWithExecutorAndErrorCode) {
   EXPECT_EQ(p.pidfd.core().wait(), exited(0));
 }
 
+TEST_F(Process, StderrToStdoutPipeCarriesBothInWriteOrder) {
+  pidfd::spawn_options o;
+  o.stdout_fd = pidfd::stdio_pipe;
+  o.stderr_fd = pidfd::stdio_stdout;
+  pidfd::process p = pidfd::spawn(io, child({"write", "2", "e1 ", "write", "1", "o1 ", "write",
+                                             "2", "e2 ", "spew", "2", "100000", "write", "1",
+                                             "o2"}),
+                                  o);
+  EXPECT_TRUE(p.stdout_pipe.is_open());
+  EXPECT_FALSE(p.stderr_pipe.is_open());
+  EXPECT_FALSE(p.stdin_pipe.is_open());
+  std::string out;
+  error_code read_ec;
+  asio::read(p.stdout_pipe, asio::dynamic_buffer(out), read_ec);
+  EXPECT_EQ(read_ec, asio::error::eof);
+  EXPECT_TRUE(out == "e1 o1 e2 " + pattern(100000) + "o2");
+  EXPECT_EQ(p.pidfd.core().wait(), exited(0));
+}
+
+TEST_F(Process, StdioStdoutMisusedLeavesNothingOpen) {
+  pidfd::process warm_up(io);
+  const std::set<int> before = pidfd_test::open_fds();
+  for (int stream = 0; stream < 2; ++stream) {
+    pidfd::spawn_options o;
+    o.stdin_fd = o.stdout_fd = o.stderr_fd = pidfd::stdio_pipe;
+    (stream == 0 ? o.stdin_fd : o.stdout_fd) = pidfd::stdio_stdout;
+    error_code ec;
+    pidfd::process p = pidfd::spawn(io.get_executor(), child({"exit", "0"}), o, ec);
+    EXPECT_EQ(ec, make_error_code(bse::invalid_argument)) << stream;
+    EXPECT_FALSE(p.pidfd.is_open());
+    EXPECT_FALSE(p.stdin_pipe.is_open());
+    EXPECT_FALSE(p.stdout_pipe.is_open());
+    EXPECT_FALSE(p.stderr_pipe.is_open());
+  }
+  EXPECT_EQ(pidfd_test::open_fds(), before);
+}
+
 TEST_F(Process, SpawnErrorsLeaveNothingOpen) {
   pidfd::process warm_up(io);  // the io_context's own descriptors (epoll, eventfd, timerfd)
   const std::set<int> before = pidfd_test::open_fds();
