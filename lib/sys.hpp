@@ -63,6 +63,14 @@ error_code flistxattr(int fd, char* list, std::size_t size, std::size_t& len) no
 bool has_effective_capability(int cap) noexcept;
 /// fremovexattr().
 error_code fremovexattr(int fd, const char* name) noexcept;
+/// mkdirat().
+error_code mkdir_at(int dirfd, const char* name, mode_t mode) noexcept;
+/// unlinkat(AT_REMOVEDIR): removes an empty directory (a cgroup with no members).
+error_code rmdir_at(int dirfd, const char* name) noexcept;
+/// inotify_init1(); flags IN_NONBLOCK, IN_CLOEXEC.
+error_code inotify_init(int flags, int& fd) noexcept;
+/// inotify_add_watch(); `wd` is the watch descriptor.
+error_code inotify_add_watch(int fd, const char* path, std::uint32_t mask, int& wd) noexcept;
 
 }  // namespace pidfd::sys
 
