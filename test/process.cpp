@@ -5,6 +5,7 @@
 #include "run_until.hpp"
 #include "support.hpp"
 
+#include <pidfd/detail/cgroup.hpp>
 #include <pidfd/kernel.hpp>
 #include <pidfd/process.hpp>
 
@@ -33,6 +34,7 @@
 #include <cstddef>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <future>
 #include <memory>
 #include <optional>
@@ -986,11 +988,78 @@ TEST_F(Process, GroupScopeWithNothingLeftKillsNothing) {
   EXPECT_EQ(std::stoi(rep.substr(pid_at)), std::stoi(rep.substr(pgid_at)));
 }
 
-TEST_F(Process, CgroupScopeIsNotSupportedYetAndStartsNothing) {
+// ---------------------------------------------------------------------------------------
+// async_run: cgroup scope
+
+TEST_F(Process, CgroupScopeKillsAndCountsADaemonThatLeftItsSession) {
   run_options o;
   o.scope = pidfd::run_scope::cgroup;
+  o.drain = 200ms;
+  run_outcome r =
+      run({"/bin/sh", "-c", "setsid sleep 60 </dev/null >/dev/null 2>&1 & echo $!"}, o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+  EXPECT_FALSE(r.result.truncated);  // both streams ended; only the cgroup was populated
+  EXPECT_EQ(r.result.killed_leftovers, 1u);
+  EXPECT_TRUE(r.result.usage.has_value());
+  ASSERT_FALSE(r.result.out.empty());
+  EXPECT_EQ(reap_orphan(std::stoi(r.result.out)), killed(SIGKILL));
+}
+
+TEST_F(Process, CgroupScopeDrainEndsWhenTheCgroupIsEmpty) {
+  auto pid_pipe = make_pipe();
+  auto hold = make_pipe();
+  run_options o;
+  o.scope = pidfd::run_scope::cgroup;
+  o.drain = pidfd_test::wait_bound;  // far longer than the run_until below allows
+  o.spawn.extra_fds = {{3, pid_pipe.write.get()}, {4, hold.read.get()}};
+  run_outcome out;
+  pidfd::async_run(io, child({"spew", "1", "5", "orphan-rest", "3", "wait-byte", "4"}), o,
+                   [&](error_code ec, run_result r) { out = {true, ec, std::move(r)}; });
+  pid_pipe.write.reset();
+  const pid_t grandchild = std::stoi(read_line(pid_pipe.read.get()));
+  hold.write.reset();  // the grandchild exits: the cgroup empties, stdout ends
+  ASSERT_TRUE(run_until([&] { return out.done; }, 30s));
+  EXPECT_FALSE(out.ec);
+  EXPECT_EQ(out.result.status, exited(0));
+  EXPECT_TRUE(out.result.out == pattern(5));
+  EXPECT_FALSE(out.result.truncated);
+  EXPECT_EQ(out.result.killed_leftovers, 0u);
+  EXPECT_EQ(reap_orphan(grandchild), exited(0));
+}
+
+TEST_F(Process, CgroupScopeTerminalCancellationKillsEveryMember) {
+  auto pid_pipe = make_pipe();
+  auto hold = make_pipe();
+  run_options o;
+  o.scope = pidfd::run_scope::cgroup;
+  o.capture_stdout = o.capture_stderr = false;
+  o.spawn.extra_fds = {{3, pid_pipe.write.get()}, {4, hold.read.get()}};
+  asio::cancellation_signal signal;
+  run_outcome out;
+  pidfd::async_run(io, child({"fork-hold", "3", "4", "pause"}), o,
+                   asio::bind_cancellation_slot(signal.slot(), [&](error_code ec, run_result r) {
+                     out = {true, ec, std::move(r)};
+                   }));
+  pid_pipe.write.reset();
+  const pid_t member = std::stoi(read_line(pid_pipe.read.get()));
+  signal.emit(asio::cancellation_type::terminal);
+  ASSERT_TRUE(run_until([&] { return out.done; }));
+  EXPECT_EQ(out.ec, asio::error::operation_aborted);
+  EXPECT_EQ(out.result.status, killed(SIGKILL));
+  EXPECT_EQ(out.result.killed_leftovers, 1u);  // the member, not the child itself
+  EXPECT_EQ(reap_orphan(member), killed(SIGKILL));
+}
+
+TEST_F(Process, CgroupScopeWithAMissingParentStartsNothing) {
+  error_code ec;
+  const std::filesystem::path own = pidfd::detail::own_cgroup_directory(ec);
+  ASSERT_FALSE(ec);
+  run_options o;
+  o.scope = pidfd::run_scope::cgroup;
+  o.cgroup_parent = own / "asio-pidfd-no-such-parent";
   run_outcome r = run(child({"exit", "0"}), o);
-  EXPECT_EQ(r.ec, make_error_code(bse::operation_not_supported));
+  EXPECT_EQ(r.ec, error_code(ENOENT, boost::system::system_category()));
   EXPECT_EQ(r.result.status, exit_status());
   EXPECT_FALSE(r.result.usage.has_value());
 }

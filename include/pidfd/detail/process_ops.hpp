@@ -19,6 +19,8 @@
 #define PIDFD_DETAIL_PROCESS_OPS_HPP
 
 #include <pidfd/async_pidfd.hpp>
+#include <pidfd/detail/cgroup.hpp>
+#include <pidfd/detail/cgroup_watch.hpp>
 #include <pidfd/detail/process_support.hpp>
 #include <pidfd/detail/run_policy.hpp>
 #include <pidfd/error.hpp>
@@ -57,7 +59,7 @@ template <class Executor, class Self>
 class run_state : public std::enable_shared_from_this<run_state<Executor, Self>> {
 public:
   run_state(const Executor& ex, run_options options)
-      : strand_(ex), pidfd_(ex), in_(ex), out_(ex), err_(ex), timer_(ex),
+      : strand_(ex), pidfd_(ex), in_(ex), out_(ex), err_(ex), timer_(ex), watch_(ex),
         options_(std::move(options)), policy_(policy_config(options_)),
         out_lines_(options_.max_line), err_lines_(options_.max_line) {}
 
@@ -74,6 +76,7 @@ public:
       (void)pidfd_.core().wait(ignored);
     }
     if (leftovers_possible()) (void)kill_group_leftovers(pidfd_.core(), pgid_);
+    // A cgroup still owned is killed and, if it can be at once, removed by its destructor.
   }
 
   /// The parked operation object.
@@ -98,12 +101,15 @@ public:
 
     unique_fd ends[3];
     error_code ec;
-    if (options_.scope == run_scope::cgroup)
-      ec = make_error_code(boost::system::errc::operation_not_supported);
+    if (options_.scope == run_scope::cgroup) {
+      cgroup_ = run_cgroup::create(options_.cgroup_parent, ec);
+      if (!ec) watch_.open(cgroup_, ec);
+      if (!ec) so.cgroup_fd = cgroup_.native_handle();
+    }
     started_at_ = std::chrono::steady_clock::now();
     pid_fd child;
     if (!ec) child = spawn_with_pipes(argv, so, ends, ec);
-    if (!ec) pgid_ = child.pid(ec);
+    if (!ec) pgid_ = child_pid_ = child.pid(ec);
     if (!ec) async_pidfd_access::assign_keeping(pidfd_, child, ec);
     boost::asio::posix::basic_stream_descriptor<Executor>* streams[3] = {&in_, &out_, &err_};
     for (int i = 0; i < 3 && !ec; ++i)
@@ -118,6 +124,8 @@ public:
         (void)child.wait(ignored);
       }
       pgid_ = 0;
+      watch_.close();
+      if (cgroup_.is_open()) (void)cgroup_.remove();  // empty: nothing was started in it
       error_code ignored;
       pidfd_.close(ignored);
       close(in_);
@@ -208,6 +216,7 @@ private:
     if (a.close_input) close(in_);
     if (a.arm != run_timer::none) arm_timer(a.arm, a.arm_after);
     if (a.start_wait) start_wait();
+    if (a.watch_cgroup) watch_cgroup();
     if (a.close_streams) {
       end_output(out_ref());
       end_output(err_ref());
@@ -217,9 +226,12 @@ private:
       result_.killed_leftovers += kill_group_leftovers(pidfd_.core(), pgid_);
       pgid_ = 0;
     }
+    if (a.kill_leftovers && cgroup_.is_open()) kill_cgroup();
+    if (a.remove_cgroup) remove_cgroup();
     if (a.complete) {
       ec_ = a.ec;
       finishing_ = true;
+      watch_.close();
       close(in_);
       close(out_);
       close(err_);
@@ -236,6 +248,44 @@ private:
     pidfd_.async_wait(on_strand([s = this->shared_from_this()](error_code ec, exit_status st) {
       s->on_exit(ec, st);
     }));
+  }
+
+  void watch_cgroup() {
+    watch_.async_wait_empty(on_strand([self = this->shared_from_this()](error_code ec) {
+      self->on_cgroup_empty(ec);
+    }));
+  }
+
+  void on_cgroup_empty(error_code ec) {
+    --pending_;
+    // An error reading cgroup.events (not a cancellation at the end) is taken as empty:
+    // the end of the run then kills what may be left and tries to remove the cgroup.
+    if (!finishing_ && ec != boost::asio::error::operation_aborted)
+      apply(policy_.cgroup_emptied());
+    settle();
+  }
+
+  // cgroup.kill, counting the members it ends besides the child itself.
+  void kill_cgroup() {
+    if (cgroup_killed_) return;  // the kernel's kill also caught whatever forked since
+    cgroup_killed_ = true;
+    error_code ec;
+    std::vector<pid_t> members = cgroup_.members(ec);
+    const std::size_t others = static_cast<std::size_t>(
+        std::count_if(members.begin(), members.end(), [&](pid_t p) { return p != child_pid_; }));
+    if (!cgroup_.kill()) result_.killed_leftovers += others;
+  }
+
+  // The cgroup is empty: its CPU figures complete the usage, then it goes.
+  void remove_cgroup() {
+    error_code ec;
+    const std::optional<cgroup_cpu_usage> cpu = cgroup_.cpu_usage(ec);
+    if (cpu && result_.usage) {
+      result_.usage->user_cpu = std::max(result_.usage->user_cpu, cpu->user);
+      result_.usage->system_cpu = std::max(result_.usage->system_cpu, cpu->system);
+    }
+    watch_.close();
+    (void)cgroup_.remove();
   }
 
   void on_exit(error_code ec, exit_status status) {
@@ -425,6 +475,14 @@ private:
   // pidfd would just report ESRCH); the group through the pidfd, or kill(-pgid) while the
   // leader is an unreaped child of ours.
   void send(int sig, run_target target) noexcept {
+    if (target == run_target::cgroup && cgroup_.is_open()) {
+      error_code ignored;
+      if (sig == SIGKILL)
+        kill_cgroup();
+      else
+        (void)cgroup_.signal_all(sig, ignored);
+      return;
+    }
     if (!pidfd_.is_open()) return;
     if (target == run_target::group) {
       (void)signal_process_group(pidfd_.core(), sig);
@@ -459,6 +517,8 @@ private:
   basic_async_pidfd<Executor> pidfd_;
   descriptor in_, out_, err_;
   timer_type timer_;
+  basic_cgroup_watch<Executor> watch_;  // run_scope::cgroup: the wait for an empty cgroup
+  run_cgroup cgroup_;                   // run_scope::cgroup: the run's own cgroup
   run_options options_;
   run_policy policy_;
   run_result result_;
@@ -470,9 +530,11 @@ private:
   std::chrono::steady_clock::time_point started_at_{};
   std::size_t input_written_ = 0;
   pid_t pgid_ = 0;              // the child's pid: its group's id in process_group scope
+  pid_t child_pid_ = 0;
   int pending_ = 0;
   unsigned timer_generation_ = 0;
   bool merged_ = false;
+  bool cgroup_killed_ = false;
   bool output_failed_ = false;
   bool finishing_ = false;
   bool delivered_ = false;
