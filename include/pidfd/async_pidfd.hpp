@@ -153,15 +153,15 @@ public:
   }
   /// As above; never fails (ec is cleared).
   pid_fd release(error_code& ec) noexcept {
-    end_registration();
     if (descriptor_.is_open()) {
       // Asio's epoll reactor sets O_NONBLOCK (for a pidfd: PIDFD_NONBLOCK) at the first
       // wait; its io_uring service does not, and clearing it then changes nothing. Best
       // effort: pid_fd::wait() copes with it anyway.
       error_code ignored;
       descriptor_.native_non_blocking(false, ignored);
-      descriptor_.release();
     }
+    end_registration();
+    if (descriptor_.is_open()) descriptor_.release();
     ec.clear();
     return std::move(core_);
   }
@@ -247,8 +247,7 @@ public:
   /// Lifetime: the object must not be moved while the operation is pending, and must
   /// outlive it unless destroyed with the wait still pending (which aborts it). A wait
   /// aborted by close(), release() or destruction never touches the object again, whatever
-  /// the reactor does; with Boost 1.81's io_uring backend its handler can be delayed until
-  /// the descriptor number, reused by a new registration, next becomes readable.
+  /// the reactor does, and completes without waiting for the process.
   template <boost::asio::completion_token_for<void(error_code, exit_status)> Token =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_wait(Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
@@ -380,11 +379,52 @@ private:
 
   // Pending waits see the registration end: they abort without touching this object.
   void end_registration() noexcept {
-    if (descriptor_.is_open()) detail::registration_ref::end(descriptor_.native_handle());
+    if (descriptor_.is_open()) {
+#if defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+      // Boost 1.81's io_uring service aborts a pending wait only when the kernel confirms
+      // the cancellation of its poll request, and if the reactor's per-descriptor state is
+      // deregistered and handed to a new registration first (Asio recycles it, and the
+      // next descriptor registered gets it), it forgets that the cancellation was
+      // requested and resubmits the old poll on the old descriptor number: the wait then
+      // ends only when whatever has that number now becomes readable, and it keeps the
+      // io_context's work until then. So the pending waits are cancelled here, and the
+      // reactor's state stays registered (moved out of this object, the descriptor number
+      // closed or handed back as usual) until the last of them has completed.
+      const int fd = descriptor_.native_handle();
+      error_code ignored;
+      descriptor_.cancel(ignored);
+      auto* left = new (std::nothrow) retired_descriptor(std::move(descriptor_));
+      if (!left) {
+        detail::registration_ref::end(fd);  // deregistered at once instead
+      } else if (!detail::registration_ref::end(fd, left)) {
+        delete left;  // no wait pending: deregister now
+      }
+#else
+      // Asio's epoll reactor aborts pending waits as soon as the descriptor is
+      // deregistered.
+      detail::registration_ref::end(descriptor_.native_handle());
+#endif
+    }
     retries_.reset();
   }
 
-  boost::asio::posix::basic_stream_descriptor<Executor> descriptor_;
+  using descriptor_type = boost::asio::posix::basic_stream_descriptor<Executor>;
+
+#if defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+  // The reactor's state of a descriptor whose object has given it up while waits were
+  // pending: deregistered, without closing the number (already closed or handed back),
+  // when the last of those waits has completed.
+  class retired_descriptor final : public detail::retired_registration {
+  public:
+    explicit retired_descriptor(descriptor_type&& d) noexcept : descriptor_(std::move(d)) {}
+    ~retired_descriptor() override { descriptor_.release(); }
+
+  private:
+    descriptor_type descriptor_;
+  };
+#endif
+
+  descriptor_type descriptor_;
   pid_fd core_;
   detail::retry_list_ptr retries_;
 };

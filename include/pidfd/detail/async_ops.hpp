@@ -20,12 +20,17 @@
 // What a wait may assume about the reactor. Nothing beyond "the handler is called once":
 // a handler the reactor has completed may still be queued when the object is destroyed,
 // and Boost 1.81's io_uring service, for one, can resume a wait of a destroyed object much
-// later (it resubmits the old request when the descriptor's slot is reused) and can deliver
-// the result of an internal cancel request (ENOENT, EALREADY) to an unrelated wait. So every
+// later (it resubmits the old request when the reactor's per-descriptor state is reused:
+// end_registration() keeps that state until such waits have ended) and can deliver the
+// result of an internal cancel request (ENOENT, EALREADY) to an unrelated wait. So every
 // wait remembers its registration (detail/registration.hpp) and touches the object only
 // while that registration is alive: a registration that is gone means operation_aborted
 // whatever the reactor reported, and per-operation cancellation reaches the reactor only
 // while it is alive (the reactor's cancellation handler reads the object's descriptor).
+// Each descriptor wait is also counted with its registration from the moment it is handed
+// to the reactor until the reactor completes (or destroys) it, so that an object closed
+// with waits pending can keep the reactor's state for its descriptor until they have ended
+// (see detail/registration.hpp and basic_async_pidfd::end_registration()).
 // A descriptor error other than operation_aborted leads to a re-check, not to the handler
 // (up to max_descriptor_errors in a row, so that a persistent error is still reported).
 //
@@ -280,8 +285,9 @@ private:
 /// async_wait(): see the top of this file. Owner is basic_async_pidfd<Executor>. The
 /// handler of the descriptor wait and of the retry timer: the user's handler, whose
 /// executor and allocator it reports as its own, plus three words. Two modes:
-/// - descriptor: waiting for readiness; the registration (descriptor number and epoch) is
-///   kept to find out whether the object still exists;
+/// - descriptor: waiting for readiness; the registration (descriptor number and epoch),
+///   armed while the descriptor wait is with the reactor, is kept to find out whether the
+///   object still exists;
 /// - timer: re-checking a readable pidfd after a delay; the retry timer (heap) is kept,
 ///   and its list tells whether the object still exists.
 /// The mode and the count of descriptor errors in a row are the low bits of the owner
@@ -295,7 +301,7 @@ public:
   wait_handler(H&& handler, Owner& owner, registration_ref registration)
       : handler_(std::forward<H>(handler)),
         owner_bits_(reinterpret_cast<std::uintptr_t>(&owner)),
-        registration_(registration) {
+        registration_() {
     static_assert(alignof(Owner) > owner_tag_mask, "the tag bits need an aligned owner");
     auto slot = boost::asio::get_associated_cancellation_slot(handler_);
     if (slot.is_connected())
@@ -311,16 +317,19 @@ public:
     if (timer_mode())
       timer_ = std::exchange(other.timer_, nullptr);
     else
-      registration_ = other.registration_;
+      registration_ = std::exchange(other.registration_, registration_ref());
   }
   wait_handler(const wait_handler&) = delete;
   wait_handler& operator=(const wait_handler&) = delete;
   wait_handler& operator=(wait_handler&&) = delete;
 
   /// A handler destroyed without being called (its context destroyed with the wait
-  /// pending) frees its retry timer.
+  /// pending) frees its retry timer, or uncounts its descriptor wait.
   ~wait_handler() {
-    if (timer_mode()) delete timer_;
+    if (timer_mode())
+      delete timer_;
+    else if (registration_.armed())
+      registration_.settle();
   }
 
   /// The first descriptor wait.
@@ -330,7 +339,8 @@ public:
   void operator()(error_code ec) {
     if (!timer_mode()) {
       // The object may be gone whatever ec says (see the top of this file).
-      if (ec == boost::asio::error::operation_aborted || !registration_.alive())
+      const bool alive = registration_.settle();
+      if (ec == boost::asio::error::operation_aborted || !alive)
         return complete(boost::asio::error::operation_aborted, exit_status());
       if (ec) {
         const unsigned errors = descriptor_errors() + 1;
@@ -374,12 +384,12 @@ private:
     owner_bits_ = (owner_bits_ & ~errors_mask) | (std::uintptr_t{n} << errors_shift);
   }
 
-  // Frees the retry timer and goes back to the descriptor mode with registration.
-  void leave_timer_mode(registration_ref registration) noexcept {
+  // Frees the retry timer and goes back to the descriptor mode (not armed yet).
+  void leave_timer_mode() noexcept {
     if (!timer_mode()) return;
     delete timer_;
     owner_bits_ &= ~timer_bit;
-    registration_ = registration;
+    registration_ = registration_ref();
   }
 
   void complete(error_code ec, exit_status status) {
@@ -402,7 +412,7 @@ private:
     if (!o.core_.has_exited()) {
       // Readiness without a status, and the pidfd is not readable now: the next change
       // (the exit) will be reported.
-      leave_timer_mode(registration_ref::current(o.native_handle()));
+      leave_timer_mode();
       return arm_descriptor();
     }
     arm_timer();
@@ -410,6 +420,9 @@ private:
 
   void arm_descriptor() {
     Owner& o = owner();
+    // Counted before the reactor sees it; if async_wait() throws, whichever copy of this
+    // handler holds the armed reference settles it when destroyed.
+    registration_ = registration_ref::arm(o.native_handle());
     o.descriptor_.async_wait(boost::asio::posix::descriptor_base::wait_read, std::move(*this));
   }
 
@@ -435,7 +448,7 @@ private:
   Handler handler_;
   std::uintptr_t owner_bits_;  // Owner* | descriptor errors << 1 | timer mode
   union {
-    registration_ref registration_;  // descriptor mode
+    registration_ref registration_;  // descriptor mode: armed while with the reactor
     retry_timer_type* timer_;        // timer mode
   };
   wait_cancellation* cancellation_ = nullptr;  // in the user's slot, if connected
