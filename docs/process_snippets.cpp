@@ -11,12 +11,16 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include <signal.h>
 
 #include <chrono>
+#include <functional>
+#include <string_view>
+#include <optional>
 #include <cstdio>
 #include <string>
 #include <tuple>
@@ -208,6 +212,149 @@ void terminal() {
   expect(screen == "name? " && rest == "ann\r\n\033[32mhello ann\033[0m\r\n", "terminal");
 }
 
+void streaming() {
+  asio::io_context io;
+  std::vector<std::string> lines;
+  pidfd::run_result result;
+  // [streaming]
+  pidfd::run_options options;
+  options.whole_lines = true;     // one call per line, '\n' included; long lines in pieces
+  options.capture_stdout = false; // stream only: nothing is kept in result.out
+  options.on_output = [&](pidfd::output_stream stream, std::string_view piece) {
+    // On the operation's strand, in order, before capture; must not block or throw.
+    if (stream == pidfd::output_stream::out) lines.emplace_back(piece);
+  };
+  pidfd::async_run(io, {"sh", "-c", "echo one; echo two; printf three"}, options,
+                   [&](error_code, pidfd::run_result r) { result = std::move(r); });
+  io.run();  // lines == {"one\n", "two\n", "three"}: the unterminated rest comes at EOF
+  // [end]
+  expect(lines == std::vector<std::string>{"one\n", "two\n", "three"} && result.out.empty() &&
+             !result.truncated,
+         "streaming");
+}
+
+void run_merged() {
+  asio::io_context io;
+  pidfd::run_result result;
+  // [run_merged]
+  pidfd::run_options options;
+  options.spawn.stderr_fd = pidfd::stdio_stdout;  // 2>&1: one pipe, in write order
+  pidfd::async_run(io, {"sh", "-c", "echo out; echo err >&2"}, options,
+                   [&](error_code, pidfd::run_result r) { result = std::move(r); });
+  io.run();  // result.out == "out\nerr\n", result.err == ""
+  // [end]
+  expect(result.out == "out\nerr\n" && result.err.empty(), "run_merged");
+}
+
+void group_scope() {
+  asio::io_context io;
+  pidfd::run_result result;
+  // [group_scope]
+  pidfd::run_options options;
+  options.scope = pidfd::run_scope::process_group;  // the child leads a new group
+  pidfd::async_run(io, {"sh", "-c", "sleep 60 >/dev/null & echo started"}, options,
+                   [&](error_code, pidfd::run_result r) { result = std::move(r); });
+  io.run();  // result.killed_leftovers == 1: the background sleep was killed at the end
+  // [end]
+  expect(result.killed_leftovers == 1 && result.out == "started\n", "group_scope");
+}
+
+void usage() {
+  asio::io_context io;
+  std::optional<pidfd::resource_usage> u;
+  // [usage]
+  pidfd::async_run(io, {"sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done"}, {},
+                   [&](error_code, pidfd::run_result r) {
+                     u = r.usage;  // nullopt only if the spawn failed
+                     std::printf("user %lld us, system %lld us, peak %llu bytes\n",
+                                 static_cast<long long>(u->user_cpu.count()),
+                                 static_cast<long long>(u->system_cpu.count()),
+                                 static_cast<unsigned long long>(u->max_rss_bytes));
+                   });
+  io.run();
+  // [end]
+  expect(u && u->max_rss_bytes > 0, "usage");
+}
+
+void kill_on_destroy() {
+  asio::io_context io;
+  pidfd::pid_fd watcher;
+  {
+    // [kill_on_destroy]
+    pidfd::process child = pidfd::spawn(io, {"sleep", "60"});
+    child.kill_on_destroy = true;  // without it, a dropped unreaped child stays a zombie
+    // [end]
+    watcher = child.pidfd.core().dup();
+  }  // SIGKILL and reaped here
+  error_code ec;
+  watcher.send_signal(0, ec);
+  expect(ec == boost::system::errc::no_such_process, "kill_on_destroy");
+}
+
+void conversation() {
+  asio::io_context io;
+  std::vector<std::string> answers;
+  exit_status status;
+  bool eof = false;
+  // [conversation]
+  pidfd::spawn_options options;
+  options.stdin_fd = pidfd::stdio_pipe;
+  options.stdout_fd = pidfd::stdio_pipe;
+  pidfd::process child = pidfd::spawn(
+      io, {"sh", "-c", "while read -r q; do echo \"re: $q\"; done"}, options);
+
+  std::vector<std::string> questions{"first\n", "second\n"};
+  std::string buffer;  // kept between reads: a read may bring more than one line
+  std::string question;
+  std::function<void()> ask = [&] {
+    if (answers.size() == questions.size()) return child.stdin_pipe.close();  // EOF: done
+    question = questions[answers.size()];
+    asio::async_write(child.stdin_pipe, asio::buffer(question), [&](error_code ec, std::size_t) {
+      if (ec) return;
+      asio::async_read_until(child.stdout_pipe, asio::dynamic_buffer(buffer), '\n',
+                             [&](error_code ec, std::size_t n) {
+                               if (ec) return void(eof = true);  // eof: the child is gone
+                               answers.push_back(buffer.substr(0, n));
+                               buffer.erase(0, n);
+                               ask();
+                             });
+    });
+  };
+  ask();
+  // The exit and the end of stdout are independent: either may come first.
+  child.pidfd.async_wait([&](error_code, exit_status s) { status = s; });
+  io.run();  // answers == {"re: first\n", "re: second\n"}
+  // [end]
+  expect(answers == std::vector<std::string>{"re: first\n", "re: second\n"} &&
+             status.success() && !eof,
+         "conversation");
+}
+
+void ctrl_c() {
+  asio::io_context io;
+  error_code got;
+  // [ctrl_c]
+  // The terminal sends SIGINT to its foreground process group: our children too, unless
+  // they lead their own. Give them their own group and decide yourself what Ctrl-C does.
+  pidfd::run_options options;
+  options.scope = pidfd::run_scope::process_group;  // out of the terminal's group
+  options.grace = 2s;
+  asio::signal_set interrupt(io, SIGINT);
+  asio::cancellation_signal stop;
+  interrupt.async_wait([&](error_code ec, int) {
+    if (!ec) stop.emit(asio::cancellation_type::partial);  // SIGTERM to the group, then SIGKILL
+  });
+  pidfd::async_run(io, {"sh", "-c", "sleep 60 | sleep 60"}, options,
+                   asio::bind_cancellation_slot(stop.slot(), [&](error_code ec, pidfd::run_result) {
+                     got = ec;  // operation_aborted after Ctrl-C
+                     interrupt.cancel();
+                   }));
+  // [end]
+  ::raise(SIGINT);  // what Ctrl-C does (the signal_set turns it into a wake-up)
+  io.run();
+  expect(got == asio::error::operation_aborted, "ctrl_c");
+}
+
 }  // namespace
 
 int main() {
@@ -220,6 +367,13 @@ int main() {
   pipes();
   merged_streams();
   terminal();
+  streaming();
+  run_merged();
+  group_scope();
+  usage();
+  kill_on_destroy();
+  conversation();
+  ctrl_c();
   if (failures == 0) std::printf("all snippets ran as documented\n");
   return failures == 0 ? 0 : 1;
 }

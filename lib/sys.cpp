@@ -6,6 +6,7 @@
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -55,18 +56,23 @@ error_code process_mrelease(int pidfd) noexcept {
   return {};
 }
 
-error_code waitid_pidfd(int pidfd, siginfo_t& info, int options) noexcept {
+// The raw waitid system call: its fifth argument, a struct rusage*, receives the reaped
+// child's resource usage (glibc's waitid() always passes NULL).
+error_code waitid_pidfd(int pidfd, siginfo_t& info, int options, rusage* usage) noexcept {
   info = siginfo_t{};
   const long r = retry([&] {
-    return ::waitid(detail::k_p_pidfd, static_cast<id_t>(pidfd), &info, options);
+    return ::syscall(SYS_waitid, detail::k_p_pidfd, static_cast<id_t>(pidfd), &info, options,
+                     usage);
   });
   if (r < 0) return last_error();
   return {};
 }
 
-error_code waitid_pid(pid_t pid, siginfo_t& info, int options) noexcept {
+error_code waitid_pid(pid_t pid, siginfo_t& info, int options, rusage* usage) noexcept {
   info = siginfo_t{};
-  const long r = retry([&] { return ::waitid(P_PID, static_cast<id_t>(pid), &info, options); });
+  const long r = retry([&] {
+    return ::syscall(SYS_waitid, P_PID, static_cast<id_t>(pid), &info, options, usage);
+  });
   if (r < 0) return last_error();
   return {};
 }

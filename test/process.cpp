@@ -5,6 +5,7 @@
 #include "run_until.hpp"
 #include "support.hpp"
 
+#include <pidfd/detail/cgroup.hpp>
 #include <pidfd/kernel.hpp>
 #include <pidfd/process.hpp>
 
@@ -35,9 +36,12 @@
 #include <cstddef>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <future>
 #include <memory>
 #include <optional>
+#include <ostream>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -578,7 +582,7 @@ TEST_F(Process, SigpipeBlockedByTheApplicationStaysItsOwn) {
 
 TEST_F(Process, EmptyInputGivesEndOfFile) {
   run_options o;
-  o.input = "";
+  o.input.emplace();  // (assigning "" trips a GCC 12 -Wmaybe-uninitialized false positive)
   run_outcome r = run(child({"cat", "exit", "0"}), o);
   EXPECT_FALSE(r.ec);
   EXPECT_EQ(r.result.out, "");
@@ -910,7 +914,7 @@ TEST_F(Process, ManyRunsOnFourThreads) {
 
 TEST(ProcessRun, BothForms) {
   run_options o;
-  o.input = "abc";
+  o.input.emplace("abc");
   run_result r = pidfd::run(child({"cat"}), o);
   EXPECT_EQ(r.out, "abc");
   EXPECT_EQ(r.status, exited(0));
@@ -937,6 +941,417 @@ TEST(ProcessRun, BothForms) {
 }
 
 // ---------------------------------------------------------------------------------------
+// async_run: streaming (on_output, whole_lines, max_line)
+
+struct piece {
+  pidfd::output_stream stream;
+  std::string text;
+  friend bool operator==(const piece&, const piece&) = default;
+};
+std::ostream& operator<<(std::ostream& os, const piece& p) {
+  return os << (p.stream == pidfd::output_stream::out ? "out:" : "err:") << '"' << p.text << '"';
+}
+constexpr auto out_s = pidfd::output_stream::out;
+constexpr auto err_s = pidfd::output_stream::err;
+
+// The pieces of one stream, in order.
+std::vector<std::string> of(const std::vector<piece>& pieces, pidfd::output_stream s) {
+  std::vector<std::string> r;
+  for (const auto& p : pieces)
+    if (p.stream == s) r.push_back(p.text);
+  return r;
+}
+
+TEST_F(Process, StreamsWholeLinesInOrderBeforeCapture) {
+  run_options o;
+  std::vector<piece> pieces;
+  o.whole_lines = true;
+  o.on_output = [&](pidfd::output_stream s, std::string_view text) {
+    pieces.push_back({s, std::string(text)});
+  };
+  run_outcome r = run(child({"write", "1", "a\nb", "write", "2", "E1\nE", "write", "1", "b\n\nccc",
+                             "write", "2", "2\n"}),
+                      o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+  EXPECT_EQ(of(pieces, out_s), (std::vector<std::string>{"a\n", "bb\n", "\n", "ccc"}));
+  EXPECT_EQ(of(pieces, err_s), (std::vector<std::string>{"E1\n", "E2\n"}));
+  EXPECT_EQ(r.result.out, "a\nbb\n\nccc");
+  EXPECT_EQ(r.result.err, "E1\nE2\n");
+  EXPECT_FALSE(r.result.truncated);
+}
+
+TEST_F(Process, LongLinesComeInPiecesOfMaxLine) {
+  run_options o;
+  std::vector<piece> pieces;
+  o.whole_lines = true;
+  o.max_line = 4;
+  o.on_output = [&](pidfd::output_stream s, std::string_view text) {
+    pieces.push_back({s, std::string(text)});
+  };
+  run_outcome r = run(child({"write", "1", "abcdefghij\nab", "write", "1", "cd\nxyz"}), o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(of(pieces, out_s), (std::vector<std::string>{"abcd", "efgh", "ij\n", "abcd\n", "xyz"}));
+  EXPECT_EQ(r.result.out, "abcdefghij\nabcd\nxyz");
+}
+
+TEST_F(Process, StreamingWithoutCaptureKeepsNothingAndIsNotTruncated) {
+  run_options o;
+  o.capture_stdout = false;
+  o.capture_stderr = false;
+  o.output_limit = 10;
+  std::string streamed;
+  o.on_output = [&](pidfd::output_stream s, std::string_view text) {
+    EXPECT_EQ(s, out_s);
+    streamed.append(text);
+  };
+  run_outcome r = run(child({"spew", "1", "1000000"}), o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_TRUE(streamed == pattern(1000000));
+  EXPECT_EQ(r.result.out, "");
+  EXPECT_FALSE(r.result.truncated);
+}
+
+TEST_F(Process, StreamingPastTheOutputLimitStreamsEverything) {
+  run_options o;
+  o.output_limit = 10;
+  std::string streamed;
+  o.on_output = [&](pidfd::output_stream, std::string_view text) { streamed.append(text); };
+  run_outcome r = run(child({"spew", "1", "1000000"}), o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_TRUE(streamed == pattern(1000000));
+  EXPECT_TRUE(r.result.out == pattern(10));
+  EXPECT_TRUE(r.result.truncated);
+}
+
+TEST_F(Process, UnterminatedLineIsDeliveredWhenACancellationEndsTheRun) {
+  auto ready = make_pipe();
+  run_options o;
+  o.whole_lines = true;
+  o.spawn.extra_fds = {{3, ready.write.get()}};
+  std::vector<piece> pieces;
+  o.on_output = [&](pidfd::output_stream s, std::string_view text) {
+    pieces.push_back({s, std::string(text)});
+  };
+  asio::cancellation_signal signal;
+  run_outcome out;
+  pidfd::async_run(io, child({"write", "1", "one\ntw", "ready", "3", "pause"}), o,
+                   asio::bind_cancellation_slot(signal.slot(), [&](error_code ec, run_result r) {
+                     out = {true, ec, std::move(r)};
+                   }));
+  ready.write.reset();
+  EXPECT_EQ(read_line(ready.read.get()), "R");
+  // Everything written before "R" is read before the reap of the killed child can come.
+  ASSERT_TRUE(run_until([&] { return pieces.size() == 1; }));
+  signal.emit(asio::cancellation_type::terminal);
+  ASSERT_TRUE(run_until([&] { return out.done; }));
+  EXPECT_EQ(out.ec, asio::error::operation_aborted);
+  EXPECT_EQ(out.result.status, killed(SIGKILL));
+  EXPECT_EQ(of(pieces, out_s), (std::vector<std::string>{"one\n", "tw"}));
+}
+
+TEST_F(Process, UnterminatedLineIsDeliveredWhenATimeoutEndsTheRun) {
+  run_options o;
+  o.whole_lines = true;
+  o.timeout = 200ms;
+  o.grace = pidfd_test::wait_bound;
+  std::vector<piece> pieces;
+  o.on_output = [&](pidfd::output_stream s, std::string_view text) {
+    pieces.push_back({s, std::string(text)});
+  };
+  run_outcome r = run(child({"write", "2", "half", "pause"}), o);
+  EXPECT_EQ(r.ec, asio::error::timed_out);
+  EXPECT_EQ(r.result.status, killed(SIGTERM));
+  // The write came before the pause, and the timeout can only end the run after the reap;
+  // the piece was read by then unless the child had not even started when it expired.
+  if (!r.result.err.empty()) {
+    EXPECT_EQ(r.result.err, "half");
+    EXPECT_EQ(pieces, (std::vector<piece>{{err_s, "half"}}));
+  } else {
+    EXPECT_EQ(pieces, std::vector<piece>{});
+  }
+}
+
+TEST_F(Process, ThrowingOnOutputEndsTheRunLikeATerminalCancellation) {
+  run_options o;
+  int calls = 0;
+  o.on_output = [&](pidfd::output_stream, std::string_view) {
+    ++calls;
+    throw std::runtime_error("consumer failed");
+  };
+  run_outcome r = run(child({"write", "1", "x\n", "pause"}), o);
+  EXPECT_EQ(r.ec, asio::error::operation_aborted);
+  EXPECT_EQ(r.result.status, killed(SIGKILL));
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(r.result.out, "x\n");  // captured all the same
+}
+
+TEST_F(Process, OnOutputRunsOnAStrandIoExecutor) {
+  auto strand = asio::make_strand(io);
+  run_options o;
+  bool always_on_strand = true;
+  int calls = 0;
+  o.on_output = [&](pidfd::output_stream, std::string_view) {
+    ++calls;
+    always_on_strand = always_on_strand && strand.running_in_this_thread();
+  };
+  run_outcome out;
+  pidfd::async_run(strand, child({"write", "1", "a", "write", "2", "b"}), o,
+                   [&](error_code ec, run_result r) { out = {true, ec, std::move(r)}; });
+  ASSERT_TRUE(run_until([&] { return out.done; }));
+  EXPECT_FALSE(out.ec);
+  EXPECT_EQ(calls, 2);
+  EXPECT_TRUE(always_on_strand);
+}
+
+// ---------------------------------------------------------------------------------------
+// async_run: 2>&1
+
+TEST_F(Process, MergedStderrIsCapturedAndStreamedAsOutInWriteOrder) {
+  run_options o;
+  o.spawn.stderr_fd = pidfd::stdio_stdout;
+  std::vector<piece> pieces;
+  o.whole_lines = true;
+  o.on_output = [&](pidfd::output_stream s, std::string_view text) {
+    pieces.push_back({s, std::string(text)});
+  };
+  run_outcome r = run(child({"write", "1", "o1\n", "write", "2", "e1\n", "write", "1", "o2\n",
+                             "write", "2", "e2\n"}),
+                      o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.out, "o1\ne1\no2\ne2\n");
+  EXPECT_EQ(r.result.err, "");
+  EXPECT_EQ(pieces, (std::vector<piece>{{out_s, "o1\n"}, {out_s, "e1\n"}, {out_s, "o2\n"},
+                                        {out_s, "e2\n"}}));
+}
+
+// ---------------------------------------------------------------------------------------
+// async_run: process-group scope
+
+TEST_F(Process, GroupScopeKillsAndCountsABackgroundedGrandchild) {
+  run_options o;
+  o.scope = pidfd::run_scope::process_group;
+  // The background job keeps neither stream: the run ends when the shell exits.
+  run_outcome r = run({"/bin/sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"}, o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+  EXPECT_FALSE(r.result.truncated);
+  EXPECT_EQ(r.result.killed_leftovers, 1u);
+  ASSERT_FALSE(r.result.out.empty());
+  EXPECT_EQ(reap_orphan(std::stoi(r.result.out)), killed(SIGKILL));
+}
+
+TEST_F(Process, GroupScopeKillsAGrandchildHoldingStdoutAfterTheDrain) {
+  run_options o;
+  o.scope = pidfd::run_scope::process_group;
+  o.drain = 200ms;
+  run_outcome r = run({"/bin/sh", "-c", "sleep 60 & echo $!"}, o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+  EXPECT_TRUE(r.result.truncated);  // the sleep still held stdout when the drain ended
+  EXPECT_EQ(r.result.killed_leftovers, 1u);
+  ASSERT_FALSE(r.result.out.empty());
+  EXPECT_EQ(reap_orphan(std::stoi(r.result.out)), killed(SIGKILL));
+}
+
+TEST_F(Process, GroupScopeWithNothingLeftKillsNothing) {
+  run_options o;
+  o.scope = pidfd::run_scope::process_group;
+  run_outcome r = run(child({"report", "1"}), o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.killed_leftovers, 0u);
+  // The child led its own group.
+  const std::string& rep = r.result.out;
+  const auto pid_at = rep.find("pid=") + 4;
+  const auto pgid_at = rep.find("pgid=") + 5;
+  EXPECT_EQ(std::stoi(rep.substr(pid_at)), std::stoi(rep.substr(pgid_at)));
+}
+
+// ---------------------------------------------------------------------------------------
+// async_run: cgroup scope
+
+TEST_F(Process, CgroupScopeKillsAndCountsADaemonThatLeftItsSession) {
+  run_options o;
+  o.scope = pidfd::run_scope::cgroup;
+  o.drain = 200ms;
+  run_outcome r =
+      run({"/bin/sh", "-c", "setsid sleep 60 </dev/null >/dev/null 2>&1 & echo $!"}, o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+  EXPECT_FALSE(r.result.truncated);  // both streams ended; only the cgroup was populated
+  EXPECT_EQ(r.result.killed_leftovers, 1u);
+  EXPECT_TRUE(r.result.usage.has_value());
+  ASSERT_FALSE(r.result.out.empty());
+  EXPECT_EQ(reap_orphan(std::stoi(r.result.out)), killed(SIGKILL));
+}
+
+TEST_F(Process, CgroupScopeDrainEndsWhenTheCgroupIsEmpty) {
+  auto pid_pipe = make_pipe();
+  auto hold = make_pipe();
+  run_options o;
+  o.scope = pidfd::run_scope::cgroup;
+  o.drain = pidfd_test::wait_bound;  // far longer than the run_until below allows
+  o.spawn.extra_fds = {{3, pid_pipe.write.get()}, {4, hold.read.get()}};
+  run_outcome out;
+  pidfd::async_run(io, child({"spew", "1", "5", "orphan-rest", "3", "wait-byte", "4"}), o,
+                   [&](error_code ec, run_result r) { out = {true, ec, std::move(r)}; });
+  pid_pipe.write.reset();
+  const pid_t grandchild = std::stoi(read_line(pid_pipe.read.get()));
+  hold.write.reset();  // the grandchild exits: the cgroup empties, stdout ends
+  ASSERT_TRUE(run_until([&] { return out.done; }, 30s));
+  EXPECT_FALSE(out.ec);
+  EXPECT_EQ(out.result.status, exited(0));
+  EXPECT_TRUE(out.result.out == pattern(5));
+  EXPECT_FALSE(out.result.truncated);
+  EXPECT_EQ(out.result.killed_leftovers, 0u);
+  EXPECT_EQ(reap_orphan(grandchild), exited(0));
+}
+
+TEST_F(Process, CgroupScopeTerminalCancellationKillsEveryMember) {
+  auto pid_pipe = make_pipe();
+  auto hold = make_pipe();
+  run_options o;
+  o.scope = pidfd::run_scope::cgroup;
+  o.capture_stdout = o.capture_stderr = false;
+  o.spawn.extra_fds = {{3, pid_pipe.write.get()}, {4, hold.read.get()}};
+  asio::cancellation_signal signal;
+  run_outcome out;
+  pidfd::async_run(io, child({"fork-hold", "3", "4", "pause"}), o,
+                   asio::bind_cancellation_slot(signal.slot(), [&](error_code ec, run_result r) {
+                     out = {true, ec, std::move(r)};
+                   }));
+  pid_pipe.write.reset();
+  const pid_t member = std::stoi(read_line(pid_pipe.read.get()));
+  signal.emit(asio::cancellation_type::terminal);
+  ASSERT_TRUE(run_until([&] { return out.done; }));
+  EXPECT_EQ(out.ec, asio::error::operation_aborted);
+  EXPECT_EQ(out.result.status, killed(SIGKILL));
+  EXPECT_EQ(out.result.killed_leftovers, 1u);  // the member, not the child itself
+  EXPECT_EQ(reap_orphan(member), killed(SIGKILL));
+}
+
+TEST_F(Process, CgroupScopeWithAMissingParentStartsNothing) {
+  error_code ec;
+  const std::filesystem::path own = pidfd::detail::own_cgroup_directory(ec);
+  ASSERT_FALSE(ec);
+  run_options o;
+  o.scope = pidfd::run_scope::cgroup;
+  o.cgroup_parent = own / "asio-pidfd-no-such-parent";
+  run_outcome r = run(child({"exit", "0"}), o);
+  EXPECT_EQ(r.ec, error_code(ENOENT, boost::system::system_category()));
+  EXPECT_EQ(r.result.status, exit_status());
+  EXPECT_FALSE(r.result.usage.has_value());
+}
+
+// ---------------------------------------------------------------------------------------
+// Resource usage
+
+TEST_F(Process, UsageOfACpuBurningChild) {
+  run_outcome r = run(child({"burn", "200"}));
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+  ASSERT_TRUE(r.result.usage.has_value());
+  EXPECT_GE(r.result.usage->user_cpu, 150ms);
+}
+
+TEST_F(Process, UsageOfAMemoryTouchingChild) {
+  run_outcome r = run(child({"touch-mib", "64"}));
+  EXPECT_FALSE(r.ec);
+  ASSERT_TRUE(r.result.usage.has_value());
+  EXPECT_GE(r.result.usage->max_rss_bytes, std::uint64_t{64} << 20);
+}
+
+TEST_F(Process, NoUsageWhenTheSpawnFailed) {
+  run_outcome r = run({"/nonexistent"});
+  EXPECT_EQ(r.ec, error_code(ENOENT, boost::system::system_category()));
+  EXPECT_FALSE(r.result.usage.has_value());
+}
+
+TEST_F(Process, PidFdUsageOnlyOnceThisObjectReaped) {
+  pidfd::pid_fd p = pidfd::spawn(child({"burn", "50"}));
+  EXPECT_FALSE(p.usage().has_value());
+  pidfd::pid_fd d = p.dup();
+  EXPECT_EQ(pidfd_test::bounded_wait(p), exited(0));
+  ASSERT_TRUE(p.usage().has_value());
+  EXPECT_GE(p.usage()->user_cpu, 30ms);
+  EXPECT_FALSE(d.usage().has_value());  // the dup did not reap it
+  const pidfd::resource_usage u = *p.usage();
+  pidfd::pid_fd moved = std::move(p);
+  EXPECT_FALSE(p.usage().has_value());
+  ASSERT_TRUE(moved.usage().has_value());
+  EXPECT_EQ(*moved.usage(), u);
+  moved.close();
+  EXPECT_FALSE(moved.usage().has_value());
+}
+
+TEST_F(Process, PidFdUsageThroughAsyncWait) {
+  pidfd::async_pidfd p(io, pidfd::spawn(child({"touch-mib", "8"})));
+  std::optional<exit_status> st;
+  p.async_wait([&](error_code, exit_status s) { st = s; });
+  ASSERT_TRUE(run_until([&] { return st.has_value(); }));
+  EXPECT_EQ(*st, exited(0));
+  ASSERT_TRUE(p.core().usage().has_value());
+  EXPECT_GE(p.core().usage()->max_rss_bytes, std::uint64_t{8} << 20);
+}
+
+TEST_F(Process, PidFdNoUsageWhenAnotherPartyReaped) {
+  pidfd::pid_fd p = pidfd::spawn(child({"exit", "3"}));
+  pidfd::pid_fd other = p.dup();
+  EXPECT_EQ(pidfd_test::bounded_wait(other), exited(3));  // the other object reaps it
+  error_code ec;
+  const auto s = p.wait(ec);
+  if (pidfd::kernel_support().info_exit) {
+    EXPECT_FALSE(ec);
+    EXPECT_EQ(s, exited(3));
+  } else {
+    EXPECT_EQ(ec, make_error_code(pidfd::errc::status_unavailable));
+  }
+  EXPECT_FALSE(p.usage().has_value());
+  EXPECT_TRUE(other.usage().has_value());
+}
+
+// ---------------------------------------------------------------------------------------
+// basic_process::kill_on_destroy
+
+TEST_F(Process, KillOnDestroyKillsAndReaps) {
+  pidfd::pid_fd watcher;
+  {
+    pidfd::process p = pidfd::spawn(io.get_executor(), child({"pause"}));
+    p.kill_on_destroy = true;
+    watcher = p.pidfd.core().dup();
+  }
+  // Reaped: the pidfd no longer reaches the process, and no zombie is left.
+  error_code ec;
+  watcher.send_signal(0, ec);
+  EXPECT_EQ(ec, error_code(ESRCH, boost::system::system_category()));
+}
+
+TEST_F(Process, KillOnDestroyOfAMovedFromObjectKillsNothing) {
+  pidfd::pid_fd watcher;
+  std::optional<pidfd::process> kept;
+  {
+    pidfd::process p = pidfd::spawn(io.get_executor(), child({"pause"}));
+    p.kill_on_destroy = true;
+    watcher = p.pidfd.core().dup();
+    kept.emplace(std::move(p));
+  }
+  error_code ec;
+  watcher.send_signal(0, ec);
+  EXPECT_FALSE(ec);  // still running
+  EXPECT_TRUE(kept->kill_on_destroy);
+  kept.reset();
+  watcher.send_signal(0, ec);
+  EXPECT_EQ(ec, error_code(ESRCH, boost::system::system_category()));
+}
+
+TEST_F(Process, KillOnDestroyLeavesAnEndedChildsStatusAlone) {
+  pidfd::process p = pidfd::spawn(io.get_executor(), child({"exit", "4"}));
+  p.kill_on_destroy = true;
+  EXPECT_EQ(pidfd_test::bounded_wait(p.pidfd.core()), exited(4));
+  // Destroying it now neither signals nor waits.
+}
+
+// ---------------------------------------------------------------------------------------
 // async_terminate with a scope
 
 TEST_F(Process, AsyncTerminateOfAWholeGroup) {
@@ -951,15 +1366,38 @@ TEST_F(Process, AsyncTerminateOfAWholeGroup) {
   leader.async_terminate(pidfd_test::wait_bound, pidfd::signal_scope::process_group,
                          [&](error_code ec, exit_status s) { result.emplace(ec, s); });
   ASSERT_TRUE(run_until([&] { return result.has_value(); }));
+  // Through the pidfd on 6.9+, with kill(-pgid) before (the leader is our unreaped child).
+  EXPECT_FALSE(result->first);
+  EXPECT_EQ(result->second, killed(SIGTERM));
+  EXPECT_EQ(reap_orphan(member), killed(SIGTERM));
+}
+
+TEST_F(Process, AsyncTerminateOfAGroupAfterItsLeaderWasReaped) {
+  auto pid_pipe = make_pipe();
+  pidfd::spawn_options so;
+  so.process_group = 0;
+  so.extra_fds = {{3, pid_pipe.write.get()}};
+  // The leader exits at once; the member it forked stays in the group.
+  pidfd::async_pidfd leader(io, pidfd::spawn(child({"orphan-rest", "3", "pause"}), so));
+  pid_pipe.write.reset();
+  const pid_t member = std::stoi(read_line(pid_pipe.read.get()));
+  std::optional<exit_status> reaped;
+  leader.async_wait([&](error_code, exit_status s) { reaped = s; });
+  ASSERT_TRUE(run_until([&] { return reaped.has_value(); }));
+  EXPECT_EQ(*reaped, exited(0));
+  std::optional<std::pair<error_code, exit_status>> result;
+  leader.async_terminate(pidfd_test::wait_bound, pidfd::signal_scope::process_group,
+                         [&](error_code ec, exit_status s) { result.emplace(ec, s); });
+  ASSERT_TRUE(run_until([&] { return result.has_value(); }));
+  EXPECT_FALSE(result->first);
+  EXPECT_EQ(result->second, exited(0));  // at once, with the cached status
   if (pidfd::kernel_support().signal_scope) {
-    EXPECT_FALSE(result->first);
-    EXPECT_EQ(result->second, killed(SIGTERM));
-    EXPECT_EQ(reap_orphan(member), killed(SIGTERM));
+    EXPECT_EQ(reap_orphan(member), killed(SIGTERM));  // the pidfd still named the group
   } else {
-    EXPECT_EQ(result->first, make_error_code(bse::operation_not_supported));
-    leader.kill();
-    EXPECT_EQ(leader.core().wait(), killed(SIGKILL));
-    ::kill(member, SIGKILL);
+    // Before 6.9 the group cannot be named safely once its leader is reaped.
+    error_code ec;
+    pidfd::pid_fd::open(member).kill(ec);
+    EXPECT_FALSE(ec);
     EXPECT_EQ(reap_orphan(member), killed(SIGKILL));
   }
 }

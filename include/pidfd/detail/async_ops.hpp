@@ -45,6 +45,7 @@
 #include <pidfd/error.hpp>
 #include <pidfd/exit_status.hpp>
 #include <pidfd/pid_fd.hpp>
+#include <pidfd/detail/process_support.hpp>
 #include <pidfd/detail/registration.hpp>
 
 #include <boost/asio/append.hpp>
@@ -552,11 +553,15 @@ public:
         self.reset_cancellation_state(boost::asio::enable_total_cancellation());
         if (!owner_->is_open()) return post_error(self, boost::asio::error::bad_descriptor);
         if (!owner_->core_.cached_status()) {
-          error_code signal_ec;
-          owner_->core_.send_signal(SIGTERM, scope_, signal_ec);
+          const error_code signal_ec = signal(SIGTERM);
           // A reaped process (no_such_process) still has a status to report: wait for it.
           if (signal_ec && signal_ec != boost::system::errc::no_such_process)
             return post_error(self, signal_ec);
+        } else if (scope_ == signal_scope::process_group) {
+          // The leader's status is known, but its group may still have members: the pidfd
+          // still names the group (6.9+). None left (no_such_process) is no error; the
+          // wait below completes at once with the cached status.
+          (void)signal(SIGTERM);
         }
         registration_ = registration_ref::current(owner_->native_handle());
         state_ = state::grace;
@@ -569,8 +574,7 @@ public:
         if (ec == boost::asio::error::timed_out && !registration_.alive())
           return self.complete(boost::asio::error::operation_aborted, exit_status());
         if (ec == boost::asio::error::timed_out) {
-          error_code kill_ec;
-          owner_->core_.send_signal(SIGKILL, scope_, kill_ec);
+          const error_code kill_ec = signal(SIGKILL);
           if (!kill_ec) {
             error_code ignored;  // best effort: the kernel frees the memory anyway
             owner_->core_.release_memory(ignored);
@@ -586,6 +590,15 @@ public:
 
 private:
   enum class state { start, posted, grace, killed };
+
+  // The group through the pidfd, or kill(-pgid) before 6.9 while the leader is an unreaped
+  // child of ours: the implementation async_run() uses too.
+  error_code signal(int sig) const noexcept {
+    if (scope_ == signal_scope::process_group) return signal_process_group(owner_->core_, sig);
+    error_code ec;
+    owner_->core_.send_signal(sig, scope_, ec);
+    return ec;
+  }
 
   template <class Self>
   void post_error(Self& self, error_code ec) {
