@@ -63,7 +63,9 @@ constexpr const char* exit_text =
     "Exit status: 0 if every command succeeded; else that of the first command to fail:\n"
     "its exit code, 128+N if killed by signal N, 124 if it timed out, 126 if it could not\n"
     "be run, 127 if it was not found. 125 on bad usage or another error of pidfd-run\n"
-    "itself; 128+N if pidfd-run was interrupted by signal N.\n";
+    "itself; 128+N if pidfd-run was interrupted by signal N.\n"
+    "\n"
+    "The manual: man pidfd-run\n";
 
 // A line longer than this is printed in pieces, so one endless line cannot use up memory.
 constexpr std::size_t max_line = std::size_t{64} * 1024;
@@ -88,6 +90,122 @@ void write_all(int fd, const std::string& s) {
   }
 }
 
+// ---- Text in JSON -----------------------------------------------------------------------
+// JSON strings are Unicode; commands and their output are bytes. A text field holds the
+// bytes as UTF-8 when they are valid UTF-8. Otherwise each maximal ill-formed subsequence
+// (Unicode 15, section 3.9, the practice WHATWG's decoder also follows) becomes U+FFFD in
+// the text field, and a sibling field "<name>_base64" holds the exact bytes, so that a
+// reader who needs them (Python: base64.b64decode) gets them back, while jq and every
+// other JSON reader still see readable, valid text.
+
+// The length of the well-formed UTF-8 sequence at the start of s, or 0 if there is none;
+// then `bad` is the length of the maximal ill-formed subpart to replace (at least 1).
+std::size_t utf8_sequence(std::string_view s, std::size_t& bad) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char lead = byte(0);
+  bad = 1;
+  if (lead < 0x80) return 1;
+  std::size_t length = 0;
+  unsigned char low = 0x80, high = 0xBF;  // the range of the second byte
+  if (lead >= 0xC2 && lead <= 0xDF) length = 2;
+  else if (lead >= 0xE0 && lead <= 0xEF) length = 3;
+  else if (lead >= 0xF0 && lead <= 0xF4) length = 4;
+  else return 0;  // a continuation byte, an overlong lead (C0, C1), or beyond U+10FFFF
+  if (lead == 0xE0) low = 0xA0;        // overlong
+  else if (lead == 0xED) high = 0x9F;  // a surrogate
+  else if (lead == 0xF0) low = 0x90;   // overlong
+  else if (lead == 0xF4) high = 0x8F;  // beyond U+10FFFF
+  for (std::size_t i = 1; i < length; ++i) {
+    const unsigned char lo = i == 1 ? low : 0x80, hi = i == 1 ? high : 0xBF;
+    if (i >= s.size() || byte(i) < lo || byte(i) > hi) {
+      bad = i;
+      return 0;
+    }
+  }
+  return length;
+}
+
+bool valid_utf8(std::string_view s) {
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = utf8_sequence(s.substr(i), bad);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+// s with every maximal ill-formed subpart replaced by U+FFFD.
+std::string replace_invalid_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = utf8_sequence(s.substr(i), bad);
+    if (n > 0) out.append(s.substr(i, n));
+    else out += "\xEF\xBF\xBD";
+    i += n > 0 ? n : bad;
+  }
+  return out;
+}
+
+// Standard base64 (RFC 4648, section 4) with padding.
+std::string base64(std::string_view s) {
+  static constexpr char digits[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((s.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < s.size(); i += 3) {
+    const std::size_t n = std::min<std::size_t>(3, s.size() - i);
+    std::uint32_t v = 0;
+    for (std::size_t k = 0; k < 3; ++k)
+      v = (v << 8) | (k < n ? static_cast<unsigned char>(s[i + k]) : 0u);
+    for (std::size_t k = 0; k < 4; ++k)
+      out += k <= n ? digits[(v >> (18 - 6 * k)) & 0x3F] : '=';
+  }
+  return out;
+}
+
+// Sets o[key] to the bytes as text and, when they are not valid UTF-8, o[key + "_base64"].
+void put_text(boost::json::object& o, const std::string& key, std::string_view bytes) {
+  if (valid_utf8(bytes)) {
+    o[key] = bytes;
+    return;
+  }
+  o[key] = replace_invalid_utf8(bytes);
+  o[key + "_base64"] = base64(bytes);
+}
+
+// o["argv"], and o["argv_base64"] (every element) when an element is not valid UTF-8.
+void put_argv(boost::json::object& o, const std::vector<std::string>& argv) {
+  boost::json::array text, bytes;
+  bool valid = true;
+  for (const auto& a : argv) {
+    valid = valid && valid_utf8(a);
+    text.emplace_back(replace_invalid_utf8(a));
+    bytes.emplace_back(base64(a));
+  }
+  o["argv"] = std::move(text);
+  if (!valid) o["argv_base64"] = std::move(bytes);
+}
+
+// At most `limit` bytes of s, cut back to the start of a UTF-8 sequence that the cut
+// would split, so that a bound never turns valid text into invalid text.
+std::string_view cut_utf8(std::string_view s, std::size_t limit) {
+  if (s.size() <= limit) return s;
+  // The lead byte of the sequence the cut may split is at most three bytes back.
+  std::size_t start = limit;
+  while (start > 0 && limit - start < 3 && (static_cast<unsigned char>(s[start - 1]) & 0xC0) == 0x80)
+    --start;
+  if (start > 0) {
+    --start;
+    std::size_t bad = 0;
+    const std::size_t whole = utf8_sequence(s.substr(start), bad);
+    if (whole > 1 && start + whole > limit) return s.substr(0, start);
+  }
+  return s.substr(0, limit);
+}
+
 struct settings {
   std::size_t jobs = 1;
   std::optional<clock_type::duration> timeout;
@@ -95,6 +213,9 @@ struct settings {
   bool keep_going = false;
   bool json = false;
   bool quiet = false;
+  bool prefix = true;                        // "[N] " in front of each output line
+  std::optional<std::size_t> json_output;    // keep this many bytes per stream for the JSON
+  bool progress = false;                     // a status line on standard error (a terminal)
 };
 
 // One command and, once it has ended, how.
@@ -111,6 +232,7 @@ struct command {
   bool truncated = false;
   clock_type::duration elapsed{};
   std::size_t out_bytes = 0, err_bytes = 0;
+  std::string out_kept, err_kept;      // the first bytes of each stream, for --json-output
 
   bool succeeded() const { return st == state::ended && !timed_out && !error && status.success(); }
   bool failed() const {
@@ -137,12 +259,72 @@ struct command {
   }
 };
 
-// A command's output stream (stdout or stderr): read as it comes, split into lines, each
-// printed whole with the command's number in front.
+// Minutes and seconds ("4:05"), or hours too ("1:02:03"), for the status line.
+std::string format_clock(clock_type::duration d) {
+  const auto total = std::chrono::duration_cast<std::chrono::seconds>(d).count();
+  char buf[48];
+  if (total >= 3600)
+    (void)std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", static_cast<long long>(total / 3600),
+                        static_cast<long long>(total / 60 % 60), static_cast<long long>(total % 60));
+  else
+    (void)std::snprintf(buf, sizeof buf, "%lld:%02lld", static_cast<long long>(total / 60),
+                        static_cast<long long>(total % 60));
+  return buf;
+}
+
+// The status line of --progress: drawn on standard error (a terminal) by a timer a few
+// times a second, erased before any output line is printed and at the end. It is one
+// short line, rewritten in place with a carriage return and "erase line" (ESC [ K).
+class progress_line {
+public:
+  explicit progress_line(asio::io_context& io) : timer_(io) {}
+
+  // Draws text() now and again every `period` until stop().
+  void start(std::function<std::string()> text) {
+    text_ = std::move(text);
+    active_ = true;
+    tick();
+  }
+
+  // Erases the line, if shown, so that an output line can take its place; the next tick
+  // draws it again.
+  void erase() {
+    if (!shown_) return;
+    write_all(2, "\r\x1b[K");
+    shown_ = false;
+  }
+
+  void stop() {
+    active_ = false;
+    timer_.cancel();
+    erase();
+  }
+
+private:
+  static constexpr auto period = std::chrono::milliseconds(250);
+
+  void tick() {
+    if (!active_) return;
+    write_all(2, "\r\x1b[K" + text_());
+    shown_ = true;
+    timer_.expires_after(period);
+    timer_.async_wait([this](pidfd::error_code ec) {
+      if (!ec) tick();
+    });
+  }
+
+  asio::steady_timer timer_;
+  std::function<std::string()> text_;
+  bool active_ = false, shown_ = false;
+};
+
+// A command's output stream (stdout or stderr): read as it comes and split into lines,
+// each handed whole ('\n' included) to the sink; a line longer than max_line in pieces.
 class output_stream {
 public:
-  output_stream(asio::readable_pipe pipe, int to_fd, std::string prefix, std::size_t& counter)
-      : pipe_(std::move(pipe)), to_fd_(to_fd), prefix_(std::move(prefix)), counter_(counter) {}
+  using sink = std::function<void(std::string_view)>;
+  output_stream(asio::readable_pipe pipe, sink to, std::size_t& counter)
+      : pipe_(std::move(pipe)), sink_(std::move(to)), counter_(counter) {}
 
   template <class Done>
   void start(Done done) {
@@ -153,7 +335,8 @@ public:
         take(std::string_view(chunk_.data(), n));
       }
       if (ec) {
-        finish();
+        if (!partial_.empty()) sink_(partial_);
+        partial_.clear();
         done();
         return;
       }
@@ -167,48 +350,32 @@ public:
     pipe_.close(ignored);
   }
 
-  bool open() const { return !eof_; }
-
 private:
   void take(std::string_view data) {
-    std::string out;
     while (!data.empty()) {
       const std::size_t nl = data.find('\n');
-      if (nl == std::string_view::npos) {
-        const std::size_t room = max_line - partial_.size();
+      const std::size_t room = max_line - partial_.size();
+      if (nl == std::string_view::npos || nl >= room) {
         partial_.append(data.substr(0, room));
         data.remove_prefix(std::min(room, data.size()));
-        if (partial_.size() == max_line) emit(out);
+        if (partial_.size() == max_line) flush();
         continue;
       }
-      partial_.append(data.substr(0, nl));
+      partial_.append(data.substr(0, nl + 1));
       data.remove_prefix(nl + 1);
-      emit(out);
+      flush();
     }
-    write_all(to_fd_, out);
   }
 
-  void emit(std::string& out) {
-    out += prefix_;
-    out += partial_;
-    out += '\n';
+  void flush() {
+    sink_(partial_);
     partial_.clear();
   }
 
-  void finish() {
-    eof_ = true;
-    if (partial_.empty()) return;
-    std::string out;
-    emit(out);
-    write_all(to_fd_, out);
-  }
-
   asio::readable_pipe pipe_;
-  int to_fd_;
-  std::string prefix_;
+  sink sink_;
   std::size_t& counter_;
   std::string partial_;
-  bool eof_ = false;
   std::array<char, 16384> chunk_{};
 };
 
@@ -222,14 +389,13 @@ struct running_command {
   bool reaped = false;
   int open_streams = 2;
 
-  running_command(asio::io_context& io, command& c, pidfd::process child, int out_to, int err_to)
+  running_command(asio::io_context& io, command& c, pidfd::process child,
+                  output_stream::sink out_to, output_stream::sink err_to)
       : cmd(c),
         started(clock_type::now()),
         pidfd(std::move(child.pidfd)),
-        out(std::move(child.stdout_pipe), out_to, "[" + std::to_string(c.number) + "] ",
-            c.out_bytes),
-        err(std::move(child.stderr_pipe), err_to, "[" + std::to_string(c.number) + "] ",
-            c.err_bytes),
+        out(std::move(child.stdout_pipe), std::move(out_to), c.out_bytes),
+        err(std::move(child.stderr_pipe), std::move(err_to), c.err_bytes),
         deadline(io),
         kill_timer(io),
         drain_timer(io) {}
@@ -273,7 +439,9 @@ public:
         if (r) r->terminate(sig, settings_.grace);
     });
     running_.resize(commands_.size());
+    started_ = clock_type::now();
     start_more();
+    if (settings_.progress && active_ > 0) progress_.start([this] { return progress_text(); });
     io_.run();
     for (auto& c : commands_)
       if (c.st == command::state::pending) c.st = command::state::not_started;
@@ -293,6 +461,7 @@ private:
     if (active_ == 0 && (stopping_ || next_ == commands_.size())) {
       pidfd::error_code ignored;
       signals_.cancel(ignored);
+      progress_.stop();
     }
   }
 
@@ -308,6 +477,7 @@ private:
     if (ec) {
       c.st = command::state::spawn_failed;
       c.error = ec;
+      progress_.erase();
       write_all(2, "[" + std::to_string(c.number) + "] pidfd-run: cannot run " +
                        (c.inherit_stdin ? c.argv[0] : std::string("/bin/sh")) + ": " +
                        ec.message() + "\n");
@@ -316,8 +486,10 @@ private:
     }
     c.st = command::state::running;
     ++active_;
-    const int out_to = settings_.json ? 2 : 1;
-    auto r = std::make_unique<running_command>(io_, c, std::move(child), out_to, 2);
+    auto r = std::make_unique<running_command>(
+        io_, c, std::move(child),
+        [this, &c](std::string_view piece) { print(c, false, piece); },
+        [this, &c](std::string_view piece) { print(c, true, piece); });
     running_command& rc = *r;
     running_[c.number - 1] = std::move(r);
 
@@ -356,6 +528,41 @@ private:
     }
   }
 
+  // One piece of a command's output (a line with its '\n', or a part of a long line):
+  // printed whole with one write, after the status line is erased; kept for the JSON.
+  void print(command& c, bool from_stderr, std::string_view piece) {
+    if (settings_.json_output) {
+      // Three bytes more than the bound: enough to see whether the bound splits a UTF-8
+      // sequence, which the JSON then leaves out whole (cut_utf8).
+      const std::size_t keep = *settings_.json_output + 3;
+      std::string& kept = from_stderr ? c.err_kept : c.out_kept;
+      kept.append(piece.substr(0, keep - std::min(kept.size(), keep)));
+    }
+    std::string line;
+    if (settings_.prefix) line = "[" + std::to_string(c.number) + "] ";
+    line += piece;
+    if (line.back() != '\n') line += '\n';
+    progress_.erase();
+    write_all(from_stderr || settings_.json ? 2 : 1, line);
+  }
+
+  std::string progress_text() const {
+    std::size_t done = 0, failed = 0;
+    for (const auto& c : commands_) {
+      if (c.st == command::state::ended || c.st == command::state::spawn_failed) ++done;
+      if (c.failed()) ++failed;
+    }
+    const clock_type::duration elapsed = clock_type::now() - started_;
+    std::string text = "pidfd-run: " + std::to_string(done) + " of " +
+                       std::to_string(commands_.size()) + " done, " + std::to_string(failed) +
+                       " failed, " + std::to_string(active_) + " running, " +
+                       format_clock(elapsed) + " elapsed";
+    if (done > 0 && done < commands_.size())
+      text += ", about " + format_clock(elapsed * static_cast<long>(commands_.size() - done) /
+                                        static_cast<long>(done)) + " left";
+    return text;
+  }
+
   void maybe_done(running_command& rc) {
     if (!rc.reaped || rc.open_streams > 0) return;
     rc.drain_timer.cancel();
@@ -381,12 +588,8 @@ private:
       return;
     }
     if (settings_.quiet) return;
-    std::size_t ok = 0, bad = 0, skipped = 0;
-    for (const auto& c : commands_) {
-      if (c.succeeded()) ++ok;
-      else if (c.failed()) ++bad;
-      else ++skipped;
-    }
+    const tally t = count();
+    const std::size_t ok = t.succeeded, bad = t.failed, skipped = t.not_started;
     std::size_t status_width = 6;
     for (const auto& c : commands_) status_width = std::max(status_width, c.describe().size());
     std::ostringstream os;
@@ -408,56 +611,77 @@ private:
     write_all(2, os.str());
   }
 
-  boost::json::object json_report() const {
-    namespace json = boost::json;
-    json::array list;
-    std::size_t ok = 0, bad = 0, skipped = 0;
+  struct tally {
+    std::size_t succeeded = 0, failed = 0, not_started = 0;
+  };
+  tally count() const {
+    tally t;
     for (const auto& c : commands_) {
-      json::object o;
-      o["number"] = c.number;
-      o["command"] = c.text;
-      json::array argv;
-      for (const auto& a : c.argv) argv.emplace_back(a);
-      o["argv"] = std::move(argv);
-      switch (c.st) {
-        case command::state::ended:
-          o["state"] = c.error ? "unknown" : c.status.signaled() ? "killed" : "exited";
-          break;
-        case command::state::spawn_failed: o["state"] = "cannot run"; break;
-        default: o["state"] = "not started"; break;
-      }
-      o["exit_code"] = c.status.code() ? json::value(*c.status.code()) : json::value(nullptr);
-      o["signal"] = c.status.signal() ? json::value(*c.status.signal()) : json::value(nullptr);
-      o["core_dumped"] = c.status.core_dumped();
-      o["timed_out"] = c.timed_out;
-      o["status"] = c.describe();
-      o["error"] = c.error ? json::value(c.error.message()) : json::value(nullptr);
-      o["seconds"] = c.st == command::state::ended
-                         ? json::value(std::chrono::duration<double>(c.elapsed).count())
-                         : json::value(nullptr);
-      o["stdout_bytes"] = c.out_bytes;
-      o["stderr_bytes"] = c.err_bytes;
-      o["output_truncated"] = c.truncated;
-      o["succeeded"] = c.succeeded();
-      if (c.succeeded()) ++ok;
-      else if (c.failed()) ++bad;
-      else ++skipped;
-      list.emplace_back(std::move(o));
+      if (c.succeeded()) ++t.succeeded;
+      else if (c.failed()) ++t.failed;
+      else ++t.not_started;
     }
-    json::object top;
+    return t;
+  }
+
+  boost::json::object json_report() const {
+    boost::json::array list;
+    for (const auto& c : commands_) list.emplace_back(command_json(c));
+    const tally t = count();
+    boost::json::object top;
     top["commands"] = std::move(list);
-    top["succeeded"] = ok;
-    top["failed"] = bad;
-    top["not_started"] = skipped;
-    top["interrupted_by_signal"] = interrupted_ ? json::value(interrupted_) : json::value(nullptr);
+    top["succeeded"] = t.succeeded;
+    top["failed"] = t.failed;
+    top["not_started"] = t.not_started;
+    top["interrupted_by_signal"] =
+        interrupted_ ? boost::json::value(interrupted_) : boost::json::value(nullptr);
     top["exit_code"] = result();
     return top;
+  }
+
+  boost::json::object command_json(const command& c) const {
+    namespace json = boost::json;
+    json::object o;
+    o["number"] = c.number;
+    put_text(o, "command", c.text);
+    put_argv(o, c.argv);
+    switch (c.st) {
+      case command::state::ended:
+        o["state"] = c.error ? "unknown" : c.status.signaled() ? "killed" : "exited";
+        break;
+      case command::state::spawn_failed: o["state"] = "cannot run"; break;
+      default: o["state"] = "not started"; break;
+    }
+    o["exit_code"] = c.status.code() ? json::value(*c.status.code()) : json::value(nullptr);
+    o["signal"] = c.status.signal() ? json::value(*c.status.signal()) : json::value(nullptr);
+    o["core_dumped"] = c.status.core_dumped();
+    o["timed_out"] = c.timed_out;
+    o["status"] = c.describe();
+    o["error"] = c.error ? json::value(c.error.message()) : json::value(nullptr);
+    o["seconds"] = c.st == command::state::ended
+                       ? json::value(std::chrono::duration<double>(c.elapsed).count())
+                       : json::value(nullptr);
+    o["stdout_bytes"] = c.out_bytes;
+    o["stderr_bytes"] = c.err_bytes;
+    o["output_truncated"] = c.truncated;
+    if (settings_.json_output) {
+      const std::string_view out = cut_utf8(c.out_kept, *settings_.json_output);
+      const std::string_view err = cut_utf8(c.err_kept, *settings_.json_output);
+      put_text(o, "stdout", out);
+      o["stdout_omitted_bytes"] = c.out_bytes - out.size();
+      put_text(o, "stderr", err);
+      o["stderr_omitted_bytes"] = c.err_bytes - err.size();
+    }
+    o["succeeded"] = c.succeeded();
+    return o;
   }
 
   settings settings_;
   std::vector<command> commands_;
   asio::io_context io_;
   asio::signal_set signals_;
+  progress_line progress_{io_};
+  clock_type::time_point started_;
   std::vector<std::unique_ptr<running_command>> running_;  // by command number - 1
   std::size_t next_ = 0, active_ = 0;
   bool stopping_ = false;
@@ -503,6 +727,12 @@ int run_main(int argc, char** argv) {
       ("keep-going", "start the remaining commands even after one has failed")
       ("json", "print the summary as JSON on standard output (the commands' output then "
                "goes to standard error)")
+      ("json-output", po::value<std::string>()->implicit_value("65536")->value_name("BYTES"),
+       "with --json (implied): include each command's output, at most BYTES per stream "
+       "(default 65536)")
+      ("no-prefix", "print the commands' output lines without the \"[N] \" in front")
+      ("progress", "show a status line on standard error while the commands run (only "
+                   "when it is a terminal)")
       ("quiet,q", "print no summary table")
       ("help,h", "print this help and exit")
       ("version", "print the version and exit");
@@ -526,6 +756,14 @@ int run_main(int argc, char** argv) {
   s.keep_going = vm.count("keep-going") != 0;
   s.json = vm.count("json") != 0;
   s.quiet = vm.count("quiet") != 0;
+  s.prefix = vm.count("no-prefix") == 0;
+  if (vm.count("json-output")) {
+    s.json = true;
+    s.json_output = static_cast<std::size_t>(
+        parse_count(vm["json-output"].as<std::string>(), "--json-output", long{1} << 30));
+  }
+  // Only a terminal shows the status line; anywhere else its redraws would be garbage.
+  s.progress = vm.count("progress") != 0 && ::isatty(2) == 1;
 
   std::vector<command> cmds;
   if (split < argc) {
