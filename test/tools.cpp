@@ -5,6 +5,7 @@
 
 #include <pidfd/kernel.hpp>
 #include <pidfd/pid_fd.hpp>
+#include <pidfd/process.hpp>
 #include <pidfd/spawn.hpp>
 
 #include <boost/json.hpp>
@@ -13,7 +14,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -70,8 +73,10 @@ struct tool_result {
   int code() const { return status.exited() ? *status.code() : 128 + status.signal().value_or(0); }
 };
 
+// With stderr_to, the tool's stderr is that fd (running_tool::err then reads `stderr_from`).
 running_tool start_tool(const std::string& name, const std::vector<std::string>& args,
-                        const std::string& input = {}, const std::vector<std::string>& env = {}) {
+                        const std::string& input = {}, const std::vector<std::string>& env = {},
+                        int stderr_to = -1, pidfd::unique_fd stderr_from = {}) {
   std::vector<std::string> argv{tool_path(name)};
   argv.insert(argv.end(), args.begin(), args.end());
   pipe_fds in = make_pipe(), out = make_pipe(), err = make_pipe();
@@ -84,7 +89,8 @@ running_tool start_tool(const std::string& name, const std::vector<std::string>&
   pidfd::spawn_options options;
   options.stdin_fd = in.read.get();
   options.stdout_fd = out.write.get();
-  options.stderr_fd = err.write.get();
+  options.stderr_fd = stderr_to >= 0 ? stderr_to : err.write.get();
+  if (stderr_to >= 0) err.read = std::move(stderr_from);
   if (!env.empty()) {
     std::vector<std::string> all;
     for (char** e = environ; *e; ++e) all.emplace_back(*e);
@@ -549,6 +555,156 @@ TEST(ToolPidfdRun, CommandsFromAFileAndFromArgv) {
   EXPECT_EQ(argv.out, "[1] a  b c\n");
 }
 
+// Runs python3 on `script` with `json_text` as its standard input; returns what it printed.
+// Python's json module is a strict reader of JSON text (invalid UTF-8 is an error).
+std::string python_on_json(const std::string& script, const std::string& json_text) {
+  pidfd::run_options options;
+  options.input = json_text;
+  options.timeout = wait_bound;
+  const pidfd::run_result r = pidfd::run({"python3", "-c", script}, options);
+  EXPECT_EQ(r.status.code(), 0) << r.err;
+  return r.out;
+}
+
+// Bytes that are not UTF-8, in a command and in its output: the JSON is still valid (Boost.JSON
+// and Python read it; both reject invalid UTF-8), text fields hold U+FFFD for each maximal
+// ill-formed subpart (what Python's decode(errors="replace") gives too), and the *_base64
+// fields give back the exact bytes.
+TEST(ToolPidfdRun, JsonIsValidForAnyBytes) {
+  const std::string overlong = "\xC0\xAF", surrogate = "\xED\xA0\x80",
+                    beyond = "\xF4\x90\x80\x80", overlong3 = "\xE0\x80\xAF",
+                    truncated = "\xF0\x9F\x98";
+  const std::string valid = "\xE2\x82\xAC \xF0\x9F\x98\x80";
+  const std::string bytes = "a" + overlong + "b" + surrogate + "c" + beyond + overlong3 + valid +
+                            "\xFF" + truncated;
+  std::string escaped;  // for printf: every byte as \ooo
+  for (unsigned char b : bytes) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "\\%03o", b);
+    escaped += buf;
+  }
+  const std::string input = "echo \xFF\xFE x\nprintf '" + escaped + "'\necho plain\n";
+  const tool_result r = run_tool("pidfd-run", {"-j", "1", "--json-output"}, input);
+  ASSERT_EQ(r.code(), 0) << r.err;
+  const json::object report = json::parse(r.out).as_object();
+  const json::array& cmds = report.at("commands").as_array();
+  ASSERT_EQ(cmds.size(), 3u);
+  const std::string fffd = "\xEF\xBF\xBD";
+  const json::object& a = cmds[0].as_object();
+  EXPECT_EQ(a.at("command").as_string(), "echo " + fffd + fffd + " x");
+  EXPECT_EQ(a.at("command_base64").as_string(), "ZWNobyD//iB4");  // "echo \xFF\xFE x"
+  EXPECT_EQ(a.at("argv").as_array().at(2).as_string(), "echo " + fffd + fffd + " x");
+  EXPECT_EQ(a.at("argv_base64").as_array().at(0).as_string(), "L2Jpbi9zaA==");  // "/bin/sh"
+  EXPECT_EQ(a.at("stdout").as_string(), fffd + fffd + " x\n");
+  EXPECT_EQ(a.at("stdout_base64").as_string(), "//4geAo=");
+  const json::object& b = cmds[1].as_object();
+  EXPECT_EQ(b.at("stdout").as_string(), "a" + fffd + fffd + "b" + fffd + fffd + fffd + "c" + fffd +
+                                            fffd + fffd + fffd + fffd + fffd + fffd + valid +
+                                            fffd + fffd);
+  const json::object& c = cmds[2].as_object();
+  EXPECT_EQ(c.at("stdout").as_string(), "plain\n");
+  EXPECT_FALSE(c.contains("stdout_base64"));
+  EXPECT_FALSE(c.contains("command_base64"));
+  EXPECT_FALSE(c.contains("argv_base64"));
+  // Python reads it, finds every text field equal to the replacement decoding of its exact
+  // bytes, and prints those bytes.
+  const std::string script =
+      "import json, sys, base64\n"
+      "d = json.load(sys.stdin)\n"
+      "for c in d['commands']:\n"
+      "  for k in ('command', 'stdout'):\n"
+      "    raw = base64.b64decode(c[k + '_base64']) if k + '_base64' in c else c[k].encode()\n"
+      "    assert c[k] == raw.decode('utf-8', 'replace'), k\n"
+      "    print(raw.hex())\n";
+  const std::string hex = python_on_json(script, r.out);
+  auto to_hex = [](std::string_view s) {
+    std::string h;
+    for (unsigned char ch : s) {
+      char buf[3];
+      std::snprintf(buf, sizeof buf, "%02x", ch);
+      h += buf;
+    }
+    return h;
+  };
+  EXPECT_EQ(hex, to_hex("echo \xFF\xFE x") + "\n" + to_hex("\xFF\xFE x\n") + "\n" +
+                     to_hex("printf '" + escaped + "'") + "\n" + to_hex(bytes) + "\n" +
+                     to_hex("echo plain") + "\n" + to_hex("plain\n") + "\n");
+}
+
+// --json-output=BYTES keeps at most BYTES of each stream, never half a UTF-8 character, and
+// says how many bytes it left out; without a number it keeps 65536.
+TEST(ToolPidfdRun, JsonOutputIsBounded) {
+  const json::object small = run_json(
+      {"--json-output=2"}, "printf 'hello world'; printf 'E\\342\\202\\254' >&2\n", 0);
+  const json::object& c = small.at("commands").as_array().at(0).as_object();
+  EXPECT_EQ(c.at("stdout").as_string(), "he");
+  EXPECT_EQ(c.at("stdout_omitted_bytes").to_number<int>(), 9);
+  EXPECT_EQ(c.at("stderr").as_string(), "E");  // the euro sign (3 bytes) does not fit
+  EXPECT_EQ(c.at("stderr_omitted_bytes").to_number<int>(), 3);
+  EXPECT_EQ(c.at("stdout_bytes").to_number<int>(), 11);
+  const json::object fits = run_json({"--json-output=4"}, "printf 'E\\342\\202\\254'\n", 0);
+  EXPECT_EQ(fits.at("commands").as_array().at(0).as_object().at("stdout").as_string(),
+            "E\xE2\x82\xAC");
+  const json::object big =
+      run_json({"--json-output"}, "head -c 70000 /dev/zero | tr '\\0' x\n", 0);
+  const json::object& d = big.at("commands").as_array().at(0).as_object();
+  EXPECT_EQ(d.at("stdout").as_string(), std::string(65536, 'x'));
+  EXPECT_EQ(d.at("stdout_omitted_bytes").to_number<int>(), 70000 - 65536);
+  EXPECT_EQ(d.at("stderr").as_string(), "");
+  // Without --json-output, no output in the JSON.
+  const json::object none = run_json({}, "echo hi\n", 0);
+  EXPECT_FALSE(none.at("commands").as_array().at(0).as_object().contains("stdout"));
+}
+
+TEST(ToolPidfdRun, NoPrefix) {
+  const tool_result r =
+      run_tool("pidfd-run", {"-j", "1", "-q", "--no-prefix"}, "echo one; echo two >&2\nprintf tail\n");
+  EXPECT_EQ(r.code(), 0) << r.err;
+  EXPECT_EQ(r.out, "one\ntail\n");
+  EXPECT_EQ(r.err, "two\n");
+}
+
+// --progress draws its status line on a terminal (here a pseudo-terminal in raw mode, so
+// the bytes arrive unchanged): first drawn before any command can have ended, erased before
+// each output line and before the summary.
+TEST(ToolPidfdRun, ProgressLineOnATerminal) {
+  pidfd::unique_fd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  ASSERT_TRUE(master.is_open());
+  ASSERT_EQ(::grantpt(master.get()), 0);
+  ASSERT_EQ(::unlockpt(master.get()), 0);
+  char name[64];
+  ASSERT_EQ(::ptsname_r(master.get(), name, sizeof name), 0);
+  pidfd::unique_fd slave(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  ASSERT_TRUE(slave.is_open());
+  termios raw{};
+  ASSERT_EQ(::tcgetattr(slave.get(), &raw), 0);
+  ::cfmakeraw(&raw);
+  ASSERT_EQ(::tcsetattr(slave.get(), TCSANOW, &raw), 0);
+  running_tool t = start_tool("pidfd-run", {"--progress", "-j", "1"}, "echo out\n", {},
+                              slave.get(), std::move(master));
+  slave.reset();  // the tool holds the only slave: its exit ends our reads (EIO)
+  const tool_result r = finish_tool(t);
+  EXPECT_EQ(r.code(), 0) << r.err;
+  EXPECT_EQ(r.out, "[1] out\n");
+  const std::string erase = "\r\x1b[K";
+  const std::string first = erase + "pidfd-run: 0 of 1 done, 0 failed, 1 running, 0:00 elapsed";
+  EXPECT_EQ(r.err.rfind(first, 0), 0u) << r.err;
+  const std::size_t summary = r.err.find("pidfd-run: 1 command: 1 succeeded, 0 failed\n");
+  ASSERT_NE(summary, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.substr(summary - erase.size(), erase.size()), erase);
+  EXPECT_EQ(r.err.find('\r', summary), std::string::npos);
+}
+
+// Not a terminal: no status line, nothing but the summary.
+TEST(ToolPidfdRun, NoProgressLineOnAPipe) {
+  const tool_result r = run_tool("pidfd-run", {"--progress", "-j", "1"}, "echo out\n");
+  EXPECT_EQ(r.code(), 0) << r.err;
+  EXPECT_EQ(r.out, "[1] out\n");
+  EXPECT_EQ(r.err.rfind("pidfd-run: 1 command: 1 succeeded, 0 failed\n", 0), 0u) << r.err;
+  EXPECT_EQ(r.err.find('\r'), std::string::npos);
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos);
+}
+
 TEST(ToolPidfdRun, BadUsageIsExit125WithAMessage) {
   struct row {
     std::vector<std::string> args;
@@ -580,6 +736,8 @@ TEST(ToolPidfdRun, HelpAndVersion) {
   EXPECT_EQ(help.code(), 0);
   EXPECT_EQ(help.out.rfind("Usage: pidfd-run [OPTION]... -- COMMAND [ARG]...\n", 0), 0u);
   EXPECT_NE(help.out.find("--keep-going"), std::string::npos);
+  EXPECT_NE(help.out.find("\nThe manual: man pidfd-run\n"), std::string::npos) << help.out;
+  EXPECT_EQ(help.out.find(".md"), std::string::npos) << help.out;
   const tool_result version = run_tool("pidfd-run", {"--version"});
   EXPECT_EQ(version.code(), 0);
   EXPECT_EQ(version.out, "pidfd-run (asio-pidfd) " PIDFD_TEST_PROJECT_VERSION "\n");
