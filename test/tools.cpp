@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <iterator>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -457,6 +459,131 @@ TEST(ToolPidfdRun, InterruptionIsPassedOnToTheCommands) {
   EXPECT_EQ(cmds[1].as_object().at("state").as_string(), "not started");
 }
 
+// The live processes whose command line holds `marker` (zombies have none).
+std::vector<pid_t> processes_with(const std::string& marker) {
+  std::vector<pid_t> found;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find(marker) != std::string::npos) found.push_back(std::stoi(name));
+  }
+  return found;
+}
+
+// Fails for every process with `marker` that is still running: one that was killed but has
+// not quite ended yet is given the bound to end (its pidfd becomes readable); one that
+// does not is killed, so that the test leaves nothing behind either.
+void expect_none_left(const std::string& marker) {
+  for (pid_t pid : processes_with(marker)) {
+    pidfd::error_code ec;
+    pidfd::pid_fd p = pidfd::pid_fd::open(pid, ec);
+    if (ec) continue;  // ended in between
+    if (wait_readable(p.native_handle(), wait_bound)) continue;
+    ADD_FAILURE() << "left behind: pid " << pid << " with " << marker;
+    p.kill(ec);
+  }
+}
+
+// As a child subreaper the test inherits what a command's shell left behind when it
+// ended: every such process must have been killed by pidfd-run. Reaps them.
+void reap_inherited() {
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(task.path() / "children");
+    for (pid_t p; in >> p;) {
+      pidfd::pid_fd orphan = pidfd::pid_fd::open(p);
+      EXPECT_EQ(bounded_wait(orphan).signal(), SIGKILL) << "pid " << p;
+    }
+  }
+}
+
+// A command of which a part ignores SIGTERM and holds the output open: the background
+// subshell says "started" once it ignores SIGTERM, then sleeps; the foreground sleeps too.
+// Both sleeps carry `marker` (a duration no other process uses).
+std::string stubborn_command(const std::string& marker) {
+  return "(trap '' TERM; echo started; exec sleep " + marker + ") & exec sleep " + marker + "\n";
+}
+
+std::string unique_sleep() { return "6000." + std::to_string(::getpid()); }
+
+// Ctrl-C (SIGINT) while commands run that have background processes, one ignoring SIGTERM:
+// pidfd-run cancels every command, exits with 130 like a shell, and nothing of any command
+// is left, in the default scope (a cgroup where one can be made) and in process-group scope.
+TEST(ToolPidfdRun, InterruptLeavesNothingBehind) {
+  become_subreaper();
+  for (const std::string scope : {"", "--scope=process-group"}) {
+    const std::string marker = unique_sleep() + (scope.empty() ? "1" : "2");
+    std::vector<std::string> args{"-j", "2", "-k", "0.2"};
+    if (!scope.empty()) args.push_back(scope);
+    running_tool t =
+        start_tool("pidfd-run", args, stubborn_command(marker) + stubborn_command(marker));
+    std::set<std::string> started{read_line(t.out.get()), read_line(t.out.get())};
+    EXPECT_EQ(started, (std::set<std::string>{"[1] started", "[2] started"}));
+    t.pidfd.send_signal(SIGINT);
+    const tool_result r = finish_tool(t);
+    EXPECT_EQ(r.code(), 130) << r.err;
+    EXPECT_NE(r.err.find("2 failed (interrupted by signal 2)"), std::string::npos) << r.err;
+    expect_none_left(marker);
+    reap_inherited();
+  }
+}
+
+// A timeout stops the whole command, also the part that ignores SIGTERM and keeps the
+// output open; the report counts that part as a leftover it killed.
+TEST(ToolPidfdRun, TimeoutLeavesNothingBehind) {
+  become_subreaper();
+  for (const std::string scope : {"", "--scope=process-group"}) {
+    const std::string marker = unique_sleep() + (scope.empty() ? "3" : "4");
+    std::vector<std::string> args{"-t", "0.3", "-k", "0.2"};
+    if (!scope.empty()) args.push_back(scope);
+    const json::object report = run_json(args, stubborn_command(marker), 124);
+    const json::object& c = report.at("commands").as_array().at(0).as_object();
+    EXPECT_EQ(c.at("timed_out").as_bool(), true);
+    EXPECT_EQ(c.at("signal").to_number<int>(), SIGTERM);
+    EXPECT_EQ(c.at("killed_leftovers").to_number<int>(), 1) << scope;
+    expect_none_left(marker);
+    reap_inherited();
+  }
+}
+
+// What each command cost: CPU time and peak memory in the JSON and in the table; none
+// for a command that never ran.
+TEST(ToolPidfdRun, UsageInJsonAndTable) {
+  const std::string busy = "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done\n";
+  const json::object report = run_json({"-j", "1"}, busy + "exit 3\necho never\n", 3);
+  const json::array& cmds = report.at("commands").as_array();
+  ASSERT_EQ(cmds.size(), 3u);
+  const json::object& a = cmds[0].as_object();
+  EXPECT_GT(a.at("user_cpu_seconds").to_number<double>() +
+                a.at("system_cpu_seconds").to_number<double>(),
+            0.0);
+  const auto rss = a.at("max_rss_bytes").to_number<std::uint64_t>();
+  EXPECT_GT(rss, 0u);
+  EXPECT_EQ(rss % 1024, 0u);  // the kernel counts in KiB
+  EXPECT_EQ(a.at("killed_leftovers").to_number<int>(), 0);
+  EXPECT_TRUE(cmds[2].as_object().at("user_cpu_seconds").is_null());
+  EXPECT_TRUE(cmds[2].as_object().at("max_rss_bytes").is_null());
+
+  const tool_result table = run_tool("pidfd-run", {"-j", "1"}, busy + "exit 3\necho never\n");
+  EXPECT_EQ(table.code(), 3);
+  const std::vector<std::string> err = lines_of(table.err);
+  ASSERT_EQ(err.size(), 5u) << table.err;
+  EXPECT_NE(err[1].find("seconds      cpu  max RSS   bytes out  command"), std::string::npos)
+      << err[1];
+  // Never run: "-" for seconds, cpu and memory.
+  EXPECT_NE(err[4].find("         -        -        -           0  echo never"),
+            std::string::npos)
+      << err[4];
+  // The busy loop: CPU seconds and memory (a number with K, M or G).
+  std::istringstream row(err[2].substr(err[2].find("code 0") + 6));
+  std::string seconds, cpu, memory;
+  row >> seconds >> cpu >> memory;
+  EXPECT_EQ(cpu.find_first_not_of("0123456789."), std::string::npos) << err[2];
+  EXPECT_NE(std::string("KMG").find(memory.back()), std::string::npos) << err[2];
+}
+
 // Parallelism observed, not assumed: each command reports its start and its end through
 // a FIFO and waits, between the two, until the test releases it. The test releases one
 // command at a time, and only when as many run as -j allows; a runner that started more
@@ -687,7 +814,7 @@ TEST(ToolPidfdRun, ProgressLineOnATerminal) {
   EXPECT_EQ(r.code(), 0) << r.err;
   EXPECT_EQ(r.out, "[1] out\n");
   const std::string erase = "\r\x1b[K";
-  const std::string first = erase + "pidfd-run: 0 of 1 done, 0 failed, 1 running, 0:00 elapsed";
+  const std::string first = erase + "pidfd-run: 0/1 done, 0 failed, 1 running, 0:00 elapsed";
   EXPECT_EQ(r.err.rfind(first, 0), 0u) << r.err;
   const std::size_t summary = r.err.find("pidfd-run: 1 command: 1 succeeded, 0 failed\n");
   ASSERT_NE(summary, std::string::npos) << r.err;
