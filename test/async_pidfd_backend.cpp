@@ -1,4 +1,4 @@
-// Tests of <pidfd/async_pidfd.hpp> that hold whatever Asio backend runs them (issue 12):
+// Tests of <pidfd/async_pidfd.hpp> that hold whatever Asio backend runs them:
 // CI builds the suite with the default (epoll) and with io_uring as the only backend.
 //  - A wait (async_wait, async_wait_for, async_terminate) whose object is destroyed, closed
 //    or released never touches the object again, even when a new pidfd is registered on
