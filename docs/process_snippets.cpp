@@ -157,6 +157,25 @@ void pipes() {
   expect(line == "HELLO\n" && status.success(), "pipes");
 }
 
+void merged_streams() {
+  asio::io_context io;
+  std::string merged;
+  exit_status status;
+  // [merged]
+  pidfd::spawn_options options;
+  options.stdout_fd = pidfd::stdio_pipe;
+  options.stderr_fd = pidfd::stdio_stdout;  // 2>&1
+  pidfd::process child =
+      pidfd::spawn(io, {"sh", "-c", "echo out; echo err >&2; echo out2"}, options);
+  asio::async_read(child.stdout_pipe, asio::dynamic_buffer(merged),
+                   [](error_code, std::size_t) {});  // completes with eof
+  child.pidfd.async_wait([&](error_code, exit_status s) { status = s; });
+  io.run();  // merged == "out\nerr\nout2\n"; child.stderr_pipe.is_open() == false
+  // [end]
+  expect(merged == "out\nerr\nout2\n" && status.success() && !child.stderr_pipe.is_open(),
+         "merged");
+}
+
 }  // namespace
 
 int main() {
@@ -167,6 +186,7 @@ int main() {
   pipeline_timeout();
   cancellation();
   pipes();
+  merged_streams();
   if (failures == 0) std::printf("all snippets ran as documented\n");
   return failures == 0 ? 0 : 1;
 }

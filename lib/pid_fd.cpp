@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,7 +19,9 @@
 #include <new>
 #include <cerrno>
 #include <cstdio>
+#include <mutex>
 #include <string_view>
+#include <unordered_map>
 
 namespace pidfd {
 namespace {
@@ -140,6 +143,7 @@ pid_fd::pid_fd(pid_fd&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       pid_(std::exchange(other.pid_, 0)),
       thread_(std::exchange(other.thread_, false)),
+      has_usage_(other.has_usage_.exchange(false)),
       status_(std::max(other.status_.exchange(no_status), no_status)) {}
 
 pid_fd& pid_fd::operator=(pid_fd&& other) noexcept {
@@ -148,6 +152,7 @@ pid_fd& pid_fd::operator=(pid_fd&& other) noexcept {
     fd_ = std::exchange(other.fd_, -1);
     pid_ = std::exchange(other.pid_, 0);
     thread_ = std::exchange(other.thread_, false);
+    has_usage_.store(other.has_usage_.exchange(false));
     status_.store(std::max(other.status_.exchange(no_status), no_status));
   }
   return *this;
@@ -156,6 +161,7 @@ pid_fd& pid_fd::operator=(pid_fd&& other) noexcept {
 pid_fd::~pid_fd() { close(); }
 
 int pid_fd::release() noexcept {
+  forget_usage();
   pid_ = 0;
   thread_ = false;
   status_.store(no_status);
@@ -413,6 +419,65 @@ std::optional<exit_status> pid_fd::try_wait(error_code& ec) noexcept { return re
 //  - a thread pidfd: status_unavailable once the thread has exited.
 // Blocking, it first waits without reaping (so the right to reap is never held while blocked):
 // waitid(WEXITED | WNOWAIT) for a child, poll() for HUP or POLLIN otherwise.
+// ----- resource usage ------------------------------------------------------------------
+//
+// Kept out of line, so that pid_fd stays 16 bytes (its size matters where thousands are
+// held): a table from descriptor number to usage, with an entry only for objects that
+// reaped their child, erased when the object closes or releases its descriptor (so a
+// descriptor number is never looked up for another object). The entry moves with the
+// descriptor when the object is moved.
+
+static_assert(sizeof(void*) != 8 || sizeof(pid_fd) == 16,
+              "the usage lives out of line so that a pid_fd stays 16 bytes");
+
+namespace {
+struct usage_table {
+  std::mutex mutex;
+  std::unordered_map<int, resource_usage> entries;
+};
+usage_table& usages() noexcept {
+  static usage_table* table = new usage_table;  // never destroyed: static pid_fds may outlive it
+  return *table;
+}
+std::chrono::microseconds to_us(const timeval& tv) noexcept {
+  return std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec);
+}
+}  // namespace
+
+void pid_fd::record_usage(const resource_usage& u) noexcept {
+  usage_table& t = usages();
+  try {
+    const std::lock_guard<std::mutex> lock(t.mutex);
+    t.entries.insert_or_assign(fd_, u);
+  } catch (...) {  // bad_alloc (or a failing lock): the usage is just not known
+    return;
+  }
+  has_usage_.store(true, std::memory_order_release);
+}
+
+void pid_fd::forget_usage() noexcept {
+  if (!has_usage_.exchange(false)) return;
+  usage_table& t = usages();
+  try {
+    const std::lock_guard<std::mutex> lock(t.mutex);
+    t.entries.erase(fd_);
+  } catch (...) {  // std::system_error from a failing lock: cannot happen for a valid mutex
+  }
+}
+
+std::optional<resource_usage> pid_fd::usage() const noexcept {
+  if (!has_usage_.load(std::memory_order_acquire)) return std::nullopt;
+  usage_table& t = usages();
+  try {
+    const std::lock_guard<std::mutex> lock(t.mutex);
+    const auto it = t.entries.find(fd_);
+    if (it == t.entries.end()) return std::nullopt;
+    return it->second;
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
 std::optional<exit_status> pid_fd::reap(bool blocking, error_code& ec) noexcept {
   ec.clear();
   if (auto s = cached_status()) return s;
@@ -422,10 +487,10 @@ std::optional<exit_status> pid_fd::reap(bool blocking, error_code& ec) noexcept 
   }
   const kernel_features& k = kernel_support();
   // Without P_PIDFD (5.3), our still-unreaped child's pid cannot have been recycled.
-  auto wait_child = [&](siginfo_t& si, int options) {
-    if (k.waitid_pidfd) return sys::waitid_pidfd(fd_, si, options);
+  auto wait_child = [&](siginfo_t& si, int options, rusage* usage = nullptr) {
+    if (k.waitid_pidfd) return sys::waitid_pidfd(fd_, si, options, usage);
     if (pid_ <= 0) return make(berrc::no_child_process);
-    return sys::waitid_pid(pid_, si, options);
+    return sys::waitid_pid(pid_, si, options, usage);
   };
   short revents = 0;
 
@@ -464,13 +529,17 @@ std::optional<exit_status> pid_fd::reap(bool blocking, error_code& ec) noexcept 
       error_code e;
       if (!thread_) {
         siginfo_t si;
-        e = wait_child(si, WEXITED | WNOHANG);
+        rusage ru{};
+        e = wait_child(si, WEXITED | WNOHANG, &ru);
         if (!e) {
           if (si.si_pid == 0) {
             if (!blocking) return std::nullopt;
             continue;  // another waiter is between its WNOWAIT and its reap; retry
           }
           const exit_status s = exit_status::from_siginfo(si);
+          // ru_maxrss is in KiB.
+          record_usage({to_us(ru.ru_utime), to_us(ru.ru_stime),
+                        static_cast<std::uint64_t>(ru.ru_maxrss) * 1024});
           right.found = s.native();
           return s;
         }

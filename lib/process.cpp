@@ -4,12 +4,16 @@
 
 #include "sys.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
 
 namespace pidfd::detail {
@@ -74,6 +78,72 @@ std::size_t discard_from_pipe(int pipe_fd, int null_sink, error_code& ec) noexce
 error_code kill_process_group(pid_t pgid, int sig) noexcept {
   if (pgid <= 0) return boost::system::errc::make_error_code(boost::system::errc::invalid_argument);
   return ::kill(-pgid, sig) != 0 ? sys::last_error() : error_code{};
+}
+
+error_code signal_process_group(const pid_fd& leader, int sig) noexcept {
+  error_code ec;
+  leader.send_signal(sig, signal_scope::process_group, ec);
+  if (ec != boost::system::errc::operation_not_supported) return ec;
+  // Before 6.9: only while the leader is unreaped is its pid certainly still the group's.
+  if (leader.cached_status()) return ec;
+  const pid_t pgid = leader.pid(ec);
+  if (ec) return ec;
+  return kill_process_group(pgid, sig);
+}
+
+namespace {
+// The state (field 3) and process group (field 5) of /proc/<pid>/stat; false if unreadable.
+// The command name (field 2) may hold anything, so fields are counted after its last ')'.
+bool read_stat(int proc_fd, const char* pid, char& state, long& pgrp) noexcept {
+  char path[64];
+  std::snprintf(path, sizeof path, "%s/stat", pid);
+  const int fd = ::openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[512];
+  ssize_t n;
+  do {
+    n = ::read(fd, buf, sizeof buf - 1);
+  } while (n < 0 && errno == EINTR);
+  ::close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  const char* p = std::strrchr(buf, ')');
+  if (p == nullptr) return false;
+  char st = 0;
+  long ppid = 0, group = 0;
+  if (std::sscanf(p + 1, " %c %ld %ld", &st, &ppid, &group) != 3) return false;
+  state = st;
+  pgrp = group;
+  return true;
+}
+}  // namespace
+
+std::size_t count_group_members(pid_t pgid) noexcept {
+  if (pgid <= 0) return 0;
+  DIR* dir = ::opendir("/proc");
+  if (dir == nullptr) return 0;
+  std::size_t count = 0;
+  while (const dirent* e = ::readdir(dir)) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    char* end = nullptr;
+    const long pid = std::strtol(e->d_name, &end, 10);
+    if (*end != '\0' || pid == pgid) continue;
+    char state = 0;
+    long pgrp = 0;
+    if (!read_stat(::dirfd(dir), e->d_name, state, pgrp)) continue;  // gone meanwhile
+    if (pgrp == pgid && state != 'Z' && state != 'X') ++count;
+  }
+  ::closedir(dir);
+  return count;
+}
+
+std::size_t kill_group_leftovers(const pid_fd& leader, pid_t pgid) noexcept {
+  const std::size_t members = count_group_members(pgid);
+  if (members == 0) return 0;
+  error_code ec;
+  leader.send_signal(SIGKILL, signal_scope::process_group, ec);
+  if (ec == boost::system::errc::operation_not_supported) (void)kill_process_group(pgid, SIGKILL);
+  return members;
 }
 
 }  // namespace pidfd::detail

@@ -192,12 +192,18 @@ public:
   }
 
   // The sources of 0, 1 and 2: the caller's fd, /dev/null (-1) or, when parent_ends is
-  // given, a new pipe (stdio_pipe). The child's pipe ends stay owned by the plan, so they
-  // are closed in the caller once the child has them.
+  // given, a new pipe (stdio_pipe); for 2 also stdio_stdout, the source chosen for 1. The
+  // child's pipe ends stay owned by the plan, so they are closed in the caller once the
+  // child has them.
   error_code add_stdio(const spawn_options& o, unique_fd (*parent_ends)[3]) {
     const int sources[3] = {o.stdin_fd, o.stdout_fd, o.stderr_fd};
     for (int t = 0; t < 3; ++t) {
       int source = sources[t];
+      if (source == stdio_stdout) {
+        if (t != 2) return make_error_code(bse::invalid_argument);
+        moves_.push_back({t, moves_.data()[1].source});
+        continue;
+      }
       if (source == -1) {
         if (!dev_null_)
           if (error_code ec = open_dev_null(dev_null_)) return ec;

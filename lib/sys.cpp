@@ -3,7 +3,10 @@
 #include <poll.h>
 #include <sched.h>
 #include <linux/capability.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -53,18 +56,23 @@ error_code process_mrelease(int pidfd) noexcept {
   return {};
 }
 
-error_code waitid_pidfd(int pidfd, siginfo_t& info, int options) noexcept {
+// The raw waitid system call: its fifth argument, a struct rusage*, receives the reaped
+// child's resource usage (glibc's waitid() always passes NULL).
+error_code waitid_pidfd(int pidfd, siginfo_t& info, int options, rusage* usage) noexcept {
   info = siginfo_t{};
   const long r = retry([&] {
-    return ::waitid(detail::k_p_pidfd, static_cast<id_t>(pidfd), &info, options);
+    return ::syscall(SYS_waitid, detail::k_p_pidfd, static_cast<id_t>(pidfd), &info, options,
+                     usage);
   });
   if (r < 0) return last_error();
   return {};
 }
 
-error_code waitid_pid(pid_t pid, siginfo_t& info, int options) noexcept {
+error_code waitid_pid(pid_t pid, siginfo_t& info, int options, rusage* usage) noexcept {
   info = siginfo_t{};
-  const long r = retry([&] { return ::waitid(P_PID, static_cast<id_t>(pid), &info, options); });
+  const long r = retry([&] {
+    return ::syscall(SYS_waitid, P_PID, static_cast<id_t>(pid), &info, options, usage);
+  });
   if (r < 0) return last_error();
   return {};
 }
@@ -180,6 +188,30 @@ bool has_effective_capability(int cap) noexcept {
 error_code fremovexattr(int fd, const char* name) noexcept {
   if (retry([&] { return static_cast<long>(::fremovexattr(fd, name)); }) < 0)
     return last_error();
+  return {};
+}
+
+error_code mkdir_at(int dirfd, const char* name, mode_t mode) noexcept {
+  if (::mkdirat(dirfd, name, mode) < 0) return last_error();
+  return {};
+}
+
+error_code rmdir_at(int dirfd, const char* name) noexcept {
+  if (::unlinkat(dirfd, name, AT_REMOVEDIR) < 0) return last_error();
+  return {};
+}
+
+error_code inotify_init(int flags, int& fd) noexcept {
+  const int r = ::inotify_init1(flags);
+  if (r < 0) return last_error();
+  fd = r;
+  return {};
+}
+
+error_code inotify_add_watch(int fd, const char* path, std::uint32_t mask, int& wd) noexcept {
+  const int r = ::inotify_add_watch(fd, path, mask);
+  if (r < 0) return last_error();
+  wd = r;
   return {};
 }
 

@@ -11,6 +11,7 @@
 
 #include <signal.h>
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 
 #include <cstddef>
@@ -26,9 +27,11 @@ error_code pidfd_send_signal(int pidfd, int sig, siginfo_t* info, unsigned flags
 error_code pidfd_getfd(int pidfd, int target_fd, int& fd) noexcept;
 error_code process_mrelease(int pidfd) noexcept;
 /// waitid(P_PIDFD, ...). With WNOHANG, info.si_pid == 0 means "nothing yet".
-error_code waitid_pidfd(int pidfd, siginfo_t& info, int options) noexcept;
+/// With usage, also the reaped child's resource usage (the raw system call's fifth
+/// argument, which glibc's waitid() does not expose).
+error_code waitid_pidfd(int pidfd, siginfo_t& info, int options, rusage* usage = nullptr) noexcept;
 /// waitid(P_PID, ...), for kernels without P_PIDFD.
-error_code waitid_pid(pid_t pid, siginfo_t& info, int options) noexcept;
+error_code waitid_pid(pid_t pid, siginfo_t& info, int options, rusage* usage = nullptr) noexcept;
 /// ioctl(PIDFD_GET_INFO); the caller zeroes info and sets the request mask.
 error_code pidfd_get_info(int pidfd, detail::pidfd_info& info) noexcept;
 /// ioctl(PIDFD_GET_<n>_NAMESPACE), n in 1..10.
@@ -60,6 +63,14 @@ error_code flistxattr(int fd, char* list, std::size_t size, std::size_t& len) no
 bool has_effective_capability(int cap) noexcept;
 /// fremovexattr().
 error_code fremovexattr(int fd, const char* name) noexcept;
+/// mkdirat().
+error_code mkdir_at(int dirfd, const char* name, mode_t mode) noexcept;
+/// unlinkat(AT_REMOVEDIR): removes an empty directory (a cgroup with no members).
+error_code rmdir_at(int dirfd, const char* name) noexcept;
+/// inotify_init1(); flags IN_NONBLOCK, IN_CLOEXEC.
+error_code inotify_init(int flags, int& fd) noexcept;
+/// inotify_add_watch(); `wd` is the watch descriptor.
+error_code inotify_add_watch(int fd, const char* path, std::uint32_t mask, int& wd) noexcept;
 
 }  // namespace pidfd::sys
 

@@ -61,6 +61,9 @@
 //   orphan-rest FD      fork: the new child writes its pid to FD, waits until this
 //                       process has exited, then runs the remaining commands; this process
 //                       exits 0 at once (the new child is orphaned, keeping our fds)
+//   write FD TEXT       write TEXT to FD as it is (no newline), in one write()
+//   burn MS             spin in user mode until this process has used MS ms of user CPU
+//   touch-mib N         allocate N MiB and write to every page of it (resident memory)
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -490,6 +493,27 @@ int main(int argc, char** argv) {
       while (::waitpid(target, &st, __WALL) < 0 && errno == EINTR) {
       }
       i += 3;
+    } else if (cmd == "write") {
+      const std::string text = arg(2);
+      if (::write(num(arg(1)), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+        die("write");
+      i += 2;
+    } else if (cmd == "burn") {
+      const long want_us = static_cast<long>(num(arg(1))) * 1000;
+      volatile unsigned long spin = 0;
+      for (;;) {
+        for (int k = 0; k < 1000000; ++k) spin = spin + 1;
+        rusage ru{};
+        ::getrusage(RUSAGE_SELF, &ru);
+        if (ru.ru_utime.tv_sec * 1000000L + ru.ru_utime.tv_usec >= want_us) break;
+      }
+      i += 1;
+    } else if (cmd == "touch-mib") {
+      const std::size_t size = static_cast<std::size_t>(num(arg(1))) << 20;
+      void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) die("mmap");
+      for (std::size_t off = 0; off < size; off += 4096) static_cast<volatile char*>(p)[off] = 1;
+      i += 1;
     } else {
       errno = EINVAL;
       die("unknown command " + cmd);

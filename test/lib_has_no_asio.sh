@@ -11,7 +11,8 @@ if nm -C "$lib" 2>/dev/null | grep 'boost::asio'; then
   echo "error: $lib has symbols with Asio types (above)" >&2
   status=1
 fi
-if grep -n '#include <boost/asio' "$root"/lib/* "$root"/include/pidfd/detail/socket_calls.hpp; then
+if grep -n '#include <boost/asio' "$root"/lib/* "$root"/include/pidfd/detail/socket_calls.hpp \
+    "$root"/include/pidfd/detail/cgroup.hpp; then
   echo "error: lib/ includes Asio headers (above)" >&2
   status=1
 fi

@@ -49,6 +49,13 @@ class hygiene_check : public ::testing::EmptyTestEventListener {
                     << " leaked file descriptors:" << os.str();
       for (int fd : leaked) ::close(fd);
     }
+    const std::vector<std::string> cgroups = pidfd_test::take_leftover_run_cgroups();
+    if (!cgroups.empty()) {
+      std::ostringstream os;
+      for (const std::string& c : cgroups) os << ' ' << c;
+      ADD_FAILURE() << info.test_suite_name() << '.' << info.name()
+                    << " left cgroups behind:" << os.str();
+    }
     const std::set<pid_t> kids = children();
     if (!kids.empty()) {
       std::ostringstream os;

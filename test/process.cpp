@@ -36,6 +36,8 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <ostream>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -185,6 +187,43 @@ TEST_F(Process, SpawnWithExecutorAndErrorCode) {
   EXPECT_EQ(n, 10u);
   EXPECT_EQ(err, pattern(10));
   EXPECT_EQ(p.pidfd.core().wait(), exited(0));
+}
+
+TEST_F(Process, StderrToStdoutPipeCarriesBothInWriteOrder) {
+  pidfd::spawn_options o;
+  o.stdout_fd = pidfd::stdio_pipe;
+  o.stderr_fd = pidfd::stdio_stdout;
+  pidfd::process p = pidfd::spawn(io, child({"write", "2", "e1 ", "write", "1", "o1 ", "write",
+                                             "2", "e2 ", "spew", "2", "100000", "write", "1",
+                                             "o2"}),
+                                  o);
+  EXPECT_TRUE(p.stdout_pipe.is_open());
+  EXPECT_FALSE(p.stderr_pipe.is_open());
+  EXPECT_FALSE(p.stdin_pipe.is_open());
+  std::string out;
+  error_code read_ec;
+  asio::read(p.stdout_pipe, asio::dynamic_buffer(out), read_ec);
+  EXPECT_EQ(read_ec, asio::error::eof);
+  EXPECT_TRUE(out == "e1 o1 e2 " + pattern(100000) + "o2");
+  EXPECT_EQ(p.pidfd.core().wait(), exited(0));
+}
+
+TEST_F(Process, StdioStdoutMisusedLeavesNothingOpen) {
+  pidfd::process warm_up(io);
+  const std::set<int> before = pidfd_test::open_fds();
+  for (int stream = 0; stream < 2; ++stream) {
+    pidfd::spawn_options o;
+    o.stdin_fd = o.stdout_fd = o.stderr_fd = pidfd::stdio_pipe;
+    (stream == 0 ? o.stdin_fd : o.stdout_fd) = pidfd::stdio_stdout;
+    error_code ec;
+    pidfd::process p = pidfd::spawn(io.get_executor(), child({"exit", "0"}), o, ec);
+    EXPECT_EQ(ec, make_error_code(bse::invalid_argument)) << stream;
+    EXPECT_FALSE(p.pidfd.is_open());
+    EXPECT_FALSE(p.stdin_pipe.is_open());
+    EXPECT_FALSE(p.stdout_pipe.is_open());
+    EXPECT_FALSE(p.stderr_pipe.is_open());
+  }
+  EXPECT_EQ(pidfd_test::open_fds(), before);
 }
 
 TEST_F(Process, SpawnErrorsLeaveNothingOpen) {
@@ -362,7 +401,7 @@ TEST_F(Process, SigpipeBlockedByTheApplicationStaysItsOwn) {
 
 TEST_F(Process, EmptyInputGivesEndOfFile) {
   run_options o;
-  o.input = "";
+  o.input.emplace();  // (assigning "" trips a GCC 12 -Wmaybe-uninitialized false positive)
   run_outcome r = run(child({"cat", "exit", "0"}), o);
   EXPECT_FALSE(r.ec);
   EXPECT_EQ(r.result.out, "");
@@ -694,7 +733,7 @@ TEST_F(Process, ManyRunsOnFourThreads) {
 
 TEST(ProcessRun, BothForms) {
   run_options o;
-  o.input = "abc";
+  o.input.emplace("abc");
   run_result r = pidfd::run(child({"cat"}), o);
   EXPECT_EQ(r.out, "abc");
   EXPECT_EQ(r.status, exited(0));
@@ -718,6 +757,350 @@ TEST(ProcessRun, BothForms) {
 
   expect_enoent_naming([] { (void)pidfd::run({"/nonexistent/x"}); },
                        "pidfd::run \"/nonexistent/x\": No such file or directory");
+}
+
+// ---------------------------------------------------------------------------------------
+// async_run: streaming (on_output, whole_lines, max_line)
+
+struct piece {
+  pidfd::output_stream stream;
+  std::string text;
+  friend bool operator==(const piece&, const piece&) = default;
+};
+std::ostream& operator<<(std::ostream& os, const piece& p) {
+  return os << (p.stream == pidfd::output_stream::out ? "out:" : "err:") << '"' << p.text << '"';
+}
+constexpr auto out_s = pidfd::output_stream::out;
+constexpr auto err_s = pidfd::output_stream::err;
+
+// The pieces of one stream, in order.
+std::vector<std::string> of(const std::vector<piece>& pieces, pidfd::output_stream s) {
+  std::vector<std::string> r;
+  for (const auto& p : pieces)
+    if (p.stream == s) r.push_back(p.text);
+  return r;
+}
+
+TEST_F(Process, StreamsWholeLinesInOrderBeforeCapture) {
+  run_options o;
+  std::vector<piece> pieces;
+  o.whole_lines = true;
+  o.on_output = [&](pidfd::output_stream s, std::string_view text) {
+    pieces.push_back({s, std::string(text)});
+  };
+  run_outcome r = run(child({"write", "1", "a\nb", "write", "2", "E1\nE", "write", "1", "b\n\nccc",
+                             "write", "2", "2\n"}),
+                      o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+  EXPECT_EQ(of(pieces, out_s), (std::vector<std::string>{"a\n", "bb\n", "\n", "ccc"}));
+  EXPECT_EQ(of(pieces, err_s), (std::vector<std::string>{"E1\n", "E2\n"}));
+  EXPECT_EQ(r.result.out, "a\nbb\n\nccc");
+  EXPECT_EQ(r.result.err, "E1\nE2\n");
+  EXPECT_FALSE(r.result.truncated);
+}
+
+TEST_F(Process, LongLinesComeInPiecesOfMaxLine) {
+  run_options o;
+  std::vector<piece> pieces;
+  o.whole_lines = true;
+  o.max_line = 4;
+  o.on_output = [&](pidfd::output_stream s, std::string_view text) {
+    pieces.push_back({s, std::string(text)});
+  };
+  run_outcome r = run(child({"write", "1", "abcdefghij\nab", "write", "1", "cd\nxyz"}), o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(of(pieces, out_s), (std::vector<std::string>{"abcd", "efgh", "ij\n", "abcd\n", "xyz"}));
+  EXPECT_EQ(r.result.out, "abcdefghij\nabcd\nxyz");
+}
+
+TEST_F(Process, StreamingWithoutCaptureKeepsNothingAndIsNotTruncated) {
+  run_options o;
+  o.capture_stdout = false;
+  o.capture_stderr = false;
+  o.output_limit = 10;
+  std::string streamed;
+  o.on_output = [&](pidfd::output_stream s, std::string_view text) {
+    EXPECT_EQ(s, out_s);
+    streamed.append(text);
+  };
+  run_outcome r = run(child({"spew", "1", "1000000"}), o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_TRUE(streamed == pattern(1000000));
+  EXPECT_EQ(r.result.out, "");
+  EXPECT_FALSE(r.result.truncated);
+}
+
+TEST_F(Process, StreamingPastTheOutputLimitStreamsEverything) {
+  run_options o;
+  o.output_limit = 10;
+  std::string streamed;
+  o.on_output = [&](pidfd::output_stream, std::string_view text) { streamed.append(text); };
+  run_outcome r = run(child({"spew", "1", "1000000"}), o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_TRUE(streamed == pattern(1000000));
+  EXPECT_TRUE(r.result.out == pattern(10));
+  EXPECT_TRUE(r.result.truncated);
+}
+
+TEST_F(Process, UnterminatedLineIsDeliveredWhenACancellationEndsTheRun) {
+  auto ready = make_pipe();
+  run_options o;
+  o.whole_lines = true;
+  o.spawn.extra_fds = {{3, ready.write.get()}};
+  std::vector<piece> pieces;
+  o.on_output = [&](pidfd::output_stream s, std::string_view text) {
+    pieces.push_back({s, std::string(text)});
+  };
+  asio::cancellation_signal signal;
+  run_outcome out;
+  pidfd::async_run(io, child({"write", "1", "one\ntw", "ready", "3", "pause"}), o,
+                   asio::bind_cancellation_slot(signal.slot(), [&](error_code ec, run_result r) {
+                     out = {true, ec, std::move(r)};
+                   }));
+  ready.write.reset();
+  EXPECT_EQ(read_line(ready.read.get()), "R");
+  // Everything written before "R" is read before the reap of the killed child can come.
+  ASSERT_TRUE(run_until([&] { return pieces.size() == 1; }));
+  signal.emit(asio::cancellation_type::terminal);
+  ASSERT_TRUE(run_until([&] { return out.done; }));
+  EXPECT_EQ(out.ec, asio::error::operation_aborted);
+  EXPECT_EQ(out.result.status, killed(SIGKILL));
+  EXPECT_EQ(of(pieces, out_s), (std::vector<std::string>{"one\n", "tw"}));
+}
+
+TEST_F(Process, UnterminatedLineIsDeliveredWhenATimeoutEndsTheRun) {
+  run_options o;
+  o.whole_lines = true;
+  o.timeout = 200ms;
+  o.grace = pidfd_test::wait_bound;
+  std::vector<piece> pieces;
+  o.on_output = [&](pidfd::output_stream s, std::string_view text) {
+    pieces.push_back({s, std::string(text)});
+  };
+  run_outcome r = run(child({"write", "2", "half", "pause"}), o);
+  EXPECT_EQ(r.ec, asio::error::timed_out);
+  EXPECT_EQ(r.result.status, killed(SIGTERM));
+  // The write came before the pause, and the timeout can only end the run after the reap;
+  // the piece was read by then unless the child had not even started when it expired.
+  if (!r.result.err.empty()) {
+    EXPECT_EQ(r.result.err, "half");
+    EXPECT_EQ(pieces, (std::vector<piece>{{err_s, "half"}}));
+  } else {
+    EXPECT_EQ(pieces, std::vector<piece>{});
+  }
+}
+
+TEST_F(Process, ThrowingOnOutputEndsTheRunLikeATerminalCancellation) {
+  run_options o;
+  int calls = 0;
+  o.on_output = [&](pidfd::output_stream, std::string_view) {
+    ++calls;
+    throw std::runtime_error("consumer failed");
+  };
+  run_outcome r = run(child({"write", "1", "x\n", "pause"}), o);
+  EXPECT_EQ(r.ec, asio::error::operation_aborted);
+  EXPECT_EQ(r.result.status, killed(SIGKILL));
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(r.result.out, "x\n");  // captured all the same
+}
+
+TEST_F(Process, OnOutputRunsOnAStrandIoExecutor) {
+  auto strand = asio::make_strand(io);
+  run_options o;
+  bool always_on_strand = true;
+  int calls = 0;
+  o.on_output = [&](pidfd::output_stream, std::string_view) {
+    ++calls;
+    always_on_strand = always_on_strand && strand.running_in_this_thread();
+  };
+  run_outcome out;
+  pidfd::async_run(strand, child({"write", "1", "a", "write", "2", "b"}), o,
+                   [&](error_code ec, run_result r) { out = {true, ec, std::move(r)}; });
+  ASSERT_TRUE(run_until([&] { return out.done; }));
+  EXPECT_FALSE(out.ec);
+  EXPECT_EQ(calls, 2);
+  EXPECT_TRUE(always_on_strand);
+}
+
+// ---------------------------------------------------------------------------------------
+// async_run: 2>&1
+
+TEST_F(Process, MergedStderrIsCapturedAndStreamedAsOutInWriteOrder) {
+  run_options o;
+  o.spawn.stderr_fd = pidfd::stdio_stdout;
+  std::vector<piece> pieces;
+  o.whole_lines = true;
+  o.on_output = [&](pidfd::output_stream s, std::string_view text) {
+    pieces.push_back({s, std::string(text)});
+  };
+  run_outcome r = run(child({"write", "1", "o1\n", "write", "2", "e1\n", "write", "1", "o2\n",
+                             "write", "2", "e2\n"}),
+                      o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.out, "o1\ne1\no2\ne2\n");
+  EXPECT_EQ(r.result.err, "");
+  EXPECT_EQ(pieces, (std::vector<piece>{{out_s, "o1\n"}, {out_s, "e1\n"}, {out_s, "o2\n"},
+                                        {out_s, "e2\n"}}));
+}
+
+// ---------------------------------------------------------------------------------------
+// async_run: process-group scope
+
+TEST_F(Process, GroupScopeKillsAndCountsABackgroundedGrandchild) {
+  run_options o;
+  o.scope = pidfd::run_scope::process_group;
+  // The background job keeps neither stream: the run ends when the shell exits.
+  run_outcome r = run({"/bin/sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"}, o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+  EXPECT_FALSE(r.result.truncated);
+  EXPECT_EQ(r.result.killed_leftovers, 1u);
+  ASSERT_FALSE(r.result.out.empty());
+  EXPECT_EQ(reap_orphan(std::stoi(r.result.out)), killed(SIGKILL));
+}
+
+TEST_F(Process, GroupScopeKillsAGrandchildHoldingStdoutAfterTheDrain) {
+  run_options o;
+  o.scope = pidfd::run_scope::process_group;
+  o.drain = 200ms;
+  run_outcome r = run({"/bin/sh", "-c", "sleep 60 & echo $!"}, o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+  EXPECT_TRUE(r.result.truncated);  // the sleep still held stdout when the drain ended
+  EXPECT_EQ(r.result.killed_leftovers, 1u);
+  ASSERT_FALSE(r.result.out.empty());
+  EXPECT_EQ(reap_orphan(std::stoi(r.result.out)), killed(SIGKILL));
+}
+
+TEST_F(Process, GroupScopeWithNothingLeftKillsNothing) {
+  run_options o;
+  o.scope = pidfd::run_scope::process_group;
+  run_outcome r = run(child({"report", "1"}), o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.killed_leftovers, 0u);
+  // The child led its own group.
+  const std::string& rep = r.result.out;
+  const auto pid_at = rep.find("pid=") + 4;
+  const auto pgid_at = rep.find("pgid=") + 5;
+  EXPECT_EQ(std::stoi(rep.substr(pid_at)), std::stoi(rep.substr(pgid_at)));
+}
+
+TEST_F(Process, CgroupScopeIsNotSupportedYetAndStartsNothing) {
+  run_options o;
+  o.scope = pidfd::run_scope::cgroup;
+  run_outcome r = run(child({"exit", "0"}), o);
+  EXPECT_EQ(r.ec, make_error_code(bse::operation_not_supported));
+  EXPECT_EQ(r.result.status, exit_status());
+  EXPECT_FALSE(r.result.usage.has_value());
+}
+
+// ---------------------------------------------------------------------------------------
+// Resource usage
+
+TEST_F(Process, UsageOfACpuBurningChild) {
+  run_outcome r = run(child({"burn", "200"}));
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+  ASSERT_TRUE(r.result.usage.has_value());
+  EXPECT_GE(r.result.usage->user_cpu, 150ms);
+}
+
+TEST_F(Process, UsageOfAMemoryTouchingChild) {
+  run_outcome r = run(child({"touch-mib", "64"}));
+  EXPECT_FALSE(r.ec);
+  ASSERT_TRUE(r.result.usage.has_value());
+  EXPECT_GE(r.result.usage->max_rss_bytes, std::uint64_t{64} << 20);
+}
+
+TEST_F(Process, NoUsageWhenTheSpawnFailed) {
+  run_outcome r = run({"/nonexistent"});
+  EXPECT_EQ(r.ec, error_code(ENOENT, boost::system::system_category()));
+  EXPECT_FALSE(r.result.usage.has_value());
+}
+
+TEST_F(Process, PidFdUsageOnlyOnceThisObjectReaped) {
+  pidfd::pid_fd p = pidfd::spawn(child({"burn", "50"}));
+  EXPECT_FALSE(p.usage().has_value());
+  pidfd::pid_fd d = p.dup();
+  EXPECT_EQ(pidfd_test::bounded_wait(p), exited(0));
+  ASSERT_TRUE(p.usage().has_value());
+  EXPECT_GE(p.usage()->user_cpu, 30ms);
+  EXPECT_FALSE(d.usage().has_value());  // the dup did not reap it
+  const pidfd::resource_usage u = *p.usage();
+  pidfd::pid_fd moved = std::move(p);
+  EXPECT_FALSE(p.usage().has_value());
+  ASSERT_TRUE(moved.usage().has_value());
+  EXPECT_EQ(*moved.usage(), u);
+  moved.close();
+  EXPECT_FALSE(moved.usage().has_value());
+}
+
+TEST_F(Process, PidFdUsageThroughAsyncWait) {
+  pidfd::async_pidfd p(io, pidfd::spawn(child({"touch-mib", "8"})));
+  std::optional<exit_status> st;
+  p.async_wait([&](error_code, exit_status s) { st = s; });
+  ASSERT_TRUE(run_until([&] { return st.has_value(); }));
+  EXPECT_EQ(*st, exited(0));
+  ASSERT_TRUE(p.core().usage().has_value());
+  EXPECT_GE(p.core().usage()->max_rss_bytes, std::uint64_t{8} << 20);
+}
+
+TEST_F(Process, PidFdNoUsageWhenAnotherPartyReaped) {
+  pidfd::pid_fd p = pidfd::spawn(child({"exit", "3"}));
+  pidfd::pid_fd other = p.dup();
+  EXPECT_EQ(pidfd_test::bounded_wait(other), exited(3));  // the other object reaps it
+  error_code ec;
+  const auto s = p.wait(ec);
+  if (pidfd::kernel_support().info_exit) {
+    EXPECT_FALSE(ec);
+    EXPECT_EQ(s, exited(3));
+  } else {
+    EXPECT_EQ(ec, make_error_code(pidfd::errc::status_unavailable));
+  }
+  EXPECT_FALSE(p.usage().has_value());
+  EXPECT_TRUE(other.usage().has_value());
+}
+
+// ---------------------------------------------------------------------------------------
+// basic_process::kill_on_destroy
+
+TEST_F(Process, KillOnDestroyKillsAndReaps) {
+  pidfd::pid_fd watcher;
+  {
+    pidfd::process p = pidfd::spawn(io.get_executor(), child({"pause"}));
+    p.kill_on_destroy = true;
+    watcher = p.pidfd.core().dup();
+  }
+  // Reaped: the pidfd no longer reaches the process, and no zombie is left.
+  error_code ec;
+  watcher.send_signal(0, ec);
+  EXPECT_EQ(ec, error_code(ESRCH, boost::system::system_category()));
+}
+
+TEST_F(Process, KillOnDestroyOfAMovedFromObjectKillsNothing) {
+  pidfd::pid_fd watcher;
+  std::optional<pidfd::process> kept;
+  {
+    pidfd::process p = pidfd::spawn(io.get_executor(), child({"pause"}));
+    p.kill_on_destroy = true;
+    watcher = p.pidfd.core().dup();
+    kept.emplace(std::move(p));
+  }
+  error_code ec;
+  watcher.send_signal(0, ec);
+  EXPECT_FALSE(ec);  // still running
+  EXPECT_TRUE(kept->kill_on_destroy);
+  kept.reset();
+  watcher.send_signal(0, ec);
+  EXPECT_EQ(ec, error_code(ESRCH, boost::system::system_category()));
+}
+
+TEST_F(Process, KillOnDestroyLeavesAnEndedChildsStatusAlone) {
+  pidfd::process p = pidfd::spawn(io.get_executor(), child({"exit", "4"}));
+  p.kill_on_destroy = true;
+  EXPECT_EQ(pidfd_test::bounded_wait(p.pidfd.core()), exited(4));
+  // Destroying it now neither signals nor waits.
 }
 
 // ---------------------------------------------------------------------------------------

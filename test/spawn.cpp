@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,7 +19,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -291,7 +294,7 @@ TEST(Spawn, BadPlans) {
   o.stdout_fd = closed;
   expect_spawn_error(child({"exit", "0"}), o, sys_error(EBADF));
   o = {};
-  o.stdin_fd = -3;
+  o.stdin_fd = -7;  // negative, and none of the stdio_* values
   expect_spawn_error(child({"exit", "0"}), o, sys_error(EBADF));
   // stdio_pipe needs an executor to give the pipe to (<pidfd/process.hpp>).
   o = {};
@@ -381,6 +384,80 @@ TEST(Spawn, StdioRedirection) {
   EXPECT_EQ(fs::read_symlink(proc + "2").string(), "/dev/null");
   pidfd_test::write_byte(ctl.write.get());
   EXPECT_EQ(pidfd_test::bounded_wait(c).code(), std::optional<int>(0));
+}
+
+// Everything readable from fd until end of file (bounded).
+std::string read_all(int fd) {
+  std::string all;
+  char buf[4096];
+  for (;;) {
+    if (!pidfd_test::wait_readable(fd)) throw std::runtime_error("read_all: no end of file");
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw std::runtime_error("read_all: read failed");
+    if (n == 0) return all;
+    all.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+TEST(Spawn, StderrToStdoutSharesTheCallersDescriptor) {
+  // 2>&1 onto a pipe of ours: the writes to 1 and 2 arrive in the order they were made.
+  auto out = pidfd_test::make_pipe();
+  pidfd::spawn_options o;
+  o.stdout_fd = out.write.get();
+  o.stderr_fd = pidfd::stdio_stdout;
+  pidfd::pid_fd c = pidfd::spawn(child({"write", "1", "one ", "write", "2", "two ", "write",
+                                        "1", "three ", "write", "2", "four"}),
+                                 o);
+  out.write.reset();
+  EXPECT_EQ(read_all(out.read.get()), "one two three four");
+  EXPECT_EQ(pidfd_test::bounded_wait(c).code(), std::optional<int>(0));
+}
+
+TEST(Spawn, StderrToStdoutIsTheSameOpenFile) {
+  // One open file, as a shell's 2>&1 gives, not a second open of the same thing: on a
+  // regular file the writes through 1 and 2 share one offset, so none overwrites another.
+  pidfd::unique_fd file(::memfd_create("stdio-stdout", MFD_CLOEXEC));
+  ASSERT_TRUE(file);
+  pidfd::spawn_options o;
+  o.stdout_fd = file.get();
+  o.stderr_fd = pidfd::stdio_stdout;
+  pidfd::pid_fd c = pidfd::spawn(
+      child({"write", "2", "first ", "write", "1", "second ", "write", "2", "third"}), o);
+  EXPECT_EQ(pidfd_test::bounded_wait(c).code(), std::optional<int>(0));
+  char buf[64] = {};
+  EXPECT_EQ(::pread(file.get(), buf, sizeof buf, 0), 18);
+  EXPECT_EQ(std::string(buf), "first second third");
+
+  // With stdout on /dev/null, stderr is that /dev/null too.
+  auto ctl = pidfd_test::make_pipe();
+  o = {};
+  o.stdout_fd = -1;
+  o.stderr_fd = pidfd::stdio_stdout;
+  o.extra_fds = {{3, ctl.read.get()}};
+  c = pidfd::spawn(child({"wait-byte", "3"}), o);
+  const std::string proc = "/proc/" + std::to_string(c.pid()) + "/fd/";
+  EXPECT_EQ(fs::read_symlink(proc + "1").string(), "/dev/null");
+  EXPECT_EQ(fs::read_symlink(proc + "2").string(), "/dev/null");
+  EXPECT_EQ(fs::read_symlink(proc + "0").string(), fs::read_symlink("/proc/self/fd/0").string());
+  pidfd_test::write_byte(ctl.write.get());
+  EXPECT_EQ(pidfd_test::bounded_wait(c).code(), std::optional<int>(0));
+}
+
+TEST(Spawn, StdioStdoutOnlyForStderr) {
+  const std::set<int> before = pidfd_test::open_fds();
+  pidfd::spawn_options o;
+  o.stdin_fd = pidfd::stdio_stdout;
+  expect_spawn_error(child({"exit", "0"}), o, make_error_code(bse::invalid_argument));
+  o = {};
+  o.stdout_fd = pidfd::stdio_stdout;
+  expect_spawn_error(child({"exit", "0"}), o, make_error_code(bse::invalid_argument));
+  // The stdout pipe it would share does not exist in this overload.
+  o = {};
+  o.stdout_fd = pidfd::stdio_pipe;
+  o.stderr_fd = pidfd::stdio_stdout;
+  expect_spawn_error(child({"exit", "0"}), o, make_error_code(bse::invalid_argument));
+  EXPECT_EQ(pidfd_test::open_fds(), before);
 }
 
 TEST(Spawn, NewSessionAndProcessGroup) {

@@ -1,5 +1,6 @@
 #include "support.hpp"
 
+#include <pidfd/detail/cgroup.hpp>
 #include <pidfd/detail/linux.hpp>
 
 #include <gtest/gtest.h>
@@ -22,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string_view>
 
@@ -303,6 +305,30 @@ void drop_effective_capability(int cap) {
 void become_subreaper() {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
     throw std::runtime_error("PR_SET_CHILD_SUBREAPER failed");
+}
+
+std::vector<std::string> take_leftover_run_cgroups() {
+  std::vector<std::string> found;
+  pidfd::error_code ec;
+  const std::filesystem::path own = pidfd::detail::own_cgroup_directory(ec);
+  if (ec) return found;  // no cgroup2 here: nothing can have been made
+  const std::string prefix =
+      std::string(pidfd::detail::run_cgroup_prefix) + std::to_string(::getpid()) + "-";
+  std::error_code list_ec;
+  for (const auto& e : std::filesystem::directory_iterator(own, list_ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    found.push_back(e.path().string());
+    // Kill what is in it, then remove it deepest first: whatever is still dying makes
+    // the removal fail, which is all a best effort can do without waiting.
+    std::ofstream(e.path() / "cgroup.kill") << "1";
+    std::vector<std::filesystem::path> dirs;
+    for (const auto& d : std::filesystem::recursive_directory_iterator(e.path(), list_ec))
+      if (d.is_directory()) dirs.push_back(d.path());
+    for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) ::rmdir(it->c_str());
+    ::rmdir(e.path().c_str());
+  }
+  return found;
 }
 
 }  // namespace pidfd_test

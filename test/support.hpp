@@ -102,6 +102,11 @@ void drop_effective_capability(int cap);
 /// orphaned grandchildren are re-parented to us and reaped by the test, not late by PID 1.
 void become_subreaper();
 
+/// The cgroups this process made for runs (named after the library's prefix and our pid)
+/// that are still below our own cgroup v2, as paths; each is killed and removed on the
+/// way (best effort), so one leak does not cascade into later tests.
+std::vector<std::string> take_leftover_run_cgroups();
+
 }  // namespace pidfd_test
 
 #endif  // PIDFD_TEST_SUPPORT_HPP

@@ -5,6 +5,7 @@
 
 #include <pidfd/kernel.hpp>
 #include <pidfd/pid_fd.hpp>
+#include <pidfd/process.hpp>
 #include <pidfd/spawn.hpp>
 #include <pidfd/version.hpp>
 
@@ -14,10 +15,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <iterator>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -71,8 +76,10 @@ struct tool_result {
   int code() const { return status.exited() ? *status.code() : 128 + status.signal().value_or(0); }
 };
 
+// With stderr_to, the tool's stderr is that fd (running_tool::err then reads `stderr_from`).
 running_tool start_tool(const std::string& name, const std::vector<std::string>& args,
-                        const std::string& input = {}, const std::vector<std::string>& env = {}) {
+                        const std::string& input = {}, const std::vector<std::string>& env = {},
+                        int stderr_to = -1, pidfd::unique_fd stderr_from = {}) {
   std::vector<std::string> argv{tool_path(name)};
   argv.insert(argv.end(), args.begin(), args.end());
   pipe_fds in = make_pipe(), out = make_pipe(), err = make_pipe();
@@ -85,7 +92,8 @@ running_tool start_tool(const std::string& name, const std::vector<std::string>&
   pidfd::spawn_options options;
   options.stdin_fd = in.read.get();
   options.stdout_fd = out.write.get();
-  options.stderr_fd = err.write.get();
+  options.stderr_fd = stderr_to >= 0 ? stderr_to : err.write.get();
+  if (stderr_to >= 0) err.read = std::move(stderr_from);
   if (!env.empty()) {
     std::vector<std::string> all;
     for (char** e = environ; *e; ++e) all.emplace_back(*e);
@@ -464,6 +472,131 @@ TEST(ToolPidfdRun, InterruptionIsPassedOnToTheCommands) {
   EXPECT_EQ(cmds[1].as_object().at("state").as_string(), "not started");
 }
 
+// The live processes whose command line holds `marker` (zombies have none).
+std::vector<pid_t> processes_with(const std::string& marker) {
+  std::vector<pid_t> found;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find(marker) != std::string::npos) found.push_back(std::stoi(name));
+  }
+  return found;
+}
+
+// Fails for every process with `marker` that is still running: one that was killed but has
+// not quite ended yet is given the bound to end (its pidfd becomes readable); one that
+// does not is killed, so that the test leaves nothing behind either.
+void expect_none_left(const std::string& marker) {
+  for (pid_t pid : processes_with(marker)) {
+    pidfd::error_code ec;
+    pidfd::pid_fd p = pidfd::pid_fd::open(pid, ec);
+    if (ec) continue;  // ended in between
+    if (wait_readable(p.native_handle(), wait_bound)) continue;
+    ADD_FAILURE() << "left behind: pid " << pid << " with " << marker;
+    p.kill(ec);
+  }
+}
+
+// As a child subreaper the test inherits what a command's shell left behind when it
+// ended: every such process must have been killed by pidfd-run. Reaps them.
+void reap_inherited() {
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(task.path() / "children");
+    for (pid_t p; in >> p;) {
+      pidfd::pid_fd orphan = pidfd::pid_fd::open(p);
+      EXPECT_EQ(bounded_wait(orphan).signal(), SIGKILL) << "pid " << p;
+    }
+  }
+}
+
+// A command of which a part ignores SIGTERM and holds the output open: the background
+// subshell says "started" once it ignores SIGTERM, then sleeps; the foreground sleeps too.
+// Both sleeps carry `marker` (a duration no other process uses).
+std::string stubborn_command(const std::string& marker) {
+  return "(trap '' TERM; echo started; exec sleep " + marker + ") & exec sleep " + marker + "\n";
+}
+
+std::string unique_sleep() { return "6000." + std::to_string(::getpid()); }
+
+// Ctrl-C (SIGINT) while commands run that have background processes, one ignoring SIGTERM:
+// pidfd-run cancels every command, exits with 130 like a shell, and nothing of any command
+// is left, in the default scope (a cgroup where one can be made) and in process-group scope.
+TEST(ToolPidfdRun, InterruptLeavesNothingBehind) {
+  become_subreaper();
+  for (const std::string scope : {"", "--scope=process-group"}) {
+    const std::string marker = unique_sleep() + (scope.empty() ? "1" : "2");
+    std::vector<std::string> args{"-j", "2", "-k", "0.2"};
+    if (!scope.empty()) args.push_back(scope);
+    running_tool t =
+        start_tool("pidfd-run", args, stubborn_command(marker) + stubborn_command(marker));
+    std::set<std::string> started{read_line(t.out.get()), read_line(t.out.get())};
+    EXPECT_EQ(started, (std::set<std::string>{"[1] started", "[2] started"}));
+    t.pidfd.send_signal(SIGINT);
+    const tool_result r = finish_tool(t);
+    EXPECT_EQ(r.code(), 130) << r.err;
+    EXPECT_NE(r.err.find("2 failed (interrupted by signal 2)"), std::string::npos) << r.err;
+    expect_none_left(marker);
+    reap_inherited();
+  }
+}
+
+// A timeout stops the whole command, also the part that ignores SIGTERM and keeps the
+// output open; the report counts that part as a leftover it killed.
+TEST(ToolPidfdRun, TimeoutLeavesNothingBehind) {
+  become_subreaper();
+  for (const std::string scope : {"", "--scope=process-group"}) {
+    const std::string marker = unique_sleep() + (scope.empty() ? "3" : "4");
+    std::vector<std::string> args{"-t", "0.3", "-k", "0.2"};
+    if (!scope.empty()) args.push_back(scope);
+    const json::object report = run_json(args, stubborn_command(marker), 124);
+    const json::object& c = report.at("commands").as_array().at(0).as_object();
+    EXPECT_EQ(c.at("timed_out").as_bool(), true);
+    EXPECT_EQ(c.at("signal").to_number<int>(), SIGTERM);
+    EXPECT_EQ(c.at("killed_leftovers").to_number<int>(), 1) << scope;
+    expect_none_left(marker);
+    reap_inherited();
+  }
+}
+
+// What each command cost: CPU time and peak memory in the JSON and in the table; none
+// for a command that never ran.
+TEST(ToolPidfdRun, UsageInJsonAndTable) {
+  const std::string busy = "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done\n";
+  const json::object report = run_json({"-j", "1"}, busy + "exit 3\necho never\n", 3);
+  const json::array& cmds = report.at("commands").as_array();
+  ASSERT_EQ(cmds.size(), 3u);
+  const json::object& a = cmds[0].as_object();
+  EXPECT_GT(a.at("user_cpu_seconds").to_number<double>() +
+                a.at("system_cpu_seconds").to_number<double>(),
+            0.0);
+  const auto rss = a.at("max_rss_bytes").to_number<std::uint64_t>();
+  EXPECT_GT(rss, 0u);
+  EXPECT_EQ(rss % 1024, 0u);  // the kernel counts in KiB
+  EXPECT_EQ(a.at("killed_leftovers").to_number<int>(), 0);
+  EXPECT_TRUE(cmds[2].as_object().at("user_cpu_seconds").is_null());
+  EXPECT_TRUE(cmds[2].as_object().at("max_rss_bytes").is_null());
+
+  const tool_result table = run_tool("pidfd-run", {"-j", "1"}, busy + "exit 3\necho never\n");
+  EXPECT_EQ(table.code(), 3);
+  const std::vector<std::string> err = lines_of(table.err);
+  ASSERT_EQ(err.size(), 5u) << table.err;
+  EXPECT_NE(err[1].find("seconds      cpu  max RSS   bytes out  command"), std::string::npos)
+      << err[1];
+  // Never run: "-" for seconds, cpu and memory.
+  EXPECT_NE(err[4].find("         -        -        -           0  echo never"),
+            std::string::npos)
+      << err[4];
+  // The busy loop: CPU seconds and memory (a number with K, M or G).
+  std::istringstream row(err[2].substr(err[2].find("code 0") + 6));
+  std::string seconds, cpu, memory;
+  row >> seconds >> cpu >> memory;
+  EXPECT_EQ(cpu.find_first_not_of("0123456789."), std::string::npos) << err[2];
+  EXPECT_NE(std::string("KMG").find(memory.back()), std::string::npos) << err[2];
+}
+
 // Parallelism observed, not assumed: each command reports its start and its end through
 // a FIFO and waits, between the two, until the test releases it. The test releases one
 // command at a time, and only when as many run as -j allows; a runner that started more
@@ -562,6 +695,156 @@ TEST(ToolPidfdRun, CommandsFromAFileAndFromArgv) {
   EXPECT_EQ(argv.out, "[1] a  b c\n");
 }
 
+// Runs python3 on `script` with `json_text` as its standard input; returns what it printed.
+// Python's json module is a strict reader of JSON text (invalid UTF-8 is an error).
+std::string python_on_json(const std::string& script, const std::string& json_text) {
+  pidfd::run_options options;
+  options.input = json_text;
+  options.timeout = wait_bound;
+  const pidfd::run_result r = pidfd::run({"python3", "-c", script}, options);
+  EXPECT_EQ(r.status.code(), 0) << r.err;
+  return r.out;
+}
+
+// Bytes that are not UTF-8, in a command and in its output: the JSON is still valid (Boost.JSON
+// and Python read it; both reject invalid UTF-8), text fields hold U+FFFD for each maximal
+// ill-formed subpart (what Python's decode(errors="replace") gives too), and the *_base64
+// fields give back the exact bytes.
+TEST(ToolPidfdRun, JsonIsValidForAnyBytes) {
+  const std::string overlong = "\xC0\xAF", surrogate = "\xED\xA0\x80",
+                    beyond = "\xF4\x90\x80\x80", overlong3 = "\xE0\x80\xAF",
+                    truncated = "\xF0\x9F\x98";
+  const std::string valid = "\xE2\x82\xAC \xF0\x9F\x98\x80";
+  const std::string bytes = "a" + overlong + "b" + surrogate + "c" + beyond + overlong3 + valid +
+                            "\xFF" + truncated;
+  std::string escaped;  // for printf: every byte as \ooo
+  for (unsigned char b : bytes) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "\\%03o", b);
+    escaped += buf;
+  }
+  const std::string input = "echo \xFF\xFE x\nprintf '" + escaped + "'\necho plain\n";
+  const tool_result r = run_tool("pidfd-run", {"-j", "1", "--json-output"}, input);
+  ASSERT_EQ(r.code(), 0) << r.err;
+  const json::object report = json::parse(r.out).as_object();
+  const json::array& cmds = report.at("commands").as_array();
+  ASSERT_EQ(cmds.size(), 3u);
+  const std::string fffd = "\xEF\xBF\xBD";
+  const json::object& a = cmds[0].as_object();
+  EXPECT_EQ(a.at("command").as_string(), "echo " + fffd + fffd + " x");
+  EXPECT_EQ(a.at("command_base64").as_string(), "ZWNobyD//iB4");  // "echo \xFF\xFE x"
+  EXPECT_EQ(a.at("argv").as_array().at(2).as_string(), "echo " + fffd + fffd + " x");
+  EXPECT_EQ(a.at("argv_base64").as_array().at(0).as_string(), "L2Jpbi9zaA==");  // "/bin/sh"
+  EXPECT_EQ(a.at("stdout").as_string(), fffd + fffd + " x\n");
+  EXPECT_EQ(a.at("stdout_base64").as_string(), "//4geAo=");
+  const json::object& b = cmds[1].as_object();
+  EXPECT_EQ(b.at("stdout").as_string(), "a" + fffd + fffd + "b" + fffd + fffd + fffd + "c" + fffd +
+                                            fffd + fffd + fffd + fffd + fffd + fffd + valid +
+                                            fffd + fffd);
+  const json::object& c = cmds[2].as_object();
+  EXPECT_EQ(c.at("stdout").as_string(), "plain\n");
+  EXPECT_FALSE(c.contains("stdout_base64"));
+  EXPECT_FALSE(c.contains("command_base64"));
+  EXPECT_FALSE(c.contains("argv_base64"));
+  // Python reads it, finds every text field equal to the replacement decoding of its exact
+  // bytes, and prints those bytes.
+  const std::string script =
+      "import json, sys, base64\n"
+      "d = json.load(sys.stdin)\n"
+      "for c in d['commands']:\n"
+      "  for k in ('command', 'stdout'):\n"
+      "    raw = base64.b64decode(c[k + '_base64']) if k + '_base64' in c else c[k].encode()\n"
+      "    assert c[k] == raw.decode('utf-8', 'replace'), k\n"
+      "    print(raw.hex())\n";
+  const std::string hex = python_on_json(script, r.out);
+  auto to_hex = [](std::string_view s) {
+    std::string h;
+    for (unsigned char ch : s) {
+      char buf[3];
+      std::snprintf(buf, sizeof buf, "%02x", ch);
+      h += buf;
+    }
+    return h;
+  };
+  EXPECT_EQ(hex, to_hex("echo \xFF\xFE x") + "\n" + to_hex("\xFF\xFE x\n") + "\n" +
+                     to_hex("printf '" + escaped + "'") + "\n" + to_hex(bytes) + "\n" +
+                     to_hex("echo plain") + "\n" + to_hex("plain\n") + "\n");
+}
+
+// --json-output=BYTES keeps at most BYTES of each stream, never half a UTF-8 character, and
+// says how many bytes it left out; without a number it keeps 65536.
+TEST(ToolPidfdRun, JsonOutputIsBounded) {
+  const json::object small = run_json(
+      {"--json-output=2"}, "printf 'hello world'; printf 'E\\342\\202\\254' >&2\n", 0);
+  const json::object& c = small.at("commands").as_array().at(0).as_object();
+  EXPECT_EQ(c.at("stdout").as_string(), "he");
+  EXPECT_EQ(c.at("stdout_omitted_bytes").to_number<int>(), 9);
+  EXPECT_EQ(c.at("stderr").as_string(), "E");  // the euro sign (3 bytes) does not fit
+  EXPECT_EQ(c.at("stderr_omitted_bytes").to_number<int>(), 3);
+  EXPECT_EQ(c.at("stdout_bytes").to_number<int>(), 11);
+  const json::object fits = run_json({"--json-output=4"}, "printf 'E\\342\\202\\254'\n", 0);
+  EXPECT_EQ(fits.at("commands").as_array().at(0).as_object().at("stdout").as_string(),
+            "E\xE2\x82\xAC");
+  const json::object big =
+      run_json({"--json-output"}, "head -c 70000 /dev/zero | tr '\\0' x\n", 0);
+  const json::object& d = big.at("commands").as_array().at(0).as_object();
+  EXPECT_EQ(d.at("stdout").as_string(), std::string(65536, 'x'));
+  EXPECT_EQ(d.at("stdout_omitted_bytes").to_number<int>(), 70000 - 65536);
+  EXPECT_EQ(d.at("stderr").as_string(), "");
+  // Without --json-output, no output in the JSON.
+  const json::object none = run_json({}, "echo hi\n", 0);
+  EXPECT_FALSE(none.at("commands").as_array().at(0).as_object().contains("stdout"));
+}
+
+TEST(ToolPidfdRun, NoPrefix) {
+  const tool_result r =
+      run_tool("pidfd-run", {"-j", "1", "-q", "--no-prefix"}, "echo one; echo two >&2\nprintf tail\n");
+  EXPECT_EQ(r.code(), 0) << r.err;
+  EXPECT_EQ(r.out, "one\ntail\n");
+  EXPECT_EQ(r.err, "two\n");
+}
+
+// --progress draws its status line on a terminal (here a pseudo-terminal in raw mode, so
+// the bytes arrive unchanged): first drawn before any command can have ended, erased before
+// each output line and before the summary.
+TEST(ToolPidfdRun, ProgressLineOnATerminal) {
+  pidfd::unique_fd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  ASSERT_TRUE(master.is_open());
+  ASSERT_EQ(::grantpt(master.get()), 0);
+  ASSERT_EQ(::unlockpt(master.get()), 0);
+  char name[64];
+  ASSERT_EQ(::ptsname_r(master.get(), name, sizeof name), 0);
+  pidfd::unique_fd slave(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  ASSERT_TRUE(slave.is_open());
+  termios raw{};
+  ASSERT_EQ(::tcgetattr(slave.get(), &raw), 0);
+  ::cfmakeraw(&raw);
+  ASSERT_EQ(::tcsetattr(slave.get(), TCSANOW, &raw), 0);
+  running_tool t = start_tool("pidfd-run", {"--progress", "-j", "1"}, "echo out\n", {},
+                              slave.get(), std::move(master));
+  slave.reset();  // the tool holds the only slave: its exit ends our reads (EIO)
+  const tool_result r = finish_tool(t);
+  EXPECT_EQ(r.code(), 0) << r.err;
+  EXPECT_EQ(r.out, "[1] out\n");
+  const std::string erase = "\r\x1b[K";
+  const std::string first = erase + "pidfd-run: 0/1 done, 0 failed, 1 running, 0:00 elapsed";
+  EXPECT_EQ(r.err.rfind(first, 0), 0u) << r.err;
+  const std::size_t summary = r.err.find("pidfd-run: 1 command: 1 succeeded, 0 failed\n");
+  ASSERT_NE(summary, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.substr(summary - erase.size(), erase.size()), erase);
+  EXPECT_EQ(r.err.find('\r', summary), std::string::npos);
+}
+
+// Not a terminal: no status line, nothing but the summary.
+TEST(ToolPidfdRun, NoProgressLineOnAPipe) {
+  const tool_result r = run_tool("pidfd-run", {"--progress", "-j", "1"}, "echo out\n");
+  EXPECT_EQ(r.code(), 0) << r.err;
+  EXPECT_EQ(r.out, "[1] out\n");
+  EXPECT_EQ(r.err.rfind("pidfd-run: 1 command: 1 succeeded, 0 failed\n", 0), 0u) << r.err;
+  EXPECT_EQ(r.err.find('\r'), std::string::npos);
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos);
+}
+
 TEST(ToolPidfdRun, BadUsageIsExit125WithAMessage) {
   struct row {
     std::vector<std::string> args;
@@ -593,6 +876,8 @@ TEST(ToolPidfdRun, HelpAndVersion) {
   EXPECT_EQ(help.code(), 0);
   EXPECT_EQ(help.out.rfind("Usage: pidfd-run [OPTION]... -- COMMAND [ARG]...\n", 0), 0u);
   EXPECT_NE(help.out.find("--keep-going"), std::string::npos);
+  EXPECT_NE(help.out.find("\nThe manual: man pidfd-run\n"), std::string::npos) << help.out;
+  EXPECT_EQ(help.out.find(".md"), std::string::npos) << help.out;
   const tool_result version = run_tool("pidfd-run", {"--version"});
   EXPECT_EQ(version.code(), 0);
   EXPECT_EQ(version.out, "pidfd-run (asio-pidfd) " PIDFD_VERSION_STRING "\n");

@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -97,6 +98,20 @@ struct process_info {
   /// PIDFD_INFO_COREDUMP_SIGNAL (Linux 6.19): the signal that made the process dump.
   /// Absent on older kernels, and when the kernel does not report it.
   std::optional<int> coredump_signal;
+};
+
+/// What a reaped child used, from the kernel's rusage (waitid with a struct rusage).
+struct resource_usage {
+  /// CPU time in user mode, including that of its descendants it waited for.
+  std::chrono::microseconds user_cpu{};
+  /// CPU time in the kernel, including that of its descendants it waited for.
+  std::chrono::microseconds system_cpu{};
+  /// The peak resident set size (ru_maxrss, in bytes). For a child that shared its
+  /// parent's memory until exec (spawn()'s default, CLONE_VM), at least the parent's own
+  /// peak at that moment: the kernel counts the shared memory as the child's until exec.
+  std::uint64_t max_rss_bytes = 0;
+  /// Equal when every field is equal.
+  friend bool operator==(const resource_usage&, const resource_usage&) = default;
 };
 
 namespace detail {
@@ -242,6 +257,13 @@ public:
 
   /// The status a previous wait()/try_wait() (or async_wait) obtained, if any.
   std::optional<exit_status> cached_status() const noexcept;
+
+  /// The resource usage of the child, once THIS object reaped it (wait(), try_wait() or
+  /// basic_async_pidfd::async_wait, which record the kernel's rusage at the reap).
+  /// std::nullopt before that, and when another party reaped the process (a non-child,
+  /// a child reaped by waitpid elsewhere) or for a thread pidfd. Kept with the object
+  /// while it holds its descriptor; moved with it, not copied by dup().
+  std::optional<resource_usage> usage() const noexcept;
 
   /// The process id (the thread id for a thread pidfd), recorded at creation. For an
   /// adopted pidfd whose process has been reaped since, no_such_process.
@@ -418,9 +440,17 @@ private:
   /// Gives the right back: stores the status found, or no_status.
   void end_reap(int status) const noexcept;
 
+  /// Records the reaped child's usage for this object (out of line: see usage()).
+  void record_usage(const resource_usage& u) noexcept;
+  /// Forgets it (the descriptor is closed or released).
+  void forget_usage() noexcept;
+
   int fd_ = -1;
   pid_t pid_ = 0;        // recorded at creation; 0 when unknown
   bool thread_ = false;  // PIDFD_THREAD
+  // A usage has been recorded: it lives out of line, in a table keyed by the descriptor
+  // (only reaped objects have one), so the object stays 16 bytes.
+  std::atomic<bool> has_usage_{false};
   // The cached exit status as its wait-status encoding (a wait status is never negative);
   // no_status when none yet; reaping while one thread makes an attempt to reap, so that
   // only one caller reaps (a lock in the same word as the status: no mutex, 16 bytes).

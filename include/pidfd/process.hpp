@@ -5,6 +5,7 @@
 
 #include <pidfd/async_pidfd.hpp>
 #include <pidfd/detail/process_support.hpp>
+#include <pidfd/detail/run_policy.hpp>
 #include <pidfd/error.hpp>
 #include <pidfd/exit_status.hpp>
 #include <pidfd/spawn.hpp>
@@ -22,9 +23,12 @@
 
 #include <chrono>
 #include <cstddef>
+#include <filesystem>
+#include <functional>
 #include <new>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -53,8 +57,10 @@ inline constexpr bool is_execution_context_v =
 /// with any pipe, raises SIGPIPE unless the application ignores or blocks it (async_run()
 /// never lets SIGPIPE through).
 ///
-/// Destroying the object closes the pipes and the pidfd; it neither signals nor reaps the
-/// process (wait for it first, as with basic_async_pidfd).
+/// Destroying the object closes the pipes and the pidfd. By default it neither signals nor
+/// reaps the process: a child dropped unreaped stays a zombie until something reaps it
+/// (wait for it first, as with basic_async_pidfd). With kill_on_destroy set, the
+/// destructor kills (SIGKILL) and reaps a child whose status is not known yet.
 ///
 /// @tparam Executor the I/O executor type.
 template <typename Executor = boost::asio::any_io_executor>
@@ -80,7 +86,8 @@ struct basic_process {
       std::enable_if_t<detail::is_execution_context_v<ExecutionContext>, int> = 0)
       : pidfd(ctx), stdin_pipe(ctx), stdout_pipe(ctx), stderr_pipe(ctx) {}
 
-  /// Moves the process and its pipes; other is left without them.
+  /// Moves the process and its pipes; other is left without them (and kills nothing when
+  /// destroyed).
   basic_process(basic_process&& other) noexcept = default;
   /// Moves from an object with another executor type convertible to ours (for example
   /// from spawn(io_context&, ...) into a process with the polymorphic executor).
@@ -90,9 +97,29 @@ struct basic_process {
       : pidfd(std::move(other.pidfd)),
         stdin_pipe(std::move(other.stdin_pipe)),
         stdout_pipe(std::move(other.stdout_pipe)),
-        stderr_pipe(std::move(other.stderr_pipe)) {}
-  /// Closes this object's pipes and pidfd (see the destructor), then takes other's.
-  basic_process& operator=(basic_process&& other) noexcept = default;
+        stderr_pipe(std::move(other.stderr_pipe)),
+        kill_on_destroy(other.kill_on_destroy) {}
+  /// Closes this object's pipes and pidfd (killing its child first if kill_on_destroy),
+  /// then takes other's.
+  basic_process& operator=(basic_process&& other) noexcept {
+    if (this != &other) {
+      kill_if_asked();
+      pidfd = std::move(other.pidfd);
+      stdin_pipe = std::move(other.stdin_pipe);
+      stdout_pipe = std::move(other.stdout_pipe);
+      stderr_pipe = std::move(other.stderr_pipe);
+      kill_on_destroy = other.kill_on_destroy;
+    }
+    return *this;
+  }
+
+  basic_process(const basic_process&) = delete;
+  basic_process& operator=(const basic_process&) = delete;
+
+  /// Closes the pipes and the pidfd; with kill_on_destroy, first sends SIGKILL to a child
+  /// whose status is not known yet and reaps it (prompt after SIGKILL: this does not
+  /// block for long). Without it, an unreaped child stays a zombie until reaped otherwise.
+  ~basic_process() { kill_if_asked(); }
 
   /// The pidfd of the process; open after a successful spawn().
   basic_async_pidfd<Executor> pidfd;
@@ -102,9 +129,24 @@ struct basic_process {
   boost::asio::basic_readable_pipe<Executor> stdout_pipe;
   /// The read end of the child's stderr; open iff stderr_fd was stdio_pipe.
   boost::asio::basic_readable_pipe<Executor> stderr_pipe;
+  /// When true, destroying (or assigning to) the object kills and reaps its child if its
+  /// status is not known yet. Default false, so that a child can outlive the object.
+  bool kill_on_destroy = false;
 
   /// The executor used for I/O.
   executor_type get_executor() noexcept { return pidfd.get_executor(); }
+
+private:
+  void kill_if_asked() noexcept {
+    if (!kill_on_destroy || !pidfd.is_open()) return;
+    pid_fd& core = pidfd.core();
+    if (core.cached_status()) return;
+    error_code ec;
+    core.kill(ec);
+    // A child already reaped elsewhere (ESRCH) is not waited for; ours, even a zombie, is
+    // reaped promptly after SIGKILL.
+    if (!ec) (void)core.wait(ec);
+  }
 };
 
 /// basic_process with the default, polymorphic I/O executor.
@@ -218,6 +260,25 @@ struct run_options {
   /// How long after the exit a captured stream may stay open (a grandchild holding it)
   /// before the operation completes without waiting for its end (truncated is set).
   std::chrono::steady_clock::duration drain = std::chrono::seconds(1);
+  /// Called with each piece of output as it arrives, on the operation's strand (never
+  /// concurrently with itself), in the order it was read per stream, before the piece is
+  /// captured. Capture and output_limit are independent of it: with capture_stdout false
+  /// and on_output set, stdout is streamed and nothing of it is kept (nor truncated). It
+  /// must not block, and should not throw: if it throws, it is not called again and the
+  /// run is ended as by a terminal cancellation (SIGKILL to the scope; the operation
+  /// completes with boost::asio::error::operation_aborted once the child has been reaped).
+  std::function<void(output_stream, std::string_view)> on_output;
+  /// on_output gets complete lines, each with its '\n'; a line longer than max_line comes
+  /// in pieces of max_line bytes; an unterminated last line comes at end of file, or when
+  /// a timeout or cancellation ends the run.
+  bool whole_lines = false;
+  /// The longest piece (without its '\n') on_output gets with whole_lines.
+  std::size_t max_line = std::size_t{64} << 10;
+  /// What the run is: whom a timeout or cancellation signals, and what is killed at its
+  /// end (see run_scope).
+  run_scope scope = run_scope::process;
+  /// Where run_scope::cgroup makes the run's cgroup; default: the caller's own cgroup v2.
+  std::optional<std::filesystem::path> cgroup_parent;
 };
 
 /// What async_run() and run() report about a finished program.
@@ -233,6 +294,12 @@ struct run_result {
   bool truncated = false;
   /// From the spawn to the reap; zero if the spawn failed.
   std::chrono::steady_clock::duration elapsed{};
+  /// The kernel's resource usage of the reaped child (see pid_fd::usage()); nullopt only
+  /// when the spawn failed (or the child could not be waited for).
+  std::optional<resource_usage> usage;
+  /// In run_scope::process_group: the processes of the group other than the child that
+  /// were still alive when the run ended, and were killed by it.
+  std::size_t killed_leftovers = 0;
 };
 
 }  // namespace pidfd

@@ -21,6 +21,13 @@ namespace pidfd {
 /// async_run() accept it; the plain spawn() reports invalid_argument.
 inline constexpr int stdio_pipe = -2;
 
+/// In spawn_options::stderr_fd only (2>&1): the child's stderr is the same open file as
+/// its stdout, whatever stdout_fd names: a caller's descriptor, /dev/null (-1) or, with
+/// stdout_fd = stdio_pipe, the stdout pipe. One pipe then carries both streams in the
+/// order the child wrote them, and basic_process::stderr_pipe stays closed. Accepted by
+/// every overload of spawn(); in stdin_fd or stdout_fd it is invalid_argument.
+inline constexpr int stdio_stdout = -3;
+
 /// How spawn() starts a program. The defaults give the child the caller's environment,
 /// working directory and standard streams, and nothing else.
 struct spawn_options {
@@ -44,7 +51,7 @@ struct spawn_options {
   /// for stdin_fd.
   int stdout_fd = 1;
   /// The caller's descriptor that becomes the child's stderr (2); -1 and stdio_pipe as
-  /// for stdin_fd.
+  /// for stdin_fd; stdio_stdout: whatever stdout is (2>&1).
   int stderr_fd = 2;
   /// More descriptors for the child, as {child fd, caller's fd}. The caller's fd may be any
   /// open descriptor (close-on-exec or not), and may itself be a child fd number named
@@ -97,7 +104,8 @@ struct spawn_options {
 /// for a caller's fd in the plan that is not open, invalid_argument for an empty argv, a
 /// string with an embedded NUL, a negative or repeated child fd, or a bad signal number;
 /// operation_not_supported for cgroup_fd without clone3, or when the kernel has no way to
-/// create a pidfd. stdio_pipe in this overload is invalid_argument. The throwing overload
+/// create a pidfd. stdio_pipe in this overload is invalid_argument, and so is stdio_stdout
+/// anywhere but stderr_fd. The throwing overload
 /// names the program in what(), e.g. `pidfd::spawn "frobnicate": No such file or
 /// directory`.
 ///

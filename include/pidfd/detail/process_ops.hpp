@@ -2,11 +2,16 @@
 //
 // async_run() does several things at once: it waits for the process, reads its stdout and
 // stderr, writes its input, and runs a timer (the timeout, then the grace period of the
-// termination, or after the exit the drain period). They share one run_state, owned by
-// their handlers, which all run on one strand, so the state needs no lock even when the
-// io_context runs on several threads. The composed operation object (the `self` of
-// async_compose, holding the user's handler) is parked in the state meanwhile and posted
-// back to the I/O executor at the end, so the handler runs on its associated executor
+// termination, or after the exit the drain period). What happens when is decided by a
+// run_policy (<pidfd/detail/run_policy.hpp>), a state machine without I/O: this file only
+// feeds it the events it sees and carries out the actions it answers with. No handler
+// blocks.
+//
+// The I/O objects share one run_state, owned by their handlers, which all run on one
+// strand, so the state needs no lock even when the io_context runs on several threads.
+// The composed operation object (the `self` of async_compose, holding the user's handler)
+// is parked in the state meanwhile and posted back to the I/O executor at the end with
+// the result appended as its arguments, so the handler runs on its associated executor
 // and never inside async_run().
 //
 // Included by <pidfd/process.hpp> once run_options and run_result are defined.
@@ -15,10 +20,12 @@
 
 #include <pidfd/async_pidfd.hpp>
 #include <pidfd/detail/process_support.hpp>
+#include <pidfd/detail/run_policy.hpp>
 #include <pidfd/error.hpp>
 #include <pidfd/exit_status.hpp>
 #include <pidfd/spawn.hpp>
 
+#include <boost/asio/append.hpp>
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/buffer.hpp>
@@ -38,38 +45,39 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace pidfd::detail {
 
-/// Where a run's result is handed from the run_state to the operation object.
-struct run_outcome {
-  error_code ec;
-  run_result result;
-};
-
 /// The state of one async_run(): see the top of this file. Every member function other
-/// than start() and the destructor runs on strand_.
-template <class Executor>
-class run_state : public std::enable_shared_from_this<run_state<Executor>> {
+/// than start() and the destructor runs on strand_. Self is the parked operation object.
+template <class Executor, class Self>
+class run_state : public std::enable_shared_from_this<run_state<Executor, Self>> {
 public:
-  run_state(const Executor& ex, run_options options, std::shared_ptr<run_outcome> outcome)
+  run_state(const Executor& ex, run_options options)
       : strand_(ex), pidfd_(ex), in_(ex), out_(ex), err_(ex), timer_(ex),
-        options_(std::move(options)), outcome_(std::move(outcome)) {}
+        options_(std::move(options)), policy_(policy_config(options_)),
+        out_lines_(options_.max_line), err_lines_(options_.max_line) {}
 
   run_state(const run_state&) = delete;
   run_state& operator=(const run_state&) = delete;
 
   /// A run abandoned with its process still running (the execution context was destroyed
-  /// with the operation pending) kills and reaps it: nothing is left behind.
-  virtual ~run_state() {
-    if (pidfd_.is_open() && !reaped_) {
-      send(SIGKILL);
+  /// with the operation pending) kills and reaps it: nothing is left behind. (Not a
+  /// handler: after SIGKILL the reap is prompt.)
+  ~run_state() {
+    if (pidfd_.is_open() && !pidfd_.core().cached_status()) {
+      send(SIGKILL, run_target::process);
       error_code ignored;
       (void)pidfd_.core().wait(ignored);
     }
+    if (leftovers_possible()) (void)kill_group_leftovers(pidfd_.core(), pgid_);
   }
+
+  /// The parked operation object.
+  std::optional<Self> self;
 
   /// Spawns the program (on the calling thread, inside async_run()) and posts the rest to
   /// the strand. A failed spawn is delivered through the executor, never inline.
@@ -79,14 +87,23 @@ public:
       so.stdin_fd = stdio_pipe;
       if (!options_.input) options_.input.emplace();
     }
-    if (options_.capture_stdout) so.stdout_fd = stdio_pipe;
-    if (options_.capture_stderr) so.stderr_fd = stdio_pipe;
-    group_ = so.new_session || so.process_group == pid_t{0};
+    const bool streaming = static_cast<bool>(options_.on_output);
+    merged_ = so.stderr_fd == stdio_stdout;
+    if (so.stdout_fd == stdio_pipe) options_.capture_stdout = true;
+    if (so.stderr_fd == stdio_pipe) options_.capture_stderr = true;
+    if (merged_) options_.capture_stderr = false;  // everything comes as stdout
+    if (options_.capture_stdout || streaming) so.stdout_fd = stdio_pipe;
+    if (!merged_ && (options_.capture_stderr || streaming)) so.stderr_fd = stdio_pipe;
+    if (options_.scope == run_scope::process_group && !so.new_session) so.process_group = 0;
 
     unique_fd ends[3];
     error_code ec;
+    if (options_.scope == run_scope::cgroup)
+      ec = make_error_code(boost::system::errc::operation_not_supported);
     started_at_ = std::chrono::steady_clock::now();
-    pid_fd child = spawn_with_pipes(argv, so, ends, ec);
+    pid_fd child;
+    if (!ec) child = spawn_with_pipes(argv, so, ends, ec);
+    if (!ec) pgid_ = child.pid(ec);
     if (!ec) async_pidfd_access::assign_keeping(pidfd_, child, ec);
     boost::asio::posix::basic_stream_descriptor<Executor>* streams[3] = {&in_, &out_, &err_};
     for (int i = 0; i < 3 && !ec; ++i)
@@ -100,26 +117,37 @@ public:
         child.kill(ignored);
         (void)child.wait(ignored);
       }
-      outcome_->ec = ec;
-      abandon();
+      pgid_ = 0;
+      error_code ignored;
+      pidfd_.close(ignored);
+      close(in_);
+      close(out_);
+      close(err_);
+      ec_ = ec;
       finishing_ = delivered_ = true;
       return deliver();
     }
-    if (slot.is_connected()) slot.template emplace<cancel_handler>(this->weak_from_this());
     ++pending_;
-    boost::asio::post(strand_, [self = this->shared_from_this()] { self->begin(); });
+    boost::asio::post(strand_, [s = this->shared_from_this()] { s->begin(); });
+    // After the post: a cancellation is then always handled after begin().
+    if (slot.is_connected()) slot.template emplace<cancel_handler>(this->weak_from_this());
   }
-
-protected:
-  /// Hands the outcome to the operation object (posting it to its executor).
-  virtual void deliver() = 0;
 
 private:
   using descriptor = boost::asio::posix::basic_stream_descriptor<Executor>;
   using timer_type = boost::asio::basic_waitable_timer<
       std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
-  enum class timer_role : unsigned char { none, timeout, grace, drain };
   static constexpr std::size_t chunk = std::size_t{64} * 1024;
+
+  static run_policy::config policy_config(const run_options& o) noexcept {
+    run_policy::config c;
+    c.scope = o.scope;
+    c.child_leads_group = o.spawn.new_session || o.spawn.process_group == pid_t{0};
+    c.timeout = o.timeout;
+    c.grace = o.grace;
+    c.drain = o.drain;
+    return c;
+  }
 
   // Forwards a per-operation cancellation to the strand.
   struct cancel_handler {
@@ -131,6 +159,23 @@ private:
     }
   };
 
+  // One output stream: its descriptor, what is kept of it, its scratch buffer, its lines.
+  struct stream_ref {
+    descriptor& d;
+    std::string& into;
+    std::unique_ptr<char[]>& buffer;
+    line_splitter& lines;
+    output_stream which;
+    bool capture;
+  };
+  stream_ref out_ref() {
+    return {out_, result_.out, out_buffer_, out_lines_, output_stream::out, options_.capture_stdout};
+  }
+  stream_ref err_ref() {
+    return {err_, result_.err, err_buffer_, err_lines_, output_stream::err, options_.capture_stderr};
+  }
+  stream_ref ref(output_stream s) { return s == output_stream::out ? out_ref() : err_ref(); }
+
   // An internal handler: counted while pending, run on the strand.
   template <class F>
   auto on_strand(F&& f) {
@@ -140,107 +185,173 @@ private:
 
   void begin() {
     --pending_;
-    if (finishing_) return settle();
-    pidfd_.async_wait(on_strand([self = this->shared_from_this()](error_code ec, exit_status s) {
-      self->on_exit(ec, s);
-    }));
-    if (out_.is_open()) read(out_, outcome_->result.out, out_buffer_);
-    if (err_.is_open()) read(err_, outcome_->result.err, err_buffer_);
-    if (in_.is_open()) write_input();
-    if (options_.timeout) arm_timer(timer_role::timeout, *options_.timeout);
+    apply(policy_.spawned(out_.is_open(), err_.is_open()));
+    if (!finishing_) {
+      if (out_.is_open()) read(out_ref());
+      if (err_.is_open()) read(err_ref());
+      if (in_.is_open()) write_input();
+    }
     settle();
+  }
+
+  // Carries out what the policy asked for, in the order run_actions documents.
+  void apply(const run_actions& a) {
+    if (a.cancel_timer) {
+      ++timer_generation_;
+      timer_.cancel();
+    }
+    if (a.signal != 0) send(a.signal, a.target);
+    if (a.release_memory && !pidfd_.core().cached_status()) {
+      error_code ignored;  // best effort: the kernel frees the memory anyway
+      pidfd_.core().release_memory(ignored);
+    }
+    if (a.close_input) close(in_);
+    if (a.arm != run_timer::none) arm_timer(a.arm, a.arm_after);
+    if (a.start_wait) start_wait();
+    if (a.close_streams) {
+      end_output(out_ref());
+      end_output(err_ref());
+    }
+    if (a.truncated) result_.truncated = true;
+    if (a.kill_leftovers && leftovers_possible()) {
+      result_.killed_leftovers += kill_group_leftovers(pidfd_.core(), pgid_);
+      pgid_ = 0;
+    }
+    if (a.complete) {
+      ec_ = a.ec;
+      finishing_ = true;
+      close(in_);
+      close(out_);
+      close(err_);
+      ++timer_generation_;
+      timer_.cancel();
+    }
+  }
+
+  bool leftovers_possible() const noexcept {
+    return options_.scope == run_scope::process_group && pgid_ > 0;
+  }
+
+  void start_wait() {
+    pidfd_.async_wait(on_strand([s = this->shared_from_this()](error_code ec, exit_status st) {
+      s->on_exit(ec, st);
+    }));
   }
 
   void on_exit(error_code ec, exit_status status) {
     --pending_;
     if (ec) {
-      // Not expected for our own child; never leave it behind.
-      if (!outcome_->ec) outcome_->ec = ec;
-      finish();
+      apply(policy_.wait_failed(ec));
       return settle();
     }
-    reaped_ = true;
-    outcome_->result.status = status;
-    outcome_->result.elapsed = std::chrono::steady_clock::now() - started_at_;
-    stop_timer();
-    close(in_);  // input nobody read is abandoned
-    if (cancelled_ || (!out_.is_open() && !err_.is_open()))
-      finish();
-    else
-      arm_timer(timer_role::drain, options_.drain);
+    result_.status = status;
+    result_.elapsed = std::chrono::steady_clock::now() - started_at_;
+    result_.usage = pidfd_.core().usage();
+    apply(policy_.reaped());
     settle();
   }
 
-  // Reads a chunk into the stream's scratch buffer and keeps what fits under the limit.
-  // (Reading into the string itself would zero-fill a chunk of it before every read.)
-  void read(descriptor& d, std::string& into, std::unique_ptr<char[]>& buffer) {
-    if (into.size() >= options_.output_limit && splice_discard_) return discard(d, into, buffer);
-    if (!buffer) buffer.reset(new char[chunk]);
-    d.async_read_some(boost::asio::buffer(buffer.get(), chunk),
-                      on_strand([self = this->shared_from_this(), &d, &into, &buffer](
-                                    error_code ec, std::size_t got) {
-                        const std::size_t room = self->options_.output_limit - into.size();
-                        into.append(buffer.get(), std::min(got, room));
-                        if (got > room) self->outcome_->result.truncated = true;
-                        self->on_read(d, into, buffer, ec);
-                      }));
+  // Reads a chunk into the stream's scratch buffer, streams it, and keeps what fits under
+  // the limit. (Reading into the string itself would zero-fill a chunk of it before every
+  // read.) Past the limit, with nobody to stream to, the data is discarded unread.
+  void read(stream_ref s) {
+    if (!options_.on_output && s.into.size() >= options_.output_limit && splice_discard_)
+      return discard(s);
+    if (!s.buffer) s.buffer.reset(new char[chunk]);
+    s.d.async_read_some(boost::asio::buffer(s.buffer.get(), chunk),
+                        on_strand([self = this->shared_from_this(), which = s.which](
+                                      error_code ec, std::size_t got) {
+                          self->on_read(self->ref(which), ec, got);
+                        }));
+  }
+
+  void on_read(stream_ref s, error_code ec, std::size_t got) {
+    --pending_;
+    if (!s.d.is_open()) return settle();  // the run is ending; the data is not wanted
+    if (got > 0) {
+      const std::string_view data(s.buffer.get(), got);
+      output(s, data);
+      if (s.capture) {
+        const std::size_t room = options_.output_limit - std::min(options_.output_limit, s.into.size());
+        s.into.append(data.data(), std::min(got, room));
+        if (got > room) result_.truncated = true;
+      }
+    }
+    if (!ec && s.d.is_open())
+      read(s);
+    else if (s.d.is_open())
+      end_stream(s);  // end of file, or an error
+    settle();
   }
 
   // Beyond the limit: wait for data and splice it to /dev/null, never copying it here.
-  void discard(descriptor& d, std::string& into, std::unique_ptr<char[]>& buffer) {
+  void discard(stream_ref s) {
     if (!null_sink_) {
       error_code ec;
       null_sink_ = open_null_sink(ec);
       if (ec) {
         splice_discard_ = false;
-        return read(d, into, buffer);
+        return read(s);
       }
     }
-    d.async_wait(descriptor::wait_read,
-                 on_strand([self = this->shared_from_this(), &d, &into, &buffer](error_code ec) {
-                   self->on_discard_ready(d, into, buffer, ec);
-                 }));
+    s.d.async_wait(descriptor::wait_read,
+                   on_strand([self = this->shared_from_this(), which = s.which](error_code ec) {
+                     self->on_discard_ready(self->ref(which), ec);
+                   }));
   }
 
-  void on_discard_ready(descriptor& d, std::string& into, std::unique_ptr<char[]>& buffer,
-                        error_code ec) {
+  void on_discard_ready(stream_ref s, error_code ec) {
     --pending_;
-    if (finishing_) return settle();
+    if (!s.d.is_open()) return settle();
     // A bounded number of splices per wake-up, so one busy stream cannot starve the rest.
     for (int k = 0; !ec && k < 16; ++k) {
-      const std::size_t n = discard_from_pipe(d.native_handle(), null_sink_.get(), ec);
+      const std::size_t n = discard_from_pipe(s.d.native_handle(), null_sink_.get(), ec);
       if (!ec && n == 0) ec = boost::asio::error::eof;
-      if (n > 0) outcome_->result.truncated = true;
+      if (n > 0) result_.truncated = true;
     }
     if (!ec || ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
-      discard(d, into, buffer);
-      return settle();
-    }
-    if (ec == boost::system::errc::invalid_argument) {  // no splice here: read instead
+      discard(s);
+    } else if (ec == boost::system::errc::invalid_argument) {  // no splice here: read instead
       splice_discard_ = false;
-      read(d, into, buffer);
-      return settle();
+      read(s);
+    } else {
+      end_stream(s);  // end of file, or an error
     }
-    end_stream(d);  // end of file, or an error
     settle();
   }
 
-  void on_read(descriptor& d, std::string& into, std::unique_ptr<char[]>& buffer,
-               error_code ec) {
-    --pending_;
-    if (finishing_) return settle();
-    if (!ec) {
-      read(d, into, buffer);
-      return settle();
-    }
-    end_stream(d);  // end of file, or an error
-    settle();
+  // Hands a piece to on_output: as it came, or cut into lines.
+  void output(stream_ref s, std::string_view data) {
+    if (!options_.on_output || output_failed_) return;
+    if (options_.whole_lines)
+      s.lines.feed(data, [&](std::string_view piece) { call_output(s.which, piece); });
+    else
+      call_output(s.which, data);
   }
 
-  // A captured stream is done; after the reap, the last one ends the run.
-  void end_stream(descriptor& d) {
-    close(d);
-    if (reaped_ && !out_.is_open() && !err_.is_open()) finish();
+  // on_output must not throw; if it does, it is not called again and the run is ended as
+  // by a terminal cancellation.
+  void call_output(output_stream which, std::string_view piece) {
+    if (output_failed_) return;
+    try {
+      options_.on_output(which, piece);
+    } catch (...) {
+      output_failed_ = true;
+      apply(policy_.output_failed());
+    }
+  }
+
+  // A stream that is no longer read: its unterminated last line goes out, then it closes.
+  void end_output(stream_ref s) {
+    if (!s.d.is_open()) return;
+    if (options_.on_output && options_.whole_lines)
+      s.lines.finish([&](std::string_view piece) { call_output(s.which, piece); });
+    close(s.d);
+  }
+
+  void end_stream(stream_ref s) {
+    end_output(s);
+    apply(policy_.stream_ended(s.which));
   }
 
   void write_input() {
@@ -264,7 +375,7 @@ private:
 
   void on_writable(error_code ec) {
     --pending_;
-    if (finishing_ || !in_.is_open()) return settle();
+    if (!in_.is_open()) return settle();
     if (ec)
       close(in_);
     else
@@ -272,37 +383,29 @@ private:
     settle();
   }
 
-  void arm_timer(timer_role role, std::chrono::steady_clock::duration after) {
-    timer_role_ = role;
+  void arm_timer(run_timer role, std::chrono::steady_clock::duration after) {
     const unsigned generation = ++timer_generation_;
     timer_.expires_after(after);
-    timer_.async_wait(on_strand([self = this->shared_from_this(), generation](error_code ec) {
-      self->on_timer(generation, ec);
-    }));
+    timer_.async_wait(
+        on_strand([self = this->shared_from_this(), generation, role](error_code ec) {
+          self->on_timer(generation, role, ec);
+        }));
   }
 
-  void stop_timer() {
-    ++timer_generation_;
-    timer_role_ = timer_role::none;
-    timer_.cancel();
-  }
-
-  void on_timer(unsigned generation, error_code ec) {
+  void on_timer(unsigned generation, run_timer role, error_code ec) {
     --pending_;
     if (ec || generation != timer_generation_ || finishing_) return settle();
-    switch (timer_role_) {
-      case timer_role::timeout:
-        if (!outcome_->ec) outcome_->ec = boost::asio::error::timed_out;
-        terminate();
+    switch (role) {
+      case run_timer::timeout:
+        apply(policy_.timeout_expired());
         break;
-      case timer_role::grace:
-        kill();
+      case run_timer::grace:
+        apply(policy_.grace_expired());
         break;
-      case timer_role::drain:
-        outcome_->result.truncated = true;
-        finish();
+      case run_timer::drain:
+        apply(policy_.drain_expired());
         break;
-      case timer_role::none:
+      case run_timer::none:
         break;
     }
     settle();
@@ -310,48 +413,24 @@ private:
 
   void on_cancel(boost::asio::cancellation_type_t type) {
     if (finishing_) return;
-    if (!outcome_->ec) outcome_->ec = boost::asio::error::operation_aborted;
-    cancelled_ = true;
-    if (reaped_) {  // draining: complete at once
-      finish();
-      return settle();
-    }
-    if ((type & boost::asio::cancellation_type::terminal) != boost::asio::cancellation_type::none)
-      kill();
-    else
-      terminate();
+    using ct = boost::asio::cancellation_type;
+    const run_cancellation kind = (type & ct::terminal) != ct::none  ? run_cancellation::terminal
+                                  : (type & ct::partial) != ct::none ? run_cancellation::partial
+                                                                     : run_cancellation::total;
+    apply(policy_.cancelled(kind));
+    settle();
   }
 
-  // SIGTERM now, SIGKILL after the grace period.
-  void terminate() {
-    if (term_sent_ || kill_sent_) return;
-    term_sent_ = true;
-    send(SIGTERM);
-    arm_timer(timer_role::grace, options_.grace);
-  }
-
-  void kill() {
-    if (kill_sent_) return;
-    kill_sent_ = true;
-    stop_timer();
-    send(SIGKILL);
-    error_code ignored;  // best effort: the kernel frees the memory anyway
-    pidfd_.core().release_memory(ignored);
-  }
-
-  // Signals the process, or its whole group when it leads one. Only before the reap, so
-  // the group id (the leader's pid) cannot have been reused.
-  void send(int sig) noexcept {
-    if (reaped_ || !pidfd_.is_open()) return;
-    error_code ec;
-    if (group_) {
-      pidfd_.core().send_signal(sig, signal_scope::process_group, ec);
-      if (ec == boost::system::errc::operation_not_supported) {
-        const pid_t pgid = pidfd_.core().pid(ec);
-        if (!ec) (void)kill_process_group(pgid, sig);
-      }
-    } else {
-      pidfd_.core().send_signal(sig, ec);
+  // Signals the target. The process is signalled only before its reap (afterwards the
+  // pidfd would just report ESRCH); the group through the pidfd, or kill(-pgid) while the
+  // leader is an unreaped child of ours.
+  void send(int sig, run_target target) noexcept {
+    if (!pidfd_.is_open()) return;
+    if (target == run_target::group) {
+      (void)signal_process_group(pidfd_.core(), sig);
+    } else if (!pidfd_.core().cached_status()) {
+      error_code ignored;
+      pidfd_.core().send_signal(sig, ignored);
     }
   }
 
@@ -360,36 +439,20 @@ private:
     d.close(ignored);
   }
 
-  // Closes the streams and stops the timer; completes once every handler has run.
-  void finish() {
-    finishing_ = true;
-    close(in_);
-    close(out_);
-    close(err_);
-    stop_timer();
-  }
-
-  // Closes everything without handlers having run (a failed start).
-  void abandon() noexcept {
-    error_code ignored;
-    pidfd_.close(ignored);
-    close(in_);
-    close(out_);
-    close(err_);
-  }
-
+  // Delivers once the run is complete and every handler of ours has run.
   void settle() {
     if (!finishing_ || pending_ != 0 || delivered_) return;
     delivered_ = true;
-    if (!reaped_ && pidfd_.is_open()) {  // a failed wait: kill and reap before reporting
-      send(SIGKILL);
-      error_code ignored;
-      (void)pidfd_.core().wait(ignored);
-    }
-    reaped_ = true;
     error_code ignored;
     pidfd_.close(ignored);
     deliver();
+  }
+
+  void deliver() {
+    Self s = std::move(*self);
+    self.reset();
+    auto ex = s.get_io_executor();
+    boost::asio::post(ex, boost::asio::append(std::move(s), ec_, std::move(result_)));
   }
 
   boost::asio::strand<Executor> strand_;
@@ -397,42 +460,26 @@ private:
   descriptor in_, out_, err_;
   timer_type timer_;
   run_options options_;
-  std::shared_ptr<run_outcome> outcome_;
+  run_policy policy_;
+  run_result result_;
+  error_code ec_;
+  line_splitter out_lines_, err_lines_;
   std::unique_ptr<char[]> out_buffer_, err_buffer_;
   unique_fd null_sink_;         // /dev/null, once a stream has gone over output_limit
   bool splice_discard_ = true;  // false where splice() to /dev/null does not work
   std::chrono::steady_clock::time_point started_at_{};
   std::size_t input_written_ = 0;
+  pid_t pgid_ = 0;              // the child's pid: its group's id in process_group scope
   int pending_ = 0;
   unsigned timer_generation_ = 0;
-  timer_role timer_role_ = timer_role::none;
-  bool group_ = false;
-  bool reaped_ = false;
-  bool cancelled_ = false;
-  bool term_sent_ = false;
-  bool kill_sent_ = false;
+  bool merged_ = false;
+  bool output_failed_ = false;
   bool finishing_ = false;
   bool delivered_ = false;
 };
 
-/// run_state with the place for the parked operation object.
-template <class Executor, class Self>
-class run_state_for final : public run_state<Executor> {
-public:
-  using run_state<Executor>::run_state;
-  std::optional<Self> self;
-
-private:
-  void deliver() override {
-    Self s = std::move(*self);
-    self.reset();
-    auto ex = s.get_io_executor();
-    boost::asio::post(ex, std::move(s));
-  }
-};
-
-/// async_run()'s operation, for boost::asio::async_compose: starts a run_state, and when
-/// that posts it back, completes with the outcome.
+/// async_run()'s operation, for boost::asio::async_compose: starts a run_state, which
+/// posts it back with the result as arguments at the end.
 template <class Executor>
 class run_op {
 public:
@@ -441,25 +488,23 @@ public:
 
   template <class Self>
   void operator()(Self& self) {
-    if (outcome_) {
-      std::shared_ptr<run_outcome> outcome = std::move(outcome_);
-      return self.complete(outcome->ec, std::move(outcome->result));
-    }
     self.reset_cancellation_state(boost::asio::enable_total_cancellation());
-    outcome_ = std::make_shared<run_outcome>();
-    auto state =
-        std::make_shared<run_state_for<Executor, Self>>(ex_, std::move(options_), outcome_);
+    auto state = std::make_shared<run_state<Executor, Self>>(ex_, std::move(options_));
     const boost::asio::cancellation_slot slot = self.get_cancellation_state().slot();
     const std::vector<std::string> argv = std::move(argv_);
     state->self.emplace(std::move(self));  // *this has moved with it: no member use below
     state->start(argv, slot);
   }
 
+  template <class Self>
+  void operator()(Self& self, error_code ec, run_result result) {
+    self.complete(ec, std::move(result));
+  }
+
 private:
   Executor ex_;
   std::vector<std::string> argv_;
   run_options options_;
-  std::shared_ptr<run_outcome> outcome_;
 };
 
 }  // namespace pidfd::detail

@@ -49,6 +49,24 @@ std::size_t discard_from_pipe(int pipe_fd, int null_sink, error_code& ec) noexce
 /// child of ours (its pid, the group id, cannot be reused until it is reaped).
 error_code kill_process_group(pid_t pgid, int sig) noexcept;
 
+/// Signals the process group that leader leads: through its pidfd
+/// (PIDFD_SIGNAL_PROCESS_GROUP, 6.9), which names the group also after the leader has been
+/// reaped, for as long as a member is left; without that flag, kill(-pgid) while the leader
+/// is an unreaped child of ours (after its reap, operation_not_supported).
+error_code signal_process_group(const pid_fd& leader, int sig) noexcept;
+
+/// How many processes other than pgid itself are in process group pgid and not yet
+/// zombies, found by scanning /proc/<pid>/stat (field 5). A snapshot: a member forking
+/// during the scan may be missed, and processes outside our pid namespace or hidden by
+/// /proc's hidepid are not seen.
+std::size_t count_group_members(pid_t pgid) noexcept;
+
+/// SIGKILL to what is left of the group that leader led (pgid is the leader's pid), after
+/// its reap: counts the members (count_group_members) and, if there are any, signals the
+/// group through the leader's pidfd or, before 6.9, with kill(-pgid) (the members just
+/// seen keep the group id from being reused). Returns the count.
+std::size_t kill_group_leftovers(const pid_fd& leader, pid_t pgid) noexcept;
+
 }  // namespace pidfd::detail
 
 #endif  // PIDFD_DETAIL_PROCESS_SUPPORT_HPP

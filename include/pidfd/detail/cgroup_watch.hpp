@@ -1,0 +1,176 @@
+// asio-pidfd internal: waiting asynchronously for a run_cgroup to become empty.
+//
+// The compiled part (creating the inotify watch, draining it, reading cgroup.events) is in
+// detail/cgroup.hpp; this header only registers the inotify descriptor with Asio, so it
+// works with whatever reactor the user's Asio is configured for (epoll or io_uring): it
+// asks for nothing but readability.
+#ifndef PIDFD_DETAIL_CGROUP_WATCH_HPP
+#define PIDFD_DETAIL_CGROUP_WATCH_HPP
+
+#include <pidfd/detail/cgroup.hpp>
+#include <pidfd/error.hpp>
+#include <pidfd/unique_fd.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/basic_stream_descriptor.hpp>
+
+#include <fcntl.h>
+
+#include <cerrno>
+#include <type_traits>
+#include <utility>
+
+namespace pidfd::detail {
+
+/// async_wait_empty()'s operation, for boost::asio::async_compose: drain the inotify
+/// events, read `populated`, and either complete or wait for readability again.
+template <class Executor>
+class cgroup_wait_empty_op {
+public:
+  /// Waits on `events` (an inotify descriptor from run_cgroup::watch_events()) for the
+  /// cgroup whose directory is `cgroup_dir` to become empty; both must outlive the
+  /// operation.
+  cgroup_wait_empty_op(boost::asio::posix::basic_stream_descriptor<Executor>& events,
+                       int cgroup_dir) noexcept
+      : events_(&events), dir_(cgroup_dir) {}
+
+  template <class Self>
+  void operator()(Self& self, error_code ec = {}) {
+    switch (state_) {
+      case state::start: {
+        if (!events_->is_open() || dir_ < 0)
+          return post_result(self, boost::asio::error::bad_descriptor);
+        // The cgroup may be empty already (no change would ever be reported then), and
+        // events of earlier changes may be pending: both are settled by draining and
+        // reading now, never by completing here (the handler must not run inline).
+        error_code check_ec;
+        const bool empty = drain_events_and_check_empty(events_->native_handle(), dir_, check_ec);
+        if (check_ec || empty) return post_result(self, check_ec);
+        state_ = state::waiting;
+        return events_->async_wait(boost::asio::posix::descriptor_base::wait_read,
+                                   std::move(self));
+      }
+      case state::waiting: {
+        if (ec) return self.complete(ec);
+        error_code check_ec;
+        const bool empty = drain_events_and_check_empty(events_->native_handle(), dir_, check_ec);
+        if (check_ec || empty) return self.complete(check_ec);
+        // A change that left members behind (another member exited, or `frozen`
+        // changed): wait for the next one.
+        return events_->async_wait(boost::asio::posix::descriptor_base::wait_read,
+                                   std::move(self));
+      }
+      case state::posted:
+        return self.complete(result_);
+    }
+  }
+
+private:
+  enum class state { start, waiting, posted };
+
+  template <class Self>
+  void post_result(Self& self, error_code ec) {
+    result_ = ec;
+    state_ = state::posted;
+    boost::asio::post(events_->get_executor(), std::move(self));
+  }
+
+  boost::asio::posix::basic_stream_descriptor<Executor>* events_;
+  int dir_;
+  state state_ = state::start;
+  error_code result_;
+};
+
+/// Watches one run_cgroup for the moment its last member is gone. Owns an inotify
+/// descriptor (registered with Asio as a stream descriptor) and its own descriptor of the
+/// cgroup's directory, so it does not depend on the run_cgroup object's lifetime; once
+/// the cgroup's directory is removed, a wait completes with the error reading it gives
+/// (no_such_file_or_directory or no_such_device).
+///
+/// Not thread-safe: one wait at a time, from one thread or strand, like Asio's objects.
+template <class Executor = boost::asio::any_io_executor>
+class basic_cgroup_watch {
+public:
+  /// The executor the descriptor's operations use by default.
+  using executor_type = Executor;
+
+  /// A watch that watches nothing yet (see open()), on the executor ex.
+  explicit basic_cgroup_watch(const executor_type& ex) : events_(ex) {}
+
+  /// A watch that watches nothing yet (see open()), on the context's executor.
+  template <class ExecutionContext,
+            std::enable_if_t<std::is_convertible_v<ExecutionContext&,
+                                                   boost::asio::execution_context&>,
+                             int> = 0>
+  explicit basic_cgroup_watch(ExecutionContext& context) : events_(context) {}
+
+  /// The executor the descriptor's operations use by default.
+  executor_type get_executor() noexcept { return events_.get_executor(); }
+
+  /// Starts watching `cgroup` (closing what was watched before). Errors: those of
+  /// run_cgroup::watch_events(), of duplicating the directory descriptor, and of
+  /// registering the descriptor with the reactor.
+  void open(const run_cgroup& cgroup, error_code& ec) noexcept {
+    close();
+    unique_fd events = cgroup.watch_events(ec);
+    if (ec) return;
+    unique_fd dir(::fcntl(cgroup.native_handle(), F_DUPFD_CLOEXEC, 0));
+    if (!dir) {
+      ec = error_code(errno, boost::system::system_category());
+      return;
+    }
+    events_.assign(events.get(), ec);
+    if (ec) return;
+    events.release();
+    dir_ = std::move(dir);
+  }
+
+  /// True while watching.
+  bool is_open() const noexcept { return events_.is_open() && dir_.is_open(); }
+
+  /// Cancels the pending async_wait_empty(), which completes with operation_aborted
+  /// (unless its result was already decided).
+  void cancel() noexcept {
+    error_code ignored;  // only fails for a closed descriptor, where nothing is pending
+    events_.cancel(ignored);
+  }
+
+  /// Stops watching: cancels the pending wait and closes both descriptors.
+  void close() noexcept {
+    error_code ignored;  // close() of an Asio descriptor fails only if it was not open
+    events_.close(ignored);
+    dir_.reset();
+  }
+
+  /// Waits until the cgroup has no live member (`populated 0` in cgroup.events).
+  ///
+  /// The handler is called exactly once: with no error when the cgroup is (or already
+  /// was) empty; with operation_aborted after cancel(), close() or a terminal
+  /// cancellation through the handler's cancellation slot; with the error of reading
+  /// cgroup.events otherwise (for example after the cgroup was removed). Completion
+  /// signature: void(error_code). The handler runs on its associated executor (by
+  /// default this object's), never inside this call. Nothing is polled: between changes
+  /// of cgroup.events the operation only waits for the inotify descriptor to become
+  /// readable. Not thread-safe; the object must outlive the operation.
+  template <boost::asio::completion_token_for<void(error_code)> Token =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_wait_empty(Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
+    return boost::asio::async_compose<Token, void(error_code)>(
+        cgroup_wait_empty_op<Executor>(events_, dir_.get()), token, events_);
+  }
+
+private:
+  boost::asio::posix::basic_stream_descriptor<Executor> events_;
+  unique_fd dir_;
+};
+
+/// basic_cgroup_watch on the polymorphic I/O executor.
+using cgroup_watch = basic_cgroup_watch<>;
+
+}  // namespace pidfd::detail
+
+#endif  // PIDFD_DETAIL_CGROUP_WATCH_HPP

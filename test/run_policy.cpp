@@ -1,0 +1,489 @@
+// Tests of async_run()'s policy (<pidfd/detail/run_policy.hpp>) without any process: every
+// event in every phase, and the actions it must give; and of the line splitter.
+#include <pidfd/detail/run_policy.hpp>
+
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <cerrno>
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+using pidfd::error_code;
+using pidfd::output_stream;
+using pidfd::run_scope;
+using pidfd::detail::line_splitter;
+using pidfd::detail::run_actions;
+using pidfd::detail::run_cancellation;
+using pidfd::detail::run_policy;
+using pidfd::detail::run_target;
+using pidfd::detail::run_timer;
+using phase = run_policy::phase;
+
+const error_code timed_out(ETIMEDOUT, boost::system::system_category());
+const error_code aborted(ECANCELED, boost::system::system_category());
+
+run_policy::config make(run_scope scope = run_scope::process, bool timeout = true,
+                        bool leads = false) {
+  run_policy::config c;
+  c.scope = scope;
+  c.child_leads_group = leads;
+  if (timeout) c.timeout = 10s;
+  c.grace = 2s;
+  c.drain = 1s;
+  return c;
+}
+
+// Every field of an action set, compared at once (a difference names the field).
+void expect_actions(const run_actions& a, const run_actions& e) {
+  EXPECT_EQ(a.cancel_timer, e.cancel_timer);
+  EXPECT_EQ(a.signal, e.signal);
+  if (a.signal != 0 || e.signal != 0) {
+    EXPECT_EQ(a.target, e.target);
+  }
+  EXPECT_EQ(a.release_memory, e.release_memory);
+  EXPECT_EQ(a.close_input, e.close_input);
+  EXPECT_EQ(a.arm, e.arm);
+  if (e.arm != run_timer::none) {
+    EXPECT_EQ(a.arm_after, e.arm_after);
+  }
+  EXPECT_EQ(a.start_wait, e.start_wait);
+  EXPECT_EQ(a.watch_cgroup, e.watch_cgroup);
+  EXPECT_EQ(a.close_streams, e.close_streams);
+  EXPECT_EQ(a.truncated, e.truncated);
+  EXPECT_EQ(a.kill_leftovers, e.kill_leftovers);
+  EXPECT_EQ(a.remove_cgroup, e.remove_cgroup);
+  EXPECT_EQ(a.complete, e.complete);
+  EXPECT_EQ(a.ec, e.ec);
+}
+
+const run_actions none{};
+
+run_actions arm(run_timer role, std::chrono::steady_clock::duration d) {
+  run_actions a;
+  a.arm = role;
+  a.arm_after = d;
+  return a;
+}
+
+run_actions sigterm(run_target t, std::chrono::steady_clock::duration grace = 2s) {
+  run_actions a = arm(run_timer::grace, grace);
+  a.signal = SIGTERM;
+  a.target = t;
+  return a;
+}
+
+run_actions sigkill(run_target t, bool cancel_timer) {
+  run_actions a;
+  a.cancel_timer = cancel_timer;
+  a.signal = SIGKILL;
+  a.target = t;
+  a.release_memory = true;
+  return a;
+}
+
+run_actions completion(error_code ec, bool cancel_timer, bool close_input = false) {
+  run_actions a;
+  a.cancel_timer = cancel_timer;
+  a.close_input = close_input;
+  a.close_streams = true;
+  a.complete = true;
+  a.ec = ec;
+  return a;
+}
+
+run_actions reap_then_drain(bool timer_running = true) {
+  run_actions a = arm(run_timer::drain, 1s);
+  a.cancel_timer = timer_running;
+  a.close_input = true;
+  return a;
+}
+
+// ---------------------------------------------------------------------------------------
+// Spawned, running
+
+TEST(RunPolicy, SpawnStartsTheWaitAndTheTimeout) {
+  run_policy p(make());
+  run_actions e = arm(run_timer::timeout, 10s);
+  e.start_wait = true;
+  expect_actions(p.spawned(true, true), e);
+  EXPECT_EQ(p.current(), phase::running);
+  EXPECT_EQ(p.timer(), run_timer::timeout);
+  expect_actions(p.spawned(true, true), none);  // only once
+}
+
+TEST(RunPolicy, SpawnWithoutTimeoutArmsNothing) {
+  run_policy p(make(run_scope::process, false));
+  run_actions e;
+  e.start_wait = true;
+  expect_actions(p.spawned(false, false), e);
+  EXPECT_EQ(p.timer(), run_timer::none);
+}
+
+TEST(RunPolicy, SpawnInCgroupScopeWatchesTheCgroup) {
+  run_policy p(make(run_scope::cgroup, false));
+  run_actions e;
+  e.start_wait = true;
+  e.watch_cgroup = true;
+  expect_actions(p.spawned(true, false), e);
+}
+
+TEST(RunPolicy, EventsBeforeTheSpawnDoNothing) {
+  run_policy p(make());
+  expect_actions(p.timeout_expired(), none);
+  expect_actions(p.grace_expired(), none);
+  expect_actions(p.drain_expired(), none);
+  expect_actions(p.reaped(), none);
+  expect_actions(p.wait_failed(timed_out), none);
+  expect_actions(p.cancelled(run_cancellation::terminal), none);
+  expect_actions(p.output_failed(), none);
+  EXPECT_EQ(p.current(), phase::starting);
+}
+
+TEST(RunPolicy, ReapWithOpenStreamsDrains) {
+  run_policy p(make());
+  p.spawned(true, true);
+  expect_actions(p.reaped(), reap_then_drain());
+  EXPECT_EQ(p.current(), phase::draining);
+  EXPECT_TRUE(p.child_gone());
+  expect_actions(p.stream_ended(output_stream::out), none);
+  expect_actions(p.stream_ended(output_stream::err), completion({}, true));
+  EXPECT_EQ(p.current(), phase::done);
+}
+
+TEST(RunPolicy, StreamsEndingBeforeTheReapCompleteAtTheReap) {
+  run_policy p(make());
+  p.spawned(true, true);
+  expect_actions(p.stream_ended(output_stream::err), none);
+  expect_actions(p.stream_ended(output_stream::out), none);
+  EXPECT_EQ(p.current(), phase::running);
+  expect_actions(p.reaped(), completion({}, true, true));
+  expect_actions(p.reaped(), none);  // only once
+}
+
+TEST(RunPolicy, NoStreamsNoTimeoutCompletesAtTheReap) {
+  run_policy p(make(run_scope::process, false));
+  p.spawned(false, false);
+  expect_actions(p.reaped(), completion({}, false, true));
+}
+
+TEST(RunPolicy, DrainExpiryWithAStreamOpenTruncates) {
+  run_policy p(make());
+  p.spawned(true, false);
+  p.reaped();
+  run_actions e = completion({}, false);  // the drain timer has just expired
+  e.truncated = true;
+  expect_actions(p.drain_expired(), e);
+  expect_actions(p.stream_ended(output_stream::out), none);  // after the end: nothing
+}
+
+// ---------------------------------------------------------------------------------------
+// Timeout, grace
+
+TEST(RunPolicy, TimeoutSendsSigtermAndArmsTheGrace) {
+  run_policy p(make());
+  p.spawned(true, true);
+  expect_actions(p.timeout_expired(), sigterm(run_target::process));
+  EXPECT_EQ(p.timer(), run_timer::grace);
+  expect_actions(p.timeout_expired(), none);  // a stale expiry
+  expect_actions(p.grace_expired(), sigkill(run_target::process, false));
+  EXPECT_EQ(p.timer(), run_timer::none);
+  expect_actions(p.grace_expired(), none);
+  // Reaped with its output still open: drain, then timed_out.
+  run_actions e = reap_then_drain();
+  e.cancel_timer = false;  // no timer was running
+  expect_actions(p.reaped(), e);
+  expect_actions(p.stream_ended(output_stream::out), none);
+  expect_actions(p.stream_ended(output_stream::err), completion(timed_out, true));
+}
+
+TEST(RunPolicy, ReapDuringTheGraceStopsItAndReportsTimedOut) {
+  run_policy p(make());
+  p.spawned(false, false);
+  p.timeout_expired();
+  expect_actions(p.reaped(), completion(timed_out, true, true));
+  expect_actions(p.grace_expired(), none);  // the timer lost the race
+}
+
+TEST(RunPolicy, GroupLeaderInProcessScopeSignalsTheGroup) {
+  run_policy p(make(run_scope::process, true, true));
+  p.spawned(false, false);
+  expect_actions(p.timeout_expired(), sigterm(run_target::group));
+  expect_actions(p.grace_expired(), sigkill(run_target::group, false));
+  expect_actions(p.reaped(), completion(timed_out, false, true));  // nothing left to kill
+}
+
+TEST(RunPolicy, TimeoutAfterTheReapIsStale) {
+  run_policy p(make());
+  p.spawned(true, false);
+  p.reaped();
+  expect_actions(p.timeout_expired(), none);
+  expect_actions(p.grace_expired(), none);
+}
+
+// ---------------------------------------------------------------------------------------
+// Cancellation
+
+TEST(RunPolicy, TerminalCancellationKillsAtOnceAndCompletesAtTheReap) {
+  run_policy p(make());
+  p.spawned(true, true);
+  expect_actions(p.cancelled(run_cancellation::terminal), sigkill(run_target::process, true));
+  expect_actions(p.cancelled(run_cancellation::terminal), none);  // a second one
+  expect_actions(p.reaped(), completion(aborted, false, true));   // streams open: no drain
+}
+
+TEST(RunPolicy, PartialAndTotalCancellationTerminateGracefully) {
+  for (run_cancellation type : {run_cancellation::partial, run_cancellation::total}) {
+    run_policy p(make(run_scope::process, false));
+    p.spawned(true, false);
+    expect_actions(p.cancelled(type), sigterm(run_target::process));
+    expect_actions(p.cancelled(type), none);  // SIGTERM only once
+    // A terminal one during the grace escalates at once.
+    expect_actions(p.cancelled(run_cancellation::terminal), sigkill(run_target::process, true));
+    expect_actions(p.reaped(), completion(aborted, false, true));
+  }
+}
+
+TEST(RunPolicy, CancellationAfterATimeoutKeepsTimedOut) {
+  run_policy p(make());
+  p.spawned(false, false);
+  p.timeout_expired();
+  expect_actions(p.cancelled(run_cancellation::partial), none);  // SIGTERM already sent
+  expect_actions(p.reaped(), completion(timed_out, true, true));
+}
+
+TEST(RunPolicy, CancellationDuringTheDrainCompletesAtOnce) {
+  run_policy p(make());
+  p.spawned(true, true);
+  p.reaped();
+  expect_actions(p.cancelled(run_cancellation::total), completion(aborted, true));
+  expect_actions(p.cancelled(run_cancellation::terminal), none);
+  EXPECT_EQ(p.current(), phase::done);
+}
+
+TEST(RunPolicy, OutputFailureEndsTheRunLikeATerminalCancellation) {
+  run_policy p(make());
+  p.spawned(true, false);
+  expect_actions(p.output_failed(), sigkill(run_target::process, true));
+  expect_actions(p.reaped(), completion(aborted, false, true));
+
+  run_policy q(make());
+  q.spawned(true, false);
+  q.reaped();
+  expect_actions(q.output_failed(), completion(aborted, true));
+}
+
+// ---------------------------------------------------------------------------------------
+// A failed wait: SIGKILL and another asynchronous wait, never a blocking one
+
+TEST(RunPolicy, FailedWaitKillsAndWaitsAgain) {
+  const error_code failed(EBADF, boost::system::system_category());
+  run_policy p(make());
+  p.spawned(true, false);
+  run_actions e = sigkill(run_target::process, true);
+  e.start_wait = true;
+  expect_actions(p.wait_failed(failed), e);
+  EXPECT_EQ(p.current(), phase::running);
+  // The second wait reaps it; the streams are drained as after any reap.
+  run_actions r = reap_then_drain();
+  r.cancel_timer = false;  // the SIGKILL stopped the timeout
+  expect_actions(p.reaped(), r);
+}
+
+TEST(RunPolicy, FailedWaitThenReapReportsTheWaitError) {
+  const error_code failed(EBADF, boost::system::system_category());
+  run_policy p(make(run_scope::process, false));
+  p.spawned(false, false);
+  p.wait_failed(failed);
+  expect_actions(p.reaped(), completion(failed, false, true));
+}
+
+TEST(RunPolicy, SecondFailedWaitGivesTheChildUp) {
+  const error_code failed(EBADF, boost::system::system_category());
+  run_policy p(make(run_scope::process, false));
+  p.spawned(true, false);
+  p.wait_failed(failed);
+  run_actions e = arm(run_timer::drain, 1s);
+  e.close_input = true;
+  expect_actions(p.wait_failed(failed), e);
+  EXPECT_TRUE(p.child_gone());
+  expect_actions(p.stream_ended(output_stream::out), completion(failed, true));
+}
+
+TEST(RunPolicy, FailedWaitInCgroupScopeKillsTheCgroup) {
+  run_policy p(make(run_scope::cgroup, false));
+  p.spawned(false, false);
+  run_actions e = sigkill(run_target::cgroup, false);
+  e.start_wait = true;
+  expect_actions(p.wait_failed(aborted), e);
+}
+
+TEST(RunPolicy, FailedWaitInGroupScopeKillsTheChild) {
+  run_policy p(make(run_scope::process_group, false));
+  p.spawned(false, false);
+  run_actions e = sigkill(run_target::process, false);
+  e.start_wait = true;
+  expect_actions(p.wait_failed(aborted), e);
+}
+
+// ---------------------------------------------------------------------------------------
+// Process-group scope
+
+TEST(RunPolicy, GroupScopeSignalsTheGroupAndKillsLeftoversAtTheEnd) {
+  run_policy p(make(run_scope::process_group));
+  p.spawned(true, false);
+  expect_actions(p.timeout_expired(), sigterm(run_target::group));
+  expect_actions(p.grace_expired(), sigkill(run_target::group, false));
+  run_actions e = reap_then_drain();
+  e.cancel_timer = false;
+  expect_actions(p.reaped(), e);
+  run_actions end = completion(timed_out, true);
+  end.kill_leftovers = true;
+  expect_actions(p.stream_ended(output_stream::out), end);
+}
+
+TEST(RunPolicy, GroupScopeKillsLeftoversAfterAPlainExit) {
+  run_policy p(make(run_scope::process_group, false));
+  p.spawned(false, false);
+  run_actions end = completion({}, false, true);
+  end.kill_leftovers = true;
+  expect_actions(p.reaped(), end);
+}
+
+TEST(RunPolicy, GroupScopeDrainExpiryKillsLeftovers) {
+  run_policy p(make(run_scope::process_group, false));
+  p.spawned(true, false);
+  p.reaped();
+  run_actions end = completion({}, false);
+  end.truncated = true;
+  end.kill_leftovers = true;
+  expect_actions(p.drain_expired(), end);
+}
+
+TEST(RunPolicy, GroupScopeCancellationSignalsTheGroup) {
+  run_policy p(make(run_scope::process_group, false));
+  p.spawned(false, false);
+  expect_actions(p.cancelled(run_cancellation::terminal), sigkill(run_target::group, false));
+  run_actions end = completion(aborted, false, true);
+  end.kill_leftovers = true;
+  expect_actions(p.reaped(), end);
+}
+
+// ---------------------------------------------------------------------------------------
+// Cgroup scope
+
+TEST(RunPolicy, CgroupScopeSignalsTheCgroup) {
+  run_policy p(make(run_scope::cgroup));
+  p.spawned(true, false);
+  expect_actions(p.timeout_expired(), sigterm(run_target::cgroup));
+  expect_actions(p.grace_expired(), sigkill(run_target::cgroup, false));
+}
+
+TEST(RunPolicy, CgroupScopeDrainWaitsForTheCgroupToEmpty) {
+  run_policy p(make(run_scope::cgroup, false));
+  p.spawned(true, false);
+  expect_actions(p.reaped(), reap_then_drain(false));
+  expect_actions(p.stream_ended(output_stream::out), none);  // a member still runs
+  run_actions end = completion({}, true);
+  end.remove_cgroup = true;
+  expect_actions(p.cgroup_emptied(), end);
+}
+
+TEST(RunPolicy, CgroupEmptyBeforeTheReap) {
+  run_policy p(make(run_scope::cgroup, false));
+  p.spawned(false, false);
+  expect_actions(p.cgroup_emptied(), none);
+  run_actions end = completion({}, false, true);
+  end.remove_cgroup = true;
+  expect_actions(p.reaped(), end);
+}
+
+TEST(RunPolicy, CgroupEmptyButAStreamOpenKeepsDraining) {
+  run_policy p(make(run_scope::cgroup, false));
+  p.spawned(true, true);
+  p.reaped();
+  expect_actions(p.cgroup_emptied(), none);
+  expect_actions(p.stream_ended(output_stream::err), none);
+  run_actions end = completion({}, true);
+  end.remove_cgroup = true;
+  expect_actions(p.stream_ended(output_stream::out), end);
+}
+
+TEST(RunPolicy, CgroupDrainExpiryKillsWaitsForEmptyThenRemoves) {
+  run_policy p(make(run_scope::cgroup, false));
+  p.spawned(false, false);
+  p.reaped();  // a member still runs: drain
+  run_actions kill;
+  kill.close_streams = true;
+  kill.kill_leftovers = true;
+  expect_actions(p.drain_expired(), kill);  // streams ended: not truncated
+  EXPECT_EQ(p.current(), phase::ending);
+  expect_actions(p.cancelled(run_cancellation::terminal), none);
+  expect_actions(p.drain_expired(), none);
+  run_actions end;
+  end.remove_cgroup = true;
+  end.complete = true;
+  expect_actions(p.cgroup_emptied(), end);
+  EXPECT_EQ(p.current(), phase::done);
+}
+
+TEST(RunPolicy, CgroupCancellationDuringTheDrainKillsFirst) {
+  run_policy p(make(run_scope::cgroup, false));
+  p.spawned(true, false);
+  p.reaped();
+  run_actions kill;
+  kill.cancel_timer = true;
+  kill.close_streams = true;
+  kill.kill_leftovers = true;
+  expect_actions(p.cancelled(run_cancellation::partial), kill);
+  run_actions end;
+  end.remove_cgroup = true;
+  end.complete = true;
+  end.ec = aborted;
+  expect_actions(p.cgroup_emptied(), end);
+}
+
+// ---------------------------------------------------------------------------------------
+// line_splitter
+
+std::vector<std::string> split(std::size_t max, std::vector<std::string_view> chunks,
+                               bool finish = true) {
+  line_splitter s(max);
+  std::vector<std::string> pieces;
+  auto emit = [&](std::string_view piece) { pieces.emplace_back(piece); };
+  for (auto c : chunks) s.feed(c, emit);
+  if (finish) s.finish(emit);
+  return pieces;
+}
+
+using lines = std::vector<std::string>;
+
+TEST(LineSplitter, WholeLinesAcrossChunks) {
+  EXPECT_EQ(split(100, {"ab", "c\nde", "f\n\ng"}), (lines{"abc\n", "def\n", "\n", "g"}));
+  EXPECT_EQ(split(100, {"ab", "c\nde"}, false), (lines{"abc\n"}));
+}
+
+TEST(LineSplitter, LongLinesComeInPiecesOfMaxLine) {
+  EXPECT_EQ(split(4, {"abcd\n"}), (lines{"abcd\n"}));  // max_line bytes plus its '\n'
+  EXPECT_EQ(split(4, {"abcdefghij\nxy"}), (lines{"abcd", "efgh", "ij\n", "xy"}));
+  EXPECT_EQ(split(4, {"ab", "cd", "\n"}), (lines{"abcd\n"}));
+  EXPECT_EQ(split(4, {"ab", "cd", "e\n"}), (lines{"abcd", "e\n"}));
+  EXPECT_EQ(split(4, {"abcd"}), (lines{"abcd"}));
+}
+
+TEST(LineSplitter, MaxLineZeroIsOne) {
+  EXPECT_EQ(split(0, {"ab\n"}), (lines{"a", "b\n"}));
+}
+
+TEST(LineSplitter, FinishWithNothingKeptEmitsNothing) {
+  EXPECT_EQ(split(10, {"a\n"}), (lines{"a\n"}));
+  EXPECT_EQ(split(10, {}), lines{});
+}
+
+}  // namespace
