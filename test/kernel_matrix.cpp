@@ -52,7 +52,7 @@ TEST(KernelMatrix, DocumentedColumnMatchesTheProbe) {
   if (std::getenv("ASIO_PIDFD_PRETEND_MISSING"))
     GTEST_SKIP() << "features are pretended missing in this process";
 
-  std::ifstream in(ASIO_PIDFD_SOURCE_DIR "/docs/kernel-support.md");
+  std::ifstream in(std::string(ASIO_PIDFD_SOURCE_DIR) + "/docs/kernel-support.md");
   ASSERT_TRUE(in) << "cannot read docs/kernel-support.md";
   std::string line;
   std::vector<std::string> header;
