@@ -10,7 +10,7 @@
 //       hand Asio +err      the same with a second pipe for stderr, read the same way
 //       async_run (out)     pidfd::async_run with capture_stderr = false (what hand Asio does)
 //       async_run           pidfd::async_run with the default options (stdout and stderr
-//                           captured): the call of issue 10
+//                           captured): the call the targets are about
 //       Boost.Process v2    bp2::process with process_stdio{{}, pipe, {}} + async_read to EOF
 //                           + async_wait (its own fork-based launcher)
 //     The child is /bin/echo hello (default) or, with "helper" as 4th argument, the static

@@ -14,7 +14,8 @@
 // baseline, which copies the whole descriptor table into every child).
 //
 // Run pinned:  taskset -c 0 build/bench/asio-pidfd-bench-spawn [rounds [many-only]]
-// or, call by call for the two ratio targets of the spawn call (see interleaved() below):
+// or, call by call (keep_ignored_signals against raw clone3, the default against
+// posix_spawn + pidfd_open; see interleaved() below):
 //              taskset -c 0 build/bench/asio-pidfd-bench-spawn interleaved [calls [blocks]]
 // or, call by call, what each credential, limit and terminal option adds to a spawn
 // (see option_costs() below):

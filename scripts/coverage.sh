@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Line and branch coverage of lib/ and include/ by the test suite (issue 12; docs/coverage.md).
+# Line and branch coverage of lib/ and include/ by the test suite (docs/coverage.md).
 #
 #   scripts/coverage.sh [BUILD_DIR]      (default build-coverage)
 #

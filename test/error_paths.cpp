@@ -1,4 +1,4 @@
-// Error paths the per-header files did not reach (found by the coverage report, issue 12;
+// Error paths the per-header files did not reach (found by the coverage report,
 // docs/coverage.md): every pid_fd member on an empty object, assigning an empty pid_fd to
 // an async_pidfd, an anonymous-inode fd that is not a pidfd arriving where a pidfd is
 // expected, a truncated control message with the sender's pidfd, and the fallbacks for a

@@ -1,4 +1,4 @@
-// Resource exhaustion (issue 12): each limit reached gives the exact error, and nothing is
+// Resource exhaustion: each limit reached gives the exact error, and nothing is
 // leaked or left running (main.cpp's listener checks fds and children after every test).
 //  - RLIMIT_NOFILE reached during spawn() (the pidfd, /dev/null), spawn(executor) with
 //    pipes, and receive_pidfd()

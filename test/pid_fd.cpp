@@ -1224,7 +1224,7 @@ TEST(PidFd, InsideANewPidNamespace) {
   // /proc/<pid>/ns in a /proc that shows it).
   EXPECT_EQ(field(line, "outer_ns"), "0");
   // Not visible from here (GET_INFO: ESRCH before the EREMOTE change, EREMOTE after;
-  // pidfd_send_signal: EINVAL): no_such_process, as SPEC.md 3 normalises it.
+  // pidfd_send_signal: EINVAL): no_such_process, as the library normalises it.
   // The /proc fallback (no GET_INFO) must give the same answers although this /proc
   // shows another pid namespace's numbers.
   EXPECT_EQ(field(line, "outer_info"), "ESRCH");

@@ -7,6 +7,7 @@
 #include <pidfd/pid_fd.hpp>
 #include <pidfd/process.hpp>
 #include <pidfd/spawn.hpp>
+#include <pidfd/version.hpp>
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -306,9 +307,21 @@ TEST(ToolPidfdWait, HelpAndVersion) {
   EXPECT_EQ(help.code(), 0);
   EXPECT_EQ(help.out.rfind("Usage: pidfd-wait [OPTION]... PID...\n", 0), 0u) << help.out;
   EXPECT_NE(help.out.find("--any"), std::string::npos);
+  EXPECT_NE(help.out.find("\nThe manual: man pidfd-wait\n"), std::string::npos) << help.out;
   const tool_result version = run_tool("pidfd-wait", {"--version"});
   EXPECT_EQ(version.code(), 0);
-  EXPECT_EQ(version.out, "pidfd-wait (asio-pidfd) " PIDFD_TEST_PROJECT_VERSION "\n");
+  EXPECT_EQ(version.out, "pidfd-wait (asio-pidfd) " PIDFD_VERSION_STRING "\n");
+}
+
+TEST(ToolPidfdInfo, HelpAndVersion) {
+  const tool_result help = run_tool("pidfd-info", {"--help"});
+  EXPECT_EQ(help.code(), 0);
+  EXPECT_EQ(help.out.rfind("Usage: pidfd-info [PID]...\n", 0), 0u) << help.out;
+  EXPECT_NE(help.out.find("\nThe manual: man pidfd-info\n"), std::string::npos) << help.out;
+  EXPECT_EQ(help.err, "");
+  const tool_result version = run_tool("pidfd-info", {"--version"});
+  EXPECT_EQ(version.code(), 0);
+  EXPECT_EQ(version.out, "pidfd-info (asio-pidfd) " PIDFD_VERSION_STRING "\n");
 }
 
 // ----------------------------------------------------------------------------------------
@@ -867,7 +880,7 @@ TEST(ToolPidfdRun, HelpAndVersion) {
   EXPECT_EQ(help.out.find(".md"), std::string::npos) << help.out;
   const tool_result version = run_tool("pidfd-run", {"--version"});
   EXPECT_EQ(version.code(), 0);
-  EXPECT_EQ(version.out, "pidfd-run (asio-pidfd) " PIDFD_TEST_PROJECT_VERSION "\n");
+  EXPECT_EQ(version.out, "pidfd-run (asio-pidfd) " PIDFD_VERSION_STRING "\n");
 }
 
 }  // namespace

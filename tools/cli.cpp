@@ -1,5 +1,7 @@
 #include "cli.hpp"
 
+#include <pidfd/version.hpp>
+
 #include <boost/program_options/errors.hpp>
 
 #include <charconv>
@@ -69,7 +71,7 @@ bool answer_help_or_version(const boost::program_options::variables_map& vm, con
     return true;
   }
   if (vm.count("version")) {
-    std::cout << name << " (asio-pidfd) " << PIDFD_TOOLS_VERSION << "\n";
+    std::cout << name << " (asio-pidfd) " << PIDFD_VERSION_STRING << "\n";
     return true;
   }
   return false;

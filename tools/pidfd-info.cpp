@@ -95,11 +95,13 @@ int main(int argc, char** argv) {
     if (arg == "--help" || arg == "-h") {
       std::cout << "Usage: pidfd-info [PID]...\n"
                    "Print what the running kernel offers for pidfds, then what a pidfd tells\n"
-                   "about each process PID. See docs/man/pidfd-info.md.\n";
+                   "about each process PID.\n"
+                   "\n"
+                   "The manual: man pidfd-info\n";
       return 0;
     }
     if (arg == "--version") {
-      std::cout << "pidfd-info (asio-pidfd) " << PIDFD_TOOLS_VERSION << "\n";
+      std::cout << "pidfd-info (asio-pidfd) " << PIDFD_VERSION_STRING << "\n";
       return 0;
     }
   }

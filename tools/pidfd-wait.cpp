@@ -5,7 +5,7 @@
 // Each PID is opened as a pidfd at start, so a PID recycled later can never be mistaken
 // for the process; the waits are asynchronous (one io_context, no polling) and the exit
 // status of a non-child comes from PIDFD_INFO_EXIT where the kernel has it (Linux 6.15).
-// See docs/man/pidfd-wait.md.
+// The manual page: docs/man/pidfd-wait.1 (`man pidfd-wait` once installed).
 #include "cli.hpp"
 
 #include <pidfd/async_pidfd.hpp>
@@ -42,7 +42,9 @@ constexpr const char* exit_text =
     "Exit status: that of the last process to end (with --any, the first): its exit\n"
     "code, or 128+N if killed by signal N; 0 if it ended but the kernel cannot tell how.\n"
     "124 if the timeout expired first, 125 on bad usage, an unknown PID, or another\n"
-    "error of pidfd-wait itself.\n";
+    "error of pidfd-wait itself.\n"
+    "\n"
+    "The manual: man pidfd-wait\n";
 
 struct target {
   pid_t pid;

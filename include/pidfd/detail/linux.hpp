@@ -142,7 +142,7 @@ static_assert(sizeof(clone_args) == 88);
 
 }  // namespace pidfd::detail
 
-// ---- Issue 14: the rest of the pidfd surface to 6.18 (+ 6.19's info bits) -------------
+// ---- The rest of the pidfd surface to 6.18 (+ 6.19's info bits) -----------------------
 // Kept as constants (not macros) in one block so they cannot collide with glibc's or the
 // kernel headers' names.
 namespace pidfd::detail {
