@@ -293,12 +293,17 @@ pid_fd receive_pidfd(int sock, socket_semantics sem, bool blocking, bool& peer_c
       ec = boost::system::errc::make_error_code(boost::system::errc::no_message);
     return {};
   }
+  // A descriptor that could not be checked is reported with the check's error, except one
+  // that reads as "not ready": the message is consumed, and the async form would wait again.
+  error_code check_failed;
   for (std::size_t k = 0; k < fds.rights_count; ++k) {
     error_code check_ec;
     if (is_pidfd(fds.rights[k].get(), check_ec) && !check_ec)
       return pid_fd(fds.rights[k].release());
+    if (check_ec && !check_failed && normalise_io_error(check_ec) != would_block())
+      check_failed = check_ec;
   }
-  ec = errc::not_a_pidfd;
+  ec = check_failed ? check_failed : error_code(errc::not_a_pidfd);
   return {};
 }
 

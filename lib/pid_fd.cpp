@@ -54,7 +54,7 @@ pid_t query_pid(int fd) noexcept {
     info.mask = detail::pidfd_info_pid;
     const error_code ec = sys::pidfd_get_info(fd, info);
     if (!ec) return (info.mask & detail::pidfd_info_pid) ? static_cast<pid_t>(info.pid) : 0;
-    if (!unsupported(ec) && !is(ec, berrc::invalid_argument)) return 0;
+    if (is(ec, berrc::no_such_process)) return 0;  // reaped; anything else: ask fdinfo
   }
   pid_t pid = 0;
   if (proc::fdinfo_pid(fd, pid) || pid < 0) return 0;

@@ -67,7 +67,8 @@ public:
     if (pidfd_.is_open() && !reaped_) {
       send(SIGKILL);
       error_code ignored;
-      (void)pidfd_.core().wait(ignored);
+      const exit_status status = pidfd_.core().wait(ignored);
+      if (!ignored) outcome_->result.status = status;  // timed_out/aborted report it
     }
   }
 
@@ -384,7 +385,8 @@ private:
     if (!reaped_ && pidfd_.is_open()) {  // a failed wait: kill and reap before reporting
       send(SIGKILL);
       error_code ignored;
-      (void)pidfd_.core().wait(ignored);
+      const exit_status status = pidfd_.core().wait(ignored);
+      if (!ignored) outcome_->result.status = status;  // timed_out/aborted report it
     }
     reaped_ = true;
     error_code ignored;
