@@ -2,6 +2,8 @@
 // test-only variant of the library (PIDFD_FAULT_INJECTION); data only, no code.
 #include "fault.hpp"
 
+#ifdef PIDFD_FAULT_INJECTION
+
 #include <array>
 
 namespace pidfd::fault {
@@ -19,3 +21,5 @@ constinit state g_state{};
 constinit std::array<site, raw_site_count> g_raw_sites = make_raw_sites();
 
 }  // namespace pidfd::fault
+
+#endif  // PIDFD_FAULT_INJECTION
