@@ -207,6 +207,7 @@ public:
     o_.parent_death_signal = SIGKILL;
     o_.env_changes.emplace_back("FAULT_WALK", "1");
     o_.extra_fds.emplace_back(5, extra_.write.get());
+    o_.stdin_fd = -1;  // /dev/null
   }
   outcome run() override {
     outcome o;
@@ -391,6 +392,45 @@ private:
   pid_fd got_;
 };
 
+// Sending a pidfd, and the peer's pidfd of a connected socket
+class socket_op : public operation {
+public:
+  explicit socket_op(bool send) : send_(send) {}
+  void prepare() override { asio::local::connect_pair(a_, b_); }
+  outcome run() override {
+    outcome o;
+    o.handler_calls = 1;
+    if (send_) {
+      pidfd::send_pidfd(a_, self_, o.ec);
+    } else {
+      got_ = pidfd::peer_pidfd(a_, o.ec);
+      if (!o.ec && !got_) o.wrong = "no error and no pidfd";
+    }
+    return o;
+  }
+  std::string cleanup() override {
+    std::string wrong;
+    if (send_) {
+      // What was sent arrives (nothing when the send failed: receive would block).
+      b_.non_blocking(true);
+      error_code ec;
+      pid_fd p = pidfd::receive_pidfd(b_, ec);
+      if (p && p.pid() != ::getpid()) wrong = "the wrong process received";
+    } else if (got_ && got_.pid() != ::getpid()) {
+      wrong = "the wrong peer";
+    }
+    got_.close();
+    return wrong;
+  }
+
+private:
+  bool send_;
+  asio::io_context io_;
+  asio::local::stream_protocol::socket a_{io_}, b_{io_};
+  pid_fd self_ = pid_fd::self();
+  pid_fd got_;
+};
+
 // ---------------------------------------------------------------------------------------
 // pid_fd queries on a running child
 
@@ -486,6 +526,24 @@ TEST(FaultWalk, AsyncReceivePidfd) {
   walk("async_receive_pidfd", [] { return std::make_unique<receive_op>(true); });
 }
 
+TEST(FaultWalk, SendPidfd) {
+  walk("send_pidfd", [] { return std::make_unique<socket_op>(true); });
+}
+
+// SO_PEERPIDFD (6.5): without it peer_pidfd() makes no system call to fail.
+TEST(FaultWalk, PeerPidfd) {
+  if (!pidfd::kernel_support().peer_pidfd) {
+    error_code ec;
+    asio::io_context io;
+    asio::local::stream_protocol::socket a(io), b(io);
+    asio::local::connect_pair(a, b);
+    EXPECT_FALSE(pidfd::peer_pidfd(a, ec));
+    EXPECT_EQ(ec, boost::system::errc::operation_not_supported);
+    return;
+  }
+  walk("peer_pidfd", [] { return std::make_unique<socket_op>(false); });
+}
+
 TEST(FaultWalk, PidFdQueries) {
   walk("pid_fd::open", query([](pid_fd&, pid_t pid, error_code& ec) {
          pid_fd q = pid_fd::open(pid, ec);
@@ -518,6 +576,14 @@ TEST(FaultWalk, PidFdQueries) {
   walk("pid_fd::cgroup_path", query([](pid_fd& p, pid_t, error_code& ec) {
          const std::string path = p.cgroup_path(ec);
          return !ec && path.empty() ? "no error and no path" : "";
+       }));
+  walk("pid_fd::get_namespace", query([](pid_fd& p, pid_t, error_code& ec) {
+         pidfd::unique_fd d = p.get_namespace(pidfd::namespace_type::net, ec);
+         return !ec && !d ? "no error and no descriptor" : "";
+       }));
+  walk("pid_fd::id", query([](pid_fd& p, pid_t, error_code& ec) {
+         (void)p.id(ec);
+         return "";
        }));
   walk("pid_fd::get_remote_fd", query([](pid_fd& p, pid_t, error_code& ec) {
          pidfd::unique_fd d = p.get_remote_fd(1, ec);
