@@ -7,7 +7,8 @@
 // says so, skips the call and fails it with a chosen errno instead.
 //
 // PIDFD_FAULT_RAW(nr) is the form for raw system calls that return -errno: it gives the
-// -errno to return instead of making the call, 0 to make it. The child side of spawn()
+// -errno to return instead of making the call, 0 to make it; PIDFD_FAULT_RAW_CALL(nr,
+// call) wraps such a call like PIDFD_FAULT. The child side of spawn()
 // uses it; that code runs in a CLONE_VM child, so everything here is restricted to
 // lock-free atomic builtins on plain global data: no errno (except where the caller's
 // libc call would set it anyway), no allocation, no lock, no thread-local storage. The
@@ -20,6 +21,7 @@
 
 #define PIDFD_FAULT(name, call) (call)
 #define PIDFD_FAULT_RAW(nr) 0L
+#define PIDFD_FAULT_RAW_CALL(nr, call) (call)
 
 #else
 
@@ -94,22 +96,41 @@ constexpr T failed_value() noexcept {
   return true;
 }
 
+/// For PIDFD_FAULT: call() unless this call is to fail (errno set). A function rather than
+/// a conditional at the call site, so that the site's own line keeps exactly the branches
+/// it has in the shipped library (coverage of both builds adds up line by line).
+template <class F>
+[[gnu::always_inline]] inline auto call_or_fail(site& s, F call) -> decltype(call()) {
+  if (fail(s)) return failed_value<decltype(call())>();
+  return call();
+}
+
 /// For PIDFD_FAULT_RAW: -errno to return instead of the call, 0 to make it.
 [[gnu::always_inline]] static inline long fail_raw(long nr) noexcept {
   if (nr < 0 || nr >= raw_site_count) return 0;
   return -static_cast<long>(hit(g_raw_sites[static_cast<std::size_t>(nr)]));
 }
 
+/// For PIDFD_FAULT_RAW_CALL: call() (a raw call returning -errno) unless it is to fail.
+template <class F>
+[[gnu::always_inline]] static inline long raw_call_or_fail(long nr, F call) noexcept {
+  if (const long e = fail_raw(nr)) return e;
+  return call();
+}
+
 }  // namespace pidfd::fault
 
-#define PIDFD_FAULT(name, call)                                                               \
-  (::pidfd::fault::fail([]() -> ::pidfd::fault::site& {                                       \
-    static constinit ::pidfd::fault::site s{name, __FILE__, __LINE__, -1, 0, nullptr, false}; \
-    return s;                                                                                 \
-  }())                                                                                        \
-       ? ::pidfd::fault::failed_value<decltype(call)>()                                       \
-       : (call))
+#define PIDFD_FAULT(name, call)                                                           \
+  (::pidfd::fault::call_or_fail(                                                          \
+      []() -> ::pidfd::fault::site& {                                                     \
+        static constinit ::pidfd::fault::site s{name, __FILE__, __LINE__, -1, 0, nullptr, \
+                                                false};                                   \
+        return s;                                                                         \
+      }(),                                                                                \
+      [&]() { return (call); }))
 #define PIDFD_FAULT_RAW(nr) (::pidfd::fault::fail_raw(nr))
+#define PIDFD_FAULT_RAW_CALL(nr, call) \
+  (::pidfd::fault::raw_call_or_fail(nr, [&]() -> long { return (call); }))
 
 #endif  // PIDFD_FAULT_INJECTION
 

@@ -280,8 +280,9 @@ long clone_child(child_plan& plan, clone_method method, bool share_files, int cg
       args.stack = reinterpret_cast<std::uintptr_t>(stack);
       args.stack_size = sizeof stack;
       args.cgroup = cgroup_fd >= 0 ? static_cast<std::uint64_t>(cgroup_fd) : 0;
-      r = PIDFD_FAULT_RAW(detail::k_sys_clone3);
-      if (r == 0) r = pidfd_spawn_clone3(&args, sizeof args, pidfd_spawn_child_entry, &plan);
+      r = PIDFD_FAULT_RAW_CALL(
+          detail::k_sys_clone3,
+          pidfd_spawn_clone3(&args, sizeof args, pidfd_spawn_child_entry, &plan));
 #else
       r = -ENOSYS;
 #endif
