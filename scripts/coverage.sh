@@ -44,7 +44,7 @@ meson test -C "$build" --print-errorlogs ${COVERAGE_TESTS:-}
 out=$build/coverage
 rm -rf "$out"
 mkdir -p "$out"
-gcovr --root . --object-directory "$build" --filter 'lib/' --filter 'include/' \
+gcovr --root . --object-directory "$build" --filter 'lib/' --filter 'include/' --exclude 'lib/fault\..*' \
   --exclude-unreachable-branches --exclude-throw-branches --json "$out/coverage.json"
 gcovr --add-tracefile "$out/coverage.json" --sort-uncovered --txt "$out/lines.txt"
 gcovr --add-tracefile "$out/coverage.json" --branches --sort-uncovered --txt "$out/branches.txt"
