@@ -4,6 +4,7 @@
 #include <pidfd/kernel.hpp>
 #include <pidfd/unique_fd.hpp>
 
+#include "fault.hpp"
 #include "sys.hpp"
 
 #include <poll.h>
@@ -32,19 +33,21 @@ error_code errno_code(int e) noexcept { return error_code(e, system_category());
 
 error_code sys_getsockopt_int(int sock, int level, int name, int& value) noexcept {
   socklen_t len = sizeof(value);
-  if (::getsockopt(sock, level, name, &value, &len) != 0) return sys::last_error();
+  if (PIDFD_FAULT("getsockopt", ::getsockopt(sock, level, name, &value, &len)) != 0)
+    return sys::last_error();
   if (len != sizeof(value)) return errno_code(EINVAL);
   return {};
 }
 
 error_code sys_setsockopt_int(int sock, int level, int name, int value) noexcept {
-  if (::setsockopt(sock, level, name, &value, sizeof(value)) != 0) return sys::last_error();
+  if (PIDFD_FAULT("setsockopt", ::setsockopt(sock, level, name, &value, sizeof(value))) != 0)
+    return sys::last_error();
   return {};
 }
 
 error_code sys_sendmsg(int sock, const ::msghdr& msg, int flags, std::size_t& sent) noexcept {
   ssize_t r;
-  do r = ::sendmsg(sock, &msg, flags);
+  do r = PIDFD_FAULT("sendmsg", ::sendmsg(sock, &msg, flags));
   while (r < 0 && errno == EINTR);
   if (r < 0) return sys::last_error();
   sent = static_cast<std::size_t>(r);
@@ -53,7 +56,7 @@ error_code sys_sendmsg(int sock, const ::msghdr& msg, int flags, std::size_t& se
 
 error_code sys_recvmsg(int sock, ::msghdr& msg, int flags, std::size_t& received) noexcept {
   ssize_t r;
-  do r = ::recvmsg(sock, &msg, flags);
+  do r = PIDFD_FAULT("recvmsg", ::recvmsg(sock, &msg, flags));
   while (r < 0 && errno == EINTR);
   if (r < 0) return sys::last_error();
   received = static_cast<std::size_t>(r);
@@ -62,7 +65,7 @@ error_code sys_recvmsg(int sock, ::msghdr& msg, int flags, std::size_t& received
 
 error_code sys_fstatfs(int fd, struct statfs& st) noexcept {
   int r;
-  do r = ::fstatfs(fd, &st);
+  do r = PIDFD_FAULT("fstatfs", ::fstatfs(fd, &st));
   while (r < 0 && errno == EINTR);
   if (r != 0) return sys::last_error();
   return {};
@@ -70,7 +73,7 @@ error_code sys_fstatfs(int fd, struct statfs& st) noexcept {
 
 error_code sys_readlink(const char* path, std::string& target) noexcept {
   char buf[64];
-  const ssize_t r = ::readlink(path, buf, sizeof(buf));
+  const ssize_t r = PIDFD_FAULT("readlink", ::readlink(path, buf, sizeof(buf)));
   if (r < 0) return sys::last_error();
   target.assign(buf, static_cast<std::size_t>(r));
   return {};
@@ -290,12 +293,17 @@ pid_fd receive_pidfd(int sock, socket_semantics sem, bool blocking, bool& peer_c
       ec = boost::system::errc::make_error_code(boost::system::errc::no_message);
     return {};
   }
+  // A descriptor that could not be checked is reported with the check's error, except one
+  // that reads as "not ready": the message is consumed, and the async form would wait again.
+  error_code check_failed;
   for (std::size_t k = 0; k < fds.rights_count; ++k) {
     error_code check_ec;
     if (is_pidfd(fds.rights[k].get(), check_ec) && !check_ec)
       return pid_fd(fds.rights[k].release());
+    if (check_ec && !check_failed && normalise_io_error(check_ec) != would_block())
+      check_failed = check_ec;
   }
-  ec = errc::not_a_pidfd;
+  ec = check_failed ? check_failed : error_code(errc::not_a_pidfd);
   return {};
 }
 

@@ -1,6 +1,7 @@
 // SO_PEERCRED's uid and gid for <pidfd/local_socket.hpp>'s peer_credentials().
 #include <pidfd/detail/peer_ids.hpp>
 
+#include "fault.hpp"
 #include "sys.hpp"
 
 #include <sys/socket.h>
@@ -23,7 +24,8 @@ peer_ids peer_credentials(int sock, bool check_family, error_code& ec) noexcept 
   if (check_family) {
     int domain = 0;
     socklen_t len = sizeof domain;
-    if (::getsockopt(sock, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0) {
+    if (PIDFD_FAULT("getsockopt(SO_DOMAIN)",
+                    ::getsockopt(sock, SOL_SOCKET, SO_DOMAIN, &domain, &len)) != 0) {
       ec = sys::last_error();
       return {};
     }
@@ -34,7 +36,8 @@ peer_ids peer_credentials(int sock, bool check_family, error_code& ec) noexcept 
   }
   ::ucred cred{};
   socklen_t len = sizeof cred;
-  if (::getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+  if (PIDFD_FAULT("getsockopt(SO_PEERCRED)",
+                  ::getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len)) != 0) {
     ec = sys::last_error();
     return {};
   }

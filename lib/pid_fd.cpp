@@ -1,5 +1,6 @@
 #include <pidfd/pid_fd.hpp>
 
+#include "fault.hpp"
 #include "proc.hpp"
 #include "sys.hpp"
 
@@ -56,7 +57,7 @@ pid_t query_pid(int fd) noexcept {
     info.mask = detail::pidfd_info_pid;
     const error_code ec = sys::pidfd_get_info(fd, info);
     if (!ec) return (info.mask & detail::pidfd_info_pid) ? static_cast<pid_t>(info.pid) : 0;
-    if (!unsupported(ec) && !is(ec, berrc::invalid_argument)) return 0;
+    if (is(ec, berrc::no_such_process)) return 0;  // reaped; anything else: ask fdinfo
   }
   pid_t pid = 0;
   if (proc::fdinfo_pid(fd, pid) || pid < 0) return 0;
@@ -71,7 +72,7 @@ error_code usable(int fd, bool feature) noexcept {
 }
 
 bool has_thread_flag(int fd) noexcept {
-  const int fl = ::fcntl(fd, F_GETFL);
+  const int fl = PIDFD_FAULT("fcntl(F_GETFL)", ::fcntl(fd, F_GETFL));
   return fl >= 0 && (fl & detail::k_pidfd_thread) != 0;
 }
 
@@ -276,7 +277,7 @@ pid_fd pid_fd::dup(error_code& ec) const noexcept {
     ec = make(berrc::bad_file_descriptor);
     return {};
   }
-  const int fd = ::fcntl(fd_, F_DUPFD_CLOEXEC, 3);
+  const int fd = PIDFD_FAULT("fcntl(F_DUPFD_CLOEXEC)", ::fcntl(fd_, F_DUPFD_CLOEXEC, 3));
   if (fd < 0) {
     ec = sys::last_error();
     return {};
@@ -678,7 +679,7 @@ std::uint64_t pid_fd::id(error_code& ec) const noexcept {
     return 0;
   }
   struct stat st {};
-  if (::fstat(fd_, &st) != 0) {
+  if (PIDFD_FAULT("fstat", ::fstat(fd_, &st)) != 0) {
     ec = sys::last_error();
     return 0;
   }
@@ -971,7 +972,7 @@ unique_fd pid_fd::proc_dir(error_code& ec) const noexcept {
   char path[32];
   // "/proc/" and at most 11 characters of a pid: it cannot be truncated.
   (void)std::snprintf(path, sizeof path, "/proc/%d", static_cast<int>(p));
-  unique_fd dir(::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  unique_fd dir(PIDFD_FAULT("open(/proc/PID)", ::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)));
   if (!dir) {
     const error_code e = sys::last_error();
     ec = is(e, berrc::no_such_file_or_directory) ? make(berrc::no_such_process) : e;

@@ -1,5 +1,6 @@
 #include "proc.hpp"
 
+#include "fault.hpp"
 #include "sys.hpp"
 
 #include <pidfd/unique_fd.hpp>
@@ -21,11 +22,11 @@ namespace {
 constexpr std::size_t file_buffer = 8192;
 
 error_code read_small_file(int dirfd, const char* name, char* buf, std::size_t& len) noexcept {
-  unique_fd fd(::openat(dirfd, name, O_RDONLY | O_CLOEXEC));
+  unique_fd fd(PIDFD_FAULT("openat", ::openat(dirfd, name, O_RDONLY | O_CLOEXEC)));
   if (!fd) return sys::last_error();
   len = 0;
   while (len < file_buffer - 1) {
-    const ssize_t n = ::read(fd.get(), buf + len, file_buffer - 1 - len);
+    const ssize_t n = PIDFD_FAULT("read", ::read(fd.get(), buf + len, file_buffer - 1 - len));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return sys::last_error();
     if (n == 0) break;
@@ -78,7 +79,7 @@ error_code malformed() noexcept {
 const std::string& cgroup2_mount() noexcept {
   static const std::string mount = []() noexcept -> std::string {
     try {
-      std::FILE* f = std::fopen("/proc/self/mountinfo", "re");
+      std::FILE* f = PIDFD_FAULT("fopen(mountinfo)", std::fopen("/proc/self/mountinfo", "re"));
       if (!f) return {};
       std::string found;
       char* line = nullptr;
@@ -208,7 +209,7 @@ error_code read_process_info(int dirfd, process_info& info) noexcept {
       std::string dir = mount;
       dir.append(path.data(), path.size());
       struct stat st {};
-      if (::stat(dir.c_str(), &st) == 0) info.cgroup_id = st.st_ino;
+      if (PIDFD_FAULT("stat(cgroup)", ::stat(dir.c_str(), &st)) == 0) info.cgroup_id = st.st_ino;
     } catch (...) {
       return make_error_code(boost::system::errc::not_enough_memory);
     }
@@ -237,7 +238,7 @@ error_code open_namespace(int dirfd, std::string_view name, int& fd) noexcept {
   // Never open a truncated name (and so, perhaps, another namespace).
   if (n < 0 || static_cast<std::size_t>(n) >= sizeof path)
     return make_error_code(boost::system::errc::filename_too_long);
-  fd = ::openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+  fd = PIDFD_FAULT("openat", ::openat(dirfd, path, O_RDONLY | O_CLOEXEC));
   if (fd < 0) return sys::last_error();
   return {};
 }

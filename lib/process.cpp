@@ -2,6 +2,7 @@
 // and signalling a process group on kernels without PIDFD_SIGNAL_PROCESS_GROUP.
 #include <pidfd/detail/process_support.hpp>
 
+#include "fault.hpp"
 #include "sys.hpp"
 
 #include <dirent.h>
@@ -34,7 +35,7 @@ std::size_t write_without_sigpipe(int fd, const char* data, std::size_t size,
   }
   ssize_t n;
   do {
-    n = ::write(fd, data, size);
+    n = PIDFD_FAULT("write", ::write(fd, data, size));
   } while (n < 0 && errno == EINTR);
   const int error = n < 0 ? errno : 0;
   if (error == EPIPE && !pending_before) {
@@ -52,7 +53,7 @@ std::size_t write_without_sigpipe(int fd, const char* data, std::size_t size,
 }
 
 unique_fd open_null_sink(error_code& ec) noexcept {
-  const int fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  const int fd = PIDFD_FAULT("open(/dev/null)", ::open("/dev/null", O_WRONLY | O_CLOEXEC));
   if (fd < 0) {
     ec = sys::last_error();
     return unique_fd();
@@ -64,8 +65,8 @@ unique_fd open_null_sink(error_code& ec) noexcept {
 std::size_t discard_from_pipe(int pipe_fd, int null_sink, error_code& ec) noexcept {
   ssize_t n;
   do {
-    n = ::splice(pipe_fd, nullptr, null_sink, nullptr, std::size_t{1} << 20,
-                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    n = PIDFD_FAULT("splice", ::splice(pipe_fd, nullptr, null_sink, nullptr, std::size_t{1} << 20,
+                                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK));
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     ec = sys::last_error();
@@ -77,7 +78,7 @@ std::size_t discard_from_pipe(int pipe_fd, int null_sink, error_code& ec) noexce
 
 error_code kill_process_group(pid_t pgid, int sig) noexcept {
   if (pgid <= 0) return boost::system::errc::make_error_code(boost::system::errc::invalid_argument);
-  return ::kill(-pgid, sig) != 0 ? sys::last_error() : error_code{};
+  return PIDFD_FAULT("kill(-pgid)", ::kill(-pgid, sig)) != 0 ? sys::last_error() : error_code{};
 }
 
 error_code signal_process_group(const pid_fd& leader, int sig) noexcept {

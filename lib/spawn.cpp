@@ -9,6 +9,7 @@
 #include <pidfd/kernel.hpp>
 #include <pidfd/spawn.hpp>
 
+#include "fault.hpp"
 #include "spawn_sys.hpp"
 #include "sys.hpp"
 
@@ -45,14 +46,14 @@ bool has_nul(std::string_view s) noexcept {
 
 // One wrapper per call the parent makes beyond lib/sys.hpp.
 error_code open_dev_null(unique_fd& out) noexcept {
-  const int fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  const int fd = PIDFD_FAULT("open(/dev/null)", ::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (fd < 0) return sys::last_error();
   out.reset(fd);
   return {};
 }
 error_code make_pipe(unique_fd& read_end, unique_fd& write_end) noexcept {
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return sys::last_error();
+  if (PIDFD_FAULT("pipe2", ::pipe2(fds, O_CLOEXEC)) != 0) return sys::last_error();
   read_end.reset(fds[0]);
   write_end.reset(fds[1]);
   return {};
@@ -81,10 +82,11 @@ error_code open_pty(unique_fd& master, unique_fd& slave) noexcept {
 // For a pipe end just made: its only status flag is its access mode, which F_SETFL
 // leaves alone, so no F_GETFL is needed.
 error_code set_nonblocking_new_pipe(int fd) noexcept {
-  return ::fcntl(fd, F_SETFL, O_NONBLOCK) != 0 ? sys::last_error() : error_code{};
+  return PIDFD_FAULT("fcntl(F_SETFL)", ::fcntl(fd, F_SETFL, O_NONBLOCK)) != 0 ? sys::last_error()
+                                                                              : error_code{};
 }
 error_code kill_by_pid(pid_t pid) noexcept {
-  return ::kill(pid, SIGKILL) != 0 ? sys::last_error() : error_code{};
+  return PIDFD_FAULT("kill(SIGKILL)", ::kill(pid, SIGKILL)) != 0 ? sys::last_error() : error_code{};
 }
 
 // The program the options name: the executable if given, else argv[0].

@@ -7,6 +7,8 @@
 // call that could take a lock, allocate, touch errno, or be intercepted by a sanitizer.
 #include "spawn_sys.hpp"
 
+#include "fault.hpp"
+
 #include <pidfd/detail/linux.hpp>
 
 #include <sched.h>
@@ -27,6 +29,7 @@ namespace {
 // One raw system call: the result, or -errno. Never touches errno on x86-64.
 #if defined(__x86_64__)
 inline long raw_syscall(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0) {
+  if (const long fault = PIDFD_FAULT_RAW(nr)) return fault;
   register long r10 __asm__("r10") = d;
   register long r8 __asm__("r8") = e;
   long ret;
@@ -40,6 +43,7 @@ inline long raw_syscall(long nr, long a = 0, long b = 0, long c = 0, long d = 0,
 // Elsewhere through libc's syscall(), which sets errno: in the child that is the
 // suspended caller's errno, which spawn() does not rely on.
 inline long raw_syscall(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0) {
+  if (const long fault = PIDFD_FAULT_RAW(nr)) return fault;
   const long r = ::syscall(nr, a, b, c, d, e);
   return r < 0 ? -errno : r;
 }
@@ -305,7 +309,9 @@ long clone_child(child_plan& plan, clone_method method, bool share_files, int cg
       args.stack = reinterpret_cast<std::uintptr_t>(stack);
       args.stack_size = sizeof stack;
       args.cgroup = cgroup_fd >= 0 ? static_cast<std::uint64_t>(cgroup_fd) : 0;
-      r = pidfd_spawn_clone3(&args, sizeof args, pidfd_spawn_child_entry, &plan);
+      r = PIDFD_FAULT_RAW_CALL(
+          detail::k_sys_clone3,
+          pidfd_spawn_clone3(&args, sizeof args, pidfd_spawn_child_entry, &plan));
 #else
       r = -ENOSYS;
 #endif
@@ -317,7 +323,8 @@ long clone_child(child_plan& plan, clone_method method, bool share_files, int cg
       const int flags = static_cast<int>(
           common | SIGCHLD | (method == clone_method::clone_pidfd ? detail::k_clone_pidfd : 0));
       const int saved = errno;
-      r = ::clone(glibc_clone_entry, stack + sizeof stack, flags, &plan, &pidfd);
+      r = PIDFD_FAULT("clone",
+                      ::clone(glibc_clone_entry, stack + sizeof stack, flags, &plan, &pidfd));
       if (r < 0) r = -errno;
       errno = saved;
       break;

@@ -1,5 +1,7 @@
 #include "sys.hpp"
 
+#include "fault.hpp"
+
 #include <poll.h>
 #include <sched.h>
 #include <linux/capability.h>
@@ -33,26 +35,30 @@ long retry(F f) noexcept {
 }  // namespace
 
 error_code pidfd_open(pid_t pid, unsigned flags, int& fd) noexcept {
-  const long r = ::syscall(detail::k_sys_pidfd_open, pid, flags);
+  const long r = PIDFD_FAULT("pidfd_open", ::syscall(detail::k_sys_pidfd_open, pid, flags));
   if (r < 0) return last_error();
   fd = static_cast<int>(r);
   return {};
 }
 
 error_code pidfd_send_signal(int pidfd, int sig, siginfo_t* info, unsigned flags) noexcept {
-  if (::syscall(detail::k_sys_pidfd_send_signal, pidfd, sig, info, flags) < 0) return last_error();
+  if (PIDFD_FAULT("pidfd_send_signal",
+                  ::syscall(detail::k_sys_pidfd_send_signal, pidfd, sig, info, flags)) < 0)
+    return last_error();
   return {};
 }
 
 error_code pidfd_getfd(int pidfd, int target_fd, int& fd) noexcept {
-  const long r = ::syscall(detail::k_sys_pidfd_getfd, pidfd, target_fd, 0);
+  const long r =
+      PIDFD_FAULT("pidfd_getfd", ::syscall(detail::k_sys_pidfd_getfd, pidfd, target_fd, 0));
   if (r < 0) return last_error();
   fd = static_cast<int>(r);
   return {};
 }
 
 error_code process_mrelease(int pidfd) noexcept {
-  if (::syscall(detail::k_sys_process_mrelease, pidfd, 0) < 0) return last_error();
+  if (PIDFD_FAULT("process_mrelease", ::syscall(detail::k_sys_process_mrelease, pidfd, 0)) < 0)
+    return last_error();
   return {};
 }
 
@@ -61,8 +67,9 @@ error_code process_mrelease(int pidfd) noexcept {
 error_code waitid_pidfd(int pidfd, siginfo_t& info, int options, rusage* usage) noexcept {
   info = siginfo_t{};
   const long r = retry([&] {
-    return ::syscall(SYS_waitid, detail::k_p_pidfd, static_cast<id_t>(pidfd), &info, options,
-                     usage);
+    return PIDFD_FAULT("waitid(P_PIDFD)", ::syscall(SYS_waitid, detail::k_p_pidfd,
+                                                    static_cast<id_t>(pidfd), &info, options,
+                                                    usage));
   });
   if (r < 0) return last_error();
   return {};
@@ -71,36 +78,40 @@ error_code waitid_pidfd(int pidfd, siginfo_t& info, int options, rusage* usage) 
 error_code waitid_pid(pid_t pid, siginfo_t& info, int options, rusage* usage) noexcept {
   info = siginfo_t{};
   const long r = retry([&] {
-    return ::syscall(SYS_waitid, P_PID, static_cast<id_t>(pid), &info, options, usage);
+    return PIDFD_FAULT("waitid(P_PID)",
+                       ::syscall(SYS_waitid, P_PID, static_cast<id_t>(pid), &info, options, usage));
   });
   if (r < 0) return last_error();
   return {};
 }
 
 error_code pidfd_get_info(int pidfd, detail::pidfd_info& info) noexcept {
-  if (::ioctl(pidfd, detail::pidfd_get_info, &info) < 0) return last_error();
+  if (PIDFD_FAULT("ioctl(PIDFD_GET_INFO)", ::ioctl(pidfd, detail::pidfd_get_info, &info)) < 0)
+    return last_error();
   return {};
 }
 
 error_code pidfd_get_namespace(int pidfd, int n, int& fd) noexcept {
-  const int r = ::ioctl(pidfd, detail::pidfd_get_namespace_ioctl(n), 0);
+  const int r = PIDFD_FAULT("ioctl(PIDFD_GET_NAMESPACE)",
+                            ::ioctl(pidfd, detail::pidfd_get_namespace_ioctl(n), 0));
   if (r < 0) return last_error();
   fd = r;
   return {};
 }
 
 error_code setns(int fd, int nstype) noexcept {
-  if (::setns(fd, nstype) < 0) return last_error();
+  if (PIDFD_FAULT("setns", ::setns(fd, nstype)) < 0) return last_error();
   return {};
 }
 
 error_code close_range(unsigned first, unsigned last, unsigned flags) noexcept {
-  if (::syscall(detail::k_sys_close_range, first, last, flags) < 0) return last_error();
+  if (PIDFD_FAULT("close_range", ::syscall(detail::k_sys_close_range, first, last, flags)) < 0)
+    return last_error();
   return {};
 }
 
 error_code clone3(detail::clone_args& args, pid_t& pid) noexcept {
-  const long r = ::syscall(detail::k_sys_clone3, &args, sizeof args);
+  const long r = PIDFD_FAULT("clone3", ::syscall(detail::k_sys_clone3, &args, sizeof args));
   if (r < 0) return last_error();
   pid = static_cast<pid_t>(r);
   return {};
@@ -119,7 +130,9 @@ error_code name_to_handle(int fd, int& type, std::uint64_t& value) noexcept {
   file_handle* fh = new (h.bytes) file_handle{};
   fh->handle_bytes = 16;
   int mount_id = 0;
-  if (::name_to_handle_at(fd, "", fh, &mount_id, AT_EMPTY_PATH) < 0) return last_error();
+  if (PIDFD_FAULT("name_to_handle_at",
+                  ::name_to_handle_at(fd, "", fh, &mount_id, AT_EMPTY_PATH)) < 0)
+    return last_error();
   type = fh->handle_type;
   value = 0;
   if (fh->handle_bytes == sizeof value) std::memcpy(&value, fh->f_handle, sizeof value);
@@ -133,7 +146,7 @@ error_code open_by_handle(int mount_fd, int type, std::uint64_t value, int flags
   fh->handle_bytes = sizeof value;
   fh->handle_type = type;
   std::memcpy(fh->f_handle, &value, sizeof value);
-  const int r = ::open_by_handle_at(mount_fd, fh, flags);
+  const int r = PIDFD_FAULT("open_by_handle_at", ::open_by_handle_at(mount_fd, fh, flags));
   if (r < 0) return last_error();
   fd = r;
   return {};
@@ -141,7 +154,7 @@ error_code open_by_handle(int mount_fd, int type, std::uint64_t value, int flags
 
 error_code poll_one(int fd, short events, int timeout_ms, short& revents) noexcept {
   pollfd p{fd, events, 0};
-  const long r = retry([&] { return ::poll(&p, 1, timeout_ms); });
+  const long r = retry([&] { return PIDFD_FAULT("poll", ::poll(&p, 1, timeout_ms)); });
   if (r < 0) return last_error();
   revents = r == 0 ? short{0} : p.revents;
   return {};
@@ -149,7 +162,8 @@ error_code poll_one(int fd, short events, int timeout_ms, short& revents) noexce
 
 error_code process_madvise(int pidfd, const iovec* iov, std::size_t n, int advice,
                            std::size_t& advised) noexcept {
-  const long r = ::syscall(detail::sys_process_madvise, pidfd, iov, n, advice, 0U);
+  const long r = PIDFD_FAULT("process_madvise",
+                             ::syscall(detail::sys_process_madvise, pidfd, iov, n, advice, 0U));
   if (r < 0) return last_error();
   advised = static_cast<std::size_t>(r);
   return {};
@@ -157,7 +171,9 @@ error_code process_madvise(int pidfd, const iovec* iov, std::size_t n, int advic
 
 error_code fgetxattr(int fd, const char* name, void* value, std::size_t size,
                      std::size_t& len) noexcept {
-  const long r = retry([&] { return static_cast<long>(::fgetxattr(fd, name, value, size)); });
+  const long r = retry([&] {
+    return static_cast<long>(PIDFD_FAULT("fgetxattr", ::fgetxattr(fd, name, value, size)));
+  });
   if (r < 0) return last_error();
   len = static_cast<std::size_t>(r);
   return {};
@@ -165,13 +181,17 @@ error_code fgetxattr(int fd, const char* name, void* value, std::size_t size,
 
 error_code fsetxattr(int fd, const char* name, const void* value, std::size_t size,
                      int flags) noexcept {
-  if (retry([&] { return static_cast<long>(::fsetxattr(fd, name, value, size, flags)); }) < 0)
+  if (retry([&] {
+        return static_cast<long>(
+            PIDFD_FAULT("fsetxattr", ::fsetxattr(fd, name, value, size, flags)));
+      }) < 0)
     return last_error();
   return {};
 }
 
 error_code flistxattr(int fd, char* list, std::size_t size, std::size_t& len) noexcept {
-  const long r = retry([&] { return static_cast<long>(::flistxattr(fd, list, size)); });
+  const long r = retry(
+      [&] { return static_cast<long>(PIDFD_FAULT("flistxattr", ::flistxattr(fd, list, size))); });
   if (r < 0) return last_error();
   len = static_cast<std::size_t>(r);
   return {};
@@ -180,13 +200,15 @@ error_code flistxattr(int fd, char* list, std::size_t size, std::size_t& len) no
 bool has_effective_capability(int cap) noexcept {
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
-  if (::syscall(SYS_capget, &header, data) != 0) return false;
+  if (PIDFD_FAULT("capget", ::syscall(SYS_capget, &header, data)) != 0) return false;
   const auto word = static_cast<unsigned>(cap) / 32;
   return word < _LINUX_CAPABILITY_U32S_3 && (data[word].effective & (1U << (cap % 32))) != 0;
 }
 
 error_code fremovexattr(int fd, const char* name) noexcept {
-  if (retry([&] { return static_cast<long>(::fremovexattr(fd, name)); }) < 0)
+  if (retry([&] {
+        return static_cast<long>(PIDFD_FAULT("fremovexattr", ::fremovexattr(fd, name)));
+      }) < 0)
     return last_error();
   return {};
 }
