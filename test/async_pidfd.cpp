@@ -2,7 +2,7 @@
 // waiters, never-inline completion and associated executors, each cancellation route,
 // timeouts and termination, and the hostile environments other libraries fail in
 // (ptrace, SIGCHLD ignored, waitpid(-1) elsewhere, non-children, threads, many threads).
-#include "run_until.hpp"
+#include "io_fixture.hpp"
 #include "support.hpp"
 
 #include <pidfd/async_pidfd.hpp>
@@ -65,16 +65,8 @@ struct wait_result {
   exit_status status;
 };
 
-class AsyncPidfd : public ::testing::Test {
+class AsyncPidfd : public pidfd_test::io_fixture {
 protected:
-  asio::io_context io;
-
-  // Runs the io_context until pred() holds; false if it does not within the bound.
-  template <class Pred>
-  bool run_until(Pred pred, std::chrono::milliseconds bound = pidfd_test::wait_bound) {
-    return pidfd_test::run_until(io, pred, bound);
-  }
-
   // Starts an async_wait with a plain callback recording into r.
   void start_wait(async_pidfd& p, wait_result& r) {
     p.async_wait([&r](error_code ec, exit_status s) {
@@ -671,8 +663,7 @@ TEST_F(AsyncPidfd, PtracedChildSpuriousReadiness) {
   // spin on the readable level: a busy loop would run thousands of handlers here.
   bool ticked = false;
   asio::post(io, [&] { ticked = true; });
-  io.restart();
-  const std::size_t handlers = io.run_for(200ms);
+  const std::size_t handlers = run_for(200ms);
   EXPECT_TRUE(ticked);
   EXPECT_FALSE(r.done);
   EXPECT_LT(handlers, 40u);
@@ -788,8 +779,7 @@ TEST_F(AsyncPidfd, NonChildZombieHeldByItsParent) {
   start_wait(g, r);
   ASSERT_TRUE(pidfd_test::wait_readable(g.native_handle()));  // exited: a zombie
   if (pidfd::kernel_support().info_exit) {
-    io.restart();
-    const std::size_t handlers = io.run_for(200ms);
+    const std::size_t handlers = run_for(200ms);
     EXPECT_FALSE(r.done);
     EXPECT_LT(handlers, 40u);
   } else {
