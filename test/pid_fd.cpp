@@ -35,6 +35,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -105,6 +106,46 @@ struct parked_thread {
     }
   }
   ~parked_thread() { release(); }
+};
+
+// Whether thread `tid` is blocked in one of the calls a blocking wait() makes.
+bool in_blocking_wait(pid_t tid) {
+  return thread_in_syscall(tid, {SYS_poll, SYS_ppoll, SYS_waitid, SYS_epoll_wait,
+                                 SYS_epoll_pwait, SYS_select, SYS_pselect6});
+}
+
+// A thread that waits (bounded) until the thread that made it is blocked in a wait, then
+// calls release() to let that wait complete; release() runs on the bound too, so the wait
+// never hangs. saw_blocked() joins it and tells whether it saw the block.
+class releaser {
+public:
+  explicit releaser(std::function<void()> release)
+      : waiter_(gettid_()), thread_([this, release = std::move(release)] {
+          const auto deadline = std::chrono::steady_clock::now() + wait_bound;
+          while (std::chrono::steady_clock::now() < deadline) {
+            if (in_blocking_wait(waiter_)) {
+              saw_blocked_ = true;
+              break;
+            }
+            ::sched_yield();
+          }
+          release();
+        }) {}
+  releaser(const releaser&) = delete;
+  releaser& operator=(const releaser&) = delete;
+  ~releaser() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+  bool saw_blocked() {
+    if (thread_.joinable()) thread_.join();
+    return saw_blocked_.load();
+  }
+
+private:
+  const pid_t waiter_;
+  std::atomic<bool> saw_blocked_{false};
+  std::thread thread_;
 };
 
 // ---------------------------------------------------------------- unique_fd
@@ -279,23 +320,9 @@ TEST(PidFd, OpenNonblock) {
 
   // wait() must block (poll, then waitid) rather than fail with EAGAIN. Let the child go
   // only once this thread is really blocked in the wait.
-  const pid_t waiter = gettid_();
-  std::atomic<bool> saw_blocked{false};
-  std::thread releaser([&] {
-    const auto deadline = std::chrono::steady_clock::now() + wait_bound;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (thread_in_syscall(waiter, {SYS_poll, SYS_ppoll, SYS_waitid, SYS_epoll_wait,
-                                     SYS_epoll_pwait, SYS_select, SYS_pselect6})) {
-        saw_blocked = true;
-        break;
-      }
-      ::sched_yield();
-    }
-    c.finish();
-  });
+  releaser let_go([&] { c.finish(); });
   const exit_status s = p.wait(ec);
-  releaser.join();
-  EXPECT_TRUE(saw_blocked.load());
+  EXPECT_TRUE(let_go.saw_blocked());
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_EQ(s, exit_status::from_wait_status(0x700));
   EXPECT_EQ(p.wait(), exit_status::from_wait_status(0x700));
@@ -1256,10 +1283,7 @@ TEST(PidFd, WaitRetriesAfterEintr) {
   const pid_t waiter = gettid_();
   const pid_t self = ::getpid();
   std::atomic<bool> interrupted_while_blocked{false};
-  auto in_wait = [&] {
-    return thread_in_syscall(waiter, {SYS_poll, SYS_ppoll, SYS_waitid, SYS_epoll_wait,
-                                      SYS_epoll_pwait, SYS_select, SYS_pselect6});
-  };
+  auto in_wait = [&] { return in_blocking_wait(waiter); };
   std::thread helper([&] {
     const auto deadline = std::chrono::steady_clock::now() + wait_bound;
     auto until = [&](auto pred) {
@@ -1326,23 +1350,9 @@ TEST(PidFd, ReadableButNotYetReapable) {
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_EQ(c.fd.cached_status(), std::nullopt);
 
-  const pid_t waiter = gettid_();
-  std::atomic<bool> saw_blocked{false};
-  std::thread releaser([&] {
-    const auto deadline = std::chrono::steady_clock::now() + wait_bound;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (thread_in_syscall(waiter, {SYS_poll, SYS_ppoll, SYS_waitid, SYS_epoll_wait,
-                                     SYS_epoll_pwait, SYS_select, SYS_pselect6})) {
-        saw_blocked = true;
-        break;
-      }
-      ::sched_yield();
-    }
-    write_byte(release.write.get());
-  });
+  releaser let_go([&] { write_byte(release.write.get()); });
   const exit_status s = c.fd.wait(ec);
-  releaser.join();
-  EXPECT_TRUE(saw_blocked.load());
+  EXPECT_TRUE(let_go.saw_blocked());
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_EQ(s, exit_status::from_wait_status(0x1500));
   expect_exit_code(tracer, 0);
