@@ -184,7 +184,7 @@ public:
   /// is_open().
   explicit operator bool() const noexcept { return is_open(); }
   /// Gives up ownership of the pidfd and returns it; the object becomes empty.
-  int release() noexcept;
+  [[nodiscard]] int release() noexcept;
   /// Closes the pidfd; the object becomes empty.
   void close() noexcept;
   /// True if this is a thread pidfd (open_flags::thread, or PIDFD_THREAD on an adopted fd).
