@@ -66,27 +66,18 @@ struct probe_child {
     unique_fd read_end(fds[0]);
     release.reset(fds[1]);
     int fd = -1;
-    long r = ::syscall(SYS_clone, detail::k_clone_pidfd, nullptr, &fd, nullptr, nullptr);
-    if (r == 0) run(fds[0], fds[1]);
-    f.clone_pidfd = r > 0 && fd >= 0;
-    if (r < 0) {
-      r = ::syscall(SYS_clone, 0, nullptr, nullptr, nullptr, nullptr);
-      if (r == 0) run(fds[0], fds[1]);
-      if (r < 0) return;
+    pid_t child = -1;
+    const bool cloned_with_pidfd = !sys::clone_fork(detail::k_clone_pidfd, &fd, child);
+    if (cloned_with_pidfd && child == 0) sys::exit_when_closed(fds[0], fds[1]);
+    f.clone_pidfd = cloned_with_pidfd && fd >= 0;
+    if (!cloned_with_pidfd) {
+      if (sys::clone_fork(0, nullptr, child)) return;
+      if (child == 0) sys::exit_when_closed(fds[0], fds[1]);
       // It cannot exit (let alone be reaped) before we close its pipe: the pid is its own.
-      if (!can_pidfd_open || sys::pidfd_open(static_cast<pid_t>(r), 0, fd)) fd = -1;
+      if (!can_pidfd_open || sys::pidfd_open(child, 0, fd)) fd = -1;
     }
-    pid = static_cast<pid_t>(r);
+    pid = child;
     pidfd.reset(fd);
-  }
-
-  [[noreturn]] static void run(int read_end, int write_end) noexcept {
-    ::syscall(SYS_close, write_end);
-    char c;
-    while (::syscall(SYS_read, read_end, &c, 1) < 0 && errno == EINTR) {
-    }
-    ::syscall(SYS_exit_group, 0);
-    __builtin_unreachable();
   }
 
   // Lets the child exit and reaps it.
@@ -197,10 +188,7 @@ kernel_features probe() {
   f.self_sentinels = !sys::pidfd_send_signal(detail::k_pidfd_self_thread_group, 0, nullptr, 0);
 
   // clone3 with a NULL argument block: EINVAL (too small) if the syscall exists.
-  {
-    const long r = ::syscall(detail::k_sys_clone3, nullptr, 0);
-    f.clone3 = r < 0 && errno == EINVAL;
-  }
+  f.clone3 = sys::clone3_without_arguments() == boost::system::errc::invalid_argument;
 
   {
     int fds[2];
