@@ -102,6 +102,10 @@ protected:
   void finish_and_expect_balanced(const wait_result& r) {
     ASSERT_TRUE(run_until([&] { return r.ec.has_value(); }));
     run_for();
+    expect_used_and_balanced();
+  }
+
+  void expect_used_and_balanced() {
     EXPECT_GT(counts.allocations, 0u);
     EXPECT_EQ(counts.deallocations, counts.allocations);
     EXPECT_EQ(counts.live_bytes, 0u);
@@ -157,19 +161,11 @@ TEST_F(HandlerAllocator, AsyncTerminateOfAChildThatIgnoresSigterm) {
 
 using local_socket = asio::local::stream_protocol::socket;
 
-class HandlerAllocatorSocket : public pidfd_test::io_fixture {
+class HandlerAllocatorSocket : public HandlerAllocator {
 protected:
-  allocation_counts counts;
-  tracking_allocator<void> alloc{counts};
   local_socket a{io}, b{io};
 
   void SetUp() override { asio::local::connect_pair(a, b); }
-
-  void expect_balanced() {
-    EXPECT_GT(counts.allocations, 0u);
-    EXPECT_EQ(counts.deallocations, counts.allocations);
-    EXPECT_EQ(counts.live_bytes, 0u);
-  }
 };
 
 TEST_F(HandlerAllocatorSocket, SendAndReceivePidfd) {
@@ -184,7 +180,7 @@ TEST_F(HandlerAllocatorSocket, SendAndReceivePidfd) {
                           asio::bind_allocator(alloc, [&](error_code ec) { sent = ec; }));
   ASSERT_TRUE(run_until([&] { return sent.has_value() && received.has_value(); }));
   run_for();
-  expect_balanced();
+  expect_used_and_balanced();
   EXPECT_EQ(*sent, error_code());
   EXPECT_EQ(*received, error_code());
   EXPECT_EQ(got.pid(), ::getpid());
@@ -211,7 +207,7 @@ TEST_F(HandlerAllocatorSocket, ReceiveWithSender) {
   asio::write(a, asio::buffer("abc", 3));
   ASSERT_TRUE(run_until([&] { return received.has_value(); }));
   run_for();
-  expect_balanced();
+  expect_used_and_balanced();
   EXPECT_EQ(*received, error_code());
   EXPECT_EQ(bytes, 3u);
   EXPECT_EQ(sender.pid(), ::getpid());
