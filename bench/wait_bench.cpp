@@ -194,7 +194,12 @@ constexpr int latency_children = 64;
 
 [[noreturn]] void die(const char* what) {
   std::perror(what);
-  std::exit(2);
+  std::exit(2);  // NOLINT(concurrency-mt-unsafe): the benchmark gives up as a whole
+}
+
+// A count from the command line or the environment; `fallback` when absent.
+int count_arg(const char* text, int fallback) {
+  return text ? static_cast<int>(std::strtol(text, nullptr, 10)) : fallback;
 }
 
 pidfd::pid_fd spawn_exit() { return pidfd::spawn({helper}); }
@@ -542,8 +547,8 @@ public:
     std::unique_lock<std::mutex> lock(m_);
     if (!cv_.wait_for(lock, std::chrono::seconds(300),
                       [&] { return n_.load(std::memory_order_acquire) >= target_; })) {
-      std::fprintf(stderr, "%s: timed out after 300 s\n", what);
-      std::exit(2);
+      (void)std::fprintf(stderr, "%s: timed out after 300 s\n", what);
+      std::exit(2);  // NOLINT(concurrency-mt-unsafe): the benchmark gives up as a whole
     }
   }
 
@@ -560,6 +565,7 @@ threaded_scale watch_many_threaded(int m, int threads, bool split) {
   warm_up<Object>(io);  // on this thread, before the io threads start
   auto guard = asio::make_work_guard(io);
   std::vector<std::thread> pool;
+  pool.reserve(static_cast<std::size_t>(threads));
   for (int i = 0; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
   threaded_scale r{};
   {
@@ -621,7 +627,7 @@ std::string ratio_range(const series& a, const series& b) {
   const std::vector<double> r = bench::ratios(a, b);
   if (r.empty()) return "-";
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%.2f-%.2f", *std::min_element(r.begin(), r.end()),
+  (void)std::snprintf(buf, sizeof buf, "%.2f-%.2f", *std::min_element(r.begin(), r.end()),
                 *std::max_element(r.begin(), r.end()));
   return buf;
 }
@@ -636,10 +642,12 @@ int allowed_cpus() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const int rounds = argc > 1 ? std::atoi(argv[1]) : 7;
-  const int n = argc > 2 ? std::atoi(argv[2]) : 2000;
-  const int m = argc > 3 ? std::atoi(argv[3]) : 10000;
+// An exception (a filesystem error finding the helper, say) ends the benchmark with
+// std::terminate's message, which is all a benchmark needs.
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  const int rounds = count_arg(argc > 1 ? argv[1] : nullptr, 7);
+  const int n = count_arg(argc > 2 ? argv[2] : nullptr, 2000);
+  const int m = count_arg(argc > 3 ? argv[3] : nullptr, 10000);
   helper = (std::filesystem::read_symlink("/proc/self/exe").parent_path() /
             "asio-pidfd-bench-exit-helper")
                .string();
@@ -671,9 +679,8 @@ int main(int argc, char** argv) {
   const std::string parts = std::getenv("WAIT_BENCH_PARTS") ? std::getenv("WAIT_BENCH_PARTS")
                                                             : "abc";
   // Rounds of (c) and (d), which take long: min(rounds, 3), or WAIT_BENCH_SCALE_ROUNDS.
-  const int scale_rounds = std::max(1, std::getenv("WAIT_BENCH_SCALE_ROUNDS")
-                                           ? std::atoi(std::getenv("WAIT_BENCH_SCALE_ROUNDS"))
-                                           : std::min(rounds, 3));
+  const int scale_rounds =
+      std::max(1, count_arg(std::getenv("WAIT_BENCH_SCALE_ROUNDS"), std::min(rounds, 3)));
   // Indices 0-2 as before; the concrete-executor variants 3 and 4; Boost.Process v2 last.
   constexpr int n_names = 6;
   const char* names[n_names] = {"raw epoll",       "hand Asio",          "async_pidfd",
@@ -793,7 +800,7 @@ int main(int argc, char** argv) {
                    w = part[i][2][src].med();
       char blocks[32] = "";
       if (src == 1)
-        std::snprintf(blocks, sizeof blocks, "%.2f + %.2f", part[i][1][2].med(),
+        (void)std::snprintf(blocks, sizeof blocks, "%.2f + %.2f", part[i][1][2].med(),
                       part[i][2][2].med());
       std::printf("%-18s %-7s %7zu %9.1f %9.1f %9.1f %9.1f %14s\n", src == 0 ? names[i] : "",
                   src == 0 ? "malloc" : "new", sizes[i], o, a, w, o + a + w, blocks);
@@ -828,8 +835,7 @@ int main(int argc, char** argv) {
   // (d)
   if (parts.find('d') != std::string::npos) {
   const int threads =
-      std::max(1, std::getenv("WAIT_BENCH_THREADS") ? std::atoi(std::getenv("WAIT_BENCH_THREADS"))
-                                                    : 4);
+      std::max(1, count_arg(std::getenv("WAIT_BENCH_THREADS"), 4));
   const std::string spawn_mode = std::getenv("WAIT_BENCH_SPAWN") ? std::getenv("WAIT_BENCH_SPAWN")
                                                                  : "both";
   const int d_rounds = scale_rounds;

@@ -169,7 +169,8 @@ TEST_F(AsyncPidfd, Deferred) {
   auto op = p.async_wait(asio::deferred);
   // Nothing starts until the deferred operation is invoked.
   wait_result r;
-  std::move(op)([&](error_code ec, exit_status s) {
+  // A deferred operation is invoked as an rvalue, whatever its type's copyability.
+  std::move(op)([&](error_code ec, exit_status s) {  // NOLINT(performance-move-const-arg)
     r = {true, ec, s};
   });
   ASSERT_TRUE(run_until([&] { return r.done; }));
@@ -416,7 +417,7 @@ TEST_F(AsyncPidfd, MoveConstructionAndAssignment) {
   async_pidfd a(io, start_child({"exit", "13"}));
   const int fd = a.native_handle();
   async_pidfd b(std::move(a));
-  EXPECT_FALSE(a.is_open());
+  EXPECT_FALSE(a.is_open());  // NOLINT(bugprone-use-after-move): the moved-from state is specified
   EXPECT_EQ(b.native_handle(), fd);
   async_pidfd c(io);
   c = std::move(b);
@@ -832,6 +833,7 @@ TEST_F(AsyncPidfd, ThreadPidfd) {
 TEST_F(AsyncPidfd, FourThreadsTwoHundredChildren) {
   constexpr int children = 200;
   std::vector<std::unique_ptr<async_pidfd>> procs;
+  procs.reserve(children);
   std::vector<exit_status> statuses(children);
   std::vector<error_code> errors(children);
   std::atomic<int> done{0};
@@ -841,6 +843,7 @@ TEST_F(AsyncPidfd, FourThreadsTwoHundredChildren) {
         std::make_unique<async_pidfd>(io, start_child({"exit", std::to_string(k % 256)})));
   auto guard = asio::make_work_guard(io);
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) threads.emplace_back([&] { io.run(); });
   for (int k = 0; k < children; ++k) {
     // Initiated from the io threads too, so waits start while others complete.

@@ -600,7 +600,7 @@ TEST_F(LocalSocketAsync, Coroutine) {
         got_pid = got.pid();
         got_same = !pidfd::kernel_support().pidfs || got.id() == self.id();
       },
-      [&](std::exception_ptr e) { failure = e; });
+      [&](std::exception_ptr e) { failure = std::move(e); });
   run_for();
   EXPECT_FALSE(failure);
   ASSERT_TRUE(got_pid.has_value());
@@ -818,7 +818,6 @@ TEST_F(LocalSocketSender, AsyncCallbackAndCoroutine) {
   stream_protocol::socket& a = sockets.first;
   stream_protocol::socket& b = sockets.second;
   if (!enable_sender(b)) return;
-  error_code ec;
   char buf[8];
   bool initiating = true, inline_call = false;
   std::optional<error_code> result;
@@ -851,7 +850,7 @@ TEST_F(LocalSocketSender, AsyncCallbackAndCoroutine) {
         co_bytes = n;
         co_pid = s.pid();
       },
-      [&](std::exception_ptr e) { failure = e; });
+      [&](std::exception_ptr e) { failure = std::move(e); });
   asio::write(a, asio::buffer("de", 2));
   run_for();
   EXPECT_FALSE(failure);

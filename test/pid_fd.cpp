@@ -39,6 +39,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -79,6 +80,9 @@ pid_t pid_max() {
 }
 
 int raw_dup(int fd) { return ::fcntl(fd, F_DUPFD_CLOEXEC, 0); }
+
+// errno's text, thread-safely (std::strerror may share one buffer between threads).
+std::string errno_text() { return std::generic_category().message(errno); }
 
 // A thread of ours that stays alive until release(), for thread pidfds.
 struct parked_thread {
@@ -164,7 +168,7 @@ TEST(UniqueFd, OwnsAndCloses) {
     EXPECT_TRUE(owner.is_open());
     EXPECT_EQ(owner.get(), raw);
     pidfd::unique_fd moved(std::move(owner));
-    EXPECT_EQ(owner.get(), -1);
+    EXPECT_EQ(owner.get(), -1);  // NOLINT(bugprone-use-after-move): specified as empty
     EXPECT_EQ(moved.get(), raw);
     pidfd::unique_fd assigned;
     assigned = std::move(moved);
@@ -206,7 +210,7 @@ TEST(PidFd, MoveTransfersFdPidAndStatus) {
 
   pid_fd b;
   b = std::move(a);
-  EXPECT_FALSE(a.is_open());
+  EXPECT_FALSE(a.is_open());  // NOLINT(bugprone-use-after-move): specified as empty
   EXPECT_EQ(b.native_handle(), raw);
   EXPECT_EQ(b.pid(), c.pid);
 
@@ -1061,7 +1065,7 @@ TEST(PidFd, ReleaseMemoryAfterKill) {
   // process_mrelease only works between the SIGKILL and the moment the dying process drops
   // its memory, which on an idle CPU can be microseconds. Hold the child there: as its
   // tracer with PTRACE_O_TRACEEXIT it stops in exit, before releasing its memory.
-  ASSERT_EQ(::ptrace(PTRACE_SEIZE, c.pid, nullptr, PTRACE_O_TRACEEXIT), 0) << std::strerror(errno);
+  ASSERT_EQ(::ptrace(PTRACE_SEIZE, c.pid, nullptr, PTRACE_O_TRACEEXIT), 0) << errno_text();
   c.fd.kill();
   int st = 0;
   const auto deadline = std::chrono::steady_clock::now() + wait_bound;
@@ -1381,7 +1385,8 @@ struct mapped_child {
     len = std::stoul(field(line, "len"));
   }
   iovec range(std::size_t offset, std::size_t n) const {
-    return iovec{reinterpret_cast<void*>(addr + offset), n};
+    // An address in the child, only passed to the kernel: never dereferenced here.
+    return iovec{reinterpret_cast<void*>(addr + offset), n};  // NOLINT(performance-no-int-to-ptr)
   }
 };
 
@@ -1588,10 +1593,10 @@ TEST(PidFd, GetInfoReplyOfTheNewerBits) {
   if (!features().get_info) {
     // ENOTTY (6.1) or EINVAL (6.12).
     EXPECT_EQ(r, -1);
-    EXPECT_TRUE(errno == ENOTTY || errno == EINVAL) << std::strerror(errno);
+    EXPECT_TRUE(errno == ENOTTY || errno == EINVAL) << errno_text();
     return;
   }
-  ASSERT_EQ(r, 0) << std::strerror(errno);
+  ASSERT_EQ(r, 0) << errno_text();
   EXPECT_EQ(static_cast<pid_t>(reply.pid), ::getpid());
   const bool coredump = (reply.mask & pidfd::detail::pidfd_info_coredump) != 0;
   const bool supported = (reply.mask & pidfd::detail::pidfd_info_supported_mask) != 0;
