@@ -22,12 +22,13 @@
 #include <pidfd/async_pidfd.hpp>
 #include <pidfd/spawn.hpp>
 
+#include "stats.hpp"
+
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
-#include <dirent.h>
 #include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
@@ -62,17 +63,6 @@ struct sample {
   long zombies = 0;
 };
 
-long count_fds() {
-  long n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (const dirent* e = ::readdir(d))
-      if (e->d_name[0] != '.') ++n;
-    ::closedir(d);
-    --n;  // the directory's own descriptor
-  }
-  return n;
-}
-
 long rss_kib() {
   std::ifstream in("/proc/self/statm");
   long size = 0, resident = 0;
@@ -98,7 +88,7 @@ long zombies() {
 }
 
 sample take_sample() {
-  return sample{count_fds(), rss_kib(), static_cast<long>(::mallinfo2().uordblks), zombies()};
+  return sample{bench::open_fd_count(), rss_kib(), static_cast<long>(::mallinfo2().uordblks), zombies()};
 }
 
 class soak {

@@ -38,6 +38,8 @@
 #include <pidfd/async_pidfd.hpp>
 #include <pidfd/spawn.hpp>
 
+#include "stats.hpp"
+
 // Boost.Process v2 is the peer where bench/meson.build found it usable
 // (ASIO_PIDFD_BENCH_BP2): header-only up to Boost 1.87, the boost_process library from 1.88.
 #if ASIO_PIDFD_BENCH_BP2
@@ -49,7 +51,6 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 
-#include <dirent.h>
 #include <malloc.h>
 #include <sched.h>
 #include <signal.h>
@@ -172,10 +173,19 @@ namespace {
 
 namespace asio = boost::asio;
 using clock_type = std::chrono::steady_clock;
+using bench::cpu_seconds;
+using bench::open_fd_count;
+using bench::paired;
+using bench::percentile;
+using bench::series;
 
-// The concrete-executor variants.
-using ctx_descriptor = asio::posix::basic_stream_descriptor<asio::io_context::executor_type>;
-using ctx_pidfd = pidfd::basic_async_pidfd<asio::io_context::executor_type>;
+// The Asio implementations, one I/O object type each: the pidfd as a plain descriptor
+// (by hand) or as this library's object, with the default any_io_executor or with the
+// io_context's own executor type (like for like).
+using hand_asio = asio::posix::stream_descriptor;
+using hand_asio_ctx = asio::posix::basic_stream_descriptor<asio::io_context::executor_type>;
+using lib_pidfd = pidfd::async_pidfd;
+using lib_pidfd_ctx = pidfd::basic_async_pidfd<asio::io_context::executor_type>;
 
 std::string helper;  // path of asio-pidfd-bench-exit-helper
 
@@ -184,7 +194,12 @@ constexpr int latency_children = 64;
 
 [[noreturn]] void die(const char* what) {
   std::perror(what);
-  std::exit(2);
+  std::exit(2);  // NOLINT(concurrency-mt-unsafe): the benchmark gives up as a whole
+}
+
+// A count from the command line or the environment; `fallback` when absent.
+int count_arg(const char* text, int fallback) {
+  return text ? static_cast<int>(std::strtol(text, nullptr, 10)) : fallback;
 }
 
 pidfd::pid_fd spawn_exit() { return pidfd::spawn({helper}); }
@@ -195,11 +210,8 @@ void reap_raw(int fd) {
   if (::syscall(SYS_waitid, P_PIDFD, fd, &si, WEXITED, nullptr) != 0) die("waitid");
 }
 
-double cpu_seconds() {
-  rusage ru{};
-  ::getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+void kill_raw(int fd) {
+  if (::syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0) != 0) die("kill");
 }
 
 // Bytes in use from malloc, including large blocks it mmaps (such as a vector of 10000
@@ -209,21 +221,47 @@ long heap_bytes() {
   return static_cast<long>(mi.uordblks + mi.hblkhd);
 }
 
-long open_fd_count() {
-  long n = 0;
-  DIR* d = ::opendir("/proc/self/fd");
-  while (dirent* e = ::readdir(d))
-    if (e->d_name[0] != '.') ++n;
-  ::closedir(d);
-  return n - 1;  // the directory stream's own fd
-}
-
 double elapsed_us(clock_type::time_point a, clock_type::time_point b) {
   return std::chrono::duration<double, std::micro>(b - a).count();
 }
 
+// How an Asio implementation watches a child: assign() hands the object the child's pidfd;
+// async_reap() waits until the child has ended, has it reaped, then calls on_reaped().
+template <class Object>
+struct watch;
+
+// By hand: the pidfd becomes readable when the child ends; the handler reaps it (waitid).
+template <class Executor>
+struct watch<asio::posix::basic_stream_descriptor<Executor>> {
+  using object = asio::posix::basic_stream_descriptor<Executor>;
+  static void assign(object& d, pidfd::pid_fd fd) { d.assign(fd.release()); }
+  template <class OnReaped>
+  static void async_reap(object& d, OnReaped on_reaped) {
+    d.async_wait(asio::posix::descriptor_base::wait_read,
+                 [&d, on_reaped](boost::system::error_code ec) mutable {
+                   if (ec) die("async_wait");
+                   reap_raw(d.native_handle());
+                   on_reaped();
+                 });
+  }
+};
+
+// The library: async_wait completes with the child reaped.
+template <class Executor>
+struct watch<pidfd::basic_async_pidfd<Executor>> {
+  using object = pidfd::basic_async_pidfd<Executor>;
+  static void assign(object& p, pidfd::pid_fd fd) { p.assign(std::move(fd)); }
+  template <class OnReaped>
+  static void async_reap(object& p, OnReaped on_reaped) {
+    p.async_wait([on_reaped](pidfd::error_code ec, pidfd::exit_status) mutable {
+      if (ec) die("async_wait");
+      on_reaped();
+    });
+  }
+};
+
 // ---------------------------------------------------------------------------------------
-// (a) throughput. Each returns {wall seconds, parent CPU seconds}.
+// (a) spawn + wait throughput. Each returns {wall seconds, parent CPU seconds}.
 
 struct throughput {
   double wall, cpu;
@@ -237,7 +275,7 @@ throughput measure(Body body) {
   return {std::chrono::duration<double>(clock_type::now() - t0).count(), cpu_seconds() - c0};
 }
 
-throughput a_raw(int n) {
+throughput spawn_wait_epoll(int n) {
   return measure([n] {
     const int ep = ::epoll_create1(EPOLL_CLOEXEC);
     int started = 0, done = 0;
@@ -264,65 +302,35 @@ throughput a_raw(int n) {
   });
 }
 
-// Desc: posix::stream_descriptor (any_io_executor) or the io_context-executor one.
-template <class Desc = asio::posix::stream_descriptor>
-throughput a_hand(int n) {
+// `in_flight` objects, each starting its next child as soon as the last one is reaped.
+template <class Object>
+throughput spawn_wait_asio(int n) {
   return measure([n] {
     asio::io_context io;
     int started = 0;
-    std::vector<std::unique_ptr<Desc>> slots;
-    std::function<void(Desc&)> arm =
-        [&](Desc& d) {
-          d.async_wait(asio::posix::descriptor_base::wait_read,
-                       [&d, &arm, &started, n](boost::system::error_code ec) {
-                         if (ec) die("async_wait");
-                         reap_raw(d.native_handle());
-                         d.close();
-                         if (started < n) {
-                           d.assign(spawn_exit().release());
-                           ++started;
-                           arm(d);
-                         }
-                       });
-        };
-    for (int i = 0; i < std::min(n, in_flight); ++i) {
-      slots.push_back(std::make_unique<Desc>(io, spawn_exit().release()));
-      ++started;
-      arm(*slots.back());
-    }
-    io.run();
-  });
-}
-
-// Obj: pidfd::async_pidfd (any_io_executor) or basic_async_pidfd<io_context::executor_type>.
-template <class Obj = pidfd::async_pidfd>
-throughput a_lib(int n) {
-  return measure([n] {
-    asio::io_context io;
-    int started = 0;
-    std::vector<std::unique_ptr<Obj>> slots;
-    std::function<void(Obj&)> arm = [&](Obj& p) {
-      p.async_wait([&p, &arm, &started, n](pidfd::error_code ec, pidfd::exit_status) {
-        if (ec) die("async_wait");
-        p.close();
+    std::vector<std::unique_ptr<Object>> slots;
+    std::function<void(Object&)> watch_next = [&](Object& o) {
+      watch<Object>::async_reap(o, [&o, &watch_next, &started, n] {
+        o.close();
         if (started < n) {
-          p.assign(spawn_exit());
+          watch<Object>::assign(o, spawn_exit());
           ++started;
-          arm(p);
+          watch_next(o);
         }
       });
     };
     for (int i = 0; i < std::min(n, in_flight); ++i) {
-      slots.push_back(std::make_unique<Obj>(io, spawn_exit()));
+      slots.push_back(std::make_unique<Object>(io));
+      watch<Object>::assign(*slots.back(), spawn_exit());
       ++started;
-      arm(*slots.back());
+      watch_next(*slots.back());
     }
     io.run();
   });
 }
 
 #if ASIO_PIDFD_BENCH_BP2
-throughput a_bp2(int n) {
+throughput spawn_wait_bp2(int n) {
   return measure([n] {
     asio::io_context io;
     int started = 0;
@@ -343,13 +351,13 @@ throughput a_bp2(int n) {
 constexpr bool have_bp2 = true;
 #else
 constexpr bool have_bp2 = false;
-throughput a_bp2(int) { die("Boost.Process v2 is not built in (see meson's summary)"); }
+throughput spawn_wait_bp2(int) { die("Boost.Process v2 is not built in (see meson's summary)"); }
 #endif
 
 // ---------------------------------------------------------------------------------------
 // (b) latency: microseconds from the kill to the handler, for each child.
 
-std::vector<double> b_raw() {
+std::vector<double> kill_latency_epoll() {
   std::vector<int> fds;
   const int ep = ::epoll_create1(EPOLL_CLOEXEC);
   for (int i = 0; i < latency_children; ++i) {
@@ -362,7 +370,7 @@ std::vector<double> b_raw() {
   std::vector<double> out;
   for (int fd : fds) {
     const auto t0 = clock_type::now();
-    if (::syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0) != 0) die("kill");
+    kill_raw(fd);
     epoll_event ev;
     while (::epoll_wait(ep, &ev, 1, -1) != 1) {
     }
@@ -374,43 +382,21 @@ std::vector<double> b_raw() {
   return out;
 }
 
-std::vector<double> b_hand() {
+template <class Object>
+std::vector<double> kill_latency_asio() {
   asio::io_context io;
-  std::vector<std::unique_ptr<asio::posix::stream_descriptor>> ds;
+  std::vector<std::unique_ptr<Object>> objs;
   clock_type::time_point t0;
   std::vector<double> out;
   for (int i = 0; i < latency_children; ++i) {
-    ds.push_back(std::make_unique<asio::posix::stream_descriptor>(io, spawn_block().release()));
-    auto& d = *ds.back();
-    d.async_wait(asio::posix::descriptor_base::wait_read, [&](boost::system::error_code) {
-      reap_raw(d.native_handle());
-      out.push_back(elapsed_us(t0, clock_type::now()));
-    });
+    objs.push_back(std::make_unique<Object>(io));
+    watch<Object>::assign(*objs.back(), spawn_block());
+    watch<Object>::async_reap(*objs.back(),
+                              [&] { out.push_back(elapsed_us(t0, clock_type::now())); });
   }
-  for (auto& d : ds) {
+  for (auto& o : objs) {
     t0 = clock_type::now();
-    if (::syscall(SYS_pidfd_send_signal, d->native_handle(), SIGKILL, nullptr, 0) != 0)
-      die("kill");
-    const std::size_t before = out.size();
-    while (out.size() == before) io.run_one();
-  }
-  return out;
-}
-
-std::vector<double> b_lib() {
-  asio::io_context io;
-  std::vector<std::unique_ptr<pidfd::async_pidfd>> ps;
-  clock_type::time_point t0;
-  std::vector<double> out;
-  for (int i = 0; i < latency_children; ++i) {
-    ps.push_back(std::make_unique<pidfd::async_pidfd>(io, spawn_block()));
-    ps.back()->async_wait([&](pidfd::error_code, pidfd::exit_status) {
-      out.push_back(elapsed_us(t0, clock_type::now()));
-    });
-  }
-  for (auto& p : ps) {
-    t0 = clock_type::now();
-    p->kill();
+    kill_raw(o->native_handle());
     const std::size_t before = out.size();
     while (out.size() == before) io.run_one();
   }
@@ -448,7 +434,7 @@ struct scale {
   double cpu_assign_us, cpu_arm_us, cpu_reap_us;
 };
 
-scale c_raw(int m) {
+scale watch_many_epoll(int m) {
   std::vector<pidfd::pid_fd> kids;
   kids.reserve(static_cast<std::size_t>(m));
   for (int i = 0; i < m; ++i) kids.push_back(spawn_block());
@@ -485,22 +471,24 @@ scale c_raw(int m) {
   return s;
 }
 
-// Object: constructible empty from an io_context. Assign(Object&, pid_fd) registers the
-// pidfd; Arm(Object&, int& done) starts the wait, whose handler reaps and counts.
-template <class Object, class Assign, class Arm>
-scale c_asio(int m, Assign assign, Arm arm) {
+// Warms up the reactor's registration pool and the thread's allocation cache with one
+// child, so that the first watched child of a measurement pays no more than the others.
+template <class Object>
+void warm_up(asio::io_context& io) {
+  Object warm(io);
+  watch<Object>::assign(warm, spawn_exit());
+  watch<Object>::async_reap(warm, [] {});
+  io.run();
+  io.restart();
+}
+
+template <class Object>
+scale watch_many_asio(int m) {
   std::vector<pidfd::pid_fd> kids;
   kids.reserve(static_cast<std::size_t>(m));
   for (int i = 0; i < m; ++i) kids.push_back(spawn_block());
   asio::io_context io;
-  {  // warm up the reactor's registration pool and the thread's allocation cache
-    Object warm(io);
-    assign(warm, spawn_exit());
-    int done = 0;
-    arm(warm, done);
-    io.run();
-    io.restart();
-  }
+  warm_up<Object>(io);
   const heap_snap h0 = heap_now();
   const long f0 = open_fd_count();
   std::vector<Object> objs;
@@ -508,12 +496,12 @@ scale c_asio(int m, Assign assign, Arm arm) {
   for (int i = 0; i < m; ++i) objs.emplace_back(io);
   const heap_snap h1 = heap_now();
   const double c0 = cpu_seconds();
-  for (std::size_t i = 0; i < objs.size(); ++i) assign(objs[i], std::move(kids[i]));
+  for (std::size_t i = 0; i < objs.size(); ++i) watch<Object>::assign(objs[i], std::move(kids[i]));
   const double c1 = cpu_seconds();
   const heap_snap h2 = heap_now();
   int done = 0;
   const double c2 = cpu_seconds();
-  for (auto& o : objs) arm(o, done);
+  for (auto& o : objs) watch<Object>::async_reap(o, [&done] { ++done; });
   const double c3 = cpu_seconds();
   const heap_snap h3 = heap_now();
   scale s{};
@@ -526,63 +514,17 @@ scale c_asio(int m, Assign assign, Arm arm) {
   s.fds_per_child = static_cast<double>(open_fd_count() - f0 + m) / m;
   const double c4 = cpu_seconds();
   const auto t0 = clock_type::now();
-  for (auto& o : objs) {
-    if (::syscall(SYS_pidfd_send_signal, o.native_handle(), SIGKILL, nullptr, 0) != 0)
-      die("kill");
-  }
+  for (auto& o : objs) kill_raw(o.native_handle());
   while (done < m) io.run_one();
   s.reap_all_ms = elapsed_us(t0, clock_type::now()) / 1000;
   s.cpu_reap_us = (cpu_seconds() - c4) / m * 1e6;
   return s;
 }
 
-// The hand-written and library variants' assign and arm, for (c) and (d); Done is int
-// (one thread) or a countdown (several).
-struct hand_ops {
-  template <class Desc>
-  void assign(Desc& d, pidfd::pid_fd fd) const {
-    d.assign(fd.release());
-  }
-  template <class Desc, class Done>
-  void arm(Desc& d, Done& done) const {
-    d.async_wait(asio::posix::descriptor_base::wait_read,
-                 [&d, &done](boost::system::error_code ec) {
-                   if (ec) die("async_wait");
-                   reap_raw(d.native_handle());
-                   ++done;
-                 });
-  }
-};
-struct lib_ops {
-  template <class Obj>
-  void assign(Obj& p, pidfd::pid_fd fd) const {
-    p.assign(std::move(fd));
-  }
-  template <class Obj, class Done>
-  void arm(Obj& p, Done& done) const {
-    p.async_wait([&done](pidfd::error_code ec, pidfd::exit_status) {
-      if (ec) die("async_wait");
-      ++done;
-    });
-  }
-};
-
-template <class Object, class Ops>
-scale c_variant(int m) {
-  const Ops ops;
-  return c_asio<Object>(
-      m, [&](Object& o, pidfd::pid_fd fd) { ops.assign(o, std::move(fd)); },
-      [&](Object& o, int& done) { ops.arm(o, done); });
-}
-scale c_hand(int m) { return c_variant<asio::posix::stream_descriptor, hand_ops>(m); }
-scale c_lib(int m) { return c_variant<pidfd::async_pidfd, lib_ops>(m); }
-scale c_hand_ctx(int m) { return c_variant<ctx_descriptor, hand_ops>(m); }
-scale c_lib_ctx(int m) { return c_variant<ctx_pidfd, lib_ops>(m); }
-
 // ---------------------------------------------------------------------------------------
 // (d) threads: the M watched children with io_context::run() on `threads` threads.
 
-struct mt_result {
+struct threaded_scale {
   double spawn_all_ms, reap_all_ms, heap_per_child, new_per_child;
   // Wall time inside assign() + async_wait(), summed over the spawning threads, per child:
   // the part of spawn-all that touches shared state (the reactor, the scheduler), without
@@ -605,8 +547,8 @@ public:
     std::unique_lock<std::mutex> lock(m_);
     if (!cv_.wait_for(lock, std::chrono::seconds(300),
                       [&] { return n_.load(std::memory_order_acquire) >= target_; })) {
-      std::fprintf(stderr, "%s: timed out after 300 s\n", what);
-      std::exit(2);
+      (void)std::fprintf(stderr, "%s: timed out after 300 s\n", what);
+      std::exit(2);  // NOLINT(concurrency-mt-unsafe): the benchmark gives up as a whole
     }
   }
 
@@ -617,22 +559,15 @@ private:
   std::condition_variable cv_;
 };
 
-template <class Object, class Ops>
-mt_result d_run(int m, int threads, bool split) {
-  const Ops ops;
+template <class Object>
+threaded_scale watch_many_threaded(int m, int threads, bool split) {
   asio::io_context io;
-  {  // warm up as in (c), on this thread before the io threads start
-    Object warm(io);
-    ops.assign(warm, spawn_exit());
-    int done = 0;
-    ops.arm(warm, done);
-    io.run();
-    io.restart();
-  }
+  warm_up<Object>(io);  // on this thread, before the io threads start
   auto guard = asio::make_work_guard(io);
   std::vector<std::thread> pool;
+  pool.reserve(static_cast<std::size_t>(threads));
   for (int i = 0; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
-  mt_result r{};
+  threaded_scale r{};
   {
     const heap_snap h0 = heap_now();
     std::vector<Object> objs;
@@ -647,8 +582,8 @@ mt_result d_run(int m, int threads, bool split) {
         Object& o = objs[static_cast<std::size_t>(i)];
         pidfd::pid_fd fd = spawn_block();
         const auto r0 = clock_type::now();
-        ops.assign(o, std::move(fd));
-        ops.arm(o, done);
+        watch<Object>::assign(o, std::move(fd));
+        watch<Object>::async_reap(o, [&done] { ++done; });
         spent += clock_type::now() - r0;
       }
       register_ns.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(spent).count(),
@@ -676,10 +611,7 @@ mt_result d_run(int m, int threads, bool split) {
     r.heap_per_child = static_cast<double>(h1.malloc_bytes - h0.malloc_bytes) / m;
     r.new_per_child = static_cast<double>(h1.new_bytes - h0.new_bytes) / m;
     const auto t1 = clock_type::now();
-    for (auto& o : objs) {
-      if (::syscall(SYS_pidfd_send_signal, o.native_handle(), SIGKILL, nullptr, 0) != 0)
-        die("kill");
-    }
+    for (auto& o : objs) kill_raw(o.native_handle());
     done.wait("reap-all");
     r.reap_all_ms = elapsed_us(t1, clock_type::now()) / 1000;
     guard.reset();
@@ -690,32 +622,12 @@ mt_result d_run(int m, int threads, bool split) {
 
 // ---------------------------------------------------------------------------------------
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-double pct(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
-}
-
-// Per-round values of each implementation, and the median of per-round ratios.
-struct series {
-  std::vector<double> v;
-  double med() const { return median(v); }
-};
-std::vector<double> ratios(const series& a, const series& b) {
-  std::vector<double> r;
-  for (std::size_t i = 0; i < a.v.size() && i < b.v.size(); ++i) r.push_back(a.v[i] / b.v[i]);
-  return r;
-}
-double paired(const series& a, const series& b) { return median(ratios(a, b)); }
 // "lo-hi" of the per-round ratios, for judging the noise.
 std::string ratio_range(const series& a, const series& b) {
-  const std::vector<double> r = ratios(a, b);
+  const std::vector<double> r = bench::ratios(a, b);
   if (r.empty()) return "-";
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%.2f-%.2f", *std::min_element(r.begin(), r.end()),
+  (void)std::snprintf(buf, sizeof buf, "%.2f-%.2f", *std::min_element(r.begin(), r.end()),
                 *std::max_element(r.begin(), r.end()));
   return buf;
 }
@@ -730,10 +642,12 @@ int allowed_cpus() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const int rounds = argc > 1 ? std::atoi(argv[1]) : 7;
-  const int n = argc > 2 ? std::atoi(argv[2]) : 2000;
-  const int m = argc > 3 ? std::atoi(argv[3]) : 10000;
+// An exception (a filesystem error finding the helper, say) ends the benchmark with
+// std::terminate's message, which is all a benchmark needs.
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  const int rounds = count_arg(argc > 1 ? argv[1] : nullptr, 7);
+  const int n = count_arg(argc > 2 ? argv[2] : nullptr, 2000);
+  const int m = count_arg(argc > 3 ? argv[3] : nullptr, 10000);
   helper = (std::filesystem::read_symlink("/proc/self/exe").parent_path() /
             "asio-pidfd-bench-exit-helper")
                .string();
@@ -747,12 +661,12 @@ int main(int argc, char** argv) {
   //   strace -c -f build/bench/asio-pidfd-bench-wait 1 2000
   if (const char* only = std::getenv("WAIT_BENCH_ONLY")) {
     const std::string o = only;
-    const throughput t = o == "raw"        ? a_raw(n)
-                         : o == "hand"     ? a_hand(n)
-                         : o == "lib"      ? a_lib(n)
-                         : o == "hand_ctx" ? a_hand<ctx_descriptor>(n)
-                         : o == "lib_ctx"  ? a_lib<ctx_pidfd>(n)
-                                           : a_bp2(n);
+    const throughput t = o == "raw"        ? spawn_wait_epoll(n)
+                         : o == "hand"     ? spawn_wait_asio<hand_asio>(n)
+                         : o == "lib"      ? spawn_wait_asio<lib_pidfd>(n)
+                         : o == "hand_ctx" ? spawn_wait_asio<hand_asio_ctx>(n)
+                         : o == "lib_ctx"  ? spawn_wait_asio<lib_pidfd_ctx>(n)
+                                           : spawn_wait_bp2(n);
     std::printf("%s: %d children in %.3f s\n", only, n, t.wall);
     return 0;
   }
@@ -765,9 +679,8 @@ int main(int argc, char** argv) {
   const std::string parts = std::getenv("WAIT_BENCH_PARTS") ? std::getenv("WAIT_BENCH_PARTS")
                                                             : "abc";
   // Rounds of (c) and (d), which take long: min(rounds, 3), or WAIT_BENCH_SCALE_ROUNDS.
-  const int scale_rounds = std::max(1, std::getenv("WAIT_BENCH_SCALE_ROUNDS")
-                                           ? std::atoi(std::getenv("WAIT_BENCH_SCALE_ROUNDS"))
-                                           : std::min(rounds, 3));
+  const int scale_rounds =
+      std::max(1, count_arg(std::getenv("WAIT_BENCH_SCALE_ROUNDS"), std::min(rounds, 3)));
   // Indices 0-2 as before; the concrete-executor variants 3 and 4; Boost.Process v2 last.
   constexpr int n_names = 6;
   const char* names[n_names] = {"raw epoll",       "hand Asio",          "async_pidfd",
@@ -776,8 +689,12 @@ int main(int argc, char** argv) {
 
   // (a)
   if (parts.find('a') != std::string::npos) {
-  throughput (*a_fns[n_names])(int) = {a_raw, a_hand, a_lib, a_hand<ctx_descriptor>,
-                                       a_lib<ctx_pidfd>, a_bp2};
+  throughput (*a_fns[n_names])(int) = {spawn_wait_epoll,
+                                       spawn_wait_asio<hand_asio>,
+                                       spawn_wait_asio<lib_pidfd>,
+                                       spawn_wait_asio<hand_asio_ctx>,
+                                       spawn_wait_asio<lib_pidfd_ctx>,
+                                       spawn_wait_bp2};
   const int a_n = have_bp2 ? 6 : 5;  // Boost.Process v2 last, where it is built
   series a_wall[n_names], a_cpu[n_names];
   for (int r = 0; r < rounds; ++r)
@@ -811,14 +728,15 @@ int main(int argc, char** argv) {
 
   // (b)
   if (parts.find('b') != std::string::npos) {
-  std::vector<double> (*b_fns[3])() = {b_raw, b_hand, b_lib};
+  std::vector<double> (*b_fns[3])() = {kill_latency_epoll, kill_latency_asio<hand_asio>,
+                                       kill_latency_asio<lib_pidfd>};
   series b50[3], b99[3];
   for (int r = 0; r < rounds; ++r)
     for (int k = 0; k < 3; ++k) {
       const int i = (k + r) % 3;
       const auto v = b_fns[i]();
-      b50[i].v.push_back(pct(v, 0.5));
-      b99[i].v.push_back(pct(v, 0.99));
+      b50[i].v.push_back(percentile(v, 0.5));
+      b99[i].v.push_back(percentile(v, 0.99));
     }
   std::printf("\n(b) kill -> handler latency, us (median over rounds of per-round p50/p99)\n");
   std::printf("%-18s %9s %9s %11s %11s\n", "", "p50", "p99", "p50 x raw", "p50 x hand");
@@ -831,7 +749,9 @@ int main(int argc, char** argv) {
   if (parts.find('c') != std::string::npos) {
   const int c_rounds = scale_rounds;
   constexpr int c_n = 5;
-  scale (*c_fns[c_n])(int) = {c_raw, c_hand, c_lib, c_hand_ctx, c_lib_ctx};
+  scale (*c_fns[c_n])(int) = {watch_many_epoll, watch_many_asio<hand_asio>,
+                               watch_many_asio<lib_pidfd>, watch_many_asio<hand_asio_ctx>,
+                               watch_many_asio<lib_pidfd_ctx>};
   series heap[c_n], fds[c_n], reap[c_n], cpu_assign[c_n], cpu_arm[c_n], cpu_reap[c_n];
   // The breakdown: [variant][objects, assign, wait][malloc, new, new blocks]
   series part[c_n][3][3];
@@ -860,8 +780,7 @@ int main(int argc, char** argv) {
                 reap[i].med(), paired(reap[i], reap[0]), paired(reap[i], reap[1]));
   std::printf("sizeof: async_pidfd %zu B, stream_descriptor %zu B, async_pidfd io_ctx %zu B, "
               "stream_descriptor io_ctx %zu B\n",
-              sizeof(pidfd::async_pidfd), sizeof(asio::posix::stream_descriptor),
-              sizeof(ctx_pidfd), sizeof(ctx_descriptor));
+              sizeof(lib_pidfd), sizeof(hand_asio), sizeof(lib_pidfd_ctx), sizeof(hand_asio_ctx));
   std::printf("heap B/child, paired per round: async_pidfd / hand Asio %.3f; "
               "async_pidfd io_ctx / hand Asio io_ctx %.3f; async_pidfd io_ctx / hand Asio %.3f\n",
               paired(heap[2], heap[1]), paired(heap[4], heap[3]), paired(heap[4], heap[1]));
@@ -873,16 +792,15 @@ int main(int argc, char** argv) {
               c_rounds);
   std::printf("%-18s %-7s %7s %9s %9s %9s %9s %14s\n", "", "", "sizeof", "objects", "assign",
               "wait", "total", "blocks a+w");
-  const std::size_t sizes[c_n] = {0, sizeof(asio::posix::stream_descriptor),
-                                  sizeof(pidfd::async_pidfd), sizeof(ctx_descriptor),
-                                  sizeof(ctx_pidfd)};
+  const std::size_t sizes[c_n] = {0, sizeof(hand_asio), sizeof(lib_pidfd), sizeof(hand_asio_ctx),
+                                  sizeof(lib_pidfd_ctx)};
   for (int i = 1; i < c_n; ++i)
     for (int src = 0; src < 2; ++src) {
       const double o = part[i][0][src].med(), a = part[i][1][src].med(),
                    w = part[i][2][src].med();
       char blocks[32] = "";
       if (src == 1)
-        std::snprintf(blocks, sizeof blocks, "%.2f + %.2f", part[i][1][2].med(),
+        (void)std::snprintf(blocks, sizeof blocks, "%.2f + %.2f", part[i][1][2].med(),
                       part[i][2][2].med());
       std::printf("%-18s %-7s %7zu %9.1f %9.1f %9.1f %9.1f %14s\n", src == 0 ? names[i] : "",
                   src == 0 ? "malloc" : "new", sizes[i], o, a, w, o + a + w, blocks);
@@ -917,22 +835,21 @@ int main(int argc, char** argv) {
   // (d)
   if (parts.find('d') != std::string::npos) {
   const int threads =
-      std::max(1, std::getenv("WAIT_BENCH_THREADS") ? std::atoi(std::getenv("WAIT_BENCH_THREADS"))
-                                                    : 4);
+      std::max(1, count_arg(std::getenv("WAIT_BENCH_THREADS"), 4));
   const std::string spawn_mode = std::getenv("WAIT_BENCH_SPAWN") ? std::getenv("WAIT_BENCH_SPAWN")
                                                                  : "both";
   const int d_rounds = scale_rounds;
   struct d_case {
     const char* name;
     bool split;
-    mt_result (*fn)(int, int, bool);
+    threaded_scale (*fn)(int, int, bool);
   };
   std::vector<d_case> cases;
   for (const bool split : {false, true}) {
     if (spawn_mode != "both" && (spawn_mode == "split") != split) continue;
-    cases.push_back({names[1], split, d_run<asio::posix::stream_descriptor, hand_ops>});
-    cases.push_back({names[2], split, d_run<pidfd::async_pidfd, lib_ops>});
-    cases.push_back({names[4], split, d_run<ctx_pidfd, lib_ops>});
+    cases.push_back({names[1], split, watch_many_threaded<hand_asio>});
+    cases.push_back({names[2], split, watch_many_threaded<lib_pidfd>});
+    cases.push_back({names[4], split, watch_many_threaded<lib_pidfd_ctx>});
   }
   const std::size_t d_n = cases.size();
   // [case][1 thread, T threads]
@@ -943,7 +860,7 @@ int main(int argc, char** argv) {
       const std::size_t c = (k + static_cast<std::size_t>(r)) % d_n;
       for (int j = 0; j < 2; ++j) {
         const int t = (j + r) % 2;  // alternate which thread count goes first
-        const mt_result x = cases[c].fn(m, t == 0 ? 1 : threads, cases[c].split);
+        const threaded_scale x = cases[c].fn(m, t == 0 ? 1 : threads, cases[c].split);
         spawn_ms[c][static_cast<std::size_t>(t)].v.push_back(x.spawn_all_ms);
         reap_ms[c][static_cast<std::size_t>(t)].v.push_back(x.reap_all_ms);
         heap_b[c][static_cast<std::size_t>(t)].v.push_back(x.heap_per_child);

@@ -66,27 +66,18 @@ struct probe_child {
     unique_fd read_end(fds[0]);
     release.reset(fds[1]);
     int fd = -1;
-    long r = ::syscall(SYS_clone, detail::k_clone_pidfd, nullptr, &fd, nullptr, nullptr);
-    if (r == 0) run(fds[0], fds[1]);
-    f.clone_pidfd = r > 0 && fd >= 0;
-    if (r < 0) {
-      r = ::syscall(SYS_clone, 0, nullptr, nullptr, nullptr, nullptr);
-      if (r == 0) run(fds[0], fds[1]);
-      if (r < 0) return;
+    pid_t child = -1;
+    const bool cloned_with_pidfd = !sys::clone_fork(detail::k_clone_pidfd, &fd, child);
+    if (cloned_with_pidfd && child == 0) sys::exit_when_closed(fds[0], fds[1]);
+    f.clone_pidfd = cloned_with_pidfd && fd >= 0;
+    if (!cloned_with_pidfd) {
+      if (sys::clone_fork(0, nullptr, child)) return;
+      if (child == 0) sys::exit_when_closed(fds[0], fds[1]);
       // It cannot exit (let alone be reaped) before we close its pipe: the pid is its own.
-      if (!can_pidfd_open || sys::pidfd_open(static_cast<pid_t>(r), 0, fd)) fd = -1;
+      if (!can_pidfd_open || sys::pidfd_open(child, 0, fd)) fd = -1;
     }
-    pid = static_cast<pid_t>(r);
+    pid = child;
     pidfd.reset(fd);
-  }
-
-  [[noreturn]] static void run(int read_end, int write_end) noexcept {
-    ::syscall(SYS_close, write_end);
-    char c;
-    while (::syscall(SYS_read, read_end, &c, 1) < 0 && errno == EINTR) {
-    }
-    ::syscall(SYS_exit_group, 0);
-    __builtin_unreachable();
   }
 
   // Lets the child exit and reaps it.
@@ -133,96 +124,114 @@ bool probe_xattrs(int subject) noexcept {
   return !ec || ec == boost::system::errc::no_message_available;
 }
 
+// pidfd_open() of ourselves; with it, its PIDFD_NONBLOCK and PIDFD_THREAD flags.
+bool probe_pidfd_open() noexcept {
+  int fd = -1;
+  if (sys::pidfd_open(::getpid(), 0, fd)) return false;
+  ::close(fd);
+  return true;
+}
+void probe_pidfd_open_flags(kernel_features& f) noexcept {
+  int fd = -1;
+  if (!sys::pidfd_open(::getpid(), detail::k_pidfd_nonblock, fd)) {
+    f.nonblock = true;
+    ::close(fd);
+  }
+  if (!sys::pidfd_open(static_cast<pid_t>(::gettid()), detail::k_pidfd_thread, fd)) {
+    f.thread_pidfd = true;
+    ::close(fd);
+  }
+}
+
+// What can be done with the pidfd of a live child of ours (`subject`).
+void probe_live_child(int subject, kernel_features& f) noexcept {
+  int fd = -1;
+  f.send_signal = !sys::pidfd_send_signal(subject, 0, nullptr, 0);
+  siginfo_t si;
+  // Our running child: 0 with nothing to report if P_PIDFD is understood, else EINVAL.
+  f.waitid_pidfd = !sys::waitid_pidfd(subject, si, WEXITED | WNOHANG | __WALL);
+  if (!sys::pidfd_getfd(subject, 0, fd)) {
+    f.getfd = true;
+    ::close(fd);
+  }
+  // The child is not dying, so a kernel that has process_mrelease answers EINVAL.
+  f.mrelease = sys::process_mrelease(subject) == boost::system::errc::invalid_argument;
+  struct statfs sfs {};
+  f.pidfs = ::fstatfs(subject, &sfs) == 0 && sfs.f_type == detail::k_pid_fs_magic;
+  f.signal_scope =
+      !sys::pidfd_send_signal(subject, 0, nullptr, detail::k_pidfd_signal_thread_group);
+  if (!sys::pidfd_get_namespace(subject, 10 /* uts */, fd)) {
+    f.namespaces = true;
+    ::close(fd);
+  }
+  detail::pidfd_info info{};
+  info.mask = detail::pidfd_info_pid;
+  f.get_info = !sys::pidfd_get_info(subject, info) && (info.mask & detail::pidfd_info_pid);
+  if (f.get_info) probe_info_bits(subject, f);
+  // No iovecs: 0 bytes advised where the call exists (it still checks the pidfd, the
+  // advice and our right to advise the child). It needs CAP_SYS_NICE: without it the
+  // kernel's EPERM still shows the call exists.
+  std::size_t advised = 0;
+  const error_code me = sys::process_madvise(subject, nullptr, 0, MADV_COLD, advised);
+  f.madvise = !me || (me == boost::system::errc::operation_not_permitted &&
+                      !sys::has_effective_capability(CAP_SYS_NICE));
+  f.xattrs = f.pidfs && probe_xattrs(subject);
+  int type = 0;
+  std::uint64_t handle = 0;
+  f.file_handles = !sys::name_to_handle(subject, type, handle) && type == detail::k_fileid_kernfs;
+}
+
+// Without a pidfd of a child: pidfd_send_signal also accepts a /proc/<pid> directory.
+bool probe_send_signal_to_proc_dir() noexcept {
+  unique_fd dir(::open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  return dir && !sys::pidfd_send_signal(dir.get(), 0, nullptr, 0);
+}
+
+// SO_PEERPIDFD on a socketpair of ours.
+bool probe_peer_pidfd() noexcept {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return false;
+  bool found = false;
+  int peer = -1;
+  socklen_t len = sizeof peer;
+  if (::getsockopt(fds[0], SOL_SOCKET, detail::k_so_peerpidfd, &peer, &len) == 0 && peer >= 0) {
+    found = true;
+    ::close(peer);
+  }
+  ::close(fds[0]);
+  ::close(fds[1]);
+  return found;
+}
+
+// PIDFD_INFO_EXIT, which is only ever reported for a reaped process (`subject`).
+bool probe_info_exit(int subject) noexcept {
+  detail::pidfd_info info{};
+  info.mask = detail::pidfd_info_exit;
+  return !sys::pidfd_get_info(subject, info) && (info.mask & detail::pidfd_info_exit);
+}
+
 kernel_features probe() {
   // Any failure counts as "absent": ENOSYS from an old kernel, EPERM from an old
   // container seccomp profile, or the specific errno a filter chose.
   kernel_features f{};
-  int fd = -1;
-  f.pidfd_open = !sys::pidfd_open(::getpid(), 0, fd);
-  if (f.pidfd_open) ::close(fd);
+  f.pidfd_open = probe_pidfd_open();
 
   probe_child child;
   child.start(f, f.pidfd_open);
   const int subject = child.pidfd.get();
-
-  if (subject >= 0) {
-    f.send_signal = !sys::pidfd_send_signal(subject, 0, nullptr, 0);
-    siginfo_t si;
-    // Our running child: 0 with nothing to report if P_PIDFD is understood, else EINVAL.
-    f.waitid_pidfd = !sys::waitid_pidfd(subject, si, WEXITED | WNOHANG | __WALL);
-    if (!sys::pidfd_getfd(subject, 0, fd)) {
-      f.getfd = true;
-      ::close(fd);
-    }
-    // The child is not dying, so a kernel that has process_mrelease answers EINVAL.
-    f.mrelease = sys::process_mrelease(subject) == boost::system::errc::invalid_argument;
-    struct statfs sfs {};
-    f.pidfs = ::fstatfs(subject, &sfs) == 0 && sfs.f_type == detail::k_pid_fs_magic;
-    f.signal_scope =
-        !sys::pidfd_send_signal(subject, 0, nullptr, detail::k_pidfd_signal_thread_group);
-    if (!sys::pidfd_get_namespace(subject, 10 /* uts */, fd)) {
-      f.namespaces = true;
-      ::close(fd);
-    }
-    detail::pidfd_info info{};
-    info.mask = detail::pidfd_info_pid;
-    f.get_info = !sys::pidfd_get_info(subject, info) && (info.mask & detail::pidfd_info_pid);
-    if (f.get_info) probe_info_bits(subject, f);
-    // No iovecs: 0 bytes advised where the call exists (it still checks the pidfd, the
-    // advice and our right to advise the child). It needs CAP_SYS_NICE: without it the
-    // kernel's EPERM still shows the call exists.
-    std::size_t advised = 0;
-    const error_code me = sys::process_madvise(subject, nullptr, 0, MADV_COLD, advised);
-    f.madvise = !me || (me == boost::system::errc::operation_not_permitted &&
-                        !sys::has_effective_capability(CAP_SYS_NICE));
-    f.xattrs = f.pidfs && probe_xattrs(subject);
-    int type = 0;
-    std::uint64_t handle = 0;
-    f.file_handles = !sys::name_to_handle(subject, type, handle) && type == detail::k_fileid_kernfs;
-  } else {
-    // pidfd_send_signal also accepts a /proc/<pid> directory.
-    unique_fd dir(::open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    f.send_signal = dir && !sys::pidfd_send_signal(dir.get(), 0, nullptr, 0);
-  }
-  if (f.pidfd_open) {
-    if (!sys::pidfd_open(::getpid(), detail::k_pidfd_nonblock, fd)) {
-      f.nonblock = true;
-      ::close(fd);
-    }
-    if (!sys::pidfd_open(static_cast<pid_t>(::gettid()), detail::k_pidfd_thread, fd)) {
-      f.thread_pidfd = true;
-      ::close(fd);
-    }
-  }
+  if (subject >= 0)
+    probe_live_child(subject, f);
+  else
+    f.send_signal = probe_send_signal_to_proc_dir();
+  if (f.pidfd_open) probe_pidfd_open_flags(f);
   f.self_sentinels = !sys::pidfd_send_signal(detail::k_pidfd_self_thread_group, 0, nullptr, 0);
 
   // clone3 with a NULL argument block: EINVAL (too small) if the syscall exists.
-  {
-    const long r = ::syscall(detail::k_sys_clone3, nullptr, 0);
-    f.clone3 = r < 0 && errno == EINVAL;
-  }
+  f.clone3 = sys::clone3_without_arguments() == boost::system::errc::invalid_argument;
+  f.peer_pidfd = probe_peer_pidfd();
 
-  {
-    int fds[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0) {
-      int peer = -1;
-      socklen_t len = sizeof peer;
-      if (::getsockopt(fds[0], SOL_SOCKET, detail::k_so_peerpidfd, &peer, &len) == 0 && peer >= 0) {
-        f.peer_pidfd = true;
-        ::close(peer);
-      }
-      ::close(fds[0]);
-      ::close(fds[1]);
-    }
-  }
-
-  // PIDFD_INFO_EXIT is only ever reported for a reaped process.
-  child.finish();
-  if (subject >= 0 && f.get_info) {
-    detail::pidfd_info info{};
-    info.mask = detail::pidfd_info_exit;
-    f.info_exit = !sys::pidfd_get_info(subject, info) && (info.mask & detail::pidfd_info_exit);
-  }
+  child.finish();  // reaped: its pidfd can show PIDFD_INFO_EXIT now
+  if (subject >= 0 && f.get_info) f.info_exit = probe_info_exit(subject);
   return f;
 }
 

@@ -1,5 +1,5 @@
 // SO_PEERCRED's uid and gid for <pidfd/local_socket.hpp>'s peer_credentials().
-#include <pidfd/detail/peer_ids.hpp>
+#include <pidfd/detail/socket_calls.hpp>
 
 #include "fault.hpp"
 #include "sys.hpp"
@@ -15,7 +15,7 @@ namespace {
 error_code errno_code(int e) noexcept { return error_code(e, boost::system::system_category()); }
 }  // namespace
 
-peer_ids peer_credentials(int sock, bool check_family, error_code& ec) noexcept {
+peer_cred peer_credentials(int sock, bool check_family, error_code& ec) noexcept {
   ec.clear();
   if (sock < 0) {
     ec = errno_code(EBADF);
@@ -46,7 +46,7 @@ peer_ids peer_credentials(int sock, bool check_family, error_code& ec) noexcept 
     ec = errno_code(ENOTCONN);
     return {};
   }
-  return peer_ids{cred.uid, cred.gid};
+  return peer_cred{cred.uid, cred.gid};
 }
 
 }  // namespace pidfd::detail

@@ -171,7 +171,7 @@ int pid_fd::release() noexcept {
 
 void pid_fd::close() noexcept {
   if (fd_ >= 0) ::close(fd_);
-  release();
+  (void)release();  // resets the cached pid and status too
 }
 
 void pid_fd::throw_error(const error_code& ec, const char* what) {

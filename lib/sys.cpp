@@ -117,6 +117,27 @@ error_code clone3(detail::clone_args& args, pid_t& pid) noexcept {
   return {};
 }
 
+error_code clone3_without_arguments() noexcept {
+  if (::syscall(detail::k_sys_clone3, nullptr, 0) < 0) return last_error();
+  return {};  // not reached: no kernel accepts an empty argument block
+}
+
+error_code clone_fork(unsigned long flags, int* pidfd, pid_t& pid) noexcept {
+  const long r = ::syscall(SYS_clone, flags, nullptr, pidfd, nullptr, nullptr);
+  if (r < 0) return last_error();
+  pid = static_cast<pid_t>(r);
+  return {};
+}
+
+void exit_when_closed(int read_end, int write_end) noexcept {
+  ::syscall(SYS_close, write_end);
+  char c;
+  while (::syscall(SYS_read, read_end, &c, 1) < 0 && errno == EINTR) {
+  }
+  ::syscall(SYS_exit_group, 0);
+  __builtin_unreachable();
+}
+
 namespace {
 // struct file_handle ends in a flexible array: give it room for an 8-byte handle.
 struct handle_storage {

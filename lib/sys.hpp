@@ -41,6 +41,19 @@ error_code close_range(unsigned first, unsigned last, unsigned flags) noexcept;
 /// clone3(); returns the child's pid in the parent (0 in the child). Only for the
 /// fork-like use (no CLONE_VM): a CLONE_VM child needs its own stack and entry function.
 error_code clone3(detail::clone_args& args, pid_t& pid) noexcept;
+/// clone3(NULL, 0), which creates nothing: EINVAL (argument block too small) where the
+/// kernel has clone3, ENOSYS (or a filter's errno) where it does not.
+error_code clone3_without_arguments() noexcept;
+/// clone() without CLONE_VM (fork-like) and with exit signal 0: `flags` such as
+/// CLONE_PIDFD (the pidfd is written to *pidfd); `pid` is the child's pid in the parent,
+/// 0 in the child. The child returns into its caller with a copy of the parent's memory
+/// but none of libc's fork handlers run: it may only make async-signal-safe calls.
+error_code clone_fork(unsigned long flags, int* pidfd, pid_t& pid) noexcept;
+/// The whole life of a child made by clone_fork() that only has to exist until told to
+/// go: closes write_end, reads read_end until EOF (the parent closed its end), then exits
+/// with 0. Raw system calls only: no libc wrapper that a sanitizer intercepts and nothing
+/// else that could take a lock some other thread of the parent held at the clone.
+[[noreturn]] void exit_when_closed(int read_end, int write_end) noexcept;
 /// name_to_handle_at(fd, "", AT_EMPTY_PATH): the handle type and, for an 8-byte handle
 /// (pidfs, FILEID_KERNFS), its value.
 error_code name_to_handle(int fd, int& type, std::uint64_t& value) noexcept;

@@ -2,7 +2,7 @@
 // waiters, never-inline completion and associated executors, each cancellation route,
 // timeouts and termination, and the hostile environments other libraries fail in
 // (ptrace, SIGCHLD ignored, waitpid(-1) elsewhere, non-children, threads, many threads).
-#include "run_until.hpp"
+#include "io_fixture.hpp"
 #include "support.hpp"
 
 #include <pidfd/async_pidfd.hpp>
@@ -65,16 +65,8 @@ struct wait_result {
   exit_status status;
 };
 
-class AsyncPidfd : public ::testing::Test {
+class AsyncPidfd : public pidfd_test::io_fixture {
 protected:
-  asio::io_context io;
-
-  // Runs the io_context until pred() holds; false if it does not within the bound.
-  template <class Pred>
-  bool run_until(Pred pred, std::chrono::milliseconds bound = pidfd_test::wait_bound) {
-    return pidfd_test::run_until(io, pred, bound);
-  }
-
   // Starts an async_wait with a plain callback recording into r.
   void start_wait(async_pidfd& p, wait_result& r) {
     p.async_wait([&r](error_code ec, exit_status s) {
@@ -177,7 +169,8 @@ TEST_F(AsyncPidfd, Deferred) {
   auto op = p.async_wait(asio::deferred);
   // Nothing starts until the deferred operation is invoked.
   wait_result r;
-  std::move(op)([&](error_code ec, exit_status s) {
+  // A deferred operation is invoked as an rvalue, whatever its type's copyability.
+  std::move(op)([&](error_code ec, exit_status s) {  // NOLINT(performance-move-const-arg)
     r = {true, ec, s};
   });
   ASSERT_TRUE(run_until([&] { return r.done; }));
@@ -424,7 +417,7 @@ TEST_F(AsyncPidfd, MoveConstructionAndAssignment) {
   async_pidfd a(io, start_child({"exit", "13"}));
   const int fd = a.native_handle();
   async_pidfd b(std::move(a));
-  EXPECT_FALSE(a.is_open());
+  EXPECT_FALSE(a.is_open());  // NOLINT(bugprone-use-after-move): the moved-from state is specified
   EXPECT_EQ(b.native_handle(), fd);
   async_pidfd c(io);
   c = std::move(b);
@@ -671,8 +664,7 @@ TEST_F(AsyncPidfd, PtracedChildSpuriousReadiness) {
   // spin on the readable level: a busy loop would run thousands of handlers here.
   bool ticked = false;
   asio::post(io, [&] { ticked = true; });
-  io.restart();
-  const std::size_t handlers = io.run_for(200ms);
+  const std::size_t handlers = run_for(200ms);
   EXPECT_TRUE(ticked);
   EXPECT_FALSE(r.done);
   EXPECT_LT(handlers, 40u);
@@ -788,8 +780,7 @@ TEST_F(AsyncPidfd, NonChildZombieHeldByItsParent) {
   start_wait(g, r);
   ASSERT_TRUE(pidfd_test::wait_readable(g.native_handle()));  // exited: a zombie
   if (pidfd::kernel_support().info_exit) {
-    io.restart();
-    const std::size_t handlers = io.run_for(200ms);
+    const std::size_t handlers = run_for(200ms);
     EXPECT_FALSE(r.done);
     EXPECT_LT(handlers, 40u);
   } else {
@@ -842,6 +833,7 @@ TEST_F(AsyncPidfd, ThreadPidfd) {
 TEST_F(AsyncPidfd, FourThreadsTwoHundredChildren) {
   constexpr int children = 200;
   std::vector<std::unique_ptr<async_pidfd>> procs;
+  procs.reserve(children);
   std::vector<exit_status> statuses(children);
   std::vector<error_code> errors(children);
   std::atomic<int> done{0};
@@ -851,6 +843,7 @@ TEST_F(AsyncPidfd, FourThreadsTwoHundredChildren) {
         std::make_unique<async_pidfd>(io, start_child({"exit", std::to_string(k % 256)})));
   auto guard = asio::make_work_guard(io);
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) threads.emplace_back([&] { io.run(); });
   for (int k = 0; k < children; ++k) {
     // Initiated from the io threads too, so waits start while others complete.

@@ -5,6 +5,7 @@
 #include <pidfd/kernel.hpp>
 #include <pidfd/local_socket.hpp>
 
+#include "io_fixture.hpp"
 #include "support.hpp"
 
 #include <gtest/gtest.h>
@@ -60,6 +61,14 @@ const error_code no_message =
 
 bool have_peer_pidfd() { return pidfd::kernel_support().peer_pidfd; }
 
+// Whether the kernel lacks SO_PEERPIDFD / SO_PASSPIDFD (before Linux 6.5), having checked
+// that the call that gave `ec` then failed with exactly not_supported: a test stops there.
+bool without_peer_pidfd(const error_code& ec) {
+  if (have_peer_pidfd()) return false;
+  EXPECT_EQ(ec, not_supported);
+  return true;
+}
+
 // A unique abstract-namespace address; the child program spells it with a leading '@'.
 struct abstract_name {
   std::string child_form;
@@ -108,20 +117,22 @@ std::pair<seqpacket::socket, seqpacket::socket> seqpacket_pair(asio::io_context&
 
 using pidfd_test::send_raw;
 
-class LocalSocket : public ::testing::Test {
+class LocalSocket : public pidfd_test::io_fixture {
 protected:
-  asio::io_context io;
-
-  // Runs the io_context until it is out of work, bounded.
-  void run() {
-    io.restart();
-    io.run_for(wait_bound);
-  }
-
   std::pair<stream_protocol::socket, stream_protocol::socket> stream_pair() {
     stream_protocol::socket a(io), b(io);
     asio::local::connect_pair(a, b);
     return {std::move(a), std::move(b)};
+  }
+
+  // enable_sender_pidfd(s): true where it worked; false where the kernel lacks
+  // SO_PASSPIDFD, having checked that it failed with exactly not_supported.
+  bool enable_sender(stream_protocol::socket& s) {
+    error_code ec;
+    pidfd::enable_sender_pidfd(s, ec);
+    if (without_peer_pidfd(ec)) return false;
+    EXPECT_FALSE(ec) << ec.message();
+    return !ec;
   }
 };
 
@@ -134,8 +145,7 @@ TEST_F(LocalSocketPeer, StreamPairPeerIsThisProcess) {
   auto [a, b] = stream_pair();
   error_code ec;
   pid_fd p = pidfd::peer_pidfd(a, ec);
-  if (!have_peer_pidfd()) {
-    EXPECT_EQ(ec, not_supported);
+  if (without_peer_pidfd(ec)) {
     EXPECT_FALSE(p.is_open());
     return;
   }
@@ -157,8 +167,7 @@ TEST_F(LocalSocketPeer, DatagramAndSeqpacketPairs) {
   error_code ec1, ec2;
   pid_fd from_datagram = pidfd::peer_pidfd(d2, ec1);
   pid_fd from_seqpacket = pidfd::peer_pidfd(s2, ec2);
-  if (!have_peer_pidfd()) {
-    EXPECT_EQ(ec1, not_supported);
+  if (without_peer_pidfd(ec1)) {
     EXPECT_EQ(ec2, not_supported);
     return;
   }
@@ -185,8 +194,7 @@ TEST_F(LocalSocketPeer, AcceptedConnectionFromChild) {
 
   error_code ec;
   pid_fd peer = pidfd::peer_pidfd(conn, ec);
-  if (!have_peer_pidfd()) {
-    EXPECT_EQ(ec, not_supported);
+  if (without_peer_pidfd(ec)) {
     pidfd_test::write_byte(go.write.get());
     EXPECT_EQ(pidfd_test::bounded_wait(child).code(), 3);
     return;
@@ -222,10 +230,7 @@ TEST_F(LocalSocketPeer, PeerReapedBeforeTheCall) {
 
   error_code ec;
   pid_fd peer = pidfd::peer_pidfd(conn, ec);
-  if (!have_peer_pidfd()) {
-    EXPECT_EQ(ec, not_supported);
-    return;
-  }
+  if (without_peer_pidfd(ec)) return;
   // Linux 6.16 keeps the peer's pid registered with pidfs, so a pidfd can still be made;
   // 6.5 to 6.15 fail (EINVAL, reported as no_such_process). No feature flag says which:
   // the outcome itself tells.
@@ -333,7 +338,7 @@ TEST_F(LocalSocketPass, ChildSendsItsPidfdAndWeWaitForIt) {
     status = s;
   });
   pidfd_test::write_byte(go.write.get());
-  run();
+  run_for();
   ASSERT_TRUE(result.has_value());
   EXPECT_FALSE(*result);
   EXPECT_EQ(status.code(), 5);
@@ -484,21 +489,14 @@ TEST_F(LocalSocketPass, ClosedPeerGivesBrokenPipeNotSigpipe) {
   std::optional<error_code> result;
   const pid_fd self = pid_fd::self();
   pidfd::async_send_pidfd(a, self, [&](error_code e) { result = e; });
-  run();
+  run_for();
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(*result, asio::error::broken_pipe);
 }
 
 TEST_F(LocalSocketPass, SenderPidfdIsDiscardedWhenPassPidfdIsOn) {
-  if (!have_peer_pidfd()) {
-    auto [a, b] = stream_pair();
-    error_code ec;
-    pidfd::enable_sender_pidfd(b, ec);
-    EXPECT_EQ(ec, not_supported);
-    return;
-  }
   auto [a, b] = stream_pair();
-  pidfd::enable_sender_pidfd(b);
+  if (!enable_sender(b)) return;
   const pid_fd self = pid_fd::self();
   const std::set<int> before = pidfd_test::open_fds();
   pidfd::send_pidfd(a, self);
@@ -531,7 +529,7 @@ TEST_F(LocalSocketAsync, CallbacksNeverInline) {
     send_result = ec;
   });
   initiating = false;
-  run();
+  run_for();
   ASSERT_TRUE(send_result.has_value());
   ASSERT_TRUE(receive_result.has_value());
   EXPECT_FALSE(send_inline);
@@ -550,7 +548,7 @@ TEST_F(LocalSocketAsync, ErrorOnClosedSocketIsNotInline) {
     result = ec;
   });
   initiating = false;
-  run();
+  run_for();
   ASSERT_TRUE(result.has_value());
   EXPECT_FALSE(inline_call);
   EXPECT_EQ(*result, asio::error::bad_descriptor);
@@ -561,7 +559,7 @@ TEST_F(LocalSocketAsync, UseFuture) {
   const pid_fd self = pid_fd::self();
   std::future<pid_fd> received = pidfd::async_receive_pidfd(b, asio::use_future);
   std::future<void> sent = pidfd::async_send_pidfd(a, self, asio::use_future);
-  run();
+  run_for();
   ASSERT_EQ(sent.wait_for(0s), std::future_status::ready);
   ASSERT_EQ(received.wait_for(0s), std::future_status::ready);
   sent.get();
@@ -574,7 +572,7 @@ TEST_F(LocalSocketAsync, UseFutureCarriesTheError) {
   const std::set<int> before = pidfd_test::open_fds();
   send_raw(a.native_handle(), {p.read.get()});
   std::future<pid_fd> received = pidfd::async_receive_pidfd(b, asio::use_future);
-  run();
+  run_for();
   ASSERT_EQ(received.wait_for(0s), std::future_status::ready);
   try {
     received.get();
@@ -602,8 +600,8 @@ TEST_F(LocalSocketAsync, Coroutine) {
         got_pid = got.pid();
         got_same = !pidfd::kernel_support().pidfs || got.id() == self.id();
       },
-      [&](std::exception_ptr e) { failure = e; });
-  run();
+      [&](std::exception_ptr e) { failure = std::move(e); });
+  run_for();
   EXPECT_FALSE(failure);
   ASSERT_TRUE(got_pid.has_value());
   EXPECT_EQ(*got_pid, ::getpid());
@@ -619,7 +617,7 @@ TEST_F(LocalSocketAsync, HandlerRunsOnItsStrand) {
     on_strand = strand.running_in_this_thread();
   }));
   pidfd::send_pidfd(a, pid_fd::self());
-  run();
+  run_for();
   ASSERT_TRUE(on_strand.has_value());
   EXPECT_TRUE(*on_strand);
 }
@@ -640,14 +638,14 @@ TEST_F(LocalSocketAsync, ReceiveFromChildThenWaitForIt) {
   io.poll();
   EXPECT_FALSE(result.has_value());  // nothing sent yet
   pidfd_test::write_byte(go.write.get());
-  run();
+  run_for();
   ASSERT_TRUE(result.has_value());
   ASSERT_FALSE(*result) << result->message();
   expect_same_process(got, child);
   pidfd::async_pidfd process(io, std::move(got));
   const pidfd::exit_status status = [&] {
     std::future<pidfd::exit_status> f = process.async_wait(asio::use_future);
-    run();
+    run_for();
     return f.get();
   }();
   EXPECT_EQ(status.code(), 6);
@@ -698,7 +696,7 @@ TEST_P(LocalSocketAsyncCancel, PendingReceiveIsAbortedAndConsumesNothing) {
                                                                opened = p.is_open();
                                                              }));
   signal.emit(GetParam());
-  run();
+  run_for();
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(*result, asio::error::operation_aborted);
   EXPECT_FALSE(opened);
@@ -717,7 +715,7 @@ TEST_F(LocalSocketAsync, SocketCancelAbortsPendingReceive) {
   io.poll();
   EXPECT_FALSE(result.has_value());
   b.cancel();
-  run();
+  run_for();
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(*result, asio::error::operation_aborted);
 }
@@ -729,13 +727,7 @@ using LocalSocketSender = LocalSocket;
 
 TEST_F(LocalSocketSender, WithinThisProcess) {
   auto [a, b] = stream_pair();
-  error_code ec;
-  pidfd::enable_sender_pidfd(b, ec);
-  if (!have_peer_pidfd()) {
-    EXPECT_EQ(ec, not_supported);
-    return;
-  }
-  ASSERT_FALSE(ec) << ec.message();
+  if (!enable_sender(b)) return;
   asio::write(a, asio::buffer("hello", 5));
   char buf[16];
   auto [bytes, sender] = pidfd::receive_with_sender(b, asio::buffer(buf));
@@ -747,13 +739,7 @@ TEST_F(LocalSocketSender, WithinThisProcess) {
 
 TEST_F(LocalSocketSender, FromAChildWhoeverHoldsTheSocket) {
   auto [ours, theirs] = stream_pair();
-  error_code ec;
-  pidfd::enable_sender_pidfd(ours, ec);
-  if (!have_peer_pidfd()) {
-    EXPECT_EQ(ec, not_supported);
-    return;
-  }
-  ASSERT_FALSE(ec) << ec.message();
+  if (!enable_sender(ours)) return;
   auto go = pidfd_test::make_pipe();
   // The child writes "R\n" on the socket: the message's sender is the child, although
   // the socketpair was made (and its peer credentials recorded) by us.
@@ -784,12 +770,8 @@ TEST_F(LocalSocketSender, NotEnabledGivesNoMessage) {
 
 TEST_F(LocalSocketSender, PassedFdsAreClosedAndEofReported) {
   auto [a, b] = stream_pair();
+  if (!enable_sender(b)) return;
   error_code ec;
-  pidfd::enable_sender_pidfd(b, ec);
-  if (!have_peer_pidfd()) {
-    EXPECT_EQ(ec, not_supported);
-    return;
-  }
   auto p = pidfd_test::make_pipe();
   const std::set<int> before = pidfd_test::open_fds();
   send_raw(a.native_handle(), {p.read.get(), p.write.get()});
@@ -808,12 +790,8 @@ TEST_F(LocalSocketSender, PassedFdsAreClosedAndEofReported) {
 
 TEST_F(LocalSocketSender, SenderReapedBeforeTheRead) {
   auto [ours, theirs] = stream_pair();
+  if (!enable_sender(ours)) return;
   error_code ec;
-  pidfd::enable_sender_pidfd(ours, ec);
-  if (!have_peer_pidfd()) {
-    EXPECT_EQ(ec, not_supported);
-    return;
-  }
   pid_fd child = pidfd_test::start_child({"ready", "3", "exit", "7"},
                                          {{3, theirs.native_handle()}});
   theirs.close();
@@ -839,12 +817,7 @@ TEST_F(LocalSocketSender, AsyncCallbackAndCoroutine) {
   auto sockets = stream_pair();
   stream_protocol::socket& a = sockets.first;
   stream_protocol::socket& b = sockets.second;
-  error_code ec;
-  pidfd::enable_sender_pidfd(b, ec);
-  if (!have_peer_pidfd()) {
-    EXPECT_EQ(ec, not_supported);
-    return;
-  }
+  if (!enable_sender(b)) return;
   char buf[8];
   bool initiating = true, inline_call = false;
   std::optional<error_code> result;
@@ -859,7 +832,7 @@ TEST_F(LocalSocketSender, AsyncCallbackAndCoroutine) {
                                    });
   initiating = false;
   asio::write(a, asio::buffer("abc", 3));
-  run();
+  run_for();
   ASSERT_TRUE(result.has_value());
   EXPECT_FALSE(inline_call);
   EXPECT_FALSE(*result);
@@ -877,9 +850,9 @@ TEST_F(LocalSocketSender, AsyncCallbackAndCoroutine) {
         co_bytes = n;
         co_pid = s.pid();
       },
-      [&](std::exception_ptr e) { failure = e; });
+      [&](std::exception_ptr e) { failure = std::move(e); });
   asio::write(a, asio::buffer("de", 2));
-  run();
+  run_for();
   EXPECT_FALSE(failure);
   ASSERT_TRUE(co_bytes.has_value());
   EXPECT_EQ(*co_bytes, 2u);
@@ -896,7 +869,7 @@ TEST_F(LocalSocketSender, AsyncCancelTotal) {
       asio::bind_cancellation_slot(signal.slot(),
                                    [&](error_code e, std::size_t, pid_fd) { result = e; }));
   signal.emit(asio::cancellation_type::total);
-  run();
+  run_for();
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(*result, asio::error::operation_aborted);
 }
@@ -938,8 +911,10 @@ void expect_peer_functions_unsupported(asio::io_context& io) {
   EXPECT_EQ(pidfd::receive_pidfd(b).pid(), ::getpid());
 }
 
-TEST(InChildSocketSeccomp, PeerPidfdIsNotSupported) {
-  asio::io_context io;
+using InChildSocketSeccomp = pidfd_test::io_fixture;
+using InChildSocketPretend = pidfd_test::io_fixture;
+
+TEST_F(InChildSocketSeccomp, PeerPidfdIsNotSupported) {
   // The filter is in place: the raw option is refused as an old kernel refuses it.
   stream_protocol::socket a(io), b(io);
   asio::local::connect_pair(a, b);
@@ -951,8 +926,7 @@ TEST(InChildSocketSeccomp, PeerPidfdIsNotSupported) {
   expect_peer_functions_unsupported(io);
 }
 
-TEST(InChildSocketPretend, PeerPidfdIsNotSupported) {
-  asio::io_context io;
+TEST_F(InChildSocketPretend, PeerPidfdIsNotSupported) {
   EXPECT_FALSE(pidfd::kernel_support().peer_pidfd);
   expect_peer_functions_unsupported(io);
 }

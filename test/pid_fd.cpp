@@ -35,9 +35,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -79,6 +81,9 @@ pid_t pid_max() {
 
 int raw_dup(int fd) { return ::fcntl(fd, F_DUPFD_CLOEXEC, 0); }
 
+// errno's text, thread-safely (std::strerror may share one buffer between threads).
+std::string errno_text() { return std::generic_category().message(errno); }
+
 // A thread of ours that stays alive until release(), for thread pidfds.
 struct parked_thread {
   pipe_fds tid_pipe = make_pipe();
@@ -107,6 +112,46 @@ struct parked_thread {
   ~parked_thread() { release(); }
 };
 
+// Whether thread `tid` is blocked in one of the calls a blocking wait() makes.
+bool in_blocking_wait(pid_t tid) {
+  return thread_in_syscall(tid, {SYS_poll, SYS_ppoll, SYS_waitid, SYS_epoll_wait,
+                                 SYS_epoll_pwait, SYS_select, SYS_pselect6});
+}
+
+// A thread that waits (bounded) until the thread that made it is blocked in a wait, then
+// calls release() to let that wait complete; release() runs on the bound too, so the wait
+// never hangs. saw_blocked() joins it and tells whether it saw the block.
+class releaser {
+public:
+  explicit releaser(std::function<void()> release)
+      : waiter_(gettid_()), thread_([this, release = std::move(release)] {
+          const auto deadline = std::chrono::steady_clock::now() + wait_bound;
+          while (std::chrono::steady_clock::now() < deadline) {
+            if (in_blocking_wait(waiter_)) {
+              saw_blocked_ = true;
+              break;
+            }
+            ::sched_yield();
+          }
+          release();
+        }) {}
+  releaser(const releaser&) = delete;
+  releaser& operator=(const releaser&) = delete;
+  ~releaser() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+  bool saw_blocked() {
+    if (thread_.joinable()) thread_.join();
+    return saw_blocked_.load();
+  }
+
+private:
+  const pid_t waiter_;
+  std::atomic<bool> saw_blocked_{false};
+  std::thread thread_;
+};
+
 // ---------------------------------------------------------------- unique_fd
 
 TEST(UniqueFd, OwnsAndCloses) {
@@ -123,7 +168,7 @@ TEST(UniqueFd, OwnsAndCloses) {
     EXPECT_TRUE(owner.is_open());
     EXPECT_EQ(owner.get(), raw);
     pidfd::unique_fd moved(std::move(owner));
-    EXPECT_EQ(owner.get(), -1);
+    EXPECT_EQ(owner.get(), -1);  // NOLINT(bugprone-use-after-move): specified as empty
     EXPECT_EQ(moved.get(), raw);
     pidfd::unique_fd assigned;
     assigned = std::move(moved);
@@ -165,7 +210,7 @@ TEST(PidFd, MoveTransfersFdPidAndStatus) {
 
   pid_fd b;
   b = std::move(a);
-  EXPECT_FALSE(a.is_open());
+  EXPECT_FALSE(a.is_open());  // NOLINT(bugprone-use-after-move): specified as empty
   EXPECT_EQ(b.native_handle(), raw);
   EXPECT_EQ(b.pid(), c.pid);
 
@@ -279,23 +324,9 @@ TEST(PidFd, OpenNonblock) {
 
   // wait() must block (poll, then waitid) rather than fail with EAGAIN. Let the child go
   // only once this thread is really blocked in the wait.
-  const pid_t waiter = gettid_();
-  std::atomic<bool> saw_blocked{false};
-  std::thread releaser([&] {
-    const auto deadline = std::chrono::steady_clock::now() + wait_bound;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (thread_in_syscall(waiter, {SYS_poll, SYS_ppoll, SYS_waitid, SYS_epoll_wait,
-                                     SYS_epoll_pwait, SYS_select, SYS_pselect6})) {
-        saw_blocked = true;
-        break;
-      }
-      ::sched_yield();
-    }
-    c.finish();
-  });
+  releaser let_go([&] { c.finish(); });
   const exit_status s = p.wait(ec);
-  releaser.join();
-  EXPECT_TRUE(saw_blocked.load());
+  EXPECT_TRUE(let_go.saw_blocked());
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_EQ(s, exit_status::from_wait_status(0x700));
   EXPECT_EQ(p.wait(), exit_status::from_wait_status(0x700));
@@ -1034,7 +1065,7 @@ TEST(PidFd, ReleaseMemoryAfterKill) {
   // process_mrelease only works between the SIGKILL and the moment the dying process drops
   // its memory, which on an idle CPU can be microseconds. Hold the child there: as its
   // tracer with PTRACE_O_TRACEEXIT it stops in exit, before releasing its memory.
-  ASSERT_EQ(::ptrace(PTRACE_SEIZE, c.pid, nullptr, PTRACE_O_TRACEEXIT), 0) << std::strerror(errno);
+  ASSERT_EQ(::ptrace(PTRACE_SEIZE, c.pid, nullptr, PTRACE_O_TRACEEXIT), 0) << errno_text();
   c.fd.kill();
   int st = 0;
   const auto deadline = std::chrono::steady_clock::now() + wait_bound;
@@ -1256,10 +1287,7 @@ TEST(PidFd, WaitRetriesAfterEintr) {
   const pid_t waiter = gettid_();
   const pid_t self = ::getpid();
   std::atomic<bool> interrupted_while_blocked{false};
-  auto in_wait = [&] {
-    return thread_in_syscall(waiter, {SYS_poll, SYS_ppoll, SYS_waitid, SYS_epoll_wait,
-                                      SYS_epoll_pwait, SYS_select, SYS_pselect6});
-  };
+  auto in_wait = [&] { return in_blocking_wait(waiter); };
   std::thread helper([&] {
     const auto deadline = std::chrono::steady_clock::now() + wait_bound;
     auto until = [&](auto pred) {
@@ -1326,23 +1354,9 @@ TEST(PidFd, ReadableButNotYetReapable) {
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_EQ(c.fd.cached_status(), std::nullopt);
 
-  const pid_t waiter = gettid_();
-  std::atomic<bool> saw_blocked{false};
-  std::thread releaser([&] {
-    const auto deadline = std::chrono::steady_clock::now() + wait_bound;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (thread_in_syscall(waiter, {SYS_poll, SYS_ppoll, SYS_waitid, SYS_epoll_wait,
-                                     SYS_epoll_pwait, SYS_select, SYS_pselect6})) {
-        saw_blocked = true;
-        break;
-      }
-      ::sched_yield();
-    }
-    write_byte(release.write.get());
-  });
+  releaser let_go([&] { write_byte(release.write.get()); });
   const exit_status s = c.fd.wait(ec);
-  releaser.join();
-  EXPECT_TRUE(saw_blocked.load());
+  EXPECT_TRUE(let_go.saw_blocked());
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_EQ(s, exit_status::from_wait_status(0x1500));
   expect_exit_code(tracer, 0);
@@ -1371,7 +1385,8 @@ struct mapped_child {
     len = std::stoul(field(line, "len"));
   }
   iovec range(std::size_t offset, std::size_t n) const {
-    return iovec{reinterpret_cast<void*>(addr + offset), n};
+    // An address in the child, only passed to the kernel: never dereferenced here.
+    return iovec{reinterpret_cast<void*>(addr + offset), n};  // NOLINT(performance-no-int-to-ptr)
   }
 };
 
@@ -1578,10 +1593,10 @@ TEST(PidFd, GetInfoReplyOfTheNewerBits) {
   if (!features().get_info) {
     // ENOTTY (6.1) or EINVAL (6.12).
     EXPECT_EQ(r, -1);
-    EXPECT_TRUE(errno == ENOTTY || errno == EINVAL) << std::strerror(errno);
+    EXPECT_TRUE(errno == ENOTTY || errno == EINVAL) << errno_text();
     return;
   }
-  ASSERT_EQ(r, 0) << std::strerror(errno);
+  ASSERT_EQ(r, 0) << errno_text();
   EXPECT_EQ(static_cast<pid_t>(reply.pid), ::getpid());
   const bool coredump = (reply.mask & pidfd::detail::pidfd_info_coredump) != 0;
   const bool supported = (reply.mask & pidfd::detail::pidfd_info_supported_mask) != 0;

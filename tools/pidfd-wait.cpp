@@ -17,6 +17,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -52,6 +53,87 @@ struct target {
   bool ended = false;
 };
 
+// Says how process `pid` ended (stdout; an error on stderr); the exit status it gives.
+int report_end(pid_t pid, pidfd::error_code ec, const pidfd::exit_status& status) {
+  if (ec == pidfd::errc::status_unavailable) {
+    std::cout << pid << ": ended" << std::endl;
+    return 0;
+  }
+  if (ec) {
+    std::cerr << "pidfd-wait: " << pid << ": " << ec.message() << "\n";
+    return exit_tool_failed;
+  }
+  std::cout << pid << ": " << status << std::endl;
+  return shell_code(status);
+}
+
+// The PIDs of the command line; waiting for ourselves is a usage error.
+std::vector<pid_t> pids_to_wait_for(const std::vector<std::string>& texts) {
+  std::vector<pid_t> pids;
+  for (const std::string& text : texts) {
+    const pid_t pid = parse_pid(text);
+    if (pid == ::getpid()) throw usage_error("cannot wait for itself (" + text + ")");
+    pids.push_back(pid);
+  }
+  return pids;
+}
+
+// Opens a pidfd for each PID; false (each failure said on stderr) if any cannot be opened.
+bool open_targets(boost::asio::io_context& io, const std::vector<pid_t>& pids,
+                  std::vector<std::unique_ptr<target>>& targets) {
+  bool open_failed = false;
+  for (pid_t pid : pids) {
+    pidfd::error_code ec;
+    pidfd::pid_fd fd = pidfd::pid_fd::open(pid, ec);
+    if (ec) {
+      std::cerr << "pidfd-wait: " << pid << ": " << ec.message() << "\n";
+      open_failed = true;
+      continue;
+    }
+    targets.push_back(std::make_unique<target>(target{pid, pidfd::async_pidfd(io, std::move(fd))}));
+  }
+  return !open_failed;
+}
+
+// Waits for the targets (all of them, or with `any` the first to end) for at most
+// `timeout`, printing how each ended; the tool's exit status.
+int wait_for_targets(boost::asio::io_context& io, std::vector<std::unique_ptr<target>>& targets,
+                     bool any, std::optional<std::chrono::steady_clock::duration> timeout) {
+  int result = 0;
+  std::size_t running = targets.size();
+  boost::asio::steady_timer timer(io);
+  auto stop_all = [&] {
+    timer.cancel();
+    for (auto& t : targets) t->pidfd.close();
+  };
+
+  for (auto& t : targets) {
+    t->pidfd.async_wait([&, tp = t.get()](pidfd::error_code ec, pidfd::exit_status status) {
+      target& me = *tp;
+      if (ec == boost::asio::error::operation_aborted) return;
+      me.ended = true;
+      --running;
+      result = report_end(me.pid, ec, status);
+      if (any || running == 0) stop_all();
+    });
+  }
+
+  if (timeout) {
+    timer.expires_after(*timeout);
+    timer.async_wait([&](pidfd::error_code ec) {
+      if (ec) return;
+      std::cerr << "pidfd-wait: timed out; still running:";
+      for (const auto& t : targets)
+        if (!t->ended) std::cerr << ' ' << t->pid;
+      std::cerr << "\n";
+      result = exit_timed_out;
+      stop_all();
+    });
+  }
+  io.run();
+  return result;
+}
+
 int wait_main(int argc, char** argv) {
   po::options_description options;
   options.add_options()
@@ -81,76 +163,18 @@ int wait_main(int argc, char** argv) {
   const bool any = vm.count("any") != 0;
   const bool verbose = vm.count("verbose") != 0;
 
-  std::vector<pid_t> pids;
-  for (const std::string& text : vm["pid"].as<std::vector<std::string>>()) {
-    const pid_t pid = parse_pid(text);
-    if (pid == ::getpid()) throw usage_error("cannot wait for itself (" + text + ")");
-    pids.push_back(pid);
-  }
+  const std::vector<pid_t> pids = pids_to_wait_for(vm["pid"].as<std::vector<std::string>>());
 
   // Open every pidfd before waiting for any: a PID that names no process is a usage error
   // reported at once, not after the others have ended.
   boost::asio::io_context io;
   std::vector<std::unique_ptr<target>> targets;
-  bool open_failed = false;
-  for (pid_t pid : pids) {
-    pidfd::error_code ec;
-    pidfd::pid_fd fd = pidfd::pid_fd::open(pid, ec);
-    if (ec) {
-      std::cerr << "pidfd-wait: " << pid << ": " << ec.message() << "\n";
-      open_failed = true;
-      continue;
-    }
-    targets.push_back(std::make_unique<target>(target{pid, pidfd::async_pidfd(io, std::move(fd))}));
-  }
-  if (open_failed) return exit_tool_failed;
+  if (!open_targets(io, pids, targets)) return exit_tool_failed;
   if (verbose) {
     for (const auto& t : targets) std::cerr << "pidfd-wait: waiting for " << t->pid << "\n";
     std::cerr.flush();
   }
-
-  int result = 0;
-  std::size_t running = targets.size();
-  boost::asio::steady_timer timer(io);
-  auto stop_all = [&] {
-    timer.cancel();
-    for (auto& t : targets) t->pidfd.close();
-  };
-
-  for (auto& t : targets) {
-    t->pidfd.async_wait([&, tp = t.get()](pidfd::error_code ec, pidfd::exit_status status) {
-      target& me = *tp;
-      if (ec == boost::asio::error::operation_aborted) return;
-      me.ended = true;
-      --running;
-      if (ec == pidfd::errc::status_unavailable) {
-        std::cout << me.pid << ": ended" << std::endl;
-        result = 0;
-      } else if (ec) {
-        std::cerr << "pidfd-wait: " << me.pid << ": " << ec.message() << "\n";
-        result = exit_tool_failed;
-      } else {
-        std::cout << me.pid << ": " << status << std::endl;
-        result = shell_code(status);
-      }
-      if (any || running == 0) stop_all();
-    });
-  }
-
-  if (timeout) {
-    timer.expires_after(*timeout);
-    timer.async_wait([&](pidfd::error_code ec) {
-      if (ec) return;
-      std::cerr << "pidfd-wait: timed out; still running:";
-      for (const auto& t : targets)
-        if (!t->ended) std::cerr << ' ' << t->pid;
-      std::cerr << "\n";
-      result = exit_timed_out;
-      stop_all();
-    });
-  }
-  io.run();
-  return result;
+  return wait_for_targets(io, targets, any, timeout);
 }
 
 }  // namespace

@@ -21,7 +21,6 @@
 #ifndef PIDFD_LOCAL_SOCKET_HPP
 #define PIDFD_LOCAL_SOCKET_HPP
 
-#include <pidfd/detail/peer_ids.hpp>
 #include <pidfd/detail/socket_ops.hpp>
 #include <pidfd/error.hpp>
 #include <pidfd/pid_fd.hpp>
@@ -324,6 +323,14 @@ auto async_receive_with_sender(
       token, socket);
 }
 
+/// The user and group ids a socket's peer had when it connected (SO_PEERCRED), as seen
+/// from the socket's user namespace.
+struct peer_ids {
+  uid_t uid;  ///< effective user id of the connecting process
+  gid_t gid;  ///< effective group id of the connecting process
+  friend bool operator==(const peer_ids&, const peer_ids&) = default;
+};
+
 /// Returns the uid and gid of the socket's peer, recorded by the kernel when the
 /// connection was made (connect(), socketpair()), from SO_PEERCRED.
 ///
@@ -339,8 +346,9 @@ template <class Protocol, class Executor>
 peer_ids peer_credentials(const boost::asio::basic_socket<Protocol, Executor>& socket,
                           error_code& ec) noexcept {
   auto& s = const_cast<boost::asio::basic_socket<Protocol, Executor>&>(socket);
-  return detail::peer_credentials(
+  const detail::peer_cred cred = detail::peer_credentials(
       s.native_handle(), detail::local_protocol_traits<Protocol>::semantics.check_family, ec);
+  return peer_ids{cred.uid, cred.gid};
 }
 
 /// As above; throws pidfd::system_error.

@@ -199,7 +199,7 @@ public:
   /// is_open().
   explicit operator bool() const noexcept { return is_open(); }
   /// Gives up ownership of the pidfd and returns it; the object becomes empty.
-  int release() noexcept;
+  [[nodiscard]] int release() noexcept;
   /// Closes the pidfd; the object becomes empty.
   void close() noexcept;
   /// True if this is a thread pidfd (open_flags::thread, or PIDFD_THREAD on an adopted fd).
@@ -427,11 +427,16 @@ private:
       return f();
   }
   [[noreturn]] static void throw_error(const error_code& ec, const char* what);
-  /// As above, but reports a failure in ec instead of throwing.
+  /// Before a /proc access for access_proc(): the process's pid as the /proc mount sees
+  /// it (fdinfo), checked to still name this process; no_such_process once it has been
+  /// reaped, bad_file_descriptor for an empty object.
   pid_t proc_access_begin(error_code& ec) const noexcept;
-  /// As above, but reports a failure in ec instead of throwing.
+  /// After the /proc access: no_such_process if the process was reaped meanwhile (the pid
+  /// may then have named another process, so what was read must be discarded).
   void proc_access_end(error_code& ec) const noexcept;
-  /// As above, but reports a failure in ec instead of throwing.
+  /// The one place that reaps, for wait() (blocking) and try_wait(): the cached status,
+  /// or waitid() on our child, or PIDFD_INFO_EXIT for a process that is not; nullopt
+  /// (with ec clear) when non-blocking and the process has not ended yet.
   std::optional<exit_status> reap(bool blocking, error_code& ec) noexcept;
   /// Takes the right to reap (waitid, PIDFD_INFO_EXIT) for the calling thread: returns
   /// true with status_ set to reaping, or false once a status is cached (waiting, without

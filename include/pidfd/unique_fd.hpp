@@ -29,7 +29,7 @@ public:
   /// The descriptor, still owned.
   int get() const noexcept { return fd_; }
   /// Gives up ownership and returns the descriptor; the object becomes empty.
-  int release() noexcept { return std::exchange(fd_, -1); }
+  [[nodiscard]] int release() noexcept { return std::exchange(fd_, -1); }
   /// Closes the owned descriptor (if any) and takes ownership of fd.
   void reset(int fd = -1) noexcept {
     const int old = std::exchange(fd_, fd);

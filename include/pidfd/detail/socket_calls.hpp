@@ -13,6 +13,7 @@
 #include <pidfd/error.hpp>
 #include <pidfd/pid_fd.hpp>
 
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include <cstddef>
@@ -53,6 +54,18 @@ std::size_t receive_with_sender(int sock, socket_semantics sem, const ::iovec* i
 bool is_pidfd(int fd, error_code& ec) noexcept;
 
 }  // namespace socket_calls
+
+/// SO_PEERCRED's ids, which <pidfd/local_socket.hpp>'s peer_credentials() reports as
+/// pidfd::peer_ids.
+struct peer_cred {
+  uid_t uid;
+  gid_t gid;
+};
+
+/// SO_PEERCRED's uid and gid of socket `sock`; with check_family, first checks that the
+/// socket is AF_UNIX (for Asio's generic protocols).
+peer_cred peer_credentials(int sock, bool check_family, error_code& ec) noexcept;
+
 }  // namespace pidfd::detail
 
 #endif  // PIDFD_DETAIL_SOCKET_CALLS_HPP
