@@ -151,7 +151,7 @@ public:
     close();
     impl_.events.assign(events.get(), ec);
     if (ec) return;
-    events.release();
+    (void)events.release();  // now owned by impl_.events
     impl_.dir = std::move(dir);
   }
 
