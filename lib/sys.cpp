@@ -104,19 +104,6 @@ error_code setns(int fd, int nstype) noexcept {
   return {};
 }
 
-error_code close_range(unsigned first, unsigned last, unsigned flags) noexcept {
-  if (PIDFD_FAULT("close_range", ::syscall(detail::k_sys_close_range, first, last, flags)) < 0)
-    return last_error();
-  return {};
-}
-
-error_code clone3(detail::clone_args& args, pid_t& pid) noexcept {
-  const long r = PIDFD_FAULT("clone3", ::syscall(detail::k_sys_clone3, &args, sizeof args));
-  if (r < 0) return last_error();
-  pid = static_cast<pid_t>(r);
-  return {};
-}
-
 error_code clone3_without_arguments() noexcept {
   if (::syscall(detail::k_sys_clone3, nullptr, 0) < 0) return last_error();
   return {};  // not reached: no kernel accepts an empty argument block

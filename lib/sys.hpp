@@ -2,7 +2,9 @@
 //
 // Each wrapper returns the errno as an error_code in system_category() (EINTR already
 // retried where the call is restartable) and never throws. Nothing else in the library
-// calls syscall() directly.
+// calls syscall() directly, with one exception: the child side of spawn
+// (lib/spawn_child.cpp) makes its own raw calls, since it runs in a CLONE_VM child that
+// must not touch errno (see lib/spawn_sys.hpp).
 #ifndef PIDFD_LIB_SYS_HPP
 #define PIDFD_LIB_SYS_HPP
 
@@ -37,10 +39,6 @@ error_code pidfd_get_info(int pidfd, detail::pidfd_info& info) noexcept;
 /// ioctl(PIDFD_GET_<n>_NAMESPACE), n in 1..10.
 error_code pidfd_get_namespace(int pidfd, int n, int& fd) noexcept;
 error_code setns(int fd, int nstype) noexcept;
-error_code close_range(unsigned first, unsigned last, unsigned flags) noexcept;
-/// clone3(); returns the child's pid in the parent (0 in the child). Only for the
-/// fork-like use (no CLONE_VM): a CLONE_VM child needs its own stack and entry function.
-error_code clone3(detail::clone_args& args, pid_t& pid) noexcept;
 /// clone3(NULL, 0), which creates nothing: EINVAL (argument block too small) where the
 /// kernel has clone3, ENOSYS (or a filter's errno) where it does not.
 error_code clone3_without_arguments() noexcept;

@@ -8,7 +8,8 @@
 //
 // Each command is one pidfd::async_run: it streams the command's lines to us, applies the
 // timeout and grace period, and contains the command (a cgroup of its own, or a process
-// group) so that nothing the command started outlives it. The manual: docs/man/pidfd-run.md.
+// group) so that nothing the command started outlives it. The manual: pidfd-run(1)
+// (docs/man/pidfd-run.1).
 #include "cli.hpp"
 
 #include <pidfd/process.hpp>
