@@ -212,6 +212,28 @@ void terminal() {
   expect(screen == "name? " && rest == "ann\r\n\033[32mhello ann\033[0m\r\n", "terminal");
 }
 
+void run_terminal() {
+  asio::io_context io;
+  pidfd::run_result result;
+  // [run_terminal]
+  pidfd::run_options options;
+  options.pty = true;                            // stdin, stdout and stderr: one new terminal
+  options.pty_size = {.rows = 50, .cols = 132};  // set before the program starts
+  options.input = "ann\n";                       // typed, then ^D (end of file)
+  const char* script =
+      "read name; if [ -t 1 ]; then printf '\\033[32mhello %s\\033[0m\\n' \"$name\"; fi; "
+      "stty size";
+  pidfd::async_run(io, {"sh", "-c", script}, options,
+                   [&](error_code, pidfd::run_result r) { result = std::move(r); });
+  io.run();
+  // result.out == "ann\r\n\033[32mhello ann\033[0m\r\n50 132\r\n": the echo of the typing,
+  // then the program's output, "\n" shown as "\r\n"; result.err == "".
+  // [end]
+  expect(result.out == "ann\r\n\033[32mhello ann\033[0m\r\n50 132\r\n" && result.err.empty() &&
+             result.status.exited() && result.status.code() == 0,
+         "run_terminal");
+}
+
 void streaming() {
   asio::io_context io;
   std::vector<std::string> lines;
@@ -367,6 +389,7 @@ int main() {
   pipes();
   merged_streams();
   terminal();
+  run_terminal();
   streaming();
   run_merged();
   group_scope();

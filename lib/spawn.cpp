@@ -59,9 +59,9 @@ error_code make_pipe(unique_fd& read_end, unique_fd& write_end) noexcept {
   return {};
 }
 // A new pseudo-terminal: its master and slave, both close-on-exec, neither becoming our
-// controlling terminal, 24 x 80. The slave through TIOCGPTPEER (4.13), which opens it
+// controlling terminal, sized before any child can see it. The slave through TIOCGPTPEER (4.13), which opens it
 // without a path lookup that a container's /dev/pts could get wrong; else by its name.
-error_code open_pty(unique_fd& master, unique_fd& slave) noexcept {
+error_code open_pty(unique_fd& master, unique_fd& slave, const winsize& size) noexcept {
   const int m = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (m < 0) return sys::last_error();
   master.reset(m);
@@ -75,7 +75,6 @@ error_code open_pty(unique_fd& master, unique_fd& slave) noexcept {
     if (s < 0) return sys::last_error();
   }
   slave.reset(s);
-  const winsize size{24, 80, 0, 0};
   if (::ioctl(m, TIOCSWINSZ, &size) != 0) return sys::last_error();
   return {};
 }
@@ -223,7 +222,7 @@ public:
   // The child's pipe ends and the slave stay owned by the plan, so they are closed in the
   // caller once the child has them.
   error_code add_stdio(const spawn_options& o, unique_fd (*parent_ends)[3],
-                       unique_fd* pty_master) {
+                       unique_fd* pty_master, const winsize& pty_size) {
     const int sources[3] = {o.stdin_fd, o.stdout_fd, o.stderr_fd};
     for (int t = 0; t < 3; ++t) {
       int source = sources[t];
@@ -251,7 +250,7 @@ public:
       } else if (source == stdio_pty) {
         if (!pty_master) return make_error_code(bse::invalid_argument);
         if (!pty_slave_) {
-          if (error_code ec = open_pty(*pty_master, pty_slave_)) return ec;
+          if (error_code ec = open_pty(*pty_master, pty_slave_, pty_size)) return ec;
           child.controlling_tty = t;
         }
         source = pty_slave_.get();
@@ -375,11 +374,11 @@ private:
 
 error_code make_plan(spawn_plan& plan, const std::vector<std::string>& argv,
                      const spawn_options& o, unique_fd (*parent_ends)[3],
-                     unique_fd* pty_master) {
+                     unique_fd* pty_master, const winsize& pty_size) {
   if (error_code ec = plan.add_program(argv, o)) return ec;
   if (error_code ec = plan.add_environment(o)) return ec;
   if (error_code ec = plan.add_cwd(o)) return ec;
-  if (error_code ec = plan.add_stdio(o, parent_ends, pty_master)) return ec;
+  if (error_code ec = plan.add_stdio(o, parent_ends, pty_master, pty_size)) return ec;
   if (error_code ec = plan.add_descriptors(o)) return ec;
   if (error_code ec = plan.add_process_attributes(o)) return ec;
   return plan.add_credentials(o);
@@ -444,11 +443,11 @@ pid_fd launch(spawn_plan& plan, error_code& ec) noexcept {
 
 pid_fd spawn_checked(const std::vector<std::string>& argv, const spawn_options& options,
                      unique_fd (*parent_ends)[3], unique_fd* pty_master,
-                     error_code& ec) noexcept {
+                     error_code& ec, const winsize& pty_size = {24, 80, 0, 0}) noexcept {
   ec.clear();
   try {
     spawn_plan plan;
-    if ((ec = make_plan(plan, argv, options, parent_ends, pty_master))) return {};
+    if ((ec = make_plan(plan, argv, options, parent_ends, pty_master, pty_size))) return {};
     return launch(plan, ec);
   } catch (const std::bad_alloc&) {
     ec = make_error_code(bse::not_enough_memory);
@@ -482,8 +481,9 @@ pid_fd spawn_with_pipes(const std::vector<std::string>& argv, const spawn_option
 
 pid_fd spawn_with_stdio(const std::vector<std::string>& argv, const spawn_options& options,
                         unique_fd (&parent_ends)[3], unique_fd& pty_master,
-                        error_code& ec) noexcept {
-  pid_fd p = spawn_checked(argv, options, &parent_ends, &pty_master, ec);
+                        error_code& ec, unsigned short rows, unsigned short cols) noexcept {
+  pid_fd p = spawn_checked(argv, options, &parent_ends, &pty_master, ec,
+                           winsize{rows, cols, 0, 0});
   if (ec) {
     for (auto& end : parent_ends) end.reset();
     pty_master.reset();

@@ -1244,6 +1244,162 @@ TEST_F(Process, CgroupScopeWithAMissingParentStartsNothing) {
 }
 
 // ---------------------------------------------------------------------------------------
+// async_run on a pseudo-terminal
+
+TEST_F(Process, RunOnPtyGivesAllThreeStreamsTheTerminalAndItsSize) {
+  run_options o;
+  o.pty = true;
+  // Whatever the streams were set to, the terminal replaces them.
+  o.spawn.stdin_fd = -1;
+  o.spawn.stdout_fd = pidfd::stdio_pipe;
+  o.spawn.stderr_fd = pidfd::stdio_stdout;
+  run_outcome r = run(child({"tty", "1", "write", "2", "to stderr"}), o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+  // A session leader in the foreground of its controlling terminal, 24 x 80 by default;
+  // stderr lands in out, "\n" shows as "\r\n".
+  EXPECT_EQ(r.result.out, "isatty=111 leader=1 ctty=1 fg=1 size=24x80\r\nto stderr");
+  EXPECT_EQ(r.result.err, "");
+  EXPECT_FALSE(r.result.truncated);
+
+  o.pty_size = {.rows = 50, .cols = 132};
+  r = run(child({"tty", "2"}), o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+  EXPECT_EQ(r.result.out, "isatty=111 leader=1 ctty=1 fg=1 size=50x132\r\n");
+  EXPECT_EQ(r.result.err, "");
+}
+
+TEST_F(Process, RunOnPtyTypesTheInputToAPrompt) {
+  run_options o;
+  o.pty = true;
+  o.input = std::string("alice\n");  // (assigning a literal trips GCC 12's
+                                     // -Wmaybe-uninitialized false positive)
+  run_outcome r = run(child({"ask", "1", "name? "}), o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+  // The terminal echoes the typing when it arrives: before or after the prompt.
+  EXPECT_TRUE(r.result.out == "name? alice\r\ngot alice\r\n" ||
+              r.result.out == "alice\r\nname? got alice\r\n")
+      << r.result.out;
+  EXPECT_EQ(r.result.err, "");
+}
+
+TEST_F(Process, RunOnPtyEndsTheInputWithEndOfFile) {
+  // The shell prints after reading to end of file, so the echo of all input comes first;
+  // ^D is neither echoed nor read.
+  const std::vector<std::string> argv = {"/bin/sh", "-c", "x=$(cat); printf '[%s]' \"$x\""};
+  run_options o;
+  o.pty = true;
+  o.input = std::string("hello\nwor");  // an open last line: ^D ^D
+  run_outcome r = run(argv, o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+  EXPECT_EQ(r.result.out, "hello\r\nwor[hello\r\nwor]");
+
+  o.input = std::string("hello\n");  // ^D at the start of a line
+  r = run(argv, o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+  EXPECT_EQ(r.result.out, "hello\r\n[hello]");
+
+  o.input = std::string();  // just ^D
+  r = run(argv, o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+  EXPECT_EQ(r.result.out, "[]");
+  EXPECT_FALSE(r.result.truncated);
+}
+
+TEST_F(Process, RunOnPtyStreamsWholeLinesAsOut) {
+  run_options o;
+  o.pty = true;
+  o.whole_lines = true;
+  std::vector<piece> pieces;
+  o.on_output = [&](pidfd::output_stream s, std::string_view text) {
+    pieces.push_back({s, std::string(text)});
+  };
+  run_outcome r = run(child({"write", "1", "a\nb", "write", "2", "b\nccc"}), o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+  EXPECT_EQ(pieces, (std::vector<piece>{{out_s, "a\r\n"}, {out_s, "bb\r\n"}, {out_s, "ccc"}}));
+  EXPECT_EQ(r.result.out, "a\r\nbb\r\nccc");
+  EXPECT_EQ(r.result.err, "");
+}
+
+TEST_F(Process, RunOnPtyKeepsOutputLimitAndCaptureStdout) {
+  run_options o;
+  o.pty = true;
+  o.output_limit = 4;
+  run_outcome r = run(child({"write", "1", "abcdef\n"}), o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+  EXPECT_EQ(r.result.out, "abcd");
+  EXPECT_TRUE(r.result.truncated);
+
+  o.output_limit = run_options{}.output_limit;
+  o.capture_stdout = false;
+  r = run(child({"write", "1", "abcdef\n"}), o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+  EXPECT_EQ(r.result.out, "");
+  EXPECT_FALSE(r.result.truncated);
+}
+
+TEST_F(Process, RunOnPtyTimeoutTerminatesAChildWaitingForInput) {
+  for (auto timeout : timeout_steps) {
+    auto ready = make_pipe();
+    run_options o;
+    o.pty = true;
+    o.timeout = timeout;
+    o.grace = pidfd_test::wait_bound;
+    o.spawn.extra_fds = {{3, ready.write.get()}};
+    run_outcome out;
+    const auto start = std::chrono::steady_clock::now();
+    // Nothing is typed: the prompt waits for ever.
+    pidfd::async_run(io, child({"write", "1", "name? ", "ready", "3", "ask", "1", ""}), o,
+                     [&](error_code ec, run_result res) { out = {true, ec, std::move(res)}; });
+    ready.write.reset();
+    const bool in_time = pidfd_test::wait_readable(ready.read.get(), timeout) &&
+                         std::chrono::steady_clock::now() - start < timeout;
+    ASSERT_TRUE(run_until([&] { return out.done; }));
+    EXPECT_EQ(out.ec, asio::error::timed_out);
+    EXPECT_EQ(out.result.status, killed(SIGTERM));
+    EXPECT_EQ(out.result.err, "");
+    if (!in_time) continue;  // the prompt may not have been written yet: try a longer one
+    EXPECT_EQ(out.result.out, "name? ");
+    return;
+  }
+  FAIL() << "the child never got ready within " << timeout_steps[2].count() << " ms";
+}
+
+TEST_F(Process, RunOnPtyInGroupScopeKillsWhatStillHoldsTheTerminal) {
+  run_options o;
+  o.pty = true;
+  o.scope = pidfd::run_scope::process_group;
+  o.drain = 200ms;
+  // The background sleep ignores the SIGHUP the shell's exit sends the terminal's
+  // foreground group, and keeps the terminal open.
+  run_outcome r = run({"/bin/sh", "-c", "trap '' HUP; sleep 60 & echo $!"}, o);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.result.status, exited(0));
+  EXPECT_TRUE(r.result.truncated);  // the terminal was still open when the drain ended
+  EXPECT_EQ(r.result.killed_leftovers, 1u);
+  ASSERT_TRUE(r.result.out.ends_with("\r\n")) << r.result.out;
+  EXPECT_EQ(reap_orphan(std::stoi(r.result.out)), killed(SIGKILL));
+}
+
+TEST_F(Process, RunOnPtyWithAProcessGroupStartsNothing) {
+  run_options o;
+  o.pty = true;
+  o.spawn.process_group = 0;  // cannot follow the new session
+  run_outcome r = run(child({"exit", "0"}), o);
+  EXPECT_EQ(r.ec, error_code(EPERM, boost::system::system_category()));
+  EXPECT_EQ(r.result.status, exit_status());
+  EXPECT_EQ(r.result.out, "");
+}
+
+// ---------------------------------------------------------------------------------------
 // Resource usage
 
 TEST_F(Process, UsageOfACpuBurningChild) {

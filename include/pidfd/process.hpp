@@ -339,16 +339,51 @@ basic_process<typename ExecutionContext::executor_type> spawn(
   return pidfd::spawn(ctx.get_executor(), argv, options);
 }
 
+/// The size of a terminal's window, in character cells (TIOCSWINSZ).
+struct window_size {
+  /// Lines.
+  unsigned short rows = 24;
+  /// Columns.
+  unsigned short cols = 80;
+};
+
 /// Options of async_run() and run(): how the program is started, what it reads, what is
 /// collected, and how long it may take.
 struct run_options {
   /// How the program is started. stdout_fd and stderr_fd are replaced by pipes for the
   /// streams that are captured, and stdin_fd by a pipe when input is set. A stream set to
-  /// stdio_pipe here is captured (stdout, stderr) or gets an empty input (stdin).
+  /// stdio_pipe here is captured (stdout, stderr) or gets an empty input (stdin). With pty,
+  /// all three are replaced by the terminal, whatever they were set to.
   spawn_options spawn;
   /// Written to the program's stdin, which is then closed. std::nullopt: stdin is
-  /// spawn.stdin_fd.
+  /// spawn.stdin_fd. With pty: typed into the terminal (see pty); std::nullopt: nothing
+  /// is typed.
   std::optional<std::string> input;
+  /// Run the program on a new pseudo-terminal, as if in a terminal window: its stdin,
+  /// stdout and stderr are all the terminal (spawn.stdin_fd, stdout_fd and stderr_fd are
+  /// ignored), it leads a new session (spawn.new_session is implied; spawn.process_group
+  /// must stay unset, else the spawn fails with operation_not_permitted) with the
+  /// terminal as its controlling terminal, and isatty() is true for all three.
+  ///
+  /// Everything the terminal shows is one stream: it is collected into run_result::out
+  /// (err stays empty) under output_limit and capture_stdout, and streamed to on_output as
+  /// output_stream::out. It is what a terminal would display: line ends are "\r\n",
+  /// programs may colour their output, and typed input is echoed.
+  ///
+  /// input, when set, is typed at the terminal, followed by end of file as a user would
+  /// give it: the end-of-file character (^D), twice when its last line has no '\n' (the
+  /// first ^D ends that line). A program reading with the terminal in its
+  /// default, line-by-line mode thus reads input and then end of file, as from a closed
+  /// pipe; one that switched the terminal to raw mode reads ^D as the character 0x04. A
+  /// line longer than the terminal's line buffer (4095 bytes) is cut there. Without input,
+  /// nothing is typed: a program that waits for input waits until the timeout.
+  ///
+  /// The output ends when no process has the terminal open any more (the read's EIO is
+  /// end of file). scope, timeout, grace and cancellation work as without a terminal; the
+  /// child leads its own process group, so signals go to the whole group.
+  bool pty = false;
+  /// With pty: the terminal's window size, set before the program starts.
+  window_size pty_size;
   /// Collect stdout into run_result::out.
   bool capture_stdout = true;
   /// Collect stderr into run_result::err.
@@ -389,9 +424,10 @@ struct run_options {
 struct run_result {
   /// How the process ended; "no status" only when the spawn failed.
   exit_status status;
-  /// The captured stdout (at most output_limit bytes).
+  /// The captured stdout (at most output_limit bytes); with run_options::pty, what the
+  /// terminal showed.
   std::string out;
-  /// The captured stderr (at most output_limit bytes).
+  /// The captured stderr (at most output_limit bytes); empty with run_options::pty.
   std::string err;
   /// Output was discarded: a stream produced more than output_limit bytes, or was still
   /// open drain after the exit (a grandchild kept it).

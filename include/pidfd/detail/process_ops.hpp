@@ -22,6 +22,7 @@
 #include <pidfd/detail/cgroup.hpp>
 #include <pidfd/detail/cgroup_watch.hpp>
 #include <pidfd/detail/process_support.hpp>
+#include <pidfd/detail/pty_ops.hpp>
 #include <pidfd/detail/run_policy.hpp>
 #include <pidfd/error.hpp>
 #include <pidfd/exit_status.hpp>
@@ -61,7 +62,7 @@ public:
   run_state(const Executor& ex, run_options options)
       : strand_(ex), pidfd_(ex), in_(ex), out_(ex), err_(ex), timer_(ex), watch_(ex),
         options_(std::move(options)), policy_(policy_config(options_)),
-        out_lines_(options_.max_line), err_lines_(options_.max_line) {}
+        out_lines_(options_.max_line), err_lines_(options_.max_line), pty_(options_.pty) {}
 
   run_state(const run_state&) = delete;
   run_state& operator=(const run_state&) = delete;
@@ -86,20 +87,35 @@ public:
   /// the strand. A failed spawn is delivered through the executor, never inline.
   void start(const std::vector<std::string>& argv, boost::asio::cancellation_slot slot) {
     spawn_options& so = options_.spawn;
-    if (options_.input || so.stdin_fd == stdio_pipe) {
+    if (pty_) {
+      // The terminal is all three streams; the child leads a session (implied by the
+      // terminal; set here so that no process group is asked for on top of it).
+      so.stdin_fd = so.stdout_fd = so.stderr_fd = stdio_pty;
+      so.new_session = true;
+      if (options_.input) {
+        // End of file as typed: ^D at the start of a line; one more ends an open line.
+        std::string& in = *options_.input;
+        if (!in.empty() && in.back() != '\n') in += end_of_file_char;
+        in += end_of_file_char;
+      }
+      splice_discard_ = false;  // a terminal cannot be spliced from
+    } else if (options_.input || so.stdin_fd == stdio_pipe) {
       so.stdin_fd = stdio_pipe;
       if (!options_.input) options_.input.emplace();
     }
     const bool streaming = static_cast<bool>(options_.on_output);
     merged_ = so.stderr_fd == stdio_stdout;
-    if (so.stdout_fd == stdio_pipe) options_.capture_stdout = true;
-    if (so.stderr_fd == stdio_pipe) options_.capture_stderr = true;
-    if (merged_) options_.capture_stderr = false;  // everything comes as stdout
-    if (options_.capture_stdout || streaming) so.stdout_fd = stdio_pipe;
-    if (!merged_ && (options_.capture_stderr || streaming)) so.stderr_fd = stdio_pipe;
+    if (!pty_) {
+      if (so.stdout_fd == stdio_pipe) options_.capture_stdout = true;
+      if (so.stderr_fd == stdio_pipe) options_.capture_stderr = true;
+      if (merged_) options_.capture_stderr = false;  // everything comes as stdout
+      if (options_.capture_stdout || streaming) so.stdout_fd = stdio_pipe;
+      if (!merged_ && (options_.capture_stderr || streaming)) so.stderr_fd = stdio_pipe;
+    }
     if (options_.scope == run_scope::process_group && !so.new_session) so.process_group = 0;
 
     unique_fd ends[3];
+    unique_fd master;
     error_code ec;
     if (options_.scope == run_scope::cgroup) {
       cgroup_ = run_cgroup::create(options_.cgroup_parent, ec);
@@ -108,7 +124,11 @@ public:
     }
     started_at_ = std::chrono::steady_clock::now();
     pid_fd child;
-    if (!ec) child = spawn_with_pipes(argv, so, ends, ec);
+    if (!ec && pty_)
+      child = spawn_with_stdio(argv, so, ends, master, ec, options_.pty_size.rows,
+                               options_.pty_size.cols);
+    else if (!ec)
+      child = spawn_with_pipes(argv, so, ends, ec);
     if (!ec) pgid_ = child_pid_ = child.pid(ec);
     if (!ec) async_pidfd_access::assign_keeping(pidfd_, child, ec);
     boost::asio::posix::basic_stream_descriptor<Executor>* streams[3] = {&in_, &out_, &err_};
@@ -117,6 +137,14 @@ public:
         streams[i]->assign(ends[i].get(), ec);
         if (!ec) (void)ends[i].release();
       }
+    // The master is the one output stream, and where input is written: one descriptor for
+    // both (a reactor registers a descriptor once). Writes must not block the strand.
+    if (!ec && master) {
+      out_.assign(master.get(), ec);
+      if (!ec) (void)master.release();
+      if (!ec) out_.non_blocking(true, ec);
+      if (!ec) writing_ = options_.input.has_value();
+    }
     if (ec) {
       if (child.is_open()) {  // spawned, but could not be registered: undo it
         error_code ignored;
@@ -146,11 +174,12 @@ private:
   using timer_type = boost::asio::basic_waitable_timer<
       std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
   static constexpr std::size_t chunk = std::size_t{64} * 1024;
+  static constexpr char end_of_file_char = '\x04';  // ^D, a new terminal's VEOF
 
   static run_policy::config policy_config(const run_options& o) noexcept {
     run_policy::config c;
     c.scope = o.scope;
-    c.child_leads_group = o.spawn.new_session || o.spawn.process_group == pid_t{0};
+    c.child_leads_group = o.pty || o.spawn.new_session || o.spawn.process_group == pid_t{0};
     c.timeout = o.timeout;
     c.grace = o.grace;
     c.drain = o.drain;
@@ -197,7 +226,7 @@ private:
     if (!finishing_) {
       if (out_.is_open()) read(out_ref());
       if (err_.is_open()) read(err_ref());
-      if (in_.is_open()) write_input();
+      if (input_open()) write_input();
     }
     settle();
   }
@@ -213,7 +242,7 @@ private:
       error_code ignored;  // best effort: the kernel frees the memory anyway
       pidfd_.core().release_memory(ignored);
     }
-    if (a.close_input) close(in_);
+    if (a.close_input) end_input();
     if (a.arm != run_timer::none) arm_timer(a.arm, a.arm_after);
     if (a.start_wait) start_wait();
     if (a.watch_cgroup) watch_cgroup();
@@ -232,7 +261,7 @@ private:
       ec_ = a.ec;
       finishing_ = true;
       watch_.close();
-      close(in_);
+      end_input();
       close(out_);
       close(err_);
       ++timer_generation_;
@@ -317,6 +346,7 @@ private:
 
   void on_read(stream_ref s, error_code ec, std::size_t got) {
     --pending_;
+    if (pty_) pty_eio_to_eof(ec);  // nobody has the terminal open any more
     if (!s.d.is_open()) return settle();  // the run is ending; the data is not wanted
     if (got > 0) {
       const std::string_view data(s.buffer.get(), got);
@@ -404,14 +434,26 @@ private:
     apply(policy_.stream_ended(s.which));
   }
 
+  // Where the input goes: the stdin pipe, or the terminal.
+  descriptor& input_stream() noexcept { return pty_ ? out_ : in_; }
+  bool input_open() const noexcept { return pty_ ? writing_ && out_.is_open() : in_.is_open(); }
+  // No more input: the pipe is closed (end of file); the terminal stays open for output.
+  void end_input() noexcept {
+    if (pty_)
+      writing_ = false;
+    else
+      close(in_);
+  }
+
   void write_input() {
     const std::string& input = *options_.input;
+    descriptor& to = input_stream();
     while (input_written_ < input.size()) {
       error_code ec;
       const std::size_t n = write_without_sigpipe(
-          in_.native_handle(), input.data() + input_written_, input.size() - input_written_, ec);
+          to.native_handle(), input.data() + input_written_, input.size() - input_written_, ec);
       if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
-        in_.async_wait(descriptor::wait_write,
+        to.async_wait(descriptor::wait_write,
                        on_strand([self = this->shared_from_this()](error_code wait_ec) {
                          self->on_writable(wait_ec);
                        }));
@@ -420,14 +462,14 @@ private:
       if (ec) break;  // broken_pipe: the child stopped reading, which just ends the input
       input_written_ += n;
     }
-    close(in_);
+    end_input();
   }
 
   void on_writable(error_code ec) {
     --pending_;
-    if (!in_.is_open()) return settle();
+    if (!input_open()) return settle();
     if (ec)
-      close(in_);
+      end_input();
     else
       write_input();
     settle();
@@ -533,6 +575,8 @@ private:
   pid_t child_pid_ = 0;
   int pending_ = 0;
   unsigned timer_generation_ = 0;
+  const bool pty_;       // the program runs on a terminal, whose master is out_
+  bool writing_ = false;  // pty_: input is still being written to out_
   bool merged_ = false;
   bool cgroup_killed_ = false;
   bool output_failed_ = false;

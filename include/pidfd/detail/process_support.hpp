@@ -25,10 +25,11 @@ pid_fd spawn_with_pipes(const std::vector<std::string>& argv, const spawn_option
                         unique_fd (&parent_ends)[3], error_code& ec) noexcept;
 
 /// spawn_with_pipes() that also accepts stdio_pty: pty_master receives the master of the
-/// new pseudo-terminal (close-on-exec) when a stream is stdio_pty, else stays empty.
+/// new pseudo-terminal (close-on-exec) when a stream is stdio_pty, else stays empty. The
+/// terminal has rows x cols (TIOCSWINSZ) before the child starts.
 pid_fd spawn_with_stdio(const std::vector<std::string>& argv, const spawn_options& options,
-                        unique_fd (&parent_ends)[3], unique_fd& pty_master,
-                        error_code& ec) noexcept;
+                        unique_fd (&parent_ends)[3], unique_fd& pty_master, error_code& ec,
+                        unsigned short rows = 24, unsigned short cols = 80) noexcept;
 
 /// TIOCSWINSZ on a pseudo-terminal master: the terminal's size in rows and columns.
 error_code set_pty_size(int master, unsigned short rows, unsigned short cols) noexcept;
