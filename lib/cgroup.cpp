@@ -366,7 +366,10 @@ run_cgroup run_cgroup::create(const std::optional<std::filesystem::path>& parent
           if (!rel.empty() && *rel.begin() != "..") {
             mapped = true;
             parent_cgroup = m->root == "/" ? std::string() : m->root;
-            if (rel != ".") parent_cgroup += "/" + rel.string();
+            if (rel != ".") {
+              parent_cgroup += '/';
+              parent_cgroup += rel.string();
+            }
           }
         }
       }

@@ -312,6 +312,7 @@ TEST_F(Process, ResizePtyIsSeenByTheChildAndWorksAfterTheExit) {
   auto ctl = make_pipe();
   pidfd::spawn_options o;
   o.stdout_fd = pidfd::stdio_pty;
+  o.stdin_fd = o.stderr_fd = -1;  // not the suite's own streams, which may be a terminal
   o.extra_fds = {{3, ctl.read.get()}};
   pidfd::process p = pidfd::spawn(io, child({"tty", "1", "wait-byte", "3", "tty", "1"}), o);
   ctl.read.reset();

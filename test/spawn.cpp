@@ -1029,6 +1029,7 @@ void check_pty_spawn() {
   boost::asio::io_context io;
   pidfd::spawn_options o;
   o.stdout_fd = pidfd::stdio_pty;
+  o.stdin_fd = o.stderr_fd = -1;  // not the suite's own streams, which may be a terminal
   o.umask = 022;
   pidfd::process p = pidfd::spawn(io, child({"tty", "1", "umask", "1"}), o);
   std::string out;

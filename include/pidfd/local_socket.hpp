@@ -328,6 +328,7 @@ auto async_receive_with_sender(
 struct peer_ids {
   uid_t uid;  ///< effective user id of the connecting process
   gid_t gid;  ///< effective group id of the connecting process
+  /// Equal when both ids are.
   friend bool operator==(const peer_ids&, const peer_ids&) = default;
 };
 
