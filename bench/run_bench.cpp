@@ -24,13 +24,28 @@
 //                           until EOF
 //       async_run           output_limit = 64 KiB: the first 64 KiB kept, the rest read and
 //                           discarded
-//     Throughput in GiB/s. The byte counts, the kept bytes and the status are checked.
+//       async_run chunks    on_output with the pieces as read (capture off): each piece
+//                           counted, none copied
+//     and a child (this program, "lines") writing S bytes of 80-byte lines ('\n' included;
+//     the last one unterminated when S is not a multiple of 80) in 64 KiB writes, read by
+//       read() lines        the same blocking read() loop (its floor)
+//       read() split        the read() loop cutting lines itself (memchr) and handing each
+//                           to a std::function that checks and counts it
+//       async_run lines     on_output with whole_lines (capture off): each line checked
+//                           (80 bytes, ending in '\n') and counted, none copied
+//     Throughput in GiB/s. The byte counts, line counts, the kept bytes and the status are
+//     checked.
+// (c) N runs of /bin/true, 32 in flight, async_run with the default options and each
+//     run_scope: process, process_group, cgroup (a new cgroup v2 per run, under our own;
+//     left out, and said so, where it cannot be made). Status 0, killed_leftovers 0 and a
+//     usage are checked.
 // Every figure is the median over the rounds; "x" columns are the median of the per-round
 // ratios (paired round by round).
 //
 // Run pinned:  taskset -c 0 build/bench/asio-pidfd-bench-run [rounds] [N] [MiB] [echo|helper]
-// RUN_BENCH_PARTS=a|b|ab (default ab). System calls or page faults of one implementation,
-// run once: RUN_BENCH_ONLY=hand|hand_err|lib_out|lib|bp2 (a) or b_read|b_hand|b_lib (b), e.g.
+// RUN_BENCH_PARTS=a|b|c|ab|... (default abc). System calls or page faults of one
+// implementation, run once: RUN_BENCH_ONLY=hand|hand_err|lib_out|lib|bp2 (a),
+// b_read|b_hand|b_lib|b_chunks|b_read_lines|b_read_split|b_lines (b), c_process|c_group|c_cgroup (c), e.g.
 //   RUN_BENCH_ONLY=lib strace -c build/bench/asio-pidfd-bench-run 1 1000
 //   RUN_BENCH_ONLY=lib perf stat --no-inherit -e task-clock,page-faults build/bench/...
 #include <pidfd/async_pidfd.hpp>
@@ -40,6 +55,7 @@
 // Boost.Process v2: header-only up to Boost 1.87, the boost_process library from 1.88
 // (bench/meson.build builds this benchmark only where it links).
 #include "bp2.hpp"
+#include "stats.hpp"
 #include <boost/process/v2/stdio.hpp>
 
 #include <boost/asio/buffer.hpp>
@@ -56,6 +72,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -87,25 +104,17 @@ std::vector<std::string> hello_args;     // ... and its arguments after argv[0]
   std::exit(2);
 }
 
-// RUSAGE_SELF: the parent only; RUSAGE_CHILDREN: the children it has reaped.
-double cpu_seconds(int who = RUSAGE_SELF) {
-  rusage ru{};
-  ::getrusage(who, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 struct throughput {
   double wall, cpu, child_cpu;  // seconds
 };
 
 template <class Body>
 throughput measure(Body body) {
-  const double c0 = cpu_seconds(), k0 = cpu_seconds(RUSAGE_CHILDREN);
+  const double c0 = bench::cpu_seconds(), k0 = bench::cpu_seconds(RUSAGE_CHILDREN);
   const auto t0 = clock_type::now();
   body();
-  return {std::chrono::duration<double>(clock_type::now() - t0).count(), cpu_seconds() - c0,
-          cpu_seconds(RUSAGE_CHILDREN) - k0};
+  return {std::chrono::duration<double>(clock_type::now() - t0).count(), bench::cpu_seconds() - c0,
+          bench::cpu_seconds(RUSAGE_CHILDREN) - k0};
 }
 
 // Checks one run of (a); fails loudly on anything but "hello\n", empty stderr, exit 0.
@@ -357,27 +366,232 @@ throughput b_lib(std::uint64_t bytes) {
   });
 }
 
+// (b) streaming through on_output, capture off: nothing of the output is kept or copied.
+throughput b_chunks(std::uint64_t bytes) {
+  return measure([bytes] {
+    asio::io_context io;
+    pidfd::run_options opt;
+    opt.capture_stdout = false;
+    opt.capture_stderr = false;
+    std::uint64_t total = 0;
+    opt.on_output = [&total](pidfd::output_stream which, std::string_view piece) {
+      if (which != pidfd::output_stream::out) fail("async_run chunks: output on stderr");
+      if (total == 0) check_pattern("async_run chunks", piece.data(), piece.size());
+      total += piece.size();
+    };
+    bool finished = false;
+    pidfd::async_run(io, spew_argv(bytes), std::move(opt), [&](error_code ec, pidfd::run_result r) {
+      if (ec) fail("async_run chunks: " + ec.message());
+      if (!r.status.success()) fail("async_run chunks: the child did not exit with 0");
+      if (!r.out.empty() || r.truncated) fail("async_run chunks: kept output or truncated");
+      finished = true;
+    });
+    io.run();
+    if (!finished) fail("async_run chunks: did not finish");
+    if (total != bytes) fail("async_run chunks: streamed " + std::to_string(total) + " bytes");
+  });
+}
+
+constexpr std::size_t line_length = 80;  // '\n' included
+
+// The lines child: `bytes` bytes of 80-byte lines ("aaa...a\n", "bbb...b\n", ... "zzz...z\n",
+// "aaa...a\n", ...) to stdout in writes of 64 KiB; the last line unterminated when
+// `bytes` is not a multiple of 80. Exits 0, or 1 if a write fails.
+[[noreturn]] void lines_child(std::uint64_t bytes) {
+  // 26 lines, then enough of the next ones that a 64 KiB write may start in any of the 26.
+  constexpr std::size_t period = 26 * line_length;
+  static char text[period + chunk];
+  for (std::size_t i = 0; i < sizeof text; ++i) {
+    const std::size_t col = i % line_length;
+    text[i] = col == line_length - 1 ? '\n' : static_cast<char>('a' + (i / line_length) % 26);
+  }
+  std::uint64_t written = 0;
+  while (written < bytes) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, bytes - written));
+    const char* p = text + written % period;
+    for (std::size_t left = n; left > 0;) {
+      const ssize_t k = ::write(1, p, left);
+      if (k <= 0) ::_exit(1);
+      p += k;
+      left -= static_cast<std::size_t>(k);
+    }
+    written += n;
+  }
+  ::_exit(0);
+}
+
+std::vector<std::string> lines_argv(std::uint64_t bytes) {
+  return {std::filesystem::read_symlink("/proc/self/exe").string(), "lines", std::to_string(bytes)};
+}
+
+throughput b_read_lines(std::uint64_t bytes) {
+  static std::unique_ptr<char[]> buf(new char[chunk]);
+  return measure([bytes] {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) die("pipe2");
+    pidfd::spawn_options so;
+    so.stdout_fd = p[1];
+    pidfd::pid_fd child = pidfd::spawn(lines_argv(bytes), so);
+    ::close(p[1]);
+    std::uint64_t total = 0;
+    for (;;) {
+      const ssize_t k = ::read(p[0], buf.get(), chunk);
+      if (k < 0 && errno == EINTR) continue;
+      if (k < 0) die("read");
+      if (k == 0) break;
+      total += static_cast<std::uint64_t>(k);
+    }
+    ::close(p[0]);
+    const pidfd::exit_status s = child.wait();
+    if (total != bytes) fail("read() lines: read " + std::to_string(total) + " bytes");
+    if (!s.success()) fail("read() lines: the child did not exit with 0");
+  });
+}
+
+// The read() loop cutting the stream into lines itself (memchr, a partial line kept in a
+// string between reads) and handing each to a std::function, as async_run does: what
+// whole lines cost without the library.
+throughput b_read_split(std::uint64_t bytes) {
+  static std::unique_ptr<char[]> buf(new char[chunk]);
+  return measure([bytes] {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) die("pipe2");
+    pidfd::spawn_options so;
+    so.stdout_fd = p[1];
+    pidfd::pid_fd child = pidfd::spawn(lines_argv(bytes), so);
+    ::close(p[1]);
+    std::uint64_t lines = 0, total = 0;
+    std::size_t short_lines = 0;
+    const std::function<void(std::string_view)> on_line = [&](std::string_view line) {
+      if (line.size() != line_length || line.back() != '\n') ++short_lines;
+      ++lines;
+      total += line.size();
+    };
+    std::string partial;
+    for (;;) {
+      const ssize_t k = ::read(p[0], buf.get(), chunk);
+      if (k < 0 && errno == EINTR) continue;
+      if (k < 0) die("read");
+      if (k == 0) break;
+      const char* at = buf.get();
+      const char* const end = at + k;
+      while (at < end) {
+        const char* nl = static_cast<const char*>(std::memchr(at, '\n', static_cast<std::size_t>(end - at)));
+        if (nl == nullptr) {
+          partial.append(at, end);
+          break;
+        }
+        if (partial.empty()) {
+          on_line(std::string_view(at, static_cast<std::size_t>(nl + 1 - at)));
+        } else {
+          partial.append(at, nl + 1);
+          on_line(partial);
+          partial.clear();
+        }
+        at = nl + 1;
+      }
+    }
+    if (!partial.empty()) on_line(partial);
+    ::close(p[0]);
+    const pidfd::exit_status s = child.wait();
+    if (!s.success()) fail("read() split: the child did not exit with 0");
+    if (total != bytes || lines != (bytes + line_length - 1) / line_length ||
+        short_lines != (bytes % line_length != 0 ? 1u : 0u))
+      fail("read() split: " + std::to_string(lines) + " lines, " + std::to_string(total) + " bytes");
+  });
+}
+
+throughput b_lines(std::uint64_t bytes) {
+  return measure([bytes] {
+    asio::io_context io;
+    pidfd::run_options opt;
+    opt.capture_stdout = false;
+    opt.capture_stderr = false;
+    opt.whole_lines = true;
+    std::uint64_t lines = 0, total = 0;
+    std::size_t short_lines = 0;
+    opt.on_output = [&](pidfd::output_stream, std::string_view line) {
+      if (line.size() != line_length || line.back() != '\n') ++short_lines;  // the last, only
+      ++lines;
+      total += line.size();
+    };
+    bool finished = false;
+    pidfd::async_run(io, lines_argv(bytes), std::move(opt), [&](error_code ec, pidfd::run_result r) {
+      if (ec) fail("async_run lines: " + ec.message());
+      if (!r.status.success()) fail("async_run lines: the child did not exit with 0");
+      finished = true;
+    });
+    io.run();
+    if (!finished) fail("async_run lines: did not finish");
+    const std::uint64_t want_lines = (bytes + line_length - 1) / line_length;
+    const std::size_t want_short = bytes % line_length != 0 ? 1 : 0;
+    if (total != bytes || lines != want_lines || short_lines != want_short)
+      fail("async_run lines: " + std::to_string(lines) + " lines (" + std::to_string(short_lines) +
+           " not 80 bytes with '\\n'), " + std::to_string(total) + " bytes");
+  });
+}
+
 // ---------------------------------------------------------------------------------------
+// (c) async_run of /bin/true in each scope.
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
+const std::vector<std::string> true_argv = {"/bin/true"};
+
+template <class Done>
+void scope_launch(asio::io_context& io, pidfd::run_scope scope, Done done) {
+  pidfd::run_options opt;
+  opt.scope = scope;
+  pidfd::async_run(io, true_argv, std::move(opt), [done](error_code ec, pidfd::run_result r) {
+    if (ec) fail("async_run /bin/true: " + ec.message());
+    if (!r.status.success()) fail("async_run /bin/true: did not exit with 0");
+    if (r.killed_leftovers != 0) fail("async_run /bin/true: killed leftovers");
+    if (!r.usage) fail("async_run /bin/true: no usage");
+    done();
+  });
 }
 
-struct series {
-  std::vector<double> v;
-  double med() const { return median(v); }
-};
-// Median of the per-round ratios a/b.
-double paired(const series& a, const series& b) {
-  std::vector<double> r;
-  for (std::size_t i = 0; i < a.v.size() && i < b.v.size(); ++i) r.push_back(a.v[i] / b.v[i]);
-  return median(r);
+throughput c_process(int n) {
+  return many(n, [](asio::io_context& io, auto done) {
+    scope_launch(io, pidfd::run_scope::process, done);
+  });
 }
+throughput c_group(int n) {
+  return many(n, [](asio::io_context& io, auto done) {
+    scope_launch(io, pidfd::run_scope::process_group, done);
+  });
+}
+throughput c_cgroup(int n) {
+  return many(n, [](asio::io_context& io, auto done) {
+    scope_launch(io, pidfd::run_scope::cgroup, done);
+  });
+}
+
+// Empty if a run in a cgroup of its own can be made here, else why not.
+std::string cgroup_scope_unavailable() {
+  pidfd::run_options opt;
+  opt.scope = pidfd::run_scope::cgroup;
+  error_code ec;
+  const pidfd::run_result r = pidfd::run(true_argv, opt, ec);
+  if (ec) return ec.message();
+  if (!r.status.success()) return "/bin/true did not exit with 0";
+  return {};
+}
+
+// "median [min, max]" of the per-round ratios a / b.
+std::string spread(const bench::series& a, const bench::series& b) {
+  const std::vector<double> r = bench::ratios(a, b);
+  char text[64];
+  std::snprintf(text, sizeof text, "%.3f [%.3f, %.3f]", bench::median(r),
+                r.empty() ? 0 : *std::min_element(r.begin(), r.end()),
+                r.empty() ? 0 : *std::max_element(r.begin(), r.end()));
+  return text;
+}
+
+// ---------------------------------------------------------------------------------------
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 3 && std::strcmp(argv[1], "lines") == 0) lines_child(std::strtoull(argv[2], nullptr, 10));
   const int rounds = argc > 1 ? std::atoi(argv[1]) : 7;
   const int n = argc > 2 ? std::atoi(argv[2]) : 2000;
   const std::uint64_t mib = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 1024;
@@ -403,40 +617,54 @@ int main(int argc, char** argv) {
   rl.rlim_cur = rl.rlim_max;
   ::setrlimit(RLIMIT_NOFILE, &rl);
 
-  const char* names[5] = {"hand Asio", "hand Asio +err", "async_run (out)", "async_run",
-                          "Boost.Process v2"};
-  throughput (*a_fns[5])(int) = {a_hand, a_hand_err, a_lib_out, a_lib, a_bp2};
+  constexpr int a_count = 5, b_count = 7, c_count = 3;
+  const char* a_names[a_count] = {"hand Asio", "hand Asio +err", "async_run (out)", "async_run",
+                                  "Boost.Process v2"};
+  throughput (*a_fns[a_count])(int) = {a_hand, a_hand_err, a_lib_out, a_lib, a_bp2};
+  const char* a_keys[a_count] = {"hand", "hand_err", "lib_out", "lib", "bp2"};
 
-  const char* b_names[3] = {"read() loop", "hand Asio loop", "async_run"};
-  throughput (*b_fns[3])(std::uint64_t) = {b_read, b_hand, b_lib};
+  const char* b_names[b_count] = {"read() loop",  "hand Asio loop", "async_run",      "async_run chunks",
+                                  "read() lines", "read() split",   "async_run lines"};
+  throughput (*b_fns[b_count])(std::uint64_t) = {b_read,       b_hand,       b_lib,  b_chunks,
+                                                 b_read_lines, b_read_split, b_lines};
+  const char* b_keys[b_count] = {"b_read",       "b_hand",       "b_lib",  "b_chunks",
+                                 "b_read_lines", "b_read_split", "b_lines"};
+  const int b_floor[b_count] = {0, 0, 0, 0, 4, 4, 4};  // the read() loop each is compared with
+
+  const char* c_names[c_count] = {"process", "process_group", "cgroup"};
+  throughput (*c_fns[c_count])(int) = {c_process, c_group, c_cgroup};
+  const char* c_keys[c_count] = {"c_process", "c_group", "c_cgroup"};
 
   if (const char* only = std::getenv("RUN_BENCH_ONLY")) {
     const std::string o = only;
-    if (o.rfind("b_", 0) == 0) {
-      const int i = o == "b_read" ? 0 : o == "b_hand" ? 1 : o == "b_lib" ? 2 : -1;
-      if (i < 0) fail("RUN_BENCH_ONLY must be b_read, b_hand or b_lib for (b)");
-      const throughput t = b_fns[i](bytes);
-      std::printf("%s: %llu MiB in %.3f s, parent CPU %.3f s\n", b_names[i],
-                  static_cast<unsigned long long>(mib), t.wall, t.cpu);
-      return 0;
-    }
-    const int i = o == "hand" ? 0 : o == "hand_err" ? 1 : o == "lib_out" ? 2 : o == "lib" ? 3
-                : o == "bp2" ? 4 : -1;
-    if (i < 0) fail("RUN_BENCH_ONLY must be hand, hand_err, lib_out, lib or bp2");
-    const throughput t = a_fns[i](n);
-    std::printf("%s: %d runs in %.3f s, parent CPU %.3f s\n", names[i], n, t.wall, t.cpu);
-    return 0;
+    for (int i = 0; i < b_count; ++i)
+      if (o == b_keys[i]) {
+        const throughput t = b_fns[i](bytes);
+        std::printf("%s: %llu MiB in %.3f s, parent CPU %.3f s\n", b_names[i],
+                    static_cast<unsigned long long>(mib), t.wall, t.cpu);
+        return 0;
+      }
+    for (int i = 0; i < a_count + c_count; ++i)
+      if (o == (i < a_count ? a_keys[i] : c_keys[i - a_count])) {
+        const throughput t = i < a_count ? a_fns[i](n) : c_fns[i - a_count](n);
+        std::printf("%s: %d runs in %.3f s, parent CPU %.3f s\n",
+                    i < a_count ? a_names[i] : c_names[i - a_count], n, t.wall, t.cpu);
+        return 0;
+      }
+    fail("RUN_BENCH_ONLY must be one of hand hand_err lib_out lib bp2, b_read b_hand b_lib "
+         "b_chunks b_read_lines b_read_split b_lines, c_process c_group c_cgroup");
   }
 
-  const std::string parts = std::getenv("RUN_BENCH_PARTS") ? std::getenv("RUN_BENCH_PARTS") : "ab";
-  std::printf("run benchmark: %d rounds, (a) %d runs of %s, %d in flight, (b) %llu MiB\n", rounds,
-              n, hello_argv[0].c_str(), in_flight, static_cast<unsigned long long>(mib));
+  const std::string parts = std::getenv("RUN_BENCH_PARTS") ? std::getenv("RUN_BENCH_PARTS") : "abc";
+  std::printf("run benchmark: %d rounds, (a) %d runs of %s, %d in flight, (b) %llu MiB, (c) %d "
+              "runs of /bin/true\n", rounds, n, hello_argv[0].c_str(), in_flight,
+              static_cast<unsigned long long>(mib), n);
 
   if (parts.find('a') != std::string::npos) {
-    series wall[5], cpu[5], kids[5];
+    bench::series wall[a_count], cpu[a_count], kids[a_count];
     for (int r = 0; r < rounds; ++r) {
-      for (int k = 0; k < 5; ++k) {
-        const int i = (k + r) % 5;  // rotate the order round by round
+      for (int k = 0; k < a_count; ++k) {
+        const int i = (k + r) % a_count;  // rotate the order round by round
         const throughput t = a_fns[i](n);
         wall[i].v.push_back(t.wall / n * 1e6);
         cpu[i].v.push_back(t.cpu / n * 1e6);
@@ -449,25 +677,26 @@ int main(int argc, char** argv) {
                 rounds);
     std::printf("%-18s %8s %9s %8s %8s %8s %8s %8s %8s %8s %8s\n", "", "runs/s", "wall us",
                 "CPU us", "child us", "w x hand", "w x h+e", "w x bp2", "c x hand", "c x h+e", "c x bp2");
-    for (int i = 0; i < 5; ++i)
-      std::printf("%-18s %8.0f %9.1f %8.1f %8.1f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n", names[i],
-                  1e6 / wall[i].med(), wall[i].med(), cpu[i].med(), kids[i].med(), paired(wall[i], wall[0]),
-                  paired(wall[i], wall[1]), paired(wall[i], wall[4]), paired(cpu[i], cpu[0]),
-                  paired(cpu[i], cpu[1]), paired(cpu[i], cpu[4]));
-    std::printf("targets: async_run within 1.10x of hand-written (wall): async_run (out) / hand "
-                "%.3f, async_run / hand +err %.3f, async_run / hand %.3f\n",
-                paired(wall[2], wall[0]), paired(wall[3], wall[1]), paired(wall[3], wall[0]));
-    std::printf("         at least 3x faster than Boost.Process v2: bp2 / async_run wall %.2f, "
-                "CPU %.2f; bp2 / async_run (out) wall %.2f, CPU %.2f\n",
-                paired(wall[4], wall[3]), paired(cpu[4], cpu[3]), paired(wall[4], wall[2]),
-                paired(cpu[4], cpu[2]));
+    for (int i = 0; i < a_count; ++i)
+      std::printf("%-18s %8.0f %9.1f %8.1f %8.1f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n", a_names[i],
+                  1e6 / wall[i].med(), wall[i].med(), cpu[i].med(), kids[i].med(),
+                  bench::paired(wall[i], wall[0]), bench::paired(wall[i], wall[1]),
+                  bench::paired(wall[i], wall[4]), bench::paired(cpu[i], cpu[0]),
+                  bench::paired(cpu[i], cpu[1]), bench::paired(cpu[i], cpu[4]));
+    std::printf("paired ratios, median [min, max] over the rounds:\n"
+                "  parent CPU (target <= 1.05x): async_run / hand +err %s, async_run (out) / hand %s\n"
+                "  wall: async_run / hand +err %s, async_run (out) / hand %s\n"
+                "  Boost.Process v2 / async_run: wall %s, CPU %s\n",
+                spread(cpu[3], cpu[1]).c_str(), spread(cpu[2], cpu[0]).c_str(),
+                spread(wall[3], wall[1]).c_str(), spread(wall[2], wall[0]).c_str(),
+                spread(wall[4], wall[3]).c_str(), spread(cpu[4], cpu[3]).c_str());
   }
 
   if (parts.find('b') != std::string::npos) {
-    series gibs[3], cpu[3];
+    bench::series gibs[b_count], cpu[b_count];
     for (int r = 0; r < rounds; ++r) {
-      for (int k = 0; k < 3; ++k) {
-        const int i = (k + r) % 3;
+      for (int k = 0; k < b_count; ++k) {
+        const int i = (k + r) % b_count;
         const throughput t = b_fns[i](bytes);
         gibs[i].v.push_back(static_cast<double>(bytes) / static_cast<double>(1 << 30) / t.wall);
         cpu[i].v.push_back(t.cpu / static_cast<double>(bytes) * static_cast<double>(1 << 30));
@@ -475,15 +704,46 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "(b) round %d/%d done\n", r + 1, rounds);
     }
     std::printf("\n(b) a child writing %llu MiB to stdout in 64 KiB writes, read with a 64 KiB "
-                "buffer (median of %d rounds)\n",
+                "buffer (median of %d rounds); \"x floor\": throughput / the read() loop on the\n"
+                "same child, median [min, max] of the per-round ratios\n",
                 static_cast<unsigned long long>(mib), rounds);
-    std::printf("%-18s %8s %16s %10s %10s\n", "", "GiB/s", "parent CPU s/GiB", "x read()",
-                "x hand");
-    for (int i = 0; i < 3; ++i)
-      std::printf("%-18s %8.2f %16.3f %10.3f %10.3f\n", b_names[i], gibs[i].med(), cpu[i].med(),
-                  paired(gibs[i], gibs[0]), paired(gibs[i], gibs[1]));
-    std::printf("target: async_run throughput >= 0.9x the read() loop: %.3f\n",
-                paired(gibs[2], gibs[0]));
+    std::printf("%-18s %8s %16s %10s  %s\n", "", "GiB/s", "parent CPU s/GiB", "x hand",
+                "x floor");
+    for (int i = 0; i < b_count; ++i)
+      std::printf("%-18s %8.2f %16.3f %10.3f  %s\n", b_names[i], gibs[i].med(), cpu[i].med(),
+                  bench::paired(gibs[i], gibs[1]), spread(gibs[i], gibs[b_floor[i]]).c_str());
+    std::printf("target: streaming throughput >= 0.9x the read() loop: chunks %.3f, lines %.3f "
+                "(lines / read() split %s)\n",
+                bench::paired(gibs[3], gibs[0]), bench::paired(gibs[6], gibs[4]),
+                spread(gibs[6], gibs[5]).c_str());
+  }
+
+  if (parts.find('c') != std::string::npos) {
+    const std::string no_cgroup = cgroup_scope_unavailable();
+    if (!no_cgroup.empty())
+      std::printf("\n(c) cgroup scope left out: %s\n", no_cgroup.c_str());
+    const int count = no_cgroup.empty() ? c_count : c_count - 1;
+    bench::series wall[c_count], cpu[c_count];
+    for (int r = 0; r < rounds; ++r) {
+      for (int k = 0; k < count; ++k) {
+        const int i = (k + r) % count;
+        const throughput t = c_fns[i](n);
+        wall[i].v.push_back(t.wall / n * 1e6);
+        cpu[i].v.push_back(t.cpu / n * 1e6);
+      }
+      std::fprintf(stderr, "(c) round %d/%d done\n", r + 1, rounds);
+    }
+    std::printf("\n(c) async_run of /bin/true in each scope, per run (median of %d rounds); ratios\n"
+                "against run_scope::process, median [min, max] of the per-round ratios\n",
+                rounds);
+    std::printf("%-14s %9s %9s  %-24s %s\n", "", "wall us", "CPU us", "wall x process",
+                "CPU x process");
+    for (int i = 0; i < count; ++i)
+      std::printf("%-14s %9.1f %9.1f  %-24s %s\n", c_names[i], wall[i].med(), cpu[i].med(),
+                  spread(wall[i], wall[0]).c_str(), spread(cpu[i], cpu[0]).c_str());
+    if (count == c_count)
+      std::printf("target: cgroup scope within 1.5x of process scope (wall): %.3f\n",
+                  bench::paired(wall[2], wall[0]));
   }
   return 0;
 }
