@@ -2,11 +2,11 @@
 // cgroup, and a cgroup made for one run (create, kill, watch, count, signal, remove).
 #include <pidfd/detail/cgroup.hpp>
 
+#include "fault.hpp"
 #include "sys.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -538,17 +538,11 @@ unique_fd run_cgroup::watch_events(error_code& ec) const noexcept {
     ec = os_error(EBADF);
     return {};
   }
-  int fd = -1;
-  if ((ec = sys::inotify_init(IN_NONBLOCK | IN_CLOEXEC, fd))) return {};
-  unique_fd watch(fd);
-  // Through our own descriptor's /proc/self/fd link: it names this cgroup even if the
-  // path above it was renamed.
-  char path[64];
-  // At most 34 bytes with the nul: it cannot be truncated.
-  (void)std::snprintf(path, sizeof path, "/proc/self/fd/%d/cgroup.events", dir_.get());
-  int wd = -1;
-  if ((ec = sys::inotify_add_watch(watch.get(), path, IN_MODIFY, wd))) return {};
-  return watch;
+  unique_fd events(PIDFD_FAULT("openat(cgroup.events)",
+                               ::openat(dir_.get(), "cgroup.events",
+                                        O_RDONLY | O_NONBLOCK | O_CLOEXEC)));
+  if (!events) ec = sys::last_error();
+  return events;
 }
 
 error_code run_cgroup::remove() noexcept {
@@ -574,23 +568,20 @@ void run_cgroup::release() noexcept {
   cgroup_path_.clear();
 }
 
-bool drain_events_and_check_empty(int inotify_fd, int cgroup_dir, error_code& ec) noexcept {
-  // Events carry no name for a watch on a file: a buffer of a few fixed-size events
-  // drains them quickly.
-  alignas(inotify_event) char buf[sizeof(inotify_event) * 16];
-  for (;;) {
-    const ssize_t n = ::read(inotify_fd, buf, sizeof buf);
-    if (n > 0) continue;
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno != EAGAIN) {
-      ec = sys::last_error();
-      return false;
-    }
-    break;
+bool read_events_and_check_empty(int events_fd, error_code& ec) noexcept {
+  // Reading the file from its start is what acknowledges a change: kernfs reports
+  // POLLPRI from then on only for a newer one.
+  char buf[256];
+  ssize_t n;
+  do {
+    n = PIDFD_FAULT("pread(cgroup.events)", ::pread(events_fd, buf, sizeof buf - 1, 0));
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    ec = sys::last_error();
+    return false;
   }
   try {
-    std::string text;
-    if ((ec = read_file(cgroup_dir, "cgroup.events", text))) return false;
+    const std::string text(buf, static_cast<std::size_t>(n));
     const std::optional<std::uint64_t> v = keyed_value(text, "populated");
     if (!v) {
       ec = os_error(EIO);

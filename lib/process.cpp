@@ -121,6 +121,9 @@ bool read_stat(int proc_fd, const char* pid, char& state, long& pgrp) noexcept {
 
 std::size_t count_group_members(pid_t pgid) noexcept {
   if (pgid <= 0) return 0;
+  // Most runs leave nobody behind: a probe with signal 0 that finds no process with that
+  // group id (ESRCH) spares the scan of every process on the machine.
+  if (PIDFD_FAULT("kill(-pgid, 0)", ::kill(-pgid, 0)) != 0 && errno == ESRCH) return 0;
   DIR* dir = ::opendir("/proc");
   if (dir == nullptr) return 0;
   std::size_t count = 0;

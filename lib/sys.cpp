@@ -5,7 +5,6 @@
 #include <poll.h>
 #include <sched.h>
 #include <linux/capability.h>
-#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -228,20 +227,6 @@ error_code mkdir_at(int dirfd, const char* name, mode_t mode) noexcept {
 
 error_code rmdir_at(int dirfd, const char* name) noexcept {
   if (::unlinkat(dirfd, name, AT_REMOVEDIR) < 0) return last_error();
-  return {};
-}
-
-error_code inotify_init(int flags, int& fd) noexcept {
-  const int r = ::inotify_init1(flags);
-  if (r < 0) return last_error();
-  fd = r;
-  return {};
-}
-
-error_code inotify_add_watch(int fd, const char* path, std::uint32_t mask, int& wd) noexcept {
-  const int r = ::inotify_add_watch(fd, path, mask);
-  if (r < 0) return last_error();
-  wd = r;
   return {};
 }
 

@@ -78,10 +78,6 @@ error_code fremovexattr(int fd, const char* name) noexcept;
 error_code mkdir_at(int dirfd, const char* name, mode_t mode) noexcept;
 /// unlinkat(AT_REMOVEDIR): removes an empty directory (a cgroup with no members).
 error_code rmdir_at(int dirfd, const char* name) noexcept;
-/// inotify_init1(); flags IN_NONBLOCK, IN_CLOEXEC.
-error_code inotify_init(int flags, int& fd) noexcept;
-/// inotify_add_watch(); `wd` is the watch descriptor.
-error_code inotify_add_watch(int fd, const char* path, std::uint32_t mask, int& wd) noexcept;
 
 }  // namespace pidfd::sys
 

@@ -149,16 +149,15 @@ public:
   /// without an error, where the file is absent or lacks the fields.
   std::optional<cgroup_cpu_usage> cpu_usage(error_code& ec) const noexcept;
 
-  /// A new inotify descriptor (IN_NONBLOCK | IN_CLOEXEC) that becomes readable whenever
-  /// cgroup.events changes (`populated` is one of its fields; the kernel reports changes
-  /// of the file as IN_MODIFY). Nothing is polled. Check populated() after creating it:
-  /// a change that happened before is not reported.
+  /// The cgroup's cgroup.events, opened for reading (O_NONBLOCK | O_CLOEXEC): the kernel
+  /// reports POLLPRI (with POLLERR) on it once the file has changed since it was last read
+  /// through this descriptor (`populated` is one of its fields), so a wait for that
+  /// condition (Asio's wait_error, under epoll and io_uring alike) sees every change, and
+  /// nothing is polled. Read it with read_events_and_check_empty() before each wait.
   ///
-  /// inotify rather than an epoll/poll wait for POLLPRI on cgroup.events (the other way
-  /// the kernel signals a change) because plain readability is all Asio's reactors offer
-  /// alike: the epoll and the io_uring backends both wait for readability of any
-  /// descriptor, while the exceptional condition of a kernfs file is not something a
-  /// stream descriptor's wait_read sees.
+  /// Not inotify: closing an inotify descriptor that has had a watch waits for a kernel
+  /// grace period (5 to 20 ms measured), and that close would stall the I/O thread at the
+  /// end of every run.
   unique_fd watch_events(error_code& ec) const noexcept;
 
   /// Removes the cgroup's directory (and any empty cgroup a member made below it) and
@@ -178,12 +177,11 @@ private:
   std::string cgroup_path_;
 };
 
-/// Reads and discards every event pending on an inotify descriptor made by
-/// run_cgroup::watch_events() (which never blocks: it is non-blocking), then reads
-/// `populated` from the cgroup's cgroup.events through `cgroup_dir`. Returns true if the
-/// cgroup is empty now. Draining first matters: an event that arrives after the read of
-/// cgroup.events stays pending, so the next wait for readability cannot miss a change.
-bool drain_events_and_check_empty(int inotify_fd, int cgroup_dir, error_code& ec) noexcept;
+/// Reads cgroup.events through a descriptor from run_cgroup::watch_events() (from its
+/// start, so that the change is acknowledged and only a newer one raises POLLPRI again)
+/// and returns true if `populated` is 0. Reading before waiting matters: a change after
+/// the read is reported to the next wait, so none can be missed.
+bool read_events_and_check_empty(int events_fd, error_code& ec) noexcept;
 
 }  // namespace pidfd::detail
 

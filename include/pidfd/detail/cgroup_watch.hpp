@@ -1,9 +1,9 @@
 // asio-pidfd internal: waiting asynchronously for a run_cgroup to become empty.
 //
-// The compiled part (creating the inotify watch, draining it, reading cgroup.events) is in
-// detail/cgroup.hpp; this header only registers the inotify descriptor with Asio, so it
-// works with whatever reactor the user's Asio is configured for (epoll or io_uring): it
-// asks for nothing but readability.
+// The compiled part (opening and reading cgroup.events) is in detail/cgroup.hpp; this
+// header registers the open cgroup.events with Asio and waits for its exceptional
+// condition (wait_error: POLLPRI, which kernfs raises when the file changes), which both
+// of Asio's Linux reactors (epoll and io_uring) wait for as they do for readability.
 #ifndef PIDFD_DETAIL_CGROUP_WATCH_HPP
 #define PIDFD_DETAIL_CGROUP_WATCH_HPP
 
@@ -33,7 +33,7 @@ struct cgroup_watch_impl {
   template <class ExecutionContext>
   explicit cgroup_watch_impl(ExecutionContext& context, int) : events(context) {}
 
-  /// The inotify descriptor of run_cgroup::watch_events().
+  /// The cgroup.events descriptor of run_cgroup::watch_events().
   boost::asio::posix::basic_stream_descriptor<Executor> events;
   /// The watched cgroup's directory (a duplicate of the run_cgroup's descriptor).
   unique_fd dir;
@@ -43,8 +43,8 @@ struct cgroup_watch_impl {
   unsigned generation = 0;
 };
 
-/// async_wait_empty()'s operation, for boost::asio::async_compose: drain the inotify
-/// events, read `populated`, and either complete or wait for readability again.
+/// async_wait_empty()'s operation, for boost::asio::async_compose: read cgroup.events'
+/// `populated`, and either complete or wait for readability again.
 template <class Executor>
 class cgroup_wait_empty_op {
 public:
@@ -65,7 +65,7 @@ public:
         error_code check_ec;
         if (check(check_ec) || check_ec) return post_result(self, check_ec);
         state_ = state::waiting;
-        return impl_->events.async_wait(boost::asio::posix::descriptor_base::wait_read,
+        return impl_->events.async_wait(boost::asio::posix::descriptor_base::wait_error,
                                         std::move(self));
       }
       case state::waiting: {
@@ -76,7 +76,7 @@ public:
         if (check(check_ec) || check_ec) return self.complete(check_ec);
         // A change that left members behind (another member exited, or `frozen`
         // changed): wait for the next one.
-        return impl_->events.async_wait(boost::asio::posix::descriptor_base::wait_read,
+        return impl_->events.async_wait(boost::asio::posix::descriptor_base::wait_error,
                                         std::move(self));
       }
       case state::posted:
@@ -88,7 +88,7 @@ private:
   enum class state { start, waiting, posted };
 
   bool check(error_code& ec) noexcept {
-    return drain_events_and_check_empty(impl_->events.native_handle(), impl_->dir.get(), ec);
+    return read_events_and_check_empty(impl_->events.native_handle(), ec);
   }
 
   template <class Self>
@@ -104,8 +104,8 @@ private:
   error_code result_;
 };
 
-/// Watches one run_cgroup for the moment its last member is gone. Owns an inotify
-/// descriptor (registered with Asio as a stream descriptor) and its own descriptor of the
+/// Watches one run_cgroup for the moment its last member is gone. Owns the cgroup's open
+/// cgroup.events (registered with Asio as a stream descriptor) and its own descriptor of the
 /// cgroup's directory, so it does not depend on the run_cgroup object's lifetime; once
 /// the cgroup's directory is removed, a wait completes with the error reading it gives
 /// (no_such_file_or_directory or no_such_device).
@@ -181,8 +181,7 @@ public:
   /// cgroup.events otherwise (for example after the cgroup was removed). Completion
   /// signature: void(error_code). The handler runs on its associated executor (by
   /// default this object's), never inside this call. Nothing is polled: between changes
-  /// of cgroup.events the operation only waits for the inotify descriptor to become
-  /// readable. Not thread-safe; the object must outlive the operation.
+  /// of cgroup.events the operation only waits for the kernel to raise POLLPRI on it. Not thread-safe; the object must outlive the operation.
   template <boost::asio::completion_token_for<void(error_code)> Token =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_wait_empty(Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
