@@ -437,7 +437,10 @@ struct usage_table {
   std::unordered_map<int, resource_usage> entries;
 };
 usage_table& usages() noexcept {
-  static usage_table* table = new usage_table;  // never destroyed: static pid_fds may outlive it
+  // Never destroyed (static pid_fds may outlive it), and built in static storage: no
+  // allocation that could fail here.
+  alignas(usage_table) static unsigned char storage[sizeof(usage_table)];
+  static usage_table* table = ::new (static_cast<void*>(storage)) usage_table;
   return *table;
 }
 std::chrono::microseconds to_us(const timeval& tv) noexcept {

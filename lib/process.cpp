@@ -97,7 +97,8 @@ namespace {
 // The command name (field 2) may hold anything, so fields are counted after its last ')'.
 bool read_stat(int proc_fd, const char* pid, char& state, long& pgrp) noexcept {
   char path[64];
-  std::snprintf(path, sizeof path, "%s/stat", pid);
+  // A pid has at most 10 digits: the path cannot be truncated.
+  (void)std::snprintf(path, sizeof path, "%s/stat", pid);
   const int fd = ::openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   char buf[512];
@@ -110,10 +111,15 @@ bool read_stat(int proc_fd, const char* pid, char& state, long& pgrp) noexcept {
   buf[n] = '\0';
   const char* p = std::strrchr(buf, ')');
   if (p == nullptr) return false;
-  char st = 0;
-  long ppid = 0, group = 0;
-  if (std::sscanf(p + 1, " %c %ld %ld", &st, &ppid, &group) != 3) return false;
-  state = st;
+  // " S PPID PGRP ...": the state, then two numbers.
+  if (p[1] != ' ' || p[2] == '\0' || p[3] != ' ') return false;
+  char* end = nullptr;
+  (void)std::strtol(p + 4, &end, 10);  // the parent's pid
+  if (end == p + 4 || *end != ' ') return false;
+  const char* group_start = end + 1;
+  const long group = std::strtol(group_start, &end, 10);
+  if (end == group_start) return false;
+  state = p[2];
   pgrp = group;
   return true;
 }

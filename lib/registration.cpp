@@ -57,7 +57,9 @@ std::mutex& retired_mutex() noexcept {
 // Only touched under retired_mutex(). Never destroyed: a wait may settle during static
 // destruction (an io_context with static storage duration).
 std::vector<retired_record>& retired_records() noexcept {
-  static auto* v = new std::vector<retired_record>;
+  using records = std::vector<retired_record>;
+  alignas(records) static unsigned char storage[sizeof(records)];
+  static records* v = ::new (static_cast<void*>(storage)) records;
   return *v;
 }
 

@@ -364,7 +364,7 @@ private:
 class runner {
 public:
   runner(settings s, std::vector<command> cmds)
-      : settings_(std::move(s)),
+      : settings_(s),
         commands_(std::move(cmds)),
         cancel_(commands_.size()),
         signals_(io_, SIGINT, SIGTERM, SIGHUP) {}
@@ -416,8 +416,8 @@ private:
     pidfd::async_run(io_.get_executor(), c.argv, run_options_for(c),
                      asio::bind_cancellation_slot(
                          cancel_[c.number - 1].slot(),
-                         [this, &c](pidfd::error_code ec, pidfd::run_result r) {
-                           finished(c, ec, std::move(r));
+                         [this, &c](pidfd::error_code ec, const pidfd::run_result& r) {
+                           finished(c, ec, r);
                          }));
   }
 
@@ -441,7 +441,7 @@ private:
     return o;
   }
 
-  void finished(command& c, pidfd::error_code ec, pidfd::run_result r) {
+  void finished(command& c, pidfd::error_code ec, const pidfd::run_result& r) {
     --active_;
     c.status = r.status;
     c.elapsed = r.elapsed;
@@ -754,7 +754,7 @@ int run_main(int argc, char** argv) {
   std::vector<command> cmds = read_commands(vm, argc, argv, split);
   // A closed output pipe must not kill pidfd-run while its commands run on.
   (void)::signal(SIGPIPE, SIG_IGN);  // fails only for an invalid signal number
-  runner r(std::move(s), std::move(cmds));
+  runner r(s, std::move(cmds));
   return r.run();
 }
 

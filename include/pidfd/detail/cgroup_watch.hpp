@@ -17,10 +17,12 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/basic_stream_descriptor.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <fcntl.h>
 
 #include <cerrno>
+#include <new>
 #include <type_traits>
 #include <utility>
 
@@ -149,7 +151,13 @@ public:
       return;
     }
     close();
-    impl_.events.assign(events.get(), ec);
+    try {
+      impl_.events.assign(events.get(), ec);
+    } catch (const boost::system::system_error& e) {  // the reactor could not be created
+      ec = e.code();
+    } catch (const std::bad_alloc&) {
+      ec = make_error_code(boost::system::errc::not_enough_memory);
+    }
     if (ec) return;
     (void)events.release();  // now owned by impl_.events
     impl_.dir = std::move(dir);
