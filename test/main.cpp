@@ -30,8 +30,12 @@ std::set<pid_t> children() {
 
 class hygiene_check : public ::testing::EmptyTestEventListener {
   std::set<int> fds_before_;
+  std::set<std::string> cgroups_before_;
 
-  void OnTestStart(const ::testing::TestInfo&) override { fds_before_ = pidfd_test::open_fds(); }
+  void OnTestStart(const ::testing::TestInfo&) override {
+    fds_before_ = pidfd_test::open_fds();
+    cgroups_before_ = pidfd_test::run_cgroups_named_ours();
+  }
 
   void OnTestEnd(const ::testing::TestInfo& info) override {
     std::set<int> leaked;
@@ -49,7 +53,7 @@ class hygiene_check : public ::testing::EmptyTestEventListener {
                     << " leaked file descriptors:" << os.str();
       for (int fd : leaked) ::close(fd);
     }
-    const std::vector<std::string> cgroups = pidfd_test::take_leftover_run_cgroups();
+    const std::vector<std::string> cgroups = pidfd_test::take_leftover_run_cgroups(cgroups_before_);
     if (!cgroups.empty()) {
       std::ostringstream os;
       for (const std::string& c : cgroups) os << ' ' << c;

@@ -1048,7 +1048,8 @@ TEST(InChildSpawnNoClone3, ClonePidfdFallback) {
   check_spawn_works();
   check_cgroup_unsupported();
   check_keep_ignored_signals();
-  check_mask_cleared_both_settings();  check_credentials_as_root();
+  check_mask_cleared_both_settings();
+  check_credentials_as_root();
   check_order_limits_after_uid();
   check_pty_spawn();
 }
@@ -1058,7 +1059,8 @@ TEST(InChildSpawnNoClonePidfd, PidfdOpenFallback) {
   EXPECT_FALSE(pidfd::kernel_support().clone_pidfd);
   check_spawn_works();
   check_cgroup_unsupported();
-  check_mask_cleared_both_settings();  check_credentials_as_root();
+  check_mask_cleared_both_settings();
+  check_credentials_as_root();
   check_order_limits_after_uid();
   check_pty_spawn();
 }

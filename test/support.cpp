@@ -307,26 +307,34 @@ void become_subreaper() {
     throw std::runtime_error("PR_SET_CHILD_SUBREAPER failed");
 }
 
-std::vector<std::string> take_leftover_run_cgroups() {
-  std::vector<std::string> found;
+std::set<std::string> run_cgroups_named_ours() {
+  std::set<std::string> found;
   pidfd::error_code ec;
   const std::filesystem::path own = pidfd::detail::own_cgroup_directory(ec);
   if (ec) return found;  // no cgroup2 here: nothing can have been made
   const std::string prefix =
       std::string(pidfd::detail::run_cgroup_prefix) + std::to_string(::getpid()) + "-";
   std::error_code list_ec;
-  for (const auto& e : std::filesystem::directory_iterator(own, list_ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind(prefix, 0) != 0) continue;
-    found.push_back(e.path().string());
+  for (const auto& e : std::filesystem::directory_iterator(own, list_ec))
+    if (e.path().filename().string().rfind(prefix, 0) == 0) found.insert(e.path().string());
+  return found;
+}
+
+std::vector<std::string> take_leftover_run_cgroups(const std::set<std::string>& before) {
+  std::vector<std::string> found;
+  for (const std::string& path : run_cgroups_named_ours()) {
+    if (before.count(path) != 0) continue;
+    found.push_back(path);
     // Kill what is in it, then remove it deepest first: whatever is still dying makes
     // the removal fail, which is all a best effort can do without waiting.
-    std::ofstream(e.path() / "cgroup.kill") << "1";
+    const std::filesystem::path dir(path);
+    std::ofstream(dir / "cgroup.kill") << "1";
     std::vector<std::filesystem::path> dirs;
-    for (const auto& d : std::filesystem::recursive_directory_iterator(e.path(), list_ec))
+    std::error_code list_ec;
+    for (const auto& d : std::filesystem::recursive_directory_iterator(dir, list_ec))
       if (d.is_directory()) dirs.push_back(d.path());
     for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) ::rmdir(it->c_str());
-    ::rmdir(e.path().c_str());
+    ::rmdir(dir.c_str());
   }
   return found;
 }

@@ -102,10 +102,15 @@ void drop_effective_capability(int cap);
 /// orphaned grandchildren are re-parented to us and reaped by the test, not late by PID 1.
 void become_subreaper();
 
-/// The cgroups this process made for runs (named after the library's prefix and our pid)
-/// that are still below our own cgroup v2, as paths; each is killed and removed on the
-/// way (best effort), so one leak does not cascade into later tests.
-std::vector<std::string> take_leftover_run_cgroups();
+/// The cgroups named as this process's runs (the library's prefix and our pid) below our
+/// own cgroup v2, as paths.
+std::set<std::string> run_cgroups_named_ours();
+
+/// The cgroups this process made for runs that are still there and were not in `before`
+/// (what run_cgroups_named_ours() said when the test started: a process that had our pid
+/// before us may have left some), as paths; each is killed and removed on the way (best
+/// effort), so one leak does not cascade into later tests.
+std::vector<std::string> take_leftover_run_cgroups(const std::set<std::string>& before);
 
 }  // namespace pidfd_test
 
