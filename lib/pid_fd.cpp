@@ -29,7 +29,7 @@ namespace {
 
 namespace berrc = boost::system::errc;
 
-error_code make(berrc::errc_t e) noexcept { return berrc::make_error_code(e); }
+using detail::errno_code;
 
 // Compares by errno, whatever the category (system or generic).
 bool is(const error_code& ec, berrc::errc_t e) noexcept { return ec == e; }
@@ -45,7 +45,7 @@ bool unsupported(const error_code& ec) noexcept {
 error_code normalise_gone(const error_code& ec) noexcept {
   if (is(ec, berrc::no_such_process) || ec.value() == EREMOTE ||
       ec.value() == ESTALE)
-    return make(berrc::no_such_process);
+    return errno_code(ESRCH);
   return ec;
 }
 
@@ -66,8 +66,8 @@ pid_t query_pid(int fd) noexcept {
 
 // The checks that come before a call needing one kernel feature: the feature, then the fd.
 error_code usable(int fd, bool feature) noexcept {
-  if (!feature) return make(berrc::operation_not_supported);
-  if (fd < 0) return make(berrc::bad_file_descriptor);
+  if (!feature) return errno_code(EOPNOTSUPP);
+  if (fd < 0) return errno_code(EBADF);
   return {};
 }
 
@@ -194,14 +194,14 @@ pid_fd pid_fd::open(pid_t pid, error_code& ec) noexcept {
 pid_fd pid_fd::open(pid_t pid, open_flags flags, error_code& ec) noexcept {
   ec.clear();
   if (pid <= 0 || (static_cast<unsigned>(flags) & ~3u) != 0) {
-    ec = make(berrc::invalid_argument);
+    ec = errno_code(EINVAL);
     return {};
   }
   const kernel_features& k = kernel_support();
   const bool thread = (flags & open_flags::thread) != open_flags::none;
   const bool nonblock = (flags & open_flags::nonblock) != open_flags::none;
   if (!k.pidfd_open || (thread && !k.thread_pidfd) || (nonblock && !k.nonblock)) {
-    ec = make(berrc::operation_not_supported);
+    ec = errno_code(EOPNOTSUPP);
     return {};
   }
   unsigned kflags = 0;
@@ -212,9 +212,9 @@ pid_fd pid_fd::open(pid_t pid, open_flags flags, error_code& ec) noexcept {
     // ENOENT (6.16+) and EINVAL (before) both mean a thread id that is not a process;
     // the flags and pid were checked above, so EINVAL can mean nothing else.
     if (is(e, berrc::no_such_file_or_directory) || is(e, berrc::invalid_argument))
-      e = make(berrc::no_such_process);
+      e = errno_code(ESRCH);
     else if (unsupported(e))
-      e = make(berrc::operation_not_supported);
+      e = errno_code(EOPNOTSUPP);
     ec = e;
     return {};
   }
@@ -242,7 +242,7 @@ pid_fd pid_fd::open_by_id(std::uint64_t id) {
 pid_fd pid_fd::open_by_id(std::uint64_t id, error_code& ec) noexcept {
   ec.clear();
   if (!kernel_support().file_handles) {
-    ec = make(berrc::operation_not_supported);
+    ec = errno_code(EOPNOTSUPP);
     return {};
   }
   // FD_PIDFS_ROOT (6.17) names the pidfs mount without a pidfd at hand; before it, any
@@ -258,7 +258,7 @@ pid_fd pid_fd::open_by_id(std::uint64_t id, error_code& ec) noexcept {
                               O_RDONLY | O_CLOEXEC, fd);
   }
   if (e) {
-    ec = unsupported(e) ? make(berrc::operation_not_supported) : normalise_gone(e);
+    ec = unsupported(e) ? errno_code(EOPNOTSUPP) : normalise_gone(e);
     return {};
   }
   return pid_fd(fd);
@@ -274,12 +274,12 @@ pid_fd pid_fd::dup() const {
 pid_fd pid_fd::dup(error_code& ec) const noexcept {
   ec.clear();
   if (fd_ < 0) {
-    ec = make(berrc::bad_file_descriptor);
+    ec = errno_code(EBADF);
     return {};
   }
   const int fd = PIDFD_FAULT("fcntl(F_DUPFD_CLOEXEC)", ::fcntl(fd_, F_DUPFD_CLOEXEC, 3));
   if (fd < 0) {
-    ec = sys::last_error();
+    ec = errno_code(errno);
     return {};
   }
   pid_fd p(fd, pid_);
@@ -311,15 +311,15 @@ void pid_fd::send_signal(int sig, signal_scope scope, error_code& ec) const noex
   }
   const kernel_features& k = kernel_support();
   if (!k.send_signal || (flags && !k.signal_scope)) {
-    ec = make(berrc::operation_not_supported);
+    ec = errno_code(EOPNOTSUPP);
     return;
   }
   if (fd_ < 0) {
-    ec = make(berrc::bad_file_descriptor);
+    ec = errno_code(EBADF);
     return;
   }
   error_code e = sys::pidfd_send_signal(fd_, sig, nullptr, flags);
-  if (unsupported(e)) e = make(berrc::operation_not_supported);
+  if (unsupported(e)) e = errno_code(EOPNOTSUPP);
   ec = e;
 }
 
@@ -332,11 +332,11 @@ void pid_fd::queue_signal(int sig, union sigval value) const {
 void pid_fd::queue_signal(int sig, union sigval value, error_code& ec) const noexcept {
   ec.clear();
   if (!kernel_support().send_signal) {
-    ec = make(berrc::operation_not_supported);
+    ec = errno_code(EOPNOTSUPP);
     return;
   }
   if (fd_ < 0) {
-    ec = make(berrc::bad_file_descriptor);
+    ec = errno_code(EBADF);
     return;
   }
   siginfo_t info{};
@@ -346,7 +346,7 @@ void pid_fd::queue_signal(int sig, union sigval value, error_code& ec) const noe
   info.si_uid = ::getuid();
   info.si_value = value;
   error_code e = sys::pidfd_send_signal(fd_, sig, &info, 0);
-  if (unsupported(e)) e = make(berrc::operation_not_supported);
+  if (unsupported(e)) e = errno_code(EOPNOTSUPP);
   ec = e;
 }
 
@@ -486,14 +486,14 @@ std::optional<exit_status> pid_fd::reap(bool blocking, error_code& ec) noexcept 
   ec.clear();
   if (auto s = cached_status()) return s;
   if (fd_ < 0) {
-    ec = make(berrc::bad_file_descriptor);
+    ec = errno_code(EBADF);
     return std::nullopt;
   }
   const kernel_features& k = kernel_support();
   // Without P_PIDFD (5.3), our still-unreaped child's pid cannot have been recycled.
   auto wait_child = [&](siginfo_t& si, int options, rusage* usage = nullptr) {
     if (k.waitid_pidfd) return sys::waitid_pidfd(fd_, si, options, usage);
-    if (pid_ <= 0) return make(berrc::no_child_process);
+    if (pid_ <= 0) return errno_code(ECHILD);
     return sys::waitid_pid(pid_, si, options, usage);
   };
   short revents = 0;
@@ -600,11 +600,11 @@ pid_t pid_fd::pid() const {
 pid_t pid_fd::pid(error_code& ec) const noexcept {
   ec.clear();
   if (fd_ < 0) {
-    ec = make(berrc::bad_file_descriptor);
+    ec = errno_code(EBADF);
     return 0;
   }
   if (pid_ > 0) return pid_;
-  ec = make(berrc::no_such_process);
+  ec = errno_code(ESRCH);
   return 0;
 }
 
@@ -619,7 +619,7 @@ process_info pid_fd::info(error_code& ec) const noexcept {
   ec.clear();
   process_info out{};
   if (fd_ < 0) {
-    ec = make(berrc::bad_file_descriptor);
+    ec = errno_code(EBADF);
     return out;
   }
   if (kernel_support().get_info) {
@@ -628,7 +628,7 @@ process_info pid_fd::info(error_code& ec) const noexcept {
     const error_code e = sys::pidfd_get_info(fd_, i);
     if (!e) {
       if (!(i.mask & detail::pidfd_info_pid)) {
-        ec = make(berrc::no_such_process);
+        ec = errno_code(ESRCH);
         return out;
       }
       return detail::decode_process_info(i);
@@ -644,7 +644,7 @@ process_info pid_fd::info(error_code& ec) const noexcept {
   if (error_code e = proc::read_process_info(dir.get(), out)) {
     // Reading a reaped process's files fails with ESRCH (or ENOENT for the files).
     ec = (is(e, berrc::no_such_file_or_directory) || is(e, berrc::no_such_process))
-             ? make(berrc::no_such_process)
+             ? errno_code(ESRCH)
              : e;
     return process_info{};
   }
@@ -673,17 +673,17 @@ std::uint64_t pid_fd::id() const {
 std::uint64_t pid_fd::id(error_code& ec) const noexcept {
   ec.clear();
   if (fd_ < 0) {
-    ec = make(berrc::bad_file_descriptor);
+    ec = errno_code(EBADF);
     return 0;
   }
   // Before pidfs every pidfd shares one anonymous inode: no identity to give.
   if (!kernel_support().pidfs) {
-    ec = make(berrc::operation_not_supported);
+    ec = errno_code(EOPNOTSUPP);
     return 0;
   }
   struct stat st {};
   if (PIDFD_FAULT("fstat", ::fstat(fd_, &st)) != 0) {
-    ec = sys::last_error();
+    ec = errno_code(errno);
     return 0;
   }
   return st.st_ino;
@@ -700,11 +700,11 @@ unique_fd pid_fd::get_namespace(namespace_type type, error_code& ec) const noexc
   ec.clear();
   const int index = static_cast<int>(type);
   if (index < 0 || index >= 10) {
-    ec = make(berrc::invalid_argument);
+    ec = errno_code(EINVAL);
     return {};
   }
   if (fd_ < 0) {
-    ec = make(berrc::bad_file_descriptor);
+    ec = errno_code(EBADF);
     return {};
   }
   if (kernel_support().namespaces) {
@@ -726,9 +726,9 @@ unique_fd pid_fd::get_namespace(namespace_type type, error_code& ec) const noexc
     error_code alive;
     send_signal(0, alive);
     if (alive || has_exited())
-      ec = make(berrc::no_such_process);
+      ec = errno_code(ESRCH);
     else
-      ec = is(e, berrc::no_such_file_or_directory) ? make(berrc::operation_not_supported) : e;
+      ec = is(e, berrc::no_such_file_or_directory) ? errno_code(EOPNOTSUPP) : e;
     return {};
   }
   return unique_fd(fd);
@@ -743,7 +743,7 @@ void pid_fd::set_namespace(int clone_new_flags) const {
 void pid_fd::set_namespace(int clone_new_flags, error_code& ec) const noexcept {
   ec.clear();
   if (fd_ < 0) {
-    ec = make(berrc::bad_file_descriptor);
+    ec = errno_code(EBADF);
     return;
   }
   ec = normalise_gone(sys::setns(fd_, clone_new_flags));
@@ -759,16 +759,16 @@ unique_fd pid_fd::get_remote_fd(int target_fd) const {
 unique_fd pid_fd::get_remote_fd(int target_fd, error_code& ec) const noexcept {
   ec.clear();
   if (!kernel_support().getfd) {
-    ec = make(berrc::operation_not_supported);
+    ec = errno_code(EOPNOTSUPP);
     return {};
   }
   if (fd_ < 0) {
-    ec = make(berrc::bad_file_descriptor);
+    ec = errno_code(EBADF);
     return {};
   }
   int fd = -1;
   if (error_code e = sys::pidfd_getfd(fd_, target_fd, fd)) {
-    ec = unsupported(e) ? make(berrc::operation_not_supported) : normalise_gone(e);
+    ec = unsupported(e) ? errno_code(EOPNOTSUPP) : normalise_gone(e);
     return {};
   }
   return unique_fd(fd);
@@ -783,15 +783,15 @@ void pid_fd::release_memory() const {
 void pid_fd::release_memory(error_code& ec) const noexcept {
   ec.clear();
   if (!kernel_support().mrelease) {
-    ec = make(berrc::operation_not_supported);
+    ec = errno_code(EOPNOTSUPP);
     return;
   }
   if (fd_ < 0) {
-    ec = make(berrc::bad_file_descriptor);
+    ec = errno_code(EBADF);
     return;
   }
   error_code e = sys::process_mrelease(fd_);
-  ec = unsupported(e) ? make(berrc::operation_not_supported) : e;
+  ec = unsupported(e) ? errno_code(EOPNOTSUPP) : e;
 }
 
 // ----- memory advice -------------------------------------------------------------------
@@ -809,7 +809,7 @@ std::size_t pid_fd::madvise(std::span<const iovec> ranges, int advice,
   if (ec) return 0;
   std::size_t advised = 0;
   if (error_code e = sys::process_madvise(fd_, ranges.data(), ranges.size(), advice, advised)) {
-    ec = is(e, berrc::function_not_supported) ? make(berrc::operation_not_supported)
+    ec = is(e, berrc::function_not_supported) ? errno_code(EOPNOTSUPP)
                                               : normalise_gone(e);
     return 0;
   }
@@ -823,7 +823,7 @@ namespace {
 // Maps what the xattr calls answer: EOPNOTSUPP (no pidfs xattrs, or a namespace other
 // than trusted.*) to operation_not_supported; the rest (ENODATA, EPERM, ERANGE, ...) as is.
 error_code xattr_error(const error_code& e) noexcept {
-  return unsupported(e) ? make(berrc::operation_not_supported) : e;
+  return unsupported(e) ? errno_code(EOPNOTSUPP) : e;
 }
 
 // The names of fd's attributes (flistxattr gives them NUL-terminated, one after another),
@@ -883,13 +883,13 @@ std::string pid_fd::get_xattr(const std::string& name, error_code& ec) const noe
       // pidfs answers a read with an empty value, rather than ENODATA, while the process
       // has no attributes at all (6.18): an empty value counts only if the name is listed.
       if (len == 0 && !xattr_listed(fd_, name)) {
-        ec = make(berrc::no_message_available);
+        ec = errno_code(ENODATA);
         return {};
       }
       return value;
     }
   } catch (const std::bad_alloc&) {
-    ec = make(berrc::not_enough_memory);
+    ec = errno_code(ENOMEM);
     return {};
   }
 }
@@ -922,7 +922,7 @@ std::vector<std::string> pid_fd::list_xattrs(error_code& ec) const noexcept {
     ec = read_xattr_names(fd_, names);
     return names;
   } catch (const std::bad_alloc&) {
-    ec = make(berrc::not_enough_memory);
+    ec = errno_code(ENOMEM);
     return {};
   }
 }
@@ -955,7 +955,7 @@ std::string pid_fd::cgroup_path(error_code& ec) const noexcept {
   if (error_code e = proc::read_cgroup_path(dir.get(), path)) {
     // A process reaped since proc_dir() verified it: its files read ESRCH (or vanish).
     ec = (is(e, berrc::no_such_file_or_directory) || is(e, berrc::no_such_process))
-             ? make(berrc::no_such_process)
+             ? errno_code(ESRCH)
              : e;
     return {};
   }
@@ -977,8 +977,8 @@ unique_fd pid_fd::proc_dir(error_code& ec) const noexcept {
   (void)std::snprintf(path, sizeof path, "/proc/%d", static_cast<int>(p));
   unique_fd dir(PIDFD_FAULT("open(/proc/PID)", ::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)));
   if (!dir) {
-    const error_code e = sys::last_error();
-    ec = is(e, berrc::no_such_file_or_directory) ? make(berrc::no_such_process) : e;
+    const error_code e = errno_code(errno);
+    ec = is(e, berrc::no_such_file_or_directory) ? errno_code(ESRCH) : e;
     return {};
   }
   // Opened while the process was still unreaped, so the pid was still its own.
@@ -990,7 +990,7 @@ unique_fd pid_fd::proc_dir(error_code& ec) const noexcept {
 pid_t pid_fd::proc_access_begin(error_code& ec) const noexcept {
   ec.clear();
   if (fd_ < 0) {
-    ec = make(berrc::bad_file_descriptor);
+    ec = errno_code(EBADF);
     return 0;
   }
   // /proc names the process by its pid in the pid namespace of that procfs mount, which
@@ -999,7 +999,7 @@ pid_t pid_fd::proc_access_begin(error_code& ec) const noexcept {
   pid_t p = 0;
   if (proc::fdinfo_pid(fd_, p)) p = pid_;
   if (p <= 0) {
-    ec = make(berrc::no_such_process);
+    ec = errno_code(ESRCH);
     return 0;
   }
   proc_access_end(ec);
@@ -1023,7 +1023,7 @@ void pid_fd::proc_access_end(error_code& ec) const noexcept {
     return;
   }
   pid_t now = 0;
-  if (proc::fdinfo_pid(fd_, now) || now <= 0) ec = make(berrc::no_such_process);
+  if (proc::fdinfo_pid(fd_, now) || now <= 0) ec = errno_code(ESRCH);
 }
 
 }  // namespace pidfd
