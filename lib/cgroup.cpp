@@ -342,85 +342,112 @@ run_cgroup::~run_cgroup() {
   (void)remove();  // EBUSY while members are still dying: the cgroup stays (see header)
 }
 
+namespace {
+
+// Where a run's cgroup is made: the directory, and the cgroup path that /proc/<pid>/cgroup
+// gives for it ("" for the root), when known.
+struct cgroup_parent {
+  std::filesystem::path dir;
+  std::string cgroup;
+  bool mapped = true;  // false: cgroup is unknown
+};
+
+// A parent directory given by the caller, mapped to a cgroup path through the cgroup2
+// mount that holds it (for cgroup_path()); only the mount point matters here, not our own
+// cgroup. A directory that cannot be mapped is still used, unmapped.
+cgroup_parent given_parent(const std::filesystem::path& dir) {
+  cgroup_parent p{dir, {}, false};
+  std::string text;
+  std::error_code canonical_ec;
+  const std::filesystem::path canonical = std::filesystem::weakly_canonical(dir, canonical_ec);
+  if (canonical_ec || read_file(AT_FDCWD, "/proc/self/mountinfo", text)) return p;
+  const auto m = choose_cgroup2_mount(text, "/");
+  if (!m) return p;
+  const std::filesystem::path rel = canonical.lexically_relative(m->mount_point);
+  if (rel.empty() || *rel.begin() == "..") return p;
+  p.mapped = true;
+  p.cgroup = m->root == "/" ? std::string() : m->root;
+  if (rel != ".") {
+    p.cgroup += '/';
+    p.cgroup += rel.string();
+  }
+  return p;
+}
+
+// Our own cgroup v2, as the parent.
+cgroup_parent own_parent(error_code& ec) {
+  cgroup_parent p;
+  p.dir = own_cgroup_directory(ec);
+  if (ec) return p;
+  std::string text;
+  if ((ec = read_file(AT_FDCWD, "/proc/self/cgroup", text))) return p;
+  p.cgroup = unified_cgroup_path(text).value_or("");
+  if (p.cgroup == "/") p.cgroup.clear();
+  return p;
+}
+
+// Opens a directory that must be on a cgroup2 file system.
+unique_fd open_cgroup2_directory(const std::filesystem::path& dir, error_code& ec) noexcept {
+  unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) {
+    ec = creation_error(errno_code(errno));
+    return {};
+  }
+  struct statfs fs {};
+  if (::fstatfs(fd.get(), &fs) != 0) {
+    ec = errno_code(errno);
+    return {};
+  }
+  if (static_cast<long>(fs.f_type) != cgroup2_magic) {
+    ec = errno_code(EINVAL);
+    return {};
+  }
+  return fd;
+}
+
+// Makes a new cgroup under parent_fd, with a fresh random name, and opens it.
+unique_fd make_child_cgroup(int parent_fd, char (&name)[64], error_code& ec) noexcept {
+  for (int attempt = 0;; ++attempt) {
+    make_name(name);
+    ec = sys::mkdir_at(parent_fd, name, 0755);
+    if (!ec) break;
+    if (ec != berrc::file_exists || attempt == 16) {
+      ec = creation_error(ec);
+      return {};
+    }
+  }
+  unique_fd dir(::openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) {
+    ec = errno_code(errno);
+    (void)sys::rmdir_at(parent_fd, name);
+    return {};
+  }
+  // cgroup.kill came with 5.14, CLONE_INTO_CGROUP with 5.7: a kernel with the first has
+  // both. Without it no run could be ended for certain: refuse rather than downgrade.
+  if (::faccessat(dir.get(), "cgroup.kill", F_OK, AT_SYMLINK_NOFOLLOW) != 0) {
+    ec = errno == ENOENT ? errno_code(EOPNOTSUPP) : errno_code(errno);
+    dir.reset();
+    (void)sys::rmdir_at(parent_fd, name);
+    return {};
+  }
+  return dir;
+}
+
+}  // namespace
+
 run_cgroup run_cgroup::create(const std::optional<std::filesystem::path>& parent,
                               error_code& ec) noexcept {
+  ec.clear();
   try {
-    std::filesystem::path parent_dir;
-    std::string parent_cgroup;  // as /proc/<pid>/cgroup names it, "" for the root
-    bool mapped = true;         // false: parent_cgroup is unknown
-    if (parent) {
-      parent_dir = *parent;
-      // Map the directory to a cgroup path through the cgroup2 mount that holds it, for
-      // cgroup_path(); only the mount point matters here, not our own cgroup.
-      mapped = false;
-      std::string text;
-      std::error_code canonical_ec;
-      const std::filesystem::path canonical =
-          std::filesystem::weakly_canonical(parent_dir, canonical_ec);
-      if (!canonical_ec && !read_file(AT_FDCWD, "/proc/self/mountinfo", text)) {
-        if (auto m = choose_cgroup2_mount(text, "/")) {
-          const std::filesystem::path rel = canonical.lexically_relative(m->mount_point);
-          if (!rel.empty() && *rel.begin() != "..") {
-            mapped = true;
-            parent_cgroup = m->root == "/" ? std::string() : m->root;
-            if (rel != ".") {
-              parent_cgroup += '/';
-              parent_cgroup += rel.string();
-            }
-          }
-        }
-      }
-    } else {
-      parent_dir = own_cgroup_directory(ec);
-      if (ec) return {};
-      std::string text;
-      if ((ec = read_file(AT_FDCWD, "/proc/self/cgroup", text))) return {};
-      parent_cgroup = unified_cgroup_path(text).value_or("");
-      if (parent_cgroup == "/") parent_cgroup.clear();
-    }
-
-    unique_fd parent_fd(::open(parent_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!parent_fd) {
-      ec = creation_error(errno_code(errno));
-      return {};
-    }
-    struct statfs fs {};
-    if (::fstatfs(parent_fd.get(), &fs) != 0) {
-      ec = errno_code(errno);
-      return {};
-    }
-    if (static_cast<long>(fs.f_type) != cgroup2_magic) {
-      ec = errno_code(EINVAL);
-      return {};
-    }
-
+    const cgroup_parent p = parent ? given_parent(*parent) : own_parent(ec);
+    if (ec) return {};
+    const unique_fd parent_fd = open_cgroup2_directory(p.dir, ec);
+    if (ec) return {};
     char name[64];
-    for (int attempt = 0;; ++attempt) {
-      make_name(name);
-      ec = sys::mkdir_at(parent_fd.get(), name, 0755);
-      if (!ec) break;
-      if (ec != berrc::file_exists || attempt == 16) {
-        ec = creation_error(ec);
-        return {};
-      }
-    }
-    unique_fd dir(::openat(parent_fd.get(), name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!dir) {
-      ec = errno_code(errno);
-      (void)sys::rmdir_at(parent_fd.get(), name);
-      return {};
-    }
-    // cgroup.kill came with 5.14, CLONE_INTO_CGROUP with 5.7: a kernel with the first has
-    // both. Without it no run could be ended for certain: refuse rather than downgrade.
-    if (::faccessat(dir.get(), "cgroup.kill", F_OK, AT_SYMLINK_NOFOLLOW) != 0) {
-      ec = errno == ENOENT ? errno_code(EOPNOTSUPP) : errno_code(errno);
-      dir.reset();
-      (void)sys::rmdir_at(parent_fd.get(), name);
-      return {};
-    }
-    ec.clear();
-    return run_cgroup(std::move(dir), parent_dir / name,
-                      mapped ? parent_cgroup + "/" + name : std::string());
+    unique_fd dir = make_child_cgroup(parent_fd.get(), name, ec);
+    if (ec) return {};
+    return run_cgroup(std::move(dir), p.dir / name,
+                      p.mapped ? p.cgroup + "/" + name : std::string());
   } catch (const std::bad_alloc&) {
     ec = errno_code(ENOMEM);
     return {};

@@ -156,15 +156,120 @@ std::optional<resource_usage> pid_fd::usage() const noexcept {
   }
 }
 
-// The one place that reaps. Non-blocking, it makes one attempt holding the right to reap
-// (begin_reap(): one caller at a time):
+namespace {
+
+// waitid() on our child: through the pidfd, or by its pid without P_PIDFD (5.3), when our
+// still-unreaped child's pid cannot have been recycled.
+error_code wait_child(int fd, pid_t pid, siginfo_t& si, int options,
+                      rusage* usage = nullptr) noexcept {
+  if (kernel_support().waitid_pidfd) return sys::waitid_pidfd(fd, si, options, usage);
+  if (pid <= 0) return errno_code(ECHILD);
+  return sys::waitid_pid(pid, si, options, usage);
+}
+
+// Blocks until our child has exited, without reaping it (waitid(WNOWAIT)), so that the
+// right to reap is never held while blocked. No error either when it has exited or when
+// it is not our child (ECHILD: the caller finds out how it ended another way).
+error_code wait_until_child_exits(int fd, pid_t pid) noexcept {
+  int step_us = 100;
+  short revents = 0;
+  for (;;) {
+    siginfo_t si;
+    const error_code e = wait_child(fd, pid, si, WEXITED | WNOWAIT);
+    if (!e && si.si_pid != 0) return {};           // exited; the caller reaps it
+    if (is(e, berrc::no_child_process)) return {};  // not ours
+    if (e && !is(e, berrc::resource_unavailable_try_again)) return e;
+    // O_NONBLOCK pidfd and still running: sleep in poll until it is readable. If it is
+    // readable already but not reapable (ptrace), back off instead of spinning.
+    if (sys::poll_one(fd, POLLIN, -1, revents)) continue;
+    if (!e) {
+      backoff(step_us);
+    } else {
+      siginfo_t again;
+      const error_code e2 = wait_child(fd, pid, again, WEXITED | WNOWAIT | WNOHANG);
+      if (!e2 && again.si_pid == 0) backoff(step_us);
+    }
+  }
+}
+
+// The status of a process that is not our child, or of a thread, without blocking:
+// nullopt without an error while it has not ended (or, with PIDFD_INFO_EXIT, until it has
+// been reaped); errc::status_unavailable once it has ended and its status cannot be known.
+std::optional<exit_status> non_child_status(int fd, bool thread, error_code& ec) noexcept {
+  short revents = 0;
+  if (error_code pe = sys::poll_one(fd, POLLIN, 0, revents)) {
+    ec = pe;
+    return std::nullopt;
+  }
+  const bool exited = (revents & (POLLIN | POLLHUP)) != 0;
+  const bool reaped = (revents & POLLHUP) != 0;
+  if (exited && (thread || !kernel_support().info_exit)) {
+    ec = make_error_code(errc::status_unavailable);
+    return std::nullopt;
+  }
+  if (!reaped) return std::nullopt;
+  detail::pidfd_info info{};
+  info.mask = detail::pidfd_info_exit;
+  const error_code ie = sys::pidfd_get_info(fd, info);
+  if (!ie && (info.mask & detail::pidfd_info_exit))
+    return exit_status::from_wait_status(info.exit_code);
+  ec = make_error_code(errc::status_unavailable);
+  return std::nullopt;
+}
+
+// Blocks until a process that is not our child, or a thread, has changed as
+// non_child_status() looks for. With PIDFD_INFO_EXIT, waits for the reap: HUP is reported
+// even when not requested, so events = 0 waits for nothing else. Otherwise (a thread, or a
+// kernel without it, which may not report HUP at all) waits for the exit.
+error_code wait_for_non_child(int fd, bool thread) noexcept {
+  const short events = (thread || !kernel_support().info_exit) ? POLLIN : 0;
+  short revents = 0;
+  return sys::poll_one(fd, events, -1, revents);
+}
+
+// What one attempt to reap found.
+struct reap_attempt {
+  std::optional<exit_status> status;    // the process has ended with this status
+  std::optional<resource_usage> usage;  // with the status, when we reaped our child
+  bool child_running = false;           // our child, not reapable yet
+};
+
+// One attempt to reap, made while holding the right to reap:
 //  - our child: waitid(P_PIDFD, WEXITED | WNOHANG) reaps it;
-//  - ECHILD (not our child, reaped by someone else, or SIGCHLD ignored): once the pidfd
-//    reports HUP (the reap) the status comes from PIDFD_INFO_EXIT; without that feature
-//    an exited process gives errc::status_unavailable;
-//  - a thread pidfd: status_unavailable once the thread has exited.
-// Blocking, it first waits without reaping (so the right to reap is never held while blocked):
-// waitid(WEXITED | WNOWAIT) for a child, poll() for HUP or POLLIN otherwise.
+//  - ECHILD (not our child, reaped by someone else, or SIGCHLD ignored), or a thread
+//    pidfd: non_child_status().
+reap_attempt try_reap(int fd, pid_t pid, bool thread, error_code& ec) noexcept {
+  reap_attempt a;
+  if (!thread) {
+    siginfo_t si;
+    rusage ru{};
+    const error_code e = wait_child(fd, pid, si, WEXITED | WNOHANG, &ru);
+    if (!e) {
+      if (si.si_pid == 0) {
+        a.child_running = true;
+      } else {
+        a.status = exit_status::from_siginfo(si);
+        // ru_maxrss is in KiB.
+        a.usage = resource_usage{to_us(ru.ru_utime), to_us(ru.ru_stime),
+                                 static_cast<std::uint64_t>(ru.ru_maxrss) * 1024};
+      }
+      return a;
+    }
+    if (!is(e, berrc::no_child_process)) {
+      ec = e;
+      return a;
+    }
+  }
+  a.status = non_child_status(fd, thread, ec);
+  return a;
+}
+
+}  // namespace
+
+// The one place that reaps. Non-blocking, it makes one attempt (try_reap()) holding the
+// right to reap (begin_reap(): one caller at a time). Blocking, it first waits for our
+// child to exit without reaping it, then attempts until one finds the status, waiting for
+// a process that is not our child between attempts.
 std::optional<exit_status> pid_fd::reap(bool blocking, error_code& ec) noexcept {
   ec.clear();
   if (auto s = cached_status()) return s;
@@ -172,38 +277,10 @@ std::optional<exit_status> pid_fd::reap(bool blocking, error_code& ec) noexcept 
     ec = errno_code(EBADF);
     return std::nullopt;
   }
-  const kernel_features& k = kernel_support();
-  // Without P_PIDFD (5.3), our still-unreaped child's pid cannot have been recycled.
-  auto wait_child = [&](siginfo_t& si, int options, rusage* usage = nullptr) {
-    if (k.waitid_pidfd) return sys::waitid_pidfd(fd_, si, options, usage);
-    if (pid_ <= 0) return errno_code(ECHILD);
-    return sys::waitid_pid(pid_, si, options, usage);
-  };
-  short revents = 0;
-
   if (blocking && !thread_) {
-    int step_us = 100;
-    for (;;) {
-      siginfo_t si;
-      const error_code e = wait_child(si, WEXITED | WNOWAIT);
-      if (!e && si.si_pid != 0) break;  // exited; reap it below
-      if (is(e, berrc::no_child_process)) break;  // not ours: handled below
-      if (e && !is(e, berrc::resource_unavailable_try_again)) {
-        ec = e;
-        return std::nullopt;
-      }
-      // O_NONBLOCK pidfd and still running: sleep in poll until it is readable. If it is
-      // readable already but not reapable (ptrace), back off instead of spinning.
-      if (sys::poll_one(fd_, POLLIN, -1, revents)) continue;
-      if (!e) backoff(step_us);
-      else {
-        siginfo_t again;
-        const error_code e2 = wait_child(again, WEXITED | WNOWAIT | WNOHANG);
-        if (!e2 && again.si_pid == 0) backoff(step_us);
-      }
-    }
+    ec = wait_until_child_exits(fd_, pid_);
+    if (ec) return std::nullopt;
   }
-
   for (;;) {
     {
       if (!begin_reap()) return cached_status();  // another caller found the status
@@ -213,61 +290,18 @@ std::optional<exit_status> pid_fd::reap(bool blocking, error_code& ec) noexcept 
         int found = no_status;
         ~reap_right() { self.end_reap(found); }
       } right{*this};
-      error_code e;
-      if (!thread_) {
-        siginfo_t si;
-        rusage ru{};
-        e = wait_child(si, WEXITED | WNOHANG, &ru);
-        if (!e) {
-          if (si.si_pid == 0) {
-            if (!blocking) return std::nullopt;
-            continue;  // another waiter is between its WNOWAIT and its reap; retry
-          }
-          const exit_status s = exit_status::from_siginfo(si);
-          // ru_maxrss is in KiB.
-          record_usage({to_us(ru.ru_utime), to_us(ru.ru_stime),
-                        static_cast<std::uint64_t>(ru.ru_maxrss) * 1024});
-          right.found = s.native();
-          return s;
-        }
-        if (!is(e, berrc::no_child_process)) {
-          ec = e;
-          return std::nullopt;
-        }
+      const reap_attempt a = try_reap(fd_, pid_, thread_, ec);
+      if (a.status) {
+        if (a.usage) record_usage(*a.usage);
+        right.found = a.status->native();
+        return a.status;
       }
-      // Not our child (or a thread): has it exited, and has it been reaped?
-      if (error_code pe = sys::poll_one(fd_, POLLIN, 0, revents)) {
-        ec = pe;
-        return std::nullopt;
-      }
-      const bool exited = (revents & (POLLIN | POLLHUP)) != 0;
-      const bool reaped = (revents & POLLHUP) != 0;
-      if (exited && (thread_ || !k.info_exit)) {
-        ec = make_error_code(errc::status_unavailable);
-        return std::nullopt;
-      }
-      if (reaped) {
-        detail::pidfd_info info{};
-        info.mask = detail::pidfd_info_exit;
-        const error_code ie = sys::pidfd_get_info(fd_, info);
-        if (!ie && (info.mask & detail::pidfd_info_exit)) {
-          const exit_status s = exit_status::from_wait_status(info.exit_code);
-          right.found = s.native();
-          return s;
-        }
-        ec = make_error_code(errc::status_unavailable);
-        return std::nullopt;
-      }
-      if (!blocking) return std::nullopt;
+      if (ec || !blocking) return std::nullopt;
+      // Our child: another waiter is between its WNOWAIT and its reap; retry.
+      if (a.child_running) continue;
     }
-    // Blocking, not our child. With PIDFD_INFO_EXIT, wait for the reap: HUP is reported
-    // even when not requested, so events = 0 waits for nothing else. Otherwise (a thread,
-    // or a kernel without it, which may not report HUP at all) wait for the exit.
-    const short events = (thread_ || !k.info_exit) ? POLLIN : 0;
-    if (error_code pe = sys::poll_one(fd_, events, -1, revents)) {
-      ec = pe;
-      return std::nullopt;
-    }
+    ec = wait_for_non_child(fd_, thread_);
+    if (ec) return std::nullopt;
   }
 }
 
