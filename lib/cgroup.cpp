@@ -23,10 +23,7 @@
 namespace pidfd::detail {
 namespace {
 
-namespace bse = boost::system::errc;
-
-// Every error is an errno, in system_category() like the kernel's own.
-error_code os_error(int e) noexcept { return error_code(e, boost::system::system_category()); }
+namespace berrc = boost::system::errc;
 
 // CGROUP2_SUPER_MAGIC from <linux/magic.h>.
 constexpr long cgroup2_magic = 0x63677270;
@@ -38,33 +35,33 @@ constexpr std::size_t max_file_size = std::size_t{64} << 20;
 // The whole of a (small, pseudo-) file, read through a directory descriptor.
 error_code read_file(int dirfd, const char* name, std::string& out) noexcept {
   unique_fd fd(::openat(dirfd, name, O_RDONLY | O_CLOEXEC));
-  if (!fd) return sys::last_error();
+  if (!fd) return errno_code(errno);
   try {
     out.clear();
     char buf[4096];
     for (;;) {
       const ssize_t n = ::read(fd.get(), buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return sys::last_error();
+      if (n < 0) return errno_code(errno);
       if (n == 0) return {};
       if (out.size() + static_cast<std::size_t>(n) > max_file_size)
-        return os_error(EFBIG);
+        return errno_code(EFBIG);
       out.append(buf, static_cast<std::size_t>(n));
     }
   } catch (const std::bad_alloc&) {
-    return os_error(ENOMEM);
+    return errno_code(ENOMEM);
   }
 }
 
 // Writes `text` to a cgroup control file in one write(), as the kernel expects.
 error_code write_file(int dirfd, const char* name, std::string_view text) noexcept {
   unique_fd fd(::openat(dirfd, name, O_WRONLY | O_CLOEXEC));
-  if (!fd) return sys::last_error();
+  if (!fd) return errno_code(errno);
   ssize_t n;
   do n = ::write(fd.get(), text.data(), text.size());
   while (n < 0 && errno == EINTR);
-  if (n < 0) return sys::last_error();
-  if (static_cast<std::size_t>(n) != text.size()) return os_error(EIO);
+  if (n < 0) return errno_code(errno);
+  if (static_cast<std::size_t>(n) != text.size()) return errno_code(EIO);
   return {};
 }
 
@@ -144,12 +141,12 @@ template <class F>
 error_code for_each_cgroup(int dirfd, F& f, int depth = 0) noexcept {
   // The kernel limits the depth of the hierarchy (cgroup.max.depth) but not to anything
   // small by default: stop at a depth no real run reaches, so the recursion is bounded.
-  if (depth > 64) return os_error(ELOOP);
+  if (depth > 64) return errno_code(ELOOP);
   const int listing = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (listing < 0) return sys::last_error();
+  if (listing < 0) return errno_code(errno);
   DIR* d = ::fdopendir(listing);
   if (!d) {
-    const error_code ec = sys::last_error();
+    const error_code ec = errno_code(errno);
     ::close(listing);
     return ec;
   }
@@ -158,7 +155,7 @@ error_code for_each_cgroup(int dirfd, F& f, int depth = 0) noexcept {
     errno = 0;
     const dirent* e = ::readdir(d);
     if (!e) {
-      if (errno != 0) result = sys::last_error();
+      if (errno != 0) result = errno_code(errno);
       break;
     }
     if (e->d_type != DT_DIR || std::strcmp(e->d_name, ".") == 0 ||
@@ -167,7 +164,7 @@ error_code for_each_cgroup(int dirfd, F& f, int depth = 0) noexcept {
     unique_fd child(::openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!child) {
       if (errno == ENOENT) continue;
-      result = sys::last_error();
+      result = errno_code(errno);
       break;
     }
     if (error_code ec = for_each_cgroup(child.get(), f, depth + 1)) {
@@ -191,7 +188,7 @@ error_code collect_members(int dirfd, std::vector<pid_t>& pids) noexcept {
     auto add = [&](int, const char*, int fd) -> error_code {
       if (error_code ec = read_file(fd, "cgroup.procs", text)) {
         // A cgroup below that was removed while we listed it has no members.
-        return ec == bse::no_such_file_or_directory || ec == bse::no_such_device
+        return ec == berrc::no_such_file_or_directory || ec == berrc::no_such_device
                    ? error_code() : ec;
       }
       parse_pids(text, pids);
@@ -203,7 +200,7 @@ error_code collect_members(int dirfd, std::vector<pid_t>& pids) noexcept {
     pids.erase(std::unique(pids.begin(), pids.end()), pids.end());
     return {};
   } catch (const std::bad_alloc&) {
-    return os_error(ENOMEM);
+    return errno_code(ENOMEM);
   }
 }
 
@@ -228,9 +225,9 @@ void make_name(char (&name)[64]) noexcept {
 
 // The errors of creating the cgroup, as the caller should see them.
 error_code creation_error(const error_code& ec) noexcept {
-  if (ec == bse::permission_denied || ec == bse::operation_not_permitted)
-    return os_error(EACCES);
-  if (ec == bse::read_only_file_system) return os_error(EOPNOTSUPP);
+  if (ec == berrc::permission_denied || ec == berrc::operation_not_permitted)
+    return errno_code(EACCES);
+  if (ec == berrc::read_only_file_system) return errno_code(EOPNOTSUPP);
   return ec;
 }
 
@@ -288,13 +285,13 @@ std::filesystem::path own_cgroup_directory(error_code& ec) noexcept {
     if ((ec = read_file(AT_FDCWD, "/proc/self/cgroup", text))) return {};
     const std::optional<std::string> own = unified_cgroup_path(text);
     if (!own || own->empty() || own->front() != '/') {
-      ec = os_error(EOPNOTSUPP);
+      ec = errno_code(EOPNOTSUPP);
       return {};
     }
     if ((ec = read_file(AT_FDCWD, "/proc/self/mountinfo", text))) return {};
     const std::optional<cgroup2_mount> m = choose_cgroup2_mount(text, *own);
     if (!m) {
-      ec = os_error(EOPNOTSUPP);
+      ec = errno_code(EOPNOTSUPP);
       return {};
     }
     // The part of our path below the mount's root.
@@ -304,7 +301,7 @@ std::filesystem::path own_cgroup_directory(error_code& ec) noexcept {
     ec.clear();
     return rel.empty() ? m->mount_point : m->mount_point / rel;
   } catch (const std::bad_alloc&) {
-    ec = os_error(ENOMEM);
+    ec = errno_code(ENOMEM);
     return {};
   }
 }
@@ -345,99 +342,126 @@ run_cgroup::~run_cgroup() {
   (void)remove();  // EBUSY while members are still dying: the cgroup stays (see header)
 }
 
+namespace {
+
+// Where a run's cgroup is made: the directory, and the cgroup path that /proc/<pid>/cgroup
+// gives for it ("" for the root), when known.
+struct cgroup_parent {
+  std::filesystem::path dir;
+  std::string cgroup;
+  bool mapped = true;  // false: cgroup is unknown
+};
+
+// A parent directory given by the caller, mapped to a cgroup path through the cgroup2
+// mount that holds it (for cgroup_path()); only the mount point matters here, not our own
+// cgroup. A directory that cannot be mapped is still used, unmapped.
+cgroup_parent given_parent(const std::filesystem::path& dir) {
+  cgroup_parent p{dir, {}, false};
+  std::string text;
+  std::error_code canonical_ec;
+  const std::filesystem::path canonical = std::filesystem::weakly_canonical(dir, canonical_ec);
+  if (canonical_ec || read_file(AT_FDCWD, "/proc/self/mountinfo", text)) return p;
+  const auto m = choose_cgroup2_mount(text, "/");
+  if (!m) return p;
+  const std::filesystem::path rel = canonical.lexically_relative(m->mount_point);
+  if (rel.empty() || *rel.begin() == "..") return p;
+  p.mapped = true;
+  p.cgroup = m->root == "/" ? std::string() : m->root;
+  if (rel != ".") {
+    p.cgroup += '/';
+    p.cgroup += rel.string();
+  }
+  return p;
+}
+
+// Our own cgroup v2, as the parent.
+cgroup_parent own_parent(error_code& ec) {
+  cgroup_parent p;
+  p.dir = own_cgroup_directory(ec);
+  if (ec) return p;
+  std::string text;
+  if ((ec = read_file(AT_FDCWD, "/proc/self/cgroup", text))) return p;
+  p.cgroup = unified_cgroup_path(text).value_or("");
+  if (p.cgroup == "/") p.cgroup.clear();
+  return p;
+}
+
+// Opens a directory that must be on a cgroup2 file system.
+unique_fd open_cgroup2_directory(const std::filesystem::path& dir, error_code& ec) noexcept {
+  unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) {
+    ec = creation_error(errno_code(errno));
+    return {};
+  }
+  struct statfs fs {};
+  if (::fstatfs(fd.get(), &fs) != 0) {
+    ec = errno_code(errno);
+    return {};
+  }
+  if (static_cast<long>(fs.f_type) != cgroup2_magic) {
+    ec = errno_code(EINVAL);
+    return {};
+  }
+  return fd;
+}
+
+// Makes a new cgroup under parent_fd, with a fresh random name, and opens it.
+unique_fd make_child_cgroup(int parent_fd, char (&name)[64], error_code& ec) noexcept {
+  for (int attempt = 0;; ++attempt) {
+    make_name(name);
+    ec = sys::mkdir_at(parent_fd, name, 0755);
+    if (!ec) break;
+    if (ec != berrc::file_exists || attempt == 16) {
+      ec = creation_error(ec);
+      return {};
+    }
+  }
+  unique_fd dir(::openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) {
+    ec = errno_code(errno);
+    (void)sys::rmdir_at(parent_fd, name);
+    return {};
+  }
+  // cgroup.kill came with 5.14, CLONE_INTO_CGROUP with 5.7: a kernel with the first has
+  // both. Without it no run could be ended for certain: refuse rather than downgrade.
+  if (::faccessat(dir.get(), "cgroup.kill", F_OK, AT_SYMLINK_NOFOLLOW) != 0) {
+    ec = errno == ENOENT ? errno_code(EOPNOTSUPP) : errno_code(errno);
+    dir.reset();
+    (void)sys::rmdir_at(parent_fd, name);
+    return {};
+  }
+  return dir;
+}
+
+}  // namespace
+
 run_cgroup run_cgroup::create(const std::optional<std::filesystem::path>& parent,
                               error_code& ec) noexcept {
+  ec.clear();
   try {
-    std::filesystem::path parent_dir;
-    std::string parent_cgroup;  // as /proc/<pid>/cgroup names it, "" for the root
-    bool mapped = true;         // false: parent_cgroup is unknown
-    if (parent) {
-      parent_dir = *parent;
-      // Map the directory to a cgroup path through the cgroup2 mount that holds it, for
-      // cgroup_path(); only the mount point matters here, not our own cgroup.
-      mapped = false;
-      std::string text;
-      std::error_code canonical_ec;
-      const std::filesystem::path canonical =
-          std::filesystem::weakly_canonical(parent_dir, canonical_ec);
-      if (!canonical_ec && !read_file(AT_FDCWD, "/proc/self/mountinfo", text)) {
-        if (auto m = choose_cgroup2_mount(text, "/")) {
-          const std::filesystem::path rel = canonical.lexically_relative(m->mount_point);
-          if (!rel.empty() && *rel.begin() != "..") {
-            mapped = true;
-            parent_cgroup = m->root == "/" ? std::string() : m->root;
-            if (rel != ".") {
-              parent_cgroup += '/';
-              parent_cgroup += rel.string();
-            }
-          }
-        }
-      }
-    } else {
-      parent_dir = own_cgroup_directory(ec);
-      if (ec) return {};
-      std::string text;
-      if ((ec = read_file(AT_FDCWD, "/proc/self/cgroup", text))) return {};
-      parent_cgroup = unified_cgroup_path(text).value_or("");
-      if (parent_cgroup == "/") parent_cgroup.clear();
-    }
-
-    unique_fd parent_fd(::open(parent_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!parent_fd) {
-      ec = creation_error(sys::last_error());
-      return {};
-    }
-    struct statfs fs {};
-    if (::fstatfs(parent_fd.get(), &fs) != 0) {
-      ec = sys::last_error();
-      return {};
-    }
-    if (static_cast<long>(fs.f_type) != cgroup2_magic) {
-      ec = os_error(EINVAL);
-      return {};
-    }
-
+    const cgroup_parent p = parent ? given_parent(*parent) : own_parent(ec);
+    if (ec) return {};
+    const unique_fd parent_fd = open_cgroup2_directory(p.dir, ec);
+    if (ec) return {};
     char name[64];
-    for (int attempt = 0;; ++attempt) {
-      make_name(name);
-      ec = sys::mkdir_at(parent_fd.get(), name, 0755);
-      if (!ec) break;
-      if (ec != bse::file_exists || attempt == 16) {
-        ec = creation_error(ec);
-        return {};
-      }
-    }
-    unique_fd dir(::openat(parent_fd.get(), name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!dir) {
-      ec = sys::last_error();
-      (void)sys::rmdir_at(parent_fd.get(), name);
-      return {};
-    }
-    // cgroup.kill came with 5.14, CLONE_INTO_CGROUP with 5.7: a kernel with the first has
-    // both. Without it no run could be ended for certain: refuse rather than downgrade.
-    if (::faccessat(dir.get(), "cgroup.kill", F_OK, AT_SYMLINK_NOFOLLOW) != 0) {
-      ec = errno == ENOENT ? os_error(EOPNOTSUPP) : sys::last_error();
-      dir.reset();
-      (void)sys::rmdir_at(parent_fd.get(), name);
-      return {};
-    }
-    ec.clear();
-    return run_cgroup(std::move(dir), parent_dir / name,
-                      mapped ? parent_cgroup + "/" + name : std::string());
+    unique_fd dir = make_child_cgroup(parent_fd.get(), name, ec);
+    if (ec) return {};
+    return run_cgroup(std::move(dir), p.dir / name,
+                      p.mapped ? p.cgroup + "/" + name : std::string());
   } catch (const std::bad_alloc&) {
-    ec = os_error(ENOMEM);
+    ec = errno_code(ENOMEM);
     return {};
   }
 }
 
 error_code run_cgroup::kill() noexcept {
-  if (!is_open()) return os_error(EBADF);
+  if (!is_open()) return errno_code(EBADF);
   return write_file(dir_.get(), "cgroup.kill", "1");
 }
 
 bool run_cgroup::populated(error_code& ec) const noexcept {
   if (!is_open()) {
-    ec = os_error(EBADF);
+    ec = errno_code(EBADF);
     return false;
   }
   try {
@@ -445,12 +469,12 @@ bool run_cgroup::populated(error_code& ec) const noexcept {
     if ((ec = read_file(dir_.get(), "cgroup.events", text))) return false;
     const std::optional<std::uint64_t> v = keyed_value(text, "populated");
     if (!v) {
-      ec = os_error(EIO);
+      ec = errno_code(EIO);
       return false;
     }
     return *v != 0;
   } catch (const std::bad_alloc&) {
-    ec = os_error(ENOMEM);
+    ec = errno_code(ENOMEM);
     return false;
   }
 }
@@ -458,7 +482,7 @@ bool run_cgroup::populated(error_code& ec) const noexcept {
 std::vector<pid_t> run_cgroup::members(error_code& ec) const noexcept {
   std::vector<pid_t> pids;
   if (!is_open()) {
-    ec = os_error(EBADF);
+    ec = errno_code(EBADF);
     return pids;
   }
   ec = collect_members(dir_.get(), pids);
@@ -472,7 +496,7 @@ std::size_t run_cgroup::count_members(error_code& ec) const noexcept {
 
 std::size_t run_cgroup::signal_all(int sig, error_code& ec) noexcept {
   if (!is_open()) {
-    ec = os_error(EBADF);
+    ec = errno_code(EBADF);
     return 0;
   }
   try {
@@ -487,8 +511,8 @@ std::size_t run_cgroup::signal_all(int sig, error_code& ec) noexcept {
     for (pid_t pid : before) {
       int fd = -1;
       if (error_code open_ec = sys::pidfd_open(pid, 0, fd)) {
-        if (open_ec == bse::no_such_process || open_ec == bse::no_such_file_or_directory ||
-            open_ec == bse::invalid_argument)
+        if (open_ec == berrc::no_such_process || open_ec == berrc::no_such_file_or_directory ||
+            open_ec == berrc::invalid_argument)
           continue;  // gone already (or not a thread-group leader any more)
         ec = open_ec;
         return 0;
@@ -503,7 +527,7 @@ std::size_t run_cgroup::signal_all(int sig, error_code& ec) noexcept {
       const error_code send_ec = sys::pidfd_send_signal(fd.get(), sig, nullptr, 0);
       if (!send_ec) {
         ++signalled;
-      } else if (send_ec != bse::no_such_process) {
+      } else if (send_ec != berrc::no_such_process) {
         ec = send_ec;
         return signalled;
       }
@@ -511,52 +535,52 @@ std::size_t run_cgroup::signal_all(int sig, error_code& ec) noexcept {
     ec.clear();
     return signalled;
   } catch (const std::bad_alloc&) {
-    ec = os_error(ENOMEM);
+    ec = errno_code(ENOMEM);
     return 0;
   }
 }
 
 std::optional<cgroup_cpu_usage> run_cgroup::cpu_usage(error_code& ec) const noexcept {
   if (!is_open()) {
-    ec = os_error(EBADF);
+    ec = errno_code(EBADF);
     return std::nullopt;
   }
   try {
     std::string text;
     ec = read_file(dir_.get(), "cpu.stat", text);
-    if (ec == bse::no_such_file_or_directory) ec.clear();
+    if (ec == berrc::no_such_file_or_directory) ec.clear();
     if (ec || text.empty()) return std::nullopt;
     return parse_cpu_stat(text);
   } catch (const std::bad_alloc&) {
-    ec = os_error(ENOMEM);
+    ec = errno_code(ENOMEM);
     return std::nullopt;
   }
 }
 
 unique_fd run_cgroup::watch_events(error_code& ec) const noexcept {
   if (!is_open()) {
-    ec = os_error(EBADF);
+    ec = errno_code(EBADF);
     return {};
   }
   unique_fd events(PIDFD_FAULT("openat(cgroup.events)",
                                ::openat(dir_.get(), "cgroup.events",
                                         O_RDONLY | O_NONBLOCK | O_CLOEXEC)));
-  if (!events) ec = sys::last_error();
+  if (!events) ec = errno_code(errno);
   return events;
 }
 
 error_code run_cgroup::remove() noexcept {
-  if (!is_open()) return os_error(EBADF);
+  if (!is_open()) return errno_code(EBADF);
   // Cgroups a member made below ours first, deepest first; each only if empty.
   auto remove_child = [](int parent, const char* name, int) -> error_code {
     const error_code ec = sys::rmdir_at(parent, name);
-    return ec == bse::no_such_file_or_directory ? error_code() : ec;
+    return ec == berrc::no_such_file_or_directory ? error_code() : ec;
   };
   if (error_code ec = for_each_cgroup(dir_.get(), remove_child)) return ec;
   const std::filesystem::path parent = path_.parent_path();
   const std::string name = path_.filename().string();
   unique_fd parent_fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!parent_fd) return sys::last_error();
+  if (!parent_fd) return errno_code(errno);
   if (error_code ec = sys::rmdir_at(parent_fd.get(), name.c_str())) return ec;
   release();
   return {};
@@ -577,19 +601,19 @@ bool read_events_and_check_empty(int events_fd, error_code& ec) noexcept {
     n = PIDFD_FAULT("pread(cgroup.events)", ::pread(events_fd, buf, sizeof buf - 1, 0));
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
-    ec = sys::last_error();
+    ec = errno_code(errno);
     return false;
   }
   try {
     const std::string text(buf, static_cast<std::size_t>(n));
     const std::optional<std::uint64_t> v = keyed_value(text, "populated");
     if (!v) {
-      ec = os_error(EIO);
+      ec = errno_code(EIO);
       return false;
     }
     return *v == 0;
   } catch (const std::bad_alloc&) {
-    ec = os_error(ENOMEM);
+    ec = errno_code(ENOMEM);
     return false;
   }
 }

@@ -27,21 +27,19 @@ namespace {
 
 using boost::system::system_category;
 
-error_code errno_code(int e) noexcept { return error_code(e, system_category()); }
-
 // The raw calls, one wrapper each (EINTR retried where the call restarts).
 
 error_code sys_getsockopt_int(int sock, int level, int name, int& value) noexcept {
   socklen_t len = sizeof(value);
   if (PIDFD_FAULT("getsockopt", ::getsockopt(sock, level, name, &value, &len)) != 0)
-    return sys::last_error();
+    return errno_code(errno);
   if (len != sizeof(value)) return errno_code(EINVAL);
   return {};
 }
 
 error_code sys_setsockopt_int(int sock, int level, int name, int value) noexcept {
   if (PIDFD_FAULT("setsockopt", ::setsockopt(sock, level, name, &value, sizeof(value))) != 0)
-    return sys::last_error();
+    return errno_code(errno);
   return {};
 }
 
@@ -49,7 +47,7 @@ error_code sys_sendmsg(int sock, const ::msghdr& msg, int flags, std::size_t& se
   ssize_t r;
   do r = PIDFD_FAULT("sendmsg", ::sendmsg(sock, &msg, flags));
   while (r < 0 && errno == EINTR);
-  if (r < 0) return sys::last_error();
+  if (r < 0) return errno_code(errno);
   sent = static_cast<std::size_t>(r);
   return {};
 }
@@ -58,7 +56,7 @@ error_code sys_recvmsg(int sock, ::msghdr& msg, int flags, std::size_t& received
   ssize_t r;
   do r = PIDFD_FAULT("recvmsg", ::recvmsg(sock, &msg, flags));
   while (r < 0 && errno == EINTR);
-  if (r < 0) return sys::last_error();
+  if (r < 0) return errno_code(errno);
   received = static_cast<std::size_t>(r);
   return {};
 }
@@ -67,14 +65,14 @@ error_code sys_fstatfs(int fd, struct statfs& st) noexcept {
   int r;
   do r = PIDFD_FAULT("fstatfs", ::fstatfs(fd, &st));
   while (r < 0 && errno == EINTR);
-  if (r != 0) return sys::last_error();
+  if (r != 0) return errno_code(errno);
   return {};
 }
 
 error_code sys_readlink(const char* path, std::string& target) noexcept {
   char buf[64];
   const ssize_t r = PIDFD_FAULT("readlink", ::readlink(path, buf, sizeof(buf)));
-  if (r < 0) return sys::last_error();
+  if (r < 0) return errno_code(errno);
   target.assign(buf, static_cast<std::size_t>(r));
   return {};
 }
@@ -173,13 +171,12 @@ error_code receive_once(int sock, const ::iovec* iov, std::size_t iov_count,
 // ESRCH (6.16+ wording) or EINVAL (6.5-6.15, pid_has_task failed): the process has been
 // reaped.
 error_code reaped_error(int e) noexcept {
-  if (e == ESRCH || e == EINVAL) return boost::system::errc::make_error_code(
-      boost::system::errc::no_such_process);
+  if (e == ESRCH || e == EINVAL) return errno_code(ESRCH);
   return errno_code(e);
 }
 
 error_code not_supported() noexcept {
-  return boost::system::errc::make_error_code(boost::system::errc::operation_not_supported);
+  return errno_code(EOPNOTSUPP);
 }
 
 }  // namespace
@@ -290,7 +287,7 @@ pid_fd receive_pidfd(int sock, socket_semantics sem, bool blocking, bool& peer_c
     if (bytes == 0 && sem.zero_is_eof)
       peer_closed = true;
     else
-      ec = boost::system::errc::make_error_code(boost::system::errc::no_message);
+      ec = errno_code(ENOMSG);
     return {};
   }
   // A descriptor that could not be checked is reported with the check's error, except one
@@ -331,7 +328,7 @@ std::size_t receive_with_sender(int sock, socket_semantics sem, const ::iovec* i
     if (bytes == 0 && sem.zero_is_eof && fds.rights_count == 0)
       peer_closed = true;
     else
-      ec = boost::system::errc::make_error_code(boost::system::errc::no_message);
+      ec = errno_code(ENOMSG);
     return bytes;
   }
   if (!fds.sender.is_open()) {

@@ -10,11 +10,6 @@
 
 namespace pidfd::detail {
 
-namespace {
-// The same values as boost::asio::error's basic errors (system_category), without Asio.
-error_code errno_code(int e) noexcept { return error_code(e, boost::system::system_category()); }
-}  // namespace
-
 peer_cred peer_credentials(int sock, bool check_family, error_code& ec) noexcept {
   ec.clear();
   if (sock < 0) {
@@ -26,7 +21,7 @@ peer_cred peer_credentials(int sock, bool check_family, error_code& ec) noexcept
     socklen_t len = sizeof domain;
     if (PIDFD_FAULT("getsockopt(SO_DOMAIN)",
                     ::getsockopt(sock, SOL_SOCKET, SO_DOMAIN, &domain, &len)) != 0) {
-      ec = sys::last_error();
+      ec = errno_code(errno);
       return {};
     }
     if (domain != AF_UNIX) {
@@ -38,7 +33,7 @@ peer_cred peer_credentials(int sock, bool check_family, error_code& ec) noexcept
   socklen_t len = sizeof cred;
   if (PIDFD_FAULT("getsockopt(SO_PEERCRED)",
                   ::getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len)) != 0) {
-    ec = sys::last_error();
+    ec = errno_code(errno);
     return {};
   }
   // A socket that never had a peer reports pid 0 and the overflow ids (not an error).

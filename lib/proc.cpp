@@ -16,6 +16,8 @@
 #include <string>
 
 namespace pidfd::proc {
+
+using detail::errno_code;
 namespace {
 
 // /proc/<pid>/status is about 1.5 KiB; cgroup files stay well under this.
@@ -23,12 +25,12 @@ constexpr std::size_t file_buffer = 8192;
 
 error_code read_small_file(int dirfd, const char* name, char* buf, std::size_t& len) noexcept {
   unique_fd fd(PIDFD_FAULT("openat", ::openat(dirfd, name, O_RDONLY | O_CLOEXEC)));
-  if (!fd) return sys::last_error();
+  if (!fd) return errno_code(errno);
   len = 0;
   while (len < file_buffer - 1) {
     const ssize_t n = PIDFD_FAULT("read", ::read(fd.get(), buf + len, file_buffer - 1 - len));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return sys::last_error();
+    if (n < 0) return errno_code(errno);
     if (n == 0) break;
     len += static_cast<std::size_t>(n);
   }
@@ -71,7 +73,7 @@ std::size_t parse_numbers(std::string_view v, T* out, std::size_t n) noexcept {
 }
 
 error_code malformed() noexcept {
-  return make_error_code(boost::system::errc::io_error);
+  return errno_code(EIO);
 }
 
 // The cgroup2 mount point, from /proc/self/mountinfo (hybrid v1+v2 systems mount it at
@@ -187,10 +189,10 @@ error_code read_process_info(int dirfd, process_info& info) noexcept {
   if (depth > 0) {
     long long ns_ids[max_levels];
     if (parse_numbers(line_value(text, "NSpid"), ns_ids, max_levels) <= depth)
-      return make_error_code(boost::system::errc::no_such_process);  // not in our namespace
+      return errno_code(ESRCH);  // not in our namespace
     pid = ns_ids[depth];
     if (parse_numbers(line_value(text, "NStgid"), ns_ids, max_levels) <= depth)
-      return make_error_code(boost::system::errc::no_such_process);
+      return errno_code(ESRCH);
     tgid = ns_ids[depth];
     // The parent is in our namespace (or below), or above it, where it has no pid for us.
     ppid = ppid > 0 ? translate_parent(static_cast<pid_t>(ppid), depth) : 0;
@@ -211,7 +213,7 @@ error_code read_process_info(int dirfd, process_info& info) noexcept {
       struct stat st {};
       if (PIDFD_FAULT("stat(cgroup)", ::stat(dir.c_str(), &st)) == 0) info.cgroup_id = st.st_ino;
     } catch (...) {
-      return make_error_code(boost::system::errc::not_enough_memory);
+      return errno_code(ENOMEM);
     }
   }
   return {};
@@ -222,11 +224,11 @@ error_code read_cgroup_path(int dirfd, std::string& path) noexcept {
   std::size_t len = 0;
   if (error_code ec = read_small_file(dirfd, "cgroup", buf, len)) return ec;
   const std::string_view p = unified_line(std::string_view(buf, len));
-  if (p.empty()) return make_error_code(boost::system::errc::operation_not_supported);
+  if (p.empty()) return errno_code(EOPNOTSUPP);
   try {
     path.assign(p);
   } catch (...) {
-    return make_error_code(boost::system::errc::not_enough_memory);
+    return errno_code(ENOMEM);
   }
   return {};
 }
@@ -237,9 +239,9 @@ error_code open_namespace(int dirfd, std::string_view name, int& fd) noexcept {
       std::snprintf(path, sizeof path, "ns/%.*s", static_cast<int>(name.size()), name.data());
   // Never open a truncated name (and so, perhaps, another namespace).
   if (n < 0 || static_cast<std::size_t>(n) >= sizeof path)
-    return make_error_code(boost::system::errc::filename_too_long);
+    return errno_code(ENAMETOOLONG);
   fd = PIDFD_FAULT("openat", ::openat(dirfd, path, O_RDONLY | O_CLOEXEC));
-  if (fd < 0) return sys::last_error();
+  if (fd < 0) return errno_code(errno);
   return {};
 }
 

@@ -45,7 +45,7 @@ std::size_t write_without_sigpipe(int fd, const char* data, std::size_t size,
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (n < 0) {
-    ec = error_code(error, boost::system::system_category());
+    ec = errno_code(error);
     return 0;
   }
   ec.clear();
@@ -55,7 +55,7 @@ std::size_t write_without_sigpipe(int fd, const char* data, std::size_t size,
 unique_fd open_null_sink(error_code& ec) noexcept {
   const int fd = PIDFD_FAULT("open(/dev/null)", ::open("/dev/null", O_WRONLY | O_CLOEXEC));
   if (fd < 0) {
-    ec = sys::last_error();
+    ec = errno_code(errno);
     return unique_fd();
   }
   ec.clear();
@@ -69,7 +69,7 @@ std::size_t discard_from_pipe(int pipe_fd, int null_sink, error_code& ec) noexce
                                        SPLICE_F_MOVE | SPLICE_F_NONBLOCK));
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
-    ec = sys::last_error();
+    ec = errno_code(errno);
     return 0;
   }
   ec.clear();
@@ -77,8 +77,8 @@ std::size_t discard_from_pipe(int pipe_fd, int null_sink, error_code& ec) noexce
 }
 
 error_code kill_process_group(pid_t pgid, int sig) noexcept {
-  if (pgid <= 0) return boost::system::errc::make_error_code(boost::system::errc::invalid_argument);
-  return PIDFD_FAULT("kill(-pgid)", ::kill(-pgid, sig)) != 0 ? sys::last_error() : error_code{};
+  if (pgid <= 0) return errno_code(EINVAL);
+  return PIDFD_FAULT("kill(-pgid)", ::kill(-pgid, sig)) != 0 ? errno_code(errno) : error_code{};
 }
 
 error_code signal_process_group(const pid_fd& leader, int sig) noexcept {

@@ -7,12 +7,6 @@
 
 namespace pidfd::detail {
 
-namespace {
-error_code system_error_code(int e) noexcept {
-  return error_code(e, boost::system::system_category());
-}
-}  // namespace
-
 run_policy::run_policy(const config& c) noexcept : config_(c) {}
 
 run_target run_policy::target() const noexcept {
@@ -77,7 +71,7 @@ run_actions run_policy::timeout_expired() noexcept {
   run_actions a;
   if (phase_ != phase::running || timer_ != run_timer::timeout) return a;
   timer_ = run_timer::none;
-  set_reason(system_error_code(ETIMEDOUT));
+  set_reason(errno_code(ETIMEDOUT));
   terminate(a);
   return a;
 }
@@ -93,7 +87,7 @@ run_actions run_policy::grace_expired() noexcept {
 run_actions run_policy::cancelled(run_cancellation type) noexcept {
   run_actions a;
   if (phase_ == phase::starting || phase_ == phase::ending || phase_ == phase::done) return a;
-  set_reason(system_error_code(ECANCELED));
+  set_reason(errno_code(ECANCELED));
   aborted_ = true;
   if (phase_ == phase::draining) {  // after the reap: complete at once
     end_run(a);
@@ -110,7 +104,7 @@ run_actions run_policy::cancelled(run_cancellation type) noexcept {
 run_actions run_policy::output_failed() noexcept {
   run_actions a;
   if (phase_ == phase::starting || phase_ == phase::ending || phase_ == phase::done) return a;
-  set_reason(system_error_code(ECANCELED));
+  set_reason(errno_code(ECANCELED));
   aborted_ = true;
   if (phase_ == phase::draining) {
     end_run(a);

@@ -33,12 +33,9 @@ namespace pidfd {
 
 namespace {
 
-using boost::system::errc::make_error_code;
-namespace bse = boost::system::errc;
+namespace berrc = boost::system::errc;
 
-error_code errno_code(int e) noexcept {
-  return error_code(e, boost::system::system_category());
-}
+using detail::errno_code;
 
 bool has_nul(std::string_view s) noexcept {
   return s.find('\0') != std::string_view::npos;
@@ -47,13 +44,13 @@ bool has_nul(std::string_view s) noexcept {
 // One wrapper per call the parent makes beyond lib/sys.hpp.
 error_code open_dev_null(unique_fd& out) noexcept {
   const int fd = PIDFD_FAULT("open(/dev/null)", ::open("/dev/null", O_RDWR | O_CLOEXEC));
-  if (fd < 0) return sys::last_error();
+  if (fd < 0) return errno_code(errno);
   out.reset(fd);
   return {};
 }
 error_code make_pipe(unique_fd& read_end, unique_fd& write_end) noexcept {
   int fds[2];
-  if (PIDFD_FAULT("pipe2", ::pipe2(fds, O_CLOEXEC)) != 0) return sys::last_error();
+  if (PIDFD_FAULT("pipe2", ::pipe2(fds, O_CLOEXEC)) != 0) return errno_code(errno);
   read_end.reset(fds[0]);
   write_end.reset(fds[1]);
   return {};
@@ -63,29 +60,29 @@ error_code make_pipe(unique_fd& read_end, unique_fd& write_end) noexcept {
 // without a path lookup that a container's /dev/pts could get wrong; else by its name.
 error_code open_pty(unique_fd& master, unique_fd& slave, const winsize& size) noexcept {
   const int m = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (m < 0) return sys::last_error();
+  if (m < 0) return errno_code(errno);
   master.reset(m);
-  if (::grantpt(m) != 0 || ::unlockpt(m) != 0) return sys::last_error();
+  if (::grantpt(m) != 0 || ::unlockpt(m) != 0) return errno_code(errno);
   int s = ::ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (s < 0) {
-    if (errno != EINVAL && errno != ENOTTY) return sys::last_error();
+    if (errno != EINVAL && errno != ENOTTY) return errno_code(errno);
     char name[64];
-    if (::ptsname_r(m, name, sizeof name) != 0) return sys::last_error();
+    if (::ptsname_r(m, name, sizeof name) != 0) return errno_code(errno);
     s = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (s < 0) return sys::last_error();
+    if (s < 0) return errno_code(errno);
   }
   slave.reset(s);
-  if (::ioctl(m, TIOCSWINSZ, &size) != 0) return sys::last_error();
+  if (::ioctl(m, TIOCSWINSZ, &size) != 0) return errno_code(errno);
   return {};
 }
 // For a pipe end just made: its only status flag is its access mode, which F_SETFL
 // leaves alone, so no F_GETFL is needed.
 error_code set_nonblocking_new_pipe(int fd) noexcept {
-  return PIDFD_FAULT("fcntl(F_SETFL)", ::fcntl(fd, F_SETFL, O_NONBLOCK)) != 0 ? sys::last_error()
+  return PIDFD_FAULT("fcntl(F_SETFL)", ::fcntl(fd, F_SETFL, O_NONBLOCK)) != 0 ? errno_code(errno)
                                                                               : error_code{};
 }
 error_code kill_by_pid(pid_t pid) noexcept {
-  return PIDFD_FAULT("kill(SIGKILL)", ::kill(pid, SIGKILL)) != 0 ? sys::last_error() : error_code{};
+  return PIDFD_FAULT("kill(SIGKILL)", ::kill(pid, SIGKILL)) != 0 ? errno_code(errno) : error_code{};
 }
 
 // The program the options name: the executable if given, else argv[0].
@@ -141,9 +138,9 @@ public:
   // argv, and the exec candidates: the name itself when it contains '/', else one path
   // per directory of our PATH ("" meaning the working directory, as execvp has it).
   error_code add_program(const std::vector<std::string>& argv, const spawn_options& o) {
-    if (argv.empty()) return make_error_code(bse::invalid_argument);
+    if (argv.empty()) return errno_code(EINVAL);
     for (const auto& a : argv) {
-      if (has_nul(a)) return make_error_code(bse::invalid_argument);
+      if (has_nul(a)) return errno_code(EINVAL);
       argv_ptrs_.push_back(const_cast<char*>(a.c_str()));
     }
     argv_ptrs_.push_back(nullptr);
@@ -151,7 +148,7 @@ public:
 
     const std::string name = program_name(argv, o);
     if (name.empty()) return errno_code(ENOENT);
-    if (has_nul(name)) return make_error_code(bse::invalid_argument);
+    if (has_nul(name)) return errno_code(EINVAL);
     child.path_search = name.find('/') == std::string::npos;
     if (!child.path_search) {  // one candidate: no vectors
       single_candidate_ = name;
@@ -192,7 +189,7 @@ public:
     for (const auto& [name, value] : o.env_changes) {
       if (name.empty() || name.find('=') != std::string::npos || has_nul(name) ||
           (value && has_nul(*value)))
-        return make_error_code(bse::invalid_argument);
+        return errno_code(EINVAL);
       std::erase_if(env_, [&n = name](const std::string& e) {
         return e.size() > n.size() && e[n.size()] == '=' && e.compare(0, n.size(), n) == 0;
       });
@@ -200,7 +197,7 @@ public:
     }
     env_ptrs_.reserve(env_.size() + 1);
     for (const auto& e : env_) {
-      if (has_nul(e)) return make_error_code(bse::invalid_argument);
+      if (has_nul(e)) return errno_code(EINVAL);
       env_ptrs_.push_back(const_cast<char*>(e.c_str()));
     }
     env_ptrs_.push_back(nullptr);
@@ -211,7 +208,7 @@ public:
   error_code add_cwd(const spawn_options& o) {
     if (!o.cwd) return {};
     cwd_ = o.cwd->string();
-    if (has_nul(cwd_)) return make_error_code(bse::invalid_argument);
+    if (has_nul(cwd_)) return errno_code(EINVAL);
     child.cwd = cwd_.c_str();
     return {};
   }
@@ -227,7 +224,7 @@ public:
     for (int t = 0; t < 3; ++t) {
       int source = sources[t];
       if (source == stdio_stdout) {
-        if (t != 2) return make_error_code(bse::invalid_argument);
+        if (t != 2) return errno_code(EINVAL);
         moves_.push_back({t, moves_.data()[1].source});
         continue;
       }
@@ -236,7 +233,7 @@ public:
           if (error_code ec = open_dev_null(dev_null_)) return ec;
         source = dev_null_.get();
       } else if (source == stdio_pipe) {
-        if (!parent_ends) return make_error_code(bse::invalid_argument);
+        if (!parent_ends) return errno_code(EINVAL);
         unique_fd& mine = (*parent_ends)[t];
         unique_fd& theirs = child_ends_[t];
         if (error_code ec = t == 0 ? make_pipe(theirs, mine) : make_pipe(mine, theirs))
@@ -248,7 +245,7 @@ public:
           if (error_code ec = set_nonblocking_new_pipe(mine.get())) return ec;
         source = theirs.get();
       } else if (source == stdio_pty) {
-        if (!pty_master) return make_error_code(bse::invalid_argument);
+        if (!pty_master) return errno_code(EINVAL);
         if (!pty_slave_) {
           if (error_code ec = open_pty(*pty_master, pty_slave_, pty_size)) return ec;
           child.controlling_tty = t;
@@ -269,14 +266,14 @@ public:
     int highest = dev_null_.get();
     // The sorted targets, in temps_ until the child writes its copies there.
     for (const auto& m : moves_) {
-      if (m.target < 0) return make_error_code(bse::invalid_argument);
+      if (m.target < 0) return errno_code(EINVAL);
       if (m.source < 0) return errno_code(EBADF);
       highest = std::max({highest, m.target, m.source});
       temps_.push_back(m.target);
     }
     std::sort(temps_.begin(), temps_.end());
     if (std::adjacent_find(temps_.begin(), temps_.end()) != temps_.end())
-      return make_error_code(bse::invalid_argument);
+      return errno_code(EINVAL);
     child.moves = moves_.data();
     child.move_count = moves_.size();
     child.temps = temps_.data();
@@ -306,12 +303,12 @@ public:
     child.keep_ignored_signals = o.keep_ignored_signals;
     child.new_session = o.new_session || child.controlling_tty >= 0;
     if (o.process_group) {
-      if (*o.process_group < 0) return make_error_code(bse::invalid_argument);
+      if (*o.process_group < 0) return errno_code(EINVAL);
       child.process_group = *o.process_group;
     }
     if (o.parent_death_signal) {
       if (*o.parent_death_signal <= 0 || *o.parent_death_signal > 64)
-        return make_error_code(bse::invalid_argument);
+        return errno_code(EINVAL);
       child.parent_death_signal = *o.parent_death_signal;
     }
     if (o.cgroup_fd) {
@@ -333,17 +330,17 @@ public:
     }
     // -1 would mean "unchanged" to the kernel: not an ID anyone can ask for.
     if (o.gid) {
-      if (*o.gid == static_cast<gid_t>(-1)) return make_error_code(bse::invalid_argument);
+      if (*o.gid == static_cast<gid_t>(-1)) return errno_code(EINVAL);
       child.gid = static_cast<long>(*o.gid);
     }
     if (o.uid) {
-      if (*o.uid == static_cast<uid_t>(-1)) return make_error_code(bse::invalid_argument);
+      if (*o.uid == static_cast<uid_t>(-1)) return errno_code(EINVAL);
       child.uid = static_cast<long>(*o.uid);
     }
     if (!o.rlimits.empty()) {
       for (const auto& [resource, value] : o.rlimits) {
         if (resource < 0 || resource >= RLIMIT_NLIMITS || value.rlim_cur > value.rlim_max)
-          return make_error_code(bse::invalid_argument);
+          return errno_code(EINVAL);
         rlimits_.push_back({resource, value.rlim_cur, value.rlim_max});
       }
       child.rlimits = rlimits_.data();
@@ -399,7 +396,7 @@ pid_fd launch(spawn_plan& plan, error_code& ec) noexcept {
   // handlers itself anyway.
   if (pid == -ENOSYS || (pid == -EINVAL && plan.cgroup_fd < 0)) {
     if (plan.cgroup_fd >= 0) {
-      ec = make_error_code(bse::operation_not_supported);
+      ec = errno_code(EOPNOTSUPP);
       return {};
     }
     if (k.clone_pidfd) {
@@ -410,7 +407,7 @@ pid_fd launch(spawn_plan& plan, error_code& ec) noexcept {
       pid = spawn_sys::clone_child(plan.child, spawn_sys::clone_method::clone_plain,
                                    plan.share_files, -1, pidfd);
     } else {
-      ec = make_error_code(bse::operation_not_supported);
+      ec = errno_code(EOPNOTSUPP);
       return {};
     }
   }
@@ -431,7 +428,7 @@ pid_fd launch(spawn_plan& plan, error_code& ec) noexcept {
     // any child, so its PID still names it here.
     int fd = -1;
     if ((ec = sys::pidfd_open(static_cast<pid_t>(pid), 0, fd))) {
-      if (ec == bse::no_such_process) return {};
+      if (ec == berrc::no_such_process) return {};
       (void)kill_by_pid(static_cast<pid_t>(pid));
       reap_failed(-1, static_cast<pid_t>(pid));
       return {};
@@ -450,7 +447,7 @@ pid_fd spawn_checked(const std::vector<std::string>& argv, const spawn_options& 
     if ((ec = make_plan(plan, argv, options, parent_ends, pty_master, pty_size))) return {};
     return launch(plan, ec);
   } catch (const std::bad_alloc&) {
-    ec = make_error_code(bse::not_enough_memory);
+    ec = errno_code(ENOMEM);
     return {};
   }
 }
@@ -493,7 +490,7 @@ pid_fd spawn_with_stdio(const std::vector<std::string>& argv, const spawn_option
 
 error_code set_pty_size(int master, unsigned short rows, unsigned short cols) noexcept {
   const winsize size{rows, cols, 0, 0};
-  return ::ioctl(master, TIOCSWINSZ, &size) != 0 ? sys::last_error() : error_code{};
+  return ::ioctl(master, TIOCSWINSZ, &size) != 0 ? errno_code(errno) : error_code{};
 }
 
 void throw_spawn_error(const char* function, const std::vector<std::string>& argv,

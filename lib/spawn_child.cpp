@@ -139,6 +139,100 @@ void reset_dispositions(const child_plan& p) {
   }
 }
 
+// Each step of the child below returns 0, or -errno for fail().
+
+// 1. Take our own descriptor table before touching any fd: while it is shared with the
+//    caller (CLONE_FILES), a dup3 or close would act on the caller's table.
+long take_descriptor_table(const child_plan& p) {
+  if (p.unshare_below < 0) return 0;
+  const auto below = static_cast<unsigned>(p.unshare_below);
+  const long r = sys_close_range(below, ~0U, detail::k_close_range_unshare);
+  if (r != -ENOSYS && r != -EINVAL) return r;
+  // No close_range (< 5.9) or no UNSHARE flag.
+  if (const long u = sys_unshare(CLONE_FILES); u < 0) return u;
+  return close_fds(below, ~0U);
+}
+
+// 3. Credentials: groups, gid, uid. Before the parent-death signal, which a change of
+//    credentials clears, and before chdir, so that cwd is checked as the new user.
+long set_credentials(const child_plan& p) {
+  long r = 0;
+  if (p.set_groups && (r = sys_setgroups(p.group_count, p.groups)) < 0) return r;
+  if (p.gid >= 0 && (r = sys_setresgid(p.gid)) < 0) return r;
+  if (p.uid >= 0 && (r = sys_setresuid(p.uid)) < 0) return r;
+  return 0;
+}
+
+// 4. Session, group, parent-death signal, working directory.
+long set_session_and_cwd(const child_plan& p) {
+  long r = 0;
+  if (p.new_session && (r = sys_setsid()) < 0) return r;
+  if (p.process_group >= 0 && (r = sys_setpgid(p.process_group)) < 0) return r;
+  if (p.parent_death_signal != 0 && (r = sys_pdeathsig(p.parent_death_signal)) < 0) return r;
+  if (p.cwd && (r = sys_chdir(p.cwd)) < 0) return r;
+  return 0;
+}
+
+// 5. The descriptor plan. Copy every source that moves to a fresh fd above every source
+//    and target first, so that no dup3 can overwrite a source still needed (swaps), then
+//    put each in place. dup3 clears FD_CLOEXEC on the target; a source already at its
+//    target only needs the flag cleared.
+long apply_descriptor_plan(child_plan& p) {
+  long r = 0;
+  for (std::size_t k = 0; k < p.move_count; ++k) {
+    const fd_move& m = p.moves[k];
+    if (m.source == m.target) continue;
+    if ((r = sys_dupfd_cloexec(m.source, p.temp_base)) < 0) return r;
+    p.temps[k] = static_cast<int>(r);
+  }
+  for (std::size_t k = 0; k < p.move_count; ++k) {
+    const fd_move& m = p.moves[k];
+    r = m.source == m.target ? sys_clear_cloexec(m.target) : sys_dup3(p.temps[k], m.target);
+    if (r < 0) return r;
+  }
+  for (std::size_t k = 0; k < p.close_count; ++k)
+    if ((r = close_fds(p.closes[k].first, p.closes[k].last)) < 0) return r;
+  return 0;
+}
+
+// 6. The terminal (its slave now in place) becomes the new session's controlling
+//    terminal. Then the limits: after the descriptor plan, which a low RLIMIT_NOFILE
+//    could break, and after the credentials, as the spawn options promise.
+long set_terminal_and_limits(const child_plan& p) {
+  long r = 0;
+  if (p.controlling_tty >= 0 && (r = sys_set_controlling_tty(p.controlling_tty)) < 0)
+    return r;
+  for (std::size_t k = 0; k < p.rlimit_count; ++k)
+    if ((r = sys_setrlimit(p.rlimits[k])) < 0) return r;
+  if (p.umask >= 0) sys_umask(p.umask);
+  if (p.no_new_privs && (r = sys_no_new_privs()) < 0) return r;
+  return 0;
+}
+
+// Whether execve's error means "not this candidate" to a PATH search, as for execvp.
+bool try_next_candidate(long err) {
+  return err == -ENOENT || err == -ENOTDIR || err == -ESTALE || err == -ENODEV ||
+         err == -ETIMEDOUT;
+}
+
+// 8. execve each candidate; returns only on failure, with the error to report. Like
+//    execvp: a candidate that does not exist is skipped, EACCES is remembered, anything
+//    else stops the search.
+long exec_candidates(const child_plan& p) {
+  long err = -ENOENT;
+  bool denied = false;
+  for (std::size_t k = 0; k < p.candidate_count; ++k) {
+    err = sys_execve(p.candidates[k], p.argv, p.envp);
+    if (!p.path_search) break;
+    if (err == -EACCES)
+      denied = true;
+    else if (!try_next_candidate(err))
+      break;
+  }
+  if (p.path_search && try_next_candidate(err)) err = denied ? -EACCES : -ENOENT;
+  return err;
+}
+
 }  // namespace
 
 // The child's entry point (C linkage: the assembly trampoline below calls it).
@@ -147,18 +241,7 @@ extern "C" [[noreturn]] void pidfd_spawn_child_entry(void* arg);
 extern "C" [[noreturn]] void pidfd_spawn_child_entry(void* arg) {
   child_plan& p = *static_cast<child_plan*>(arg);
   long r;
-
-  // 1. Take our own descriptor table before touching any fd: while it is shared with the
-  //    caller (CLONE_FILES), a dup3 or close would act on the caller's table.
-  if (p.unshare_below >= 0) {
-    r = sys_close_range(static_cast<unsigned>(p.unshare_below), ~0U, detail::k_close_range_unshare);
-    if (r == -ENOSYS || r == -EINVAL) {  // no close_range (< 5.9) or no UNSHARE flag
-      r = sys_unshare(CLONE_FILES);
-      if (r < 0) fail(p, r);
-      r = close_fds(static_cast<unsigned>(p.unshare_below), ~0U);
-    }
-    if (r < 0) fail(p, r);
-  }
+  if ((r = take_descriptor_table(p)) < 0) fail(p, r);
 
   // 2. Default dispositions for every signal. CLONE_CLEAR_SIGHAND (clone3) already reset
   //    the handled ones but keeps SIG_IGN, which would survive execve; clone() resets
@@ -167,69 +250,16 @@ extern "C" [[noreturn]] void pidfd_spawn_child_entry(void* arg) {
   //    after clone() every signal is blocked.
   if (!(p.keep_ignored_signals && p.handlers_cleared)) reset_dispositions(p);
 
-  // 3. Credentials: groups, gid, uid. Before the parent-death signal, which a change of
-  //    credentials clears, and before chdir, so that cwd is checked as the new user.
-  if (p.set_groups && (r = sys_setgroups(p.group_count, p.groups)) < 0) fail(p, r);
-  if (p.gid >= 0 && (r = sys_setresgid(p.gid)) < 0) fail(p, r);
-  if (p.uid >= 0 && (r = sys_setresuid(p.uid)) < 0) fail(p, r);
-
-  // 4. Session, group, parent-death signal, working directory.
-  if (p.new_session && (r = sys_setsid()) < 0) fail(p, r);
-  if (p.process_group >= 0 && (r = sys_setpgid(p.process_group)) < 0) fail(p, r);
-  if (p.parent_death_signal != 0 && (r = sys_pdeathsig(p.parent_death_signal)) < 0) fail(p, r);
-  if (p.cwd && (r = sys_chdir(p.cwd)) < 0) fail(p, r);
-
-  // 5. The descriptor plan. Copy every source that moves to a fresh fd above every source
-  //    and target first, so that no dup3 can overwrite a source still needed (swaps), then
-  //    put each in place. dup3 clears FD_CLOEXEC on the target; a source already at its
-  //    target only needs the flag cleared.
-  for (std::size_t k = 0; k < p.move_count; ++k) {
-    const fd_move& m = p.moves[k];
-    if (m.source == m.target) continue;
-    r = sys_dupfd_cloexec(m.source, p.temp_base);
-    if (r < 0) fail(p, r);
-    p.temps[k] = static_cast<int>(r);
-  }
-  for (std::size_t k = 0; k < p.move_count; ++k) {
-    const fd_move& m = p.moves[k];
-    r = m.source == m.target ? sys_clear_cloexec(m.target) : sys_dup3(p.temps[k], m.target);
-    if (r < 0) fail(p, r);
-  }
-  for (std::size_t k = 0; k < p.close_count; ++k)
-    if ((r = close_fds(p.closes[k].first, p.closes[k].last)) < 0) fail(p, r);
-
-  // 6. The terminal (its slave now in place) becomes the new session's controlling
-  //    terminal. Then the limits: after the descriptor plan, which a low RLIMIT_NOFILE
-  //    could break, and after the credentials, as the spawn options promise.
-  if (p.controlling_tty >= 0 && (r = sys_set_controlling_tty(p.controlling_tty)) < 0)
-    fail(p, r);
-  for (std::size_t k = 0; k < p.rlimit_count; ++k)
-    if ((r = sys_setrlimit(p.rlimits[k])) < 0) fail(p, r);
-  if (p.umask >= 0) sys_umask(p.umask);
-  if (p.no_new_privs && (r = sys_no_new_privs()) < 0) fail(p, r);
+  if ((r = set_credentials(p)) < 0) fail(p, r);
+  if ((r = set_session_and_cwd(p)) < 0) fail(p, r);
+  if ((r = apply_descriptor_plan(p)) < 0) fail(p, r);
+  if ((r = set_terminal_and_limits(p)) < 0) fail(p, r);
 
   // 7. The program starts with an empty signal mask.
   const std::uint64_t none = 0;
   sys_sigsetmask(&none, nullptr);
 
-  // 8. execve each candidate. Like execvp: a candidate that does not exist is skipped,
-  //    EACCES is remembered, anything else stops the search.
-  long err = -ENOENT;
-  bool denied = false;
-  for (std::size_t k = 0; k < p.candidate_count; ++k) {
-    err = sys_execve(p.candidates[k], p.argv, p.envp);
-    if (!p.path_search) break;
-    if (err == -EACCES) {
-      denied = true;
-    } else if (err != -ENOENT && err != -ENOTDIR && err != -ESTALE && err != -ENODEV &&
-               err != -ETIMEDOUT) {
-      break;
-    }
-  }
-  if (p.path_search && (err == -ENOENT || err == -ENOTDIR || err == -ESTALE ||
-                        err == -ENODEV || err == -ETIMEDOUT))
-    err = denied ? -EACCES : -ENOENT;
-  fail(p, err);
+  fail(p, exec_candidates(p));
 }
 
 #if defined(__x86_64__)

@@ -1,6 +1,6 @@
 // asio-pidfd internal: every raw system call the library makes, wrapped once.
 //
-// Each wrapper returns the errno as an error_code in system_category() (EINTR already
+// Each wrapper returns the errno as detail::errno_code(errno) (EINTR already
 // retried where the call is restartable) and never throws. Nothing else in the library
 // calls syscall() directly, with one exception: the child side of spawn
 // (lib/spawn_child.cpp) makes its own raw calls, since it runs in a CLONE_VM child that
@@ -20,9 +20,6 @@
 #include <cstdint>
 
 namespace pidfd::sys {
-
-/// The errno of the last failed call, as an error_code.
-error_code last_error() noexcept;
 
 error_code pidfd_open(pid_t pid, unsigned flags, int& fd) noexcept;
 error_code pidfd_send_signal(int pidfd, int sig, siginfo_t* info, unsigned flags) noexcept;

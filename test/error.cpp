@@ -1,15 +1,29 @@
-// Tests for <pidfd/error.hpp>: the "pidfd" category, errc conversions, and how library
-// errors compare with the generic conditions. OS errors from real calls are checked in
-// pid_fd.cpp.
+// Tests for <pidfd/error.hpp>: the "pidfd" category, errc conversions, how library
+// errors compare with the generic conditions, and that every part of the library reports
+// the same errno as the same error_code. Other OS errors from real calls are checked in
+// each part's own test file.
 #include <pidfd/error.hpp>
+#include <pidfd/local_socket.hpp>
+#include <pidfd/pid_fd.hpp>
+#include <pidfd/process.hpp>
+#include <pidfd/spawn.hpp>
+
+#include "support.hpp"
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/error.hpp>
+#include <boost/asio/generic/seq_packet_protocol.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/system/errc.hpp>
+
+#include <signal.h>
 
 #include <cerrno>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 namespace {
 
@@ -82,6 +96,55 @@ TEST(Error, OsErrorsCompareWithGenericConditions) {
   const pidfd::error_code nosup(EOPNOTSUPP, boost::system::system_category());
   EXPECT_EQ(nosup, boost::system::errc::operation_not_supported);
   EXPECT_NE(srch, pidfd::errc::status_unavailable);
+}
+
+// One errno, EBADF, provoked from each part of the library: every one reports the same
+// error_code (errno in system_category()), which is also Asio's own bad_descriptor, so
+// the codes compare equal with == and not only through the generic condition.
+TEST(Error, SameErrnoIsTheSameErrorCodeEverywhere) {
+  const pidfd::error_code ebadf(EBADF, boost::system::system_category());
+  ASSERT_EQ(ebadf, pidfd::error_code(boost::asio::error::bad_descriptor));
+  ASSERT_EQ(ebadf, boost::system::errc::bad_file_descriptor);
+
+  std::vector<std::pair<std::string, pidfd::error_code>> reported;
+  const pidfd::pid_fd empty;
+  pidfd::error_code ec;
+  empty.send_signal(SIGTERM, ec);
+  reported.emplace_back("pid_fd::send_signal", ec);
+  (void)empty.pid(ec);
+  reported.emplace_back("pid_fd::pid", ec);
+  (void)empty.info(ec);
+  reported.emplace_back("pid_fd::info", ec);
+  pidfd::pid_fd waited;
+  (void)waited.try_wait(ec);
+  reported.emplace_back("pid_fd::try_wait", ec);
+
+  pidfd::spawn_options bad_source;
+  bad_source.extra_fds = {{3, -1}};
+  const pidfd::pid_fd spawned = pidfd::spawn({pidfd_test::child_path(), "exit", "0"}, bad_source, ec);
+  EXPECT_FALSE(spawned.is_open());
+  reported.emplace_back("spawn", ec);
+
+  pidfd::run_options run_bad_source;
+  run_bad_source.spawn = bad_source;
+  const pidfd::run_result r = pidfd::run({pidfd_test::child_path(), "exit", "0"}, run_bad_source, ec);
+  EXPECT_EQ(r.status, pidfd::exit_status());
+  reported.emplace_back("run", ec);
+
+  boost::asio::io_context io;
+  boost::asio::local::stream_protocol::socket closed_stream(io);
+  pidfd::send_pidfd(closed_stream, empty, ec);
+  reported.emplace_back("send_pidfd", ec);
+  (void)pidfd::peer_credentials(closed_stream, ec);
+  reported.emplace_back("peer_credentials", ec);
+  (void)pidfd::peer_pidfd(closed_stream, ec);
+  reported.emplace_back("peer_pidfd", ec);
+
+  for (const auto& [where, code] : reported) {
+    EXPECT_EQ(code, ebadf) << where << ": " << code.what();
+    EXPECT_EQ(&code.category(), &boost::system::system_category()) << where;
+    EXPECT_EQ(code.value(), EBADF) << where;
+  }
 }
 
 }  // namespace

@@ -53,11 +53,11 @@ using pidfd_test::wait_bound;
 using seqpacket = asio::generic::seq_packet_protocol;
 
 const error_code not_supported =
-    boost::system::errc::make_error_code(boost::system::errc::operation_not_supported);
+    error_code(EOPNOTSUPP, boost::system::system_category());
 const error_code no_such_process =
-    boost::system::errc::make_error_code(boost::system::errc::no_such_process);
+    error_code(ESRCH, boost::system::system_category());
 const error_code no_message =
-    boost::system::errc::make_error_code(boost::system::errc::no_message);
+    error_code(ENOMSG, boost::system::system_category());
 
 bool have_peer_pidfd() { return pidfd::kernel_support().peer_pidfd; }
 

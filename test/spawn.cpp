@@ -37,7 +37,6 @@
 namespace {
 
 namespace fs = std::filesystem;
-namespace bse = boost::system::errc;
 using pidfd_test::child_path;
 using pidfd_test::read_line;
 
@@ -307,20 +306,20 @@ TEST(Spawn, BadPlans) {
   // stdio_pipe needs an executor to give the pipe to (<pidfd/process.hpp>).
   o = {};
   o.stdout_fd = pidfd::stdio_pipe;
-  expect_spawn_error(child({"exit", "0"}), o, make_error_code(bse::invalid_argument));
+  expect_spawn_error(child({"exit", "0"}), o, sys_error(EINVAL));
   // A child fd named twice, or negative.
   o = {};
   o.extra_fds = {{1, 2}};
-  expect_spawn_error(child({"exit", "0"}), o, make_error_code(bse::invalid_argument));
+  expect_spawn_error(child({"exit", "0"}), o, sys_error(EINVAL));
   o.extra_fds = {{-1, 2}};
-  expect_spawn_error(child({"exit", "0"}), o, make_error_code(bse::invalid_argument));
+  expect_spawn_error(child({"exit", "0"}), o, sys_error(EINVAL));
   // Empty argv, embedded NUL, bad signal, session then group (setpgid fails: EPERM).
-  expect_spawn_error({}, {}, make_error_code(bse::invalid_argument));
+  expect_spawn_error({}, {}, sys_error(EINVAL));
   expect_spawn_error({child_exe(), std::string("a\0b", 3)}, {},
-                     make_error_code(bse::invalid_argument));
+                     sys_error(EINVAL));
   o = {};
   o.parent_death_signal = 65;
-  expect_spawn_error(child({"exit", "0"}), o, make_error_code(bse::invalid_argument));
+  expect_spawn_error(child({"exit", "0"}), o, sys_error(EINVAL));
   o = {};
   o.new_session = true;
   o.process_group = ::getpgrp();
@@ -456,15 +455,15 @@ TEST(Spawn, StdioStdoutOnlyForStderr) {
   const std::set<int> before = pidfd_test::open_fds();
   pidfd::spawn_options o;
   o.stdin_fd = pidfd::stdio_stdout;
-  expect_spawn_error(child({"exit", "0"}), o, make_error_code(bse::invalid_argument));
+  expect_spawn_error(child({"exit", "0"}), o, sys_error(EINVAL));
   o = {};
   o.stdout_fd = pidfd::stdio_stdout;
-  expect_spawn_error(child({"exit", "0"}), o, make_error_code(bse::invalid_argument));
+  expect_spawn_error(child({"exit", "0"}), o, sys_error(EINVAL));
   // The stdout pipe it would share does not exist in this overload.
   o = {};
   o.stdout_fd = pidfd::stdio_pipe;
   o.stderr_fd = pidfd::stdio_stdout;
-  expect_spawn_error(child({"exit", "0"}), o, make_error_code(bse::invalid_argument));
+  expect_spawn_error(child({"exit", "0"}), o, sys_error(EINVAL));
   EXPECT_EQ(pidfd_test::open_fds(), before);
 }
 
@@ -632,7 +631,7 @@ TEST(Spawn, CgroupFd) {
       EXPECT_EQ(run_and_read({"cgroup", "3"}, o), "/" + name);
     } else {
       expect_spawn_error(child({"exit", "0"}), o,
-                         make_error_code(bse::operation_not_supported));
+                         sys_error(EOPNOTSUPP));
     }
     // Not a cgroup2 directory: the kernel's EBADF.
     pidfd::unique_fd tmp(::open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -899,7 +898,7 @@ TEST(SpawnCredentials, ParentDeathSignalSurvivesTheCredentialChange) {
 
 TEST(SpawnCredentials, BadInput) {
   const std::set<int> before = pidfd_test::open_fds();
-  const auto bad = make_error_code(bse::invalid_argument);
+  const auto bad = sys_error(EINVAL);
   pidfd::spawn_options o;
   o.rlimits = {{RLIMIT_NLIMITS, {1, 1}}};
   expect_spawn_error(child({"exit", "0"}), o, bad);
@@ -1021,7 +1020,7 @@ void check_cgroup_unsupported() {
   pidfd::unique_fd dir(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   pidfd::spawn_options o;
   o.cgroup_fd = dir.get();
-  expect_spawn_error(child({"exit", "0"}), o, make_error_code(bse::operation_not_supported));
+  expect_spawn_error(child({"exit", "0"}), o, sys_error(EOPNOTSUPP));
 }
 
 // A terminal on stdout, read through the executor overload until its end.

@@ -37,6 +37,18 @@ const boost::system::error_category& category() noexcept;
 /// Makes an error_code of the "pidfd" category.
 error_code make_error_code(errc e) noexcept;
 
+namespace detail {
+
+/// An errno value as the library reports it: in boost::system::system_category(), the
+/// category of Asio's own errno-based errors, so errno_code(EBADF) == error_code(
+/// boost::asio::error::bad_descriptor) and it compares equal to the matching
+/// boost::system::errc condition. Every errno the library reports is made here.
+inline error_code errno_code(int e) noexcept {
+  return error_code(e, boost::system::system_category());
+}
+
+}  // namespace detail
+
 }  // namespace pidfd
 
 namespace boost::system {

@@ -23,6 +23,7 @@
 #include <boost/asio/is_executor.hpp>
 #include <boost/asio/posix/basic_stream_descriptor.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
@@ -292,7 +293,7 @@ basic_process<Executor> spawn(const Executor& ex, const std::vector<std::string>
     if (!ec && master) p.pty.assign(master.get(), ec);
     if (!ec) (void)master.release();
   } catch (const std::bad_alloc&) {  // a reactor's per-descriptor state
-    ec = make_error_code(boost::system::errc::not_enough_memory);
+    ec = detail::errno_code(ENOMEM);
   } catch (const system_error& e) {
     ec = e.code();
   }
@@ -527,7 +528,7 @@ inline run_result run(const std::vector<std::string>& argv, const run_options& o
     });
     io.run();
   } catch (const std::bad_alloc&) {
-    ec = boost::system::errc::make_error_code(boost::system::errc::not_enough_memory);
+    ec = detail::errno_code(ENOMEM);
   } catch (const system_error& e) {
     ec = e.code();
   }

@@ -147,7 +147,7 @@ public:
     if (ec) return;
     unique_fd dir(::fcntl(cgroup.native_handle(), F_DUPFD_CLOEXEC, 0));
     if (!dir) {
-      ec = error_code(errno, boost::system::system_category());
+      ec = errno_code(errno);
       return;
     }
     close();
@@ -156,7 +156,7 @@ public:
     } catch (const boost::system::system_error& e) {  // the reactor could not be created
       ec = e.code();
     } catch (const std::bad_alloc&) {
-      ec = make_error_code(boost::system::errc::not_enough_memory);
+      ec = errno_code(ENOMEM);
     }
     if (ec) return;
     (void)events.release();  // now owned by impl_.events

@@ -86,6 +86,25 @@ public:
   /// Spawns the program (on the calling thread, inside async_run()) and posts the rest to
   /// the strand. A failed spawn is delivered through the executor, never inline.
   void start(const std::vector<std::string>& argv, boost::asio::cancellation_slot slot) {
+    plan_stdio();
+    error_code ec;
+    pid_fd child = spawn_and_register(argv, ec);
+    if (ec) return abandon_start(child, ec);
+    ++pending_;
+    boost::asio::post(strand_, [s = this->shared_from_this()] { s->begin(); });
+    // After the post: a cancellation is then always handled after begin().
+    if (slot.is_connected()) slot.template emplace<cancel_handler>(this->weak_from_this());
+  }
+
+private:
+  using descriptor = boost::asio::posix::basic_stream_descriptor<Executor>;
+  using timer_type = boost::asio::basic_waitable_timer<
+      std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
+
+  // Fits the spawn options to the run: the terminal as all three streams, or a pipe for
+  // each stream that is written, captured or streamed; a process group of its own for
+  // run_scope::process_group.
+  void plan_stdio() {
     spawn_options& so = options_.spawn;
     if (pty_) {
       // The terminal is all three streams; the child leads a session (implied by the
@@ -113,10 +132,14 @@ public:
       if (!merged_ && (options_.capture_stderr || streaming)) so.stderr_fd = stdio_pipe;
     }
     if (options_.scope == run_scope::process_group && !so.new_session) so.process_group = 0;
+  }
 
+  // Makes the run's cgroup (run_scope::cgroup), spawns the program and registers its pidfd
+  // and streams with the executor. On failure ec is set, and the child may be open.
+  pid_fd spawn_and_register(const std::vector<std::string>& argv, error_code& ec) {
+    spawn_options& so = options_.spawn;
     unique_fd ends[3];
     unique_fd master;
-    error_code ec;
     if (options_.scope == run_scope::cgroup) {
       cgroup_ = run_cgroup::create(options_.cgroup_parent, ec);
       if (!ec) watch_.open(cgroup_, ec);
@@ -145,34 +168,31 @@ public:
       if (!ec) out_.non_blocking(true, ec);
       if (!ec) writing_ = options_.input.has_value();
     }
-    if (ec) {
-      if (child.is_open()) {  // spawned, but could not be registered: undo it
-        error_code ignored;
-        child.kill(ignored);
-        (void)child.wait(ignored);
-      }
-      pgid_ = 0;
-      watch_.close();
-      if (cgroup_.is_open()) (void)cgroup_.remove();  // empty: nothing was started in it
-      error_code ignored;
-      pidfd_.close(ignored);
-      close(in_);
-      close(out_);
-      close(err_);
-      ec_ = ec;
-      finishing_ = delivered_ = true;
-      return deliver();
-    }
-    ++pending_;
-    boost::asio::post(strand_, [s = this->shared_from_this()] { s->begin(); });
-    // After the post: a cancellation is then always handled after begin().
-    if (slot.is_connected()) slot.template emplace<cancel_handler>(this->weak_from_this());
+    return child;
   }
 
-private:
-  using descriptor = boost::asio::posix::basic_stream_descriptor<Executor>;
-  using timer_type = boost::asio::basic_waitable_timer<
-      std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
+  // A start that failed: undoes what was done (kills and reaps a child spawned but not
+  // registered, removes the cgroup, in which nothing started, closes every descriptor) and
+  // delivers ec through the executor, never inline.
+  void abandon_start(pid_fd& child, const error_code& ec) {
+    if (child.is_open()) {  // spawned, but could not be registered: undo it
+      error_code ignored;
+      child.kill(ignored);
+      (void)child.wait(ignored);
+    }
+    pgid_ = 0;
+    watch_.close();
+    if (cgroup_.is_open()) (void)cgroup_.remove();  // empty: nothing was started in it
+    error_code ignored;
+    pidfd_.close(ignored);
+    close(in_);
+    close(out_);
+    close(err_);
+    ec_ = ec;
+    finishing_ = delivered_ = true;
+    return deliver();
+  }
+
   static constexpr std::size_t chunk = std::size_t{64} * 1024;
   static constexpr char end_of_file_char = '\x04';  // ^D, a new terminal's VEOF
 

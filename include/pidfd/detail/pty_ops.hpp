@@ -16,7 +16,7 @@ namespace pidfd::detail {
 
 /// EIO from a pseudo-terminal master becomes eof; any other result is left alone.
 inline void pty_eio_to_eof(error_code& ec) noexcept {
-  if (ec == error_code(EIO, boost::system::system_category())) ec = boost::asio::error::eof;
+  if (ec == errno_code(EIO)) ec = boost::asio::error::eof;
 }
 
 /// One async_read_some of the underlying stream descriptor, its EIO reported as eof.
