@@ -37,13 +37,14 @@ constexpr std::size_t max_file_size = std::size_t{64} << 20;
 
 // The whole of a (small, pseudo-) file, read through a directory descriptor.
 error_code read_file(int dirfd, const char* name, std::string& out) noexcept {
-  unique_fd fd(::openat(dirfd, name, O_RDONLY | O_CLOEXEC));
+  unique_fd fd(
+      PIDFD_FAULT("openat(cgroup file, read)", ::openat(dirfd, name, O_RDONLY | O_CLOEXEC)));
   if (!fd) return sys::last_error();
   try {
     out.clear();
     char buf[4096];
     for (;;) {
-      const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+      const ssize_t n = PIDFD_FAULT("read(cgroup file)", ::read(fd.get(), buf, sizeof buf));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return sys::last_error();
       if (n == 0) return {};
@@ -58,10 +59,11 @@ error_code read_file(int dirfd, const char* name, std::string& out) noexcept {
 
 // Writes `text` to a cgroup control file in one write(), as the kernel expects.
 error_code write_file(int dirfd, const char* name, std::string_view text) noexcept {
-  unique_fd fd(::openat(dirfd, name, O_WRONLY | O_CLOEXEC));
+  unique_fd fd(
+      PIDFD_FAULT("openat(cgroup file, write)", ::openat(dirfd, name, O_WRONLY | O_CLOEXEC)));
   if (!fd) return sys::last_error();
   ssize_t n;
-  do n = ::write(fd.get(), text.data(), text.size());
+  do n = PIDFD_FAULT("write(cgroup file)", ::write(fd.get(), text.data(), text.size()));
   while (n < 0 && errno == EINTR);
   if (n < 0) return sys::last_error();
   if (static_cast<std::size_t>(n) != text.size()) return os_error(EIO);
@@ -145,9 +147,10 @@ error_code for_each_cgroup(int dirfd, F& f, int depth = 0) noexcept {
   // The kernel limits the depth of the hierarchy (cgroup.max.depth) but not to anything
   // small by default: stop at a depth no real run reaches, so the recursion is bounded.
   if (depth > 64) return os_error(ELOOP);
-  const int listing = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int listing = PIDFD_FAULT("openat(cgroup listing)",
+                                  ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (listing < 0) return sys::last_error();
-  DIR* d = ::fdopendir(listing);
+  DIR* d = PIDFD_FAULT("fdopendir", ::fdopendir(listing));
   if (!d) {
     const error_code ec = sys::last_error();
     ::close(listing);
@@ -156,7 +159,7 @@ error_code for_each_cgroup(int dirfd, F& f, int depth = 0) noexcept {
   error_code result;
   for (;;) {
     errno = 0;
-    const dirent* e = ::readdir(d);
+    const dirent* e = PIDFD_FAULT("readdir", ::readdir(d));
     if (!e) {
       if (errno != 0) result = sys::last_error();
       break;
@@ -164,7 +167,8 @@ error_code for_each_cgroup(int dirfd, F& f, int depth = 0) noexcept {
     if (e->d_type != DT_DIR || std::strcmp(e->d_name, ".") == 0 ||
         std::strcmp(e->d_name, "..") == 0)
       continue;
-    unique_fd child(::openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    unique_fd child(PIDFD_FAULT("openat(cgroup below)",
+                                ::openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)));
     if (!child) {
       if (errno == ENOENT) continue;
       result = sys::last_error();
@@ -382,13 +386,14 @@ run_cgroup run_cgroup::create(const std::optional<std::filesystem::path>& parent
       if (parent_cgroup == "/") parent_cgroup.clear();
     }
 
-    unique_fd parent_fd(::open(parent_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    unique_fd parent_fd(PIDFD_FAULT(
+        "open(cgroup parent)", ::open(parent_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)));
     if (!parent_fd) {
       ec = creation_error(sys::last_error());
       return {};
     }
     struct statfs fs {};
-    if (::fstatfs(parent_fd.get(), &fs) != 0) {
+    if (PIDFD_FAULT("fstatfs(cgroup parent)", ::fstatfs(parent_fd.get(), &fs)) != 0) {
       ec = sys::last_error();
       return {};
     }
@@ -407,7 +412,8 @@ run_cgroup run_cgroup::create(const std::optional<std::filesystem::path>& parent
         return {};
       }
     }
-    unique_fd dir(::openat(parent_fd.get(), name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    unique_fd dir(PIDFD_FAULT("openat(new cgroup)",
+                              ::openat(parent_fd.get(), name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)));
     if (!dir) {
       ec = sys::last_error();
       (void)sys::rmdir_at(parent_fd.get(), name);
@@ -415,7 +421,8 @@ run_cgroup run_cgroup::create(const std::optional<std::filesystem::path>& parent
     }
     // cgroup.kill came with 5.14, CLONE_INTO_CGROUP with 5.7: a kernel with the first has
     // both. Without it no run could be ended for certain: refuse rather than downgrade.
-    if (::faccessat(dir.get(), "cgroup.kill", F_OK, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (PIDFD_FAULT("faccessat(cgroup.kill)",
+                    ::faccessat(dir.get(), "cgroup.kill", F_OK, AT_SYMLINK_NOFOLLOW)) != 0) {
       ec = errno == ENOENT ? os_error(EOPNOTSUPP) : sys::last_error();
       dir.reset();
       (void)sys::rmdir_at(parent_fd.get(), name);
@@ -555,7 +562,8 @@ error_code run_cgroup::remove() noexcept {
   if (error_code ec = for_each_cgroup(dir_.get(), remove_child)) return ec;
   const std::filesystem::path parent = path_.parent_path();
   const std::string name = path_.filename().string();
-  unique_fd parent_fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  unique_fd parent_fd(PIDFD_FAULT("open(cgroup parent, remove)",
+                                  ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)));
   if (!parent_fd) return sys::last_error();
   if (error_code ec = sys::rmdir_at(parent_fd.get(), name.c_str())) return ec;
   release();
