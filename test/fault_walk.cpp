@@ -1212,6 +1212,160 @@ TEST(FaultRegression, AsyncRunTimeoutReportsTheStatusWhenTheWaitFails) {
   (void)run_once(true, waits);  // the last wait, the one that reaps, fails
 }
 
+// A spawn whose exec failed reaps its child even when the first wait for it fails.
+TEST(FaultRegression, SpawnReapsTheChildOfAFailedExecWhenTheWaitFails) {
+  const std::string wait_site =
+      pidfd::kernel_support().waitid_pidfd ? "waitid(P_PIDFD)" : "waitid(P_PID)";
+  pidfd::spawn_options so;
+  so.executable = "/dev/null";  // not executable
+  reach_sites([&] {
+    error_code ec;
+    (void)pidfd::spawn(child({"exit", "3"}), so, ec);
+  });
+  ASSERT_TRUE(fault::fail_nth_call_of(wait_site, 1, EAGAIN));
+  error_code ec;
+  pid_fd p = pidfd::spawn(child({"exit", "3"}), so, ec);
+  fault::disarm();
+  EXPECT_EQ(fault::failures(), 1UL);
+  EXPECT_EQ(ec, error_code(EACCES, boost::system::system_category()));
+  EXPECT_FALSE(p);
+  EXPECT_EQ(children(), std::set<pid_t>{});
+}
+
+namespace {
+
+// One async_run with the n-th call of `site` failing with err (n = 0: none).
+struct run_outcome {
+  int calls = 0;
+  error_code ec;
+  pidfd::run_result r;
+  unsigned long site_calls = 0;  // calls of `site` made during the run
+  unsigned long failures = 0;
+};
+
+run_outcome run_failing(const std::vector<std::string>& argv, const pidfd::run_options& ro,
+                        const std::string& site, unsigned long n, int err) {
+  asio::io_context io;
+  run_outcome out;
+  fault::reset();
+  if (n > 0) {
+    EXPECT_TRUE(fault::fail_nth_call_of(site, n, err));
+  }
+  pidfd::async_run(io, argv, ro, [&](error_code ec, pidfd::run_result r) {
+    ++out.calls;
+    out.ec = ec;
+    out.r = std::move(r);
+  });
+  EXPECT_TRUE(pidfd_test::run_until(io, [&] { return out.calls > 0; }, 20s));
+  fault::disarm();
+  io.restart();
+  io.poll();
+  out.failures = fault::failures();
+  for (const auto& s : fault::sites_called())
+    if (s.name == site) out.site_calls += s.calls;
+  return out;
+}
+
+// The member of the run's group or cgroup that the child left (its pid on stderr) is
+// gone, or going: it is not our child, so PID 1 reaps it.
+bool member_ends(const pidfd::run_result& r) {
+  const pid_t member = static_cast<pid_t>(std::atol(r.err.c_str()));
+  if (member <= 0) return false;
+  error_code ec;
+  pid_fd p = pid_fd::open(member, ec);
+  return ec || pidfd_test::wait_readable(p.native_handle(), 5s);
+}
+
+const std::vector<std::string> leaves_a_member() {
+  return child({"fork-detach", "2", "close", "1", "close", "2", "pause"});
+}
+
+}  // namespace
+
+// The group's leftover is killed with kill(-pgid) when the signal through the leader's
+// pidfd fails.
+TEST(FaultRegression, AsyncRunKillsTheGroupsLeftoverWhenThePidfdSignalFails) {
+  pidfd::run_options ro;
+  ro.scope = pidfd::run_scope::process_group;
+  const std::string site = pidfd::kernel_support().signal_scope ? "pidfd_send_signal" : "kill(-pgid)";
+  const run_outcome plain = run_failing(leaves_a_member(), ro, site, 0, 0);
+  ASSERT_EQ(plain.r.killed_leftovers, 1U);
+  ASSERT_TRUE(member_ends(plain.r));
+  ASSERT_GE(plain.site_calls, 1UL);
+  // The last signal of the run is the one to the leftovers.
+  const run_outcome o = run_failing(leaves_a_member(), ro, site, plain.site_calls, EINTR);
+  EXPECT_EQ(o.calls, 1);
+  EXPECT_EQ(o.failures, 1UL);
+  EXPECT_FALSE(o.ec) << o.ec.message();
+  EXPECT_EQ(o.r.status, pidfd_test::exited(0));
+  EXPECT_EQ(o.r.killed_leftovers, 1U);
+  EXPECT_TRUE(member_ends(o.r));
+}
+
+// Output past the limit is read and dropped when splicing it to /dev/null fails: the
+// program is not cut off (it would die of SIGPIPE).
+TEST(FaultRegression, AsyncRunReadsOutputPastTheLimitWhenSpliceFails) {
+  pidfd::run_options ro;
+  ro.output_limit = 16;
+  const auto argv = child({"spew", "1", "1000000", "exit", "3"});
+  const run_outcome plain = run_failing(argv, ro, "splice", 0, 0);
+  ASSERT_GE(plain.site_calls, 1UL);
+  const run_outcome o = run_failing(argv, ro, "splice", 1, ENOMEM);
+  EXPECT_EQ(o.calls, 1);
+  EXPECT_EQ(o.failures, 1UL);
+  EXPECT_FALSE(o.ec) << o.ec.message();
+  EXPECT_EQ(o.r.status, pidfd_test::exited(3));
+  EXPECT_TRUE(o.r.truncated);
+  EXPECT_EQ(o.r.out.size(), 16U);
+}
+
+// A cgroup scope's leftover member is killed, and the cgroup removed, when cgroup.kill
+// cannot be written (each member is signalled instead).
+TEST(FaultRegression, AsyncRunKillsTheCgroupsMembersWhenCgroupKillCannotBeWritten) {
+  pidfd::run_options ro;
+  ro.scope = pidfd::run_scope::cgroup;
+  ro.drain = 0s;
+  const run_outcome plain = run_failing(leaves_a_member(), ro, "openat(cgroup file, write)", 0, 0);
+  if (const error_code expected = cgroup_creation_error()) {
+    EXPECT_EQ(plain.ec, expected);  // no writable cgroup v2 here: the clean error
+    return;
+  }
+  ASSERT_FALSE(plain.ec) << plain.ec.message();
+  ASSERT_EQ(plain.r.killed_leftovers, 1U);
+  ASSERT_EQ(plain.site_calls, 1UL);  // cgroup.kill
+  const run_outcome o = run_failing(leaves_a_member(), ro, "openat(cgroup file, write)", 1, EACCES);
+  EXPECT_EQ(o.calls, 1);
+  EXPECT_EQ(o.failures, 1UL);
+  EXPECT_FALSE(o.ec) << o.ec.message();
+  EXPECT_EQ(o.r.status, pidfd_test::exited(0));
+  EXPECT_EQ(o.r.killed_leftovers, 1U);
+  EXPECT_TRUE(member_ends(o.r));
+  EXPECT_EQ(pidfd_test::take_leftover_run_cgroups(), std::vector<std::string>{});
+}
+
+// A read of cgroup.events that fails once does not end the wait for an empty cgroup: the
+// cgroup is removed at the end of the run whichever read fails.
+TEST(FaultRegression, AsyncRunRemovesItsCgroupWhenAReadOfItsEventsFails) {
+  pidfd::run_options ro;
+  ro.scope = pidfd::run_scope::cgroup;
+  ro.drain = 0s;
+  const std::string site = "pread(cgroup.events)";
+  const run_outcome plain = run_failing(leaves_a_member(), ro, site, 0, 0);
+  if (const error_code expected = cgroup_creation_error()) {
+    EXPECT_EQ(plain.ec, expected);
+    return;
+  }
+  ASSERT_FALSE(plain.ec) << plain.ec.message();
+  ASSERT_GE(plain.site_calls, 1UL);
+  for (unsigned long n = 1; n <= plain.site_calls; ++n) {
+    const run_outcome o = run_failing(leaves_a_member(), ro, site, n, EAGAIN);
+    EXPECT_EQ(o.calls, 1) << "read " << n;
+    EXPECT_FALSE(o.ec) << "read " << n << ": " << o.ec.message();
+    EXPECT_TRUE(member_ends(o.r)) << "read " << n;
+    EXPECT_EQ(pidfd_test::take_leftover_run_cgroups(), std::vector<std::string>{}) << "read " << n;
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // The kernel probe: once per process, so each run is a process of its own
 
