@@ -1523,7 +1523,7 @@ std::string read_source(const std::filesystem::path& p) {
 
 TEST(FaultWalkSites, EverySiteOfTheLibraryIsFailed) {
   namespace fs = std::filesystem;
-  const fs::path lib = fs::path(PIDFD_TEST_SOURCE_ROOT) / "lib";
+  const fs::path lib = fs::path(ASIO_PIDFD_SOURCE_DIR) / "lib";
   // What the walks failed: "name (path:line)" or "syscall N".
   std::map<std::pair<std::string, std::string>, std::set<std::string>> failed_named;
   std::set<long> failed_raw;
