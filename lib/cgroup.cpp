@@ -34,13 +34,14 @@ constexpr std::size_t max_file_size = std::size_t{64} << 20;
 
 // The whole of a (small, pseudo-) file, read through a directory descriptor.
 error_code read_file(int dirfd, const char* name, std::string& out) noexcept {
-  unique_fd fd(::openat(dirfd, name, O_RDONLY | O_CLOEXEC));
+  unique_fd fd(
+      PIDFD_FAULT("openat(cgroup file, read)", ::openat(dirfd, name, O_RDONLY | O_CLOEXEC)));
   if (!fd) return errno_code(errno);
   try {
     out.clear();
     char buf[4096];
     for (;;) {
-      const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+      const ssize_t n = PIDFD_FAULT("read(cgroup file)", ::read(fd.get(), buf, sizeof buf));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return errno_code(errno);
       if (n == 0) return {};
@@ -55,10 +56,11 @@ error_code read_file(int dirfd, const char* name, std::string& out) noexcept {
 
 // Writes `text` to a cgroup control file in one write(), as the kernel expects.
 error_code write_file(int dirfd, const char* name, std::string_view text) noexcept {
-  unique_fd fd(::openat(dirfd, name, O_WRONLY | O_CLOEXEC));
+  unique_fd fd(
+      PIDFD_FAULT("openat(cgroup file, write)", ::openat(dirfd, name, O_WRONLY | O_CLOEXEC)));
   if (!fd) return errno_code(errno);
   ssize_t n;
-  do n = ::write(fd.get(), text.data(), text.size());
+  do n = PIDFD_FAULT("write(cgroup file)", ::write(fd.get(), text.data(), text.size()));
   while (n < 0 && errno == EINTR);
   if (n < 0) return errno_code(errno);
   if (static_cast<std::size_t>(n) != text.size()) return errno_code(EIO);
@@ -142,9 +144,10 @@ error_code for_each_cgroup(int dirfd, F& f, int depth = 0) noexcept {
   // The kernel limits the depth of the hierarchy (cgroup.max.depth) but not to anything
   // small by default: stop at a depth no real run reaches, so the recursion is bounded.
   if (depth > 64) return errno_code(ELOOP);
-  const int listing = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int listing = PIDFD_FAULT("openat(cgroup listing)",
+                                  ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (listing < 0) return errno_code(errno);
-  DIR* d = ::fdopendir(listing);
+  DIR* d = PIDFD_FAULT("fdopendir", ::fdopendir(listing));
   if (!d) {
     const error_code ec = errno_code(errno);
     ::close(listing);
@@ -153,7 +156,7 @@ error_code for_each_cgroup(int dirfd, F& f, int depth = 0) noexcept {
   error_code result;
   for (;;) {
     errno = 0;
-    const dirent* e = ::readdir(d);
+    const dirent* e = PIDFD_FAULT("readdir", ::readdir(d));
     if (!e) {
       if (errno != 0) result = errno_code(errno);
       break;
@@ -161,7 +164,8 @@ error_code for_each_cgroup(int dirfd, F& f, int depth = 0) noexcept {
     if (e->d_type != DT_DIR || std::strcmp(e->d_name, ".") == 0 ||
         std::strcmp(e->d_name, "..") == 0)
       continue;
-    unique_fd child(::openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    unique_fd child(PIDFD_FAULT("openat(cgroup below)",
+                                ::openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)));
     if (!child) {
       if (errno == ENOENT) continue;
       result = errno_code(errno);
@@ -388,13 +392,14 @@ cgroup_parent own_parent(error_code& ec) {
 
 // Opens a directory that must be on a cgroup2 file system.
 unique_fd open_cgroup2_directory(const std::filesystem::path& dir, error_code& ec) noexcept {
-  unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  unique_fd fd(PIDFD_FAULT("open(cgroup parent)",
+                           ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)));
   if (!fd) {
     ec = creation_error(errno_code(errno));
     return {};
   }
   struct statfs fs {};
-  if (::fstatfs(fd.get(), &fs) != 0) {
+  if (PIDFD_FAULT("fstatfs(cgroup parent)", ::fstatfs(fd.get(), &fs)) != 0) {
     ec = errno_code(errno);
     return {};
   }
@@ -416,7 +421,8 @@ unique_fd make_child_cgroup(int parent_fd, char (&name)[64], error_code& ec) noe
       return {};
     }
   }
-  unique_fd dir(::openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  unique_fd dir(PIDFD_FAULT("openat(new cgroup)",
+                            ::openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)));
   if (!dir) {
     ec = errno_code(errno);
     (void)sys::rmdir_at(parent_fd, name);
@@ -424,7 +430,8 @@ unique_fd make_child_cgroup(int parent_fd, char (&name)[64], error_code& ec) noe
   }
   // cgroup.kill came with 5.14, CLONE_INTO_CGROUP with 5.7: a kernel with the first has
   // both. Without it no run could be ended for certain: refuse rather than downgrade.
-  if (::faccessat(dir.get(), "cgroup.kill", F_OK, AT_SYMLINK_NOFOLLOW) != 0) {
+  if (PIDFD_FAULT("faccessat(cgroup.kill)",
+                  ::faccessat(dir.get(), "cgroup.kill", F_OK, AT_SYMLINK_NOFOLLOW)) != 0) {
     ec = errno == ENOENT ? errno_code(EOPNOTSUPP) : errno_code(errno);
     dir.reset();
     (void)sys::rmdir_at(parent_fd, name);
@@ -579,7 +586,8 @@ error_code run_cgroup::remove() noexcept {
   if (error_code ec = for_each_cgroup(dir_.get(), remove_child)) return ec;
   const std::filesystem::path parent = path_.parent_path();
   const std::string name = path_.filename().string();
-  unique_fd parent_fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  unique_fd parent_fd(PIDFD_FAULT("open(cgroup parent, remove)",
+                                  ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)));
   if (!parent_fd) return errno_code(errno);
   if (error_code ec = sys::rmdir_at(parent_fd.get(), name.c_str())) return ec;
   release();

@@ -52,6 +52,8 @@ struct state {
   int fail_errno;
   unsigned long failures;   // calls failed so far
   const site* last_failed;  // the site of the last failed call
+  const site* always_site;  // nullptr: none; else every call of it fails with always_errno
+  int always_errno;         // (not counted in failures: a condition the test sets up)
 };
 
 /// The one state of the process (lib/fault.cpp).
@@ -70,6 +72,8 @@ extern std::array<site, raw_site_count> g_raw_sites;
   }
   const unsigned long mine = __atomic_add_fetch(&s.calls, 1, __ATOMIC_ACQ_REL);
   const unsigned long all = __atomic_add_fetch(&g_state.calls, 1, __ATOMIC_ACQ_REL);
+  if (__atomic_load_n(&g_state.always_site, __ATOMIC_ACQUIRE) == &s)
+    return __atomic_load_n(&g_state.always_errno, __ATOMIC_ACQUIRE);
   const unsigned long at = __atomic_load_n(&g_state.fail_at, __ATOMIC_ACQUIRE);
   if (at == 0) return 0;
   const site* only = __atomic_load_n(&g_state.fail_site, __ATOMIC_ACQUIRE);

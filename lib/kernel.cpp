@@ -80,12 +80,16 @@ struct probe_child {
     pidfd.reset(fd);
   }
 
-  // Lets the child exit and reaps it.
+  // Lets the child exit and reaps it. The wait of our own child fails only if someone
+  // else reaped it (ECHILD): any other failure is tried again, a few times.
   void finish() noexcept {
     release.reset();
     if (pid <= 0) return;
     siginfo_t si;
-    (void)sys::waitid_pid(pid, si, WEXITED | __WALL);
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      const error_code ec = sys::waitid_pid(pid, si, WEXITED | __WALL);
+      if (!ec || ec == boost::system::errc::no_child_process) return;
+    }
   }
 };
 

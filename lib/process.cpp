@@ -78,7 +78,10 @@ std::size_t discard_from_pipe(int pipe_fd, int null_sink, error_code& ec) noexce
 
 error_code kill_process_group(pid_t pgid, int sig) noexcept {
   if (pgid <= 0) return errno_code(EINVAL);
-  return PIDFD_FAULT("kill(-pgid)", ::kill(-pgid, sig)) != 0 ? errno_code(errno) : error_code{};
+  int r;
+  do r = PIDFD_FAULT("kill(-pgid)", ::kill(-pgid, sig));
+  while (r != 0 && errno == EINTR);
+  return r != 0 ? errno_code(errno) : error_code{};
 }
 
 error_code signal_process_group(const pid_fd& leader, int sig) noexcept {
@@ -152,8 +155,10 @@ std::size_t kill_group_leftovers(const pid_fd& leader, pid_t pgid) noexcept {
   if (members == 0) return 0;
   error_code ec;
   leader.send_signal(SIGKILL, signal_scope::process_group, ec);
-  if (ec == boost::system::errc::operation_not_supported) (void)kill_process_group(pgid, SIGKILL);
-  return members;
+  // Whatever stopped the pidfd's signal (no group signals before 6.9, or a failure), the
+  // members just seen keep the group id from being reused: kill(-pgid) reaches them.
+  if (ec) ec = kill_process_group(pgid, SIGKILL);
+  return ec ? 0 : members;  // none killed when the signal could not be sent
 }
 
 }  // namespace pidfd::detail

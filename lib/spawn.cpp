@@ -59,20 +59,24 @@ error_code make_pipe(unique_fd& read_end, unique_fd& write_end) noexcept {
 // controlling terminal, sized before any child can see it. The slave through TIOCGPTPEER (4.13), which opens it
 // without a path lookup that a container's /dev/pts could get wrong; else by its name.
 error_code open_pty(unique_fd& master, unique_fd& slave, const winsize& size) noexcept {
-  const int m = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  const int m = PIDFD_FAULT("posix_openpt", ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
   if (m < 0) return errno_code(errno);
   master.reset(m);
-  if (::grantpt(m) != 0 || ::unlockpt(m) != 0) return errno_code(errno);
-  int s = ::ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (PIDFD_FAULT("grantpt", ::grantpt(m)) != 0 || PIDFD_FAULT("unlockpt", ::unlockpt(m)) != 0)
+    return errno_code(errno);
+  int s = PIDFD_FAULT("ioctl(TIOCGPTPEER)",
+                      ::ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
   if (s < 0) {
     if (errno != EINVAL && errno != ENOTTY) return errno_code(errno);
     char name[64];
-    if (::ptsname_r(m, name, sizeof name) != 0) return errno_code(errno);
-    s = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (PIDFD_FAULT("ptsname_r", ::ptsname_r(m, name, sizeof name)) != 0)
+      return errno_code(errno);
+    s = PIDFD_FAULT("open(pty slave)", ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
     if (s < 0) return errno_code(errno);
   }
   slave.reset(s);
-  if (::ioctl(m, TIOCSWINSZ, &size) != 0) return errno_code(errno);
+  if (PIDFD_FAULT("ioctl(TIOCSWINSZ)", ::ioctl(m, TIOCSWINSZ, &size)) != 0)
+    return errno_code(errno);
   return {};
 }
 // For a pipe end just made: its only status flag is its access mode, which F_SETFL
@@ -93,12 +97,18 @@ std::string program_name(const std::vector<std::string>& argv, const spawn_optio
 
 // Reaps a child whose exec failed. Someone else may have reaped it already (SIGCHLD
 // ignored, a waitpid(-1) elsewhere): then there is nothing to do.
+// A wait of our own exited child fails only if it was reaped (ECHILD): any other failure
+// is tried again (a few times, so that a wait that keeps failing cannot hang spawn()).
 void reap_failed(int pidfd, pid_t pid) noexcept {
   siginfo_t info;
-  if (pidfd >= 0 && kernel_support().waitid_pidfd)
-    (void)sys::waitid_pidfd(pidfd, info, WEXITED);
-  else
-    (void)sys::waitid_pid(pid, info, WEXITED);
+  error_code ec;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    if (pidfd >= 0 && kernel_support().waitid_pidfd)
+      ec = sys::waitid_pidfd(pidfd, info, WEXITED);
+    else
+      ec = sys::waitid_pid(pid, info, WEXITED);
+    if (!ec || ec == berrc::no_child_process) return;
+  }
 }
 
 // A vector that keeps its first N elements in place, so that the usual plan allocates
@@ -490,7 +500,9 @@ pid_fd spawn_with_stdio(const std::vector<std::string>& argv, const spawn_option
 
 error_code set_pty_size(int master, unsigned short rows, unsigned short cols) noexcept {
   const winsize size{rows, cols, 0, 0};
-  return ::ioctl(master, TIOCSWINSZ, &size) != 0 ? errno_code(errno) : error_code{};
+  return PIDFD_FAULT("ioctl(TIOCSWINSZ, resize)", ::ioctl(master, TIOCSWINSZ, &size)) != 0
+             ? errno_code(errno)
+             : error_code{};
 }
 
 void throw_spawn_error(const char* function, const std::vector<std::string>& argv,

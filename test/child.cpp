@@ -50,6 +50,8 @@
 //                       writes the new child's pid to FD and exits 0 at once (the new child
 //                       stays in our process group)
 //   undumpable          prctl(PR_SET_DUMPABLE, 0)
+//   cgroup-subdir       make a cgroup named "sub" below our own cgroup v2 (found through
+//                       /proc/self/mountinfo and /proc/self/cgroup)
 //   ptrace-hold PID OUT IN  PTRACE_SEIZE PID and write "R" to OUT; when PID has exited,
 //                       write "E" to OUT while holding its zombie (its parent cannot reap
 //                       it yet), block until a byte arrives on IN, then collect it as its
@@ -99,6 +101,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -288,6 +291,23 @@ int main(int argc, char** argv) {
         if (line.rfind("0::", 0) == 0) found = line.substr(3);
       put(num(arg(1)), found);
       i += 1;
+    } else if (cmd == "cgroup-subdir") {
+      std::string own, mount, line;
+      std::ifstream cg("/proc/self/cgroup");
+      while (std::getline(cg, line))
+        if (line.rfind("0::", 0) == 0) own = line.substr(3);
+      std::ifstream mi("/proc/self/mountinfo");
+      while (mount.empty() && std::getline(mi, line)) {
+        const std::size_t dash = line.find(" - cgroup2 ");
+        if (dash == std::string::npos) continue;
+        std::istringstream fields(line.substr(0, dash));
+        std::string f;
+        for (int k = 0; k < 5 && fields >> f; ++k) {
+        }
+        mount = f;  // field 5: the mount point (of the whole hierarchy here)
+      }
+      if (own.empty() || mount.empty()) die("no cgroup v2");
+      if (::mkdir((mount + own + "/sub").c_str(), 0755) != 0) die("mkdir");
     } else if (cmd == "connect") {
       std::string path = arg(1);
       sockaddr_un addr{};

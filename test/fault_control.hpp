@@ -93,6 +93,29 @@ inline bool fail_nth_call_of(const std::string& name, unsigned long n, int err) 
   return false;
 }
 
+/// Makes every call of the site named `name` (as fail_nth_call_of) fail with err until
+/// always_fail_none(), whatever else is failed meanwhile: the condition under which a walk
+/// runs (a system call the kernel lacks, a call that keeps failing). False if no site of
+/// that name has been reached yet.
+inline bool always_fail(const std::string& name, int err) {
+  for (lib::site* s = __atomic_load_n(&lib::g_state.sites, __ATOMIC_ACQUIRE); s; s = s->next) {
+    const bool match = s->number >= 0 ? name == "syscall " + std::to_string(s->number)
+                                      : name == s->name;
+    if (!match) continue;
+    __atomic_store_n(&lib::g_state.always_errno, err, __ATOMIC_RELEASE);
+    __atomic_store_n(&lib::g_state.always_site, static_cast<const lib::site*>(s),
+                     __ATOMIC_RELEASE);
+    return true;
+  }
+  return false;
+}
+
+/// Ends always_fail().
+inline void always_fail_none() {
+  __atomic_store_n(&lib::g_state.always_site, static_cast<const lib::site*>(nullptr),
+                   __ATOMIC_RELEASE);
+}
+
 }  // namespace pidfd_test::fault
 
 #endif  // PIDFD_TEST_FAULT_CONTROL_HPP

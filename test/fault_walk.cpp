@@ -10,6 +10,8 @@
 #include "support.hpp"
 
 #include <pidfd/async_pidfd.hpp>
+#include <pidfd/detail/cgroup.hpp>
+#include <pidfd/detail/linux.hpp>
 #include <pidfd/kernel.hpp>
 #include <pidfd/local_socket.hpp>
 #include <pidfd/pid_fd.hpp>
@@ -18,11 +20,15 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/connect_pair.hpp>
+#include <boost/asio/generic/seq_packet_protocol.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +40,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <regex>
 #include <memory>
 #include <optional>
 #include <set>
@@ -84,6 +91,12 @@ public:
   virtual bool also_legal(const error_code&, int /*injected*/) const { return false; }
   /// Checks what needs the library (without injection); "" or what is wrong.
   virtual std::string cleanup() { return ""; }
+  /// The result of the run without an injected failure (an operation that fails by
+  /// design, to walk its error path).
+  virtual error_code expected() const { return {}; }
+  /// A site that fails with the given errno on every call during every run (a system
+  /// call this kernel is made to lack, a call that keeps failing); "" for none.
+  virtual std::pair<std::string, int> condition() const { return {"", 0}; }
 };
 using factory = std::function<std::unique_ptr<operation>()>;
 
@@ -99,6 +112,7 @@ void finish(pid_fd& p) {
 // The figures of every walk in this process, printed at the end of each.
 struct walk_totals {
   std::set<std::string> sites;
+  std::set<std::string> failed;  // every site failed on purpose, as fault::last_failed()
   unsigned long runs = 0;
 };
 walk_totals& totals() {
@@ -108,23 +122,49 @@ walk_totals& totals() {
 
 // The walk over one operation. Returns nothing; every finding is a gtest failure naming
 // the call, the errno and what went wrong.
+// Sets the operation's condition (true if it has none or it is set).
+bool set_condition(const operation& op) {
+  const auto [name, err] = op.condition();
+  return name.empty() || fault::always_fail(name, err);
+}
+
+// Writes the sites failed on purpose so far in this process to the file a parent test named
+// (FAULT_WALK_REPORT), which merges them into its own figures.
+void report_to_parent() {
+  const char* path = std::getenv("FAULT_WALK_REPORT");
+  if (path == nullptr) return;
+  std::ofstream out(path, std::ios::trunc);
+  for (const auto& s : totals().failed) out << s << '\n';
+  out << "runs " << totals().runs << '\n';
+}
+
 void walk(const std::string& label, const factory& make) {
   // The kernel probe runs once per process and its result is cached: made here, its calls
-  // are not counted as the operation's (lib/kernel.cpp has no fault sites).
+  // are not counted as the operation's (the probe is walked on its own, OncePerProcess).
   (void)pidfd::kernel_support();
   std::vector<fault::site_calls> sites;
   unsigned long calls = 0;
+  if (!make()->condition().first.empty()) {
+    // A first run links the sites, so that the condition's site can be named.
+    auto op = make();
+    op->prepare();
+    (void)op->run();
+    (void)op->cleanup();
+  }
   {
     auto op = make();
     op->prepare();
+    ASSERT_TRUE(set_condition(*op)) << label << ": condition " << op->condition().first;
     fault::reset();
     const outcome o = op->run();
     calls = fault::calls();
     sites = fault::sites_called();
+    fault::always_fail_none();
     const std::string late = op->cleanup();
     ASSERT_EQ(late, "") << label << ": the run without a failure";
     ASSERT_EQ(o.handler_calls, 1) << label << ": the run without a failure";
-    ASSERT_FALSE(o.ec) << label << ": the run without a failure: " << o.ec.message();
+    ASSERT_EQ(o.ec, op->expected())
+        << label << ": the run without a failure: " << o.ec.message();
     ASSERT_EQ(o.wrong, "") << label;
     ASSERT_GT(calls, 0UL) << label << " made no system call through the library";
   }
@@ -135,15 +175,19 @@ void walk(const std::string& label, const factory& make) {
       const std::set<int> fds_before = pidfd_test::open_fds();
       auto op = make();
       op->prepare();
+      EXPECT_TRUE(set_condition(*op));
       fault::reset();
       fault::fail_nth_call(n, e);
       const outcome o = op->run();
       fault::disarm();
+      fault::always_fail_none();
       const unsigned long failed = fault::failures();
       const std::string site = fault::last_failed();
-      const std::string late = o.ec ? std::string() : op->cleanup();
-      if (o.ec) (void)op->cleanup();
-      const bool other_legal = o.ec && op->also_legal(o.ec, e);
+      if (failed == 1) totals().failed.insert(site);
+      const bool as_expected = o.ec && o.ec == op->expected();
+      const std::string late = o.ec && !as_expected ? std::string() : op->cleanup();
+      if (o.ec && !as_expected) (void)op->cleanup();
+      const bool other_legal = o.ec && (as_expected || op->also_legal(o.ec, e));
       op.reset();
       ++runs;
       const std::string what = label + ": call " + std::to_string(n) + " (" +
@@ -179,6 +223,7 @@ void walk(const std::string& label, const factory& make) {
     }
   }
   totals().runs += runs;
+  report_to_parent();
   std::printf("[ fault    ] %s: %zu sites, %lu calls, %lu runs (%lu reached the call; %lu of "
               "those succeeded after all); so far %zu sites, %lu runs\n",
               label.c_str(), sites.size(), calls, runs, reached, retried_or_fell_back,
@@ -464,6 +509,284 @@ factory query(query_op::query q) {
   return [q] { return std::make_unique<query_op>(q); };
 }
 
+// What making a run's cgroup in our own cgroup v2 gives here: nothing where it is
+// writable; else the error of finding it (no cgroup v2 mounted: found through
+// /proc/self/mountinfo, as the library does) or EACCES (a cgroup we may not write).
+error_code cgroup_creation_error() {
+  error_code ec;
+  const std::filesystem::path dir = pidfd::detail::own_cgroup_directory(ec);
+  if (ec) return ec;
+  if (::access(dir.c_str(), W_OK) != 0) return error_code(EACCES, boost::system::system_category());
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------
+// More of spawn(): the child side's identity steps, an exec that fails, a terminal
+
+class spawn_more_op : public operation {
+public:
+  enum kind { identity, exec_fails, pidfd_open_fails, without_close_range };
+  explicit spawn_more_op(kind k) : k_(k) {}
+  void prepare() override {
+    if (k_ == identity) {
+      // The caller's own ids and limits: every step runs, none changes anything.
+      o_.gid = ::getegid();
+      o_.uid = ::geteuid();
+      if (::geteuid() == 0) o_.groups = std::vector<gid_t>{::getegid()};
+      rlimit core{};
+      ::getrlimit(RLIMIT_CORE, &core);
+      o_.rlimits.emplace_back(RLIMIT_CORE, core);
+      o_.umask = 022;
+      o_.no_new_privs = true;
+    } else if (k_ == exec_fails) {
+      o_.executable = "/dev/null";  // not executable: execve fails with EACCES
+    }
+  }
+  outcome run() override {
+    outcome o;
+    p_ = pidfd::spawn(child({"exit", "3"}), o_, o.ec);
+    o.handler_calls = 1;
+    if (!o.ec && !p_) o.wrong = "no error and no process";
+    if (o.ec && p_) o.wrong = "an error and a process";
+    return o;
+  }
+  error_code expected() const override {
+    if (k_ == exec_fails) return error_code(EACCES, boost::system::system_category());
+    if (k_ == pidfd_open_fails) return error_code(ENOMEM, boost::system::system_category());
+    return {};
+  }
+  std::pair<std::string, int> condition() const override {
+    if (k_ == pidfd_open_fails) return {"pidfd_open", ENOMEM};
+    if (k_ == without_close_range)
+      return {"syscall " + std::to_string(pidfd::detail::k_sys_close_range), ENOSYS};
+    return {"", 0};
+  }
+  std::string cleanup() override {
+    if (!p_) return "";
+    const pidfd::exit_status s = pidfd_test::bounded_wait(p_);
+    p_.close();
+    return s == pidfd_test::exited(3) ? "" : "the wrong status";
+  }
+
+private:
+  kind k_;
+  pidfd::spawn_options o_;
+  pid_fd p_;
+};
+
+// spawn() of a program on a new pseudo-terminal, then a change of the terminal's size;
+// by_name: as before TIOCGPTPEER (4.13), the slave opened by its name.
+class pty_op : public operation {
+public:
+  explicit pty_op(bool by_name = false) : by_name_(by_name) {}
+  std::pair<std::string, int> condition() const override {
+    return by_name_ ? std::pair<std::string, int>{"ioctl(TIOCGPTPEER)", EINVAL}
+                    : std::pair<std::string, int>{"", 0};
+  }
+  outcome run() override {
+    outcome o;
+    pidfd::spawn_options so;
+    so.stdin_fd = so.stdout_fd = so.stderr_fd = pidfd::stdio_pty;
+    p_ = pidfd::spawn(io_, child({"exit", "3"}), so, o.ec);
+    if (!o.ec) {
+      if (!p_.pty.is_open()) o.wrong = "no terminal";
+      p_.resize_pty(30, 100, o.ec);
+    }
+    o.handler_calls = 1;
+    return o;
+  }
+  std::string cleanup() override {
+    std::string wrong;
+    if (p_.pidfd.is_open()) {
+      error_code ec;
+      pid_fd core = p_.pidfd.release(ec);
+      if (pidfd_test::bounded_wait(core) != pidfd_test::exited(3)) wrong = "the wrong status";
+    }
+    error_code ignored;
+    p_.pty.close(ignored);
+    return wrong;
+  }
+
+private:
+  bool by_name_;
+  asio::io_context io_;
+  pidfd::process p_{io_};
+};
+
+// ---------------------------------------------------------------------------------------
+// async_run()'s other scopes and streams
+
+class run_more_op : public operation {
+public:
+  enum kind { pty, group_leftover, cgroup_scope, cgroup_leftover, discard_output };
+  explicit run_more_op(kind k) : k_(k) {}
+  void prepare() override {
+  }
+  outcome run() override {
+    outcome o;
+    pidfd::run_options ro;
+    std::vector<std::string> argv = child({"exit", "3"});
+    switch (k_) {
+      case pty:
+        ro.pty = true;
+        ro.input = "typed";
+        break;
+      case group_leftover:
+        // A member of the child's group that outlives it, holding no stream: killed at
+        // the end of the run.
+        ro.scope = pidfd::run_scope::process_group;
+        argv = child({"fork-detach", "2", "close", "1", "close", "2", "pause"});
+        ro.capture_stderr = true;
+        break;
+      case cgroup_scope:
+        ro.scope = pidfd::run_scope::cgroup;  // in our own cgroup v2 (from mountinfo)
+        break;
+      case cgroup_leftover:
+        // A cgroup made below the run's, and a member that outlives the child: killed
+        // (cgroup.kill) and both cgroups removed at the end.
+        ro.scope = pidfd::run_scope::cgroup;
+        ro.drain = 0s;
+        argv = child({"cgroup-subdir", "fork-detach", "2", "close", "1", "close", "2", "pause"});
+        break;
+      case discard_output:
+        // Past the limit the output is spliced to /dev/null.
+        ro.output_limit = 16;
+        argv = child({"spew", "1", "1000000", "exit", "3"});
+        break;
+    }
+    pidfd::async_run(io_, std::move(argv), std::move(ro),
+                     [&](error_code ec, pidfd::run_result r) {
+                       ++o.handler_calls;
+                       o.ec = ec;
+                       result_ = std::move(r);
+                     });
+    if (!pidfd_test::run_until(io_, [&] { return o.handler_calls > 0; }, 20s))
+      o.wrong = "no completion within 20 s";
+    io_.restart();
+    io_.poll();
+    const pidfd::exit_status want = k_ == group_leftover || k_ == cgroup_leftover
+                                        ? pidfd_test::exited(0)
+                                        : pidfd_test::exited(3);
+    if (!o.ec && result_.status != want) o.wrong = "wrong status";
+    if (!o.ec && (k_ == group_leftover || k_ == cgroup_leftover)) {
+      leftover_ = static_cast<pid_t>(std::atol(result_.err.c_str()));
+      if (leftover_ <= 0) o.wrong = "no pid of the group member";
+      if (result_.killed_leftovers > 1) o.wrong = "more members killed than there were";
+    }
+    if (!o.ec && k_ == discard_output && (!result_.truncated || result_.out.size() != 16))
+      o.wrong = "not truncated to the limit";
+    return o;
+  }
+  // The run's cgroup could not be made for lack of permission (EPERM): EACCES, as
+  // documented for every permission error of creating it.
+  bool also_legal(const error_code& ec, int injected) const override {
+    return (k_ == cgroup_scope || k_ == cgroup_leftover) && injected == EPERM &&
+           ec == error_code(EACCES, boost::system::system_category());
+  }
+  // The cgroup scope where there is no writable cgroup v2: the clean error of creating it.
+  error_code expected() const override {
+    return k_ == cgroup_scope || k_ == cgroup_leftover ? cgroup_creation_error() : error_code();
+  }
+  std::string cleanup() override {
+    std::string wrong;
+    if (leftover_ > 0) {
+      // The member was killed (it may still be a zombie of PID 1 for a moment): it must
+      // not be running.
+      // A member reported killed must end; one not killed (the signal could not be sent)
+      // is the test's to end.
+      error_code ec;
+      pid_fd member = pid_fd::open(leftover_, ec);
+      if (!ec && result_.killed_leftovers == 0) member.kill(ec);
+      if (!ec && !pidfd_test::wait_readable(member.native_handle(), 5s)) {
+        wrong = "the group's member is still running";
+        member.kill(ec);
+      }
+    }
+    if (!pidfd_test::take_leftover_run_cgroups().empty()) wrong = "a cgroup left behind";
+    return wrong;
+  }
+
+private:
+  kind k_;
+  asio::io_context io_;
+  pidfd::run_result result_;
+  pid_t leftover_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------
+// Local sockets: the peer's ids, SCM_PIDFD
+
+class socket_more_op : public operation {
+public:
+  enum kind { credentials, credentials_generic, sender };
+  explicit socket_more_op(kind k) : k_(k) {}
+  void prepare() override { asio::local::connect_pair(a_, b_); }
+  outcome run() override {
+    outcome o;
+    o.handler_calls = 1;
+    if (k_ == credentials_generic) {
+      // Through Asio's generic protocol the library checks the family first (SO_DOMAIN).
+      int fds[2];
+      if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) {
+        o.wrong = "socketpair failed";
+        return o;
+      }
+      using generic = asio::generic::seq_packet_protocol;
+      generic::socket g(io_, generic(AF_UNIX, 0), fds[0]);
+      pidfd::unique_fd other(fds[1]);
+      const pidfd::peer_ids ids = pidfd::peer_credentials(g, o.ec);
+      if (!o.ec && (ids.uid != ::geteuid() || ids.gid != ::getegid())) o.wrong = "wrong ids";
+      return o;
+    }
+    if (k_ == credentials) {
+      const pidfd::peer_ids ids = pidfd::peer_credentials(a_, o.ec);
+      if (!o.ec && (ids.uid != ::geteuid() || ids.gid != ::getegid())) o.wrong = "wrong ids";
+      return o;
+    }
+    pidfd::enable_sender_pidfd(b_, o.ec);
+    if (o.ec) return o;
+    const char byte = 'x';
+    asio::write(a_, asio::buffer(&byte, 1));
+    char got = 0;
+    pidfd::received_message m = pidfd::receive_with_sender(b_, asio::buffer(&got, 1), o.ec);
+    if (!o.ec && (m.bytes != 1 || got != 'x' || !m.sender || m.sender.pid() != ::getpid()))
+      o.wrong = "the wrong message or sender";
+    return o;
+  }
+  // A sender's pidfd that could not be checked (fstatfs failing with EAGAIN): the message
+  // has been read, and the pidfd is reported as not a pidfd.
+  bool also_legal(const error_code& ec, int injected) const override {
+    return injected == EAGAIN && ec == pidfd::errc::not_a_pidfd;
+  }
+
+private:
+  kind k_;
+  asio::io_context io_;
+  asio::local::stream_protocol::socket a_{io_}, b_{io_};
+};
+
+// Runs a selection of this binary's tests in a child process (with seccomp rules and
+// environment), and adds the sites its walks failed to this process's figures.
+int run_walks_in_child(const std::string& filter, unsigned rules,
+                       std::vector<std::string> env = {}) {
+  char path[] = "/tmp/asio-pidfd-fault-walk-XXXXXX";
+  const int fd = ::mkstemp(path);
+  if (fd < 0) return -1;
+  ::close(fd);
+  env.push_back(std::string("FAULT_WALK_REPORT=") + path);
+  const int rc = pidfd_test::run_suite_in_child(filter, rules, env);
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("runs ", 0) == 0)
+      totals().runs += std::stoul(line.substr(5));
+    else if (!line.empty())
+      totals().failed.insert(line);
+  }
+  ::unlink(path);
+  return rc;
+}
+
 // ---------------------------------------------------------------------------------------
 // The walks
 
@@ -478,15 +801,109 @@ TEST(FaultWalk, SpawnEveryOption) {
 // The older clone paths, in a child process whose seccomp filter makes clone3 (and then
 // CLONE_PIDFD) absent: clone(CLONE_PIDFD), then clone + pidfd_open.
 TEST(FaultWalk, SpawnWithClonePidfd) {
-  EXPECT_EQ(pidfd_test::run_suite_in_child("FaultWalk.Spawn:FaultWalk.SpawnEveryOption",
-                                           pidfd_test::deny_clone3),
+  EXPECT_EQ(run_walks_in_child("FaultWalk.Spawn:FaultWalk.SpawnEveryOption",
+                               pidfd_test::deny_clone3),
             0);
 }
 
+// The last path also with pidfd_open failing after the child started: it is killed and
+// reaped by its pid.
 TEST(FaultWalk, SpawnWithPidfdOpen) {
-  EXPECT_EQ(pidfd_test::run_suite_in_child(
-                "FaultWalk.Spawn:FaultWalk.SpawnEveryOption",
-                pidfd_test::deny_clone3 | pidfd_test::deny_clone_pidfd),
+  EXPECT_EQ(run_walks_in_child("FaultWalk.Spawn:FaultWalk.SpawnEveryOption:"
+                               "InChildFaultWalk.SpawnWhenPidfdOpenFails",
+                               pidfd_test::deny_clone3 | pidfd_test::deny_clone_pidfd),
+            0);
+}
+
+TEST(InChildFaultWalk, SpawnWhenPidfdOpenFails) {
+  walk("spawn (pidfd_open failing)",
+       [] { return std::make_unique<spawn_more_op>(spawn_more_op::pidfd_open_fails); });
+}
+
+TEST(FaultWalk, SpawnIdentity) {
+  walk("spawn (ids, limits, umask, no_new_privs)",
+       [] { return std::make_unique<spawn_more_op>(spawn_more_op::identity); });
+}
+
+TEST(FaultWalk, SpawnExecFails) {
+  walk("spawn (execve failing)",
+       [] { return std::make_unique<spawn_more_op>(spawn_more_op::exec_fails); });
+}
+
+// Without close_range (< 5.9): the child closes descriptors one by one up to the hard
+// limit, lowered in a child process of its own so that the walk stays short.
+TEST(FaultWalk, SpawnWithoutCloseRange) {
+  EXPECT_EQ(run_walks_in_child("InChildFaultWalk.SpawnWithoutCloseRange", 0), 0);
+}
+
+TEST(InChildFaultWalk, SpawnWithoutCloseRange) {
+  const rlimit low{32, 32};
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  walk("spawn (no close_range)",
+       [] { return std::make_unique<spawn_more_op>(spawn_more_op::without_close_range); });
+}
+
+TEST(FaultWalk, SpawnWithPty) {
+  walk("spawn (pty) and resize_pty", [] { return std::make_unique<pty_op>(); });
+}
+
+TEST(FaultWalk, SpawnWithPtyOpenedByName) {
+  walk("spawn (pty, no TIOCGPTPEER)", [] { return std::make_unique<pty_op>(true); });
+}
+
+TEST(FaultWalk, AsyncRunOnPty) {
+  walk("async_run (pty)", [] { return std::make_unique<run_more_op>(run_more_op::pty); });
+}
+
+TEST(FaultWalk, AsyncRunGroupLeftover) {
+  walk("async_run (process group, a member left)",
+       [] { return std::make_unique<run_more_op>(run_more_op::group_leftover); });
+}
+
+TEST(FaultWalk, AsyncRunCgroupScope) {
+  walk("async_run (cgroup scope)",
+       [] { return std::make_unique<run_more_op>(run_more_op::cgroup_scope); });
+}
+
+TEST(FaultWalk, AsyncRunCgroupLeftover) {
+  walk("async_run (cgroup scope, a member and a cgroup left)",
+       [] { return std::make_unique<run_more_op>(run_more_op::cgroup_leftover); });
+}
+
+TEST(FaultWalk, AsyncRunDiscardingOutput) {
+  walk("async_run (stdout discarded)",
+       [] { return std::make_unique<run_more_op>(run_more_op::discard_output); });
+}
+
+TEST(FaultWalk, PeerCredentials) {
+  walk("peer_credentials",
+       [] { return std::make_unique<socket_more_op>(socket_more_op::credentials); });
+  walk("peer_credentials (generic protocol)",
+       [] { return std::make_unique<socket_more_op>(socket_more_op::credentials_generic); });
+}
+
+// SO_PASSPIDFD (6.5): without it there is no system call to fail.
+TEST(FaultWalk, ReceiveWithSender) {
+  if (!pidfd::kernel_support().peer_pidfd) {
+    asio::io_context io;
+    asio::local::stream_protocol::socket a(io), b(io);
+    asio::local::connect_pair(a, b);
+    error_code ec;
+    pidfd::enable_sender_pidfd(b, ec);
+    EXPECT_EQ(ec, boost::system::errc::operation_not_supported);
+    return;
+  }
+  walk("enable_sender_pidfd, receive_with_sender",
+       [] { return std::make_unique<socket_more_op>(socket_more_op::sender); });
+}
+
+// The fallbacks of kernels without PIDFD_GET_INFO, waitid(P_PIDFD) or process-group
+// signals, made absent.
+TEST(FaultWalk, WithoutNewerFeatures) {
+  EXPECT_EQ(run_walks_in_child(
+                "FaultWalk.PidFdQueries:FaultWalk.AsyncRun:FaultWalk.AsyncRunGroupLeftover:"
+                "FaultWalk.AsyncWaitExited:FaultWalk.AsyncTerminate",
+                0, {"ASIO_PIDFD_PRETEND_MISSING=get_info,waitid_pidfd,signal_scope,namespaces"}),
             0);
 }
 
@@ -588,6 +1005,88 @@ TEST(FaultWalk, PidFdQueries) {
   walk("pid_fd::get_remote_fd", query([](pid_fd& p, pid_t, error_code& ec) {
          pidfd::unique_fd d = p.get_remote_fd(1, ec);
          return !ec && !d ? "no error and no descriptor" : "";
+       }));
+  walk("pid_fd::creds", query([](pid_fd& p, pid_t, error_code& ec) {
+         const pidfd::credentials c = p.creds(ec);
+         return !ec && c.euid != ::geteuid() ? "the wrong uid" : "";
+       }));
+  walk("pid_fd::wait", query([](pid_fd& p, pid_t, error_code& ec) {
+         p.kill(ec);
+         if (ec) return "";
+         const pidfd::exit_status s = p.wait(ec);
+         if (ec) return "";  // killed, not reaped: the cleanup reaps it
+         p.close();
+         return s != pidfd_test::killed(SIGKILL) ? "the wrong status" : "";
+       }));
+  // Not our child: its exit is learnt from the pidfd (poll).
+  walk("pid_fd::try_wait (not our child)", query([](pid_fd&, pid_t, error_code& ec) {
+         pid_fd self = pid_fd::self(ec);
+         if (ec) return "";
+         const auto s = self.try_wait(ec);
+         return !ec && s ? "a status of a running process" : "";
+       }));
+  // Into the child's network namespace, which is ours: nothing changes. Needs
+  // CAP_SYS_ADMIN.
+  if (::geteuid() == 0) {
+    walk("pid_fd::set_namespace", query([](pid_fd& p, pid_t, error_code& ec) {
+           p.set_namespace(CLONE_NEWNET, ec);
+           return "";
+         }));
+  } else {
+    pid_fd p = pidfd_test::start_child({"pause"});
+    error_code ec;
+    p.set_namespace(CLONE_NEWNET, ec);
+    EXPECT_EQ(ec, boost::system::errc::operation_not_permitted);
+    finish(p);
+  }
+  if (pidfd::kernel_support().file_handles) {
+    walk("pid_fd::open_by_id", query([](pid_fd& p, pid_t pid, error_code& ec) {
+           const std::uint64_t id = p.id(ec);
+           if (ec) return "";
+           pid_fd q = pid_fd::open_by_id(id, ec);
+           if (ec) return "";
+           // Without PIDFD_GET_INFO the pid comes from fdinfo; when reading it fails, the
+           // pid_fd is returned with its pid unknown (pid() then reports ESRCH).
+           error_code pid_ec;
+           const pid_t got = q.pid(pid_ec);
+           if (pidfd::kernel_support().get_info && pid_ec) return "its pid unknown";
+           return !pid_ec && got != pid ? "the wrong process" : "";
+         }));
+  } else {
+    error_code ec;
+    (void)pid_fd::open_by_id(1, ec);
+    EXPECT_EQ(ec, boost::system::errc::operation_not_supported);
+  }
+}
+
+// pidfs extended attributes (6.17; trusted.* needs CAP_SYS_ADMIN).
+TEST(FaultWalk, PidFdXattrs) {
+  const std::string name = "trusted.asio-pidfd.walk";
+  if (!pidfd::kernel_support().xattrs || ::geteuid() != 0) {
+    pid_fd p = pid_fd::self();
+    error_code ec;
+    p.set_xattr(name, "v", ec);
+    EXPECT_EQ(ec, pidfd::kernel_support().xattrs ? boost::system::errc::operation_not_permitted
+                                                 : boost::system::errc::operation_not_supported);
+    return;
+  }
+  walk("pid_fd::set_xattr, get_xattr", query([name](pid_fd& p, pid_t, error_code& ec) {
+         p.set_xattr(name, "v", ec);
+         if (ec) return "";
+         const std::string v = p.get_xattr(name, ec);
+         return !ec && v != "v" ? "the wrong value" : "";
+       }));
+  walk("pid_fd::set_xattr, list_xattrs", query([name](pid_fd& p, pid_t, error_code& ec) {
+         p.set_xattr(name, "v", ec);
+         if (ec) return "";
+         const std::vector<std::string> names = p.list_xattrs(ec);
+         return !ec && names != std::vector<std::string>{name} ? "the wrong names" : "";
+       }));
+  walk("pid_fd::set_xattr, remove_xattr", query([name](pid_fd& p, pid_t, error_code& ec) {
+         p.set_xattr(name, "v", ec);
+         if (ec) return "";
+         p.remove_xattr(name, ec);
+         return "";
        }));
 }
 
@@ -711,4 +1210,362 @@ TEST(FaultRegression, AsyncRunTimeoutReportsTheStatusWhenTheWaitFails) {
   const unsigned long waits = run_once(false, 0);
   ASSERT_GE(waits, 1UL);
   (void)run_once(true, waits);  // the last wait, the one that reaps, fails
+}
+
+// A spawn whose exec failed reaps its child even when the first wait for it fails.
+TEST(FaultRegression, SpawnReapsTheChildOfAFailedExecWhenTheWaitFails) {
+  const std::string wait_site =
+      pidfd::kernel_support().waitid_pidfd ? "waitid(P_PIDFD)" : "waitid(P_PID)";
+  pidfd::spawn_options so;
+  so.executable = "/dev/null";  // not executable
+  reach_sites([&] {
+    error_code ec;
+    (void)pidfd::spawn(child({"exit", "3"}), so, ec);
+  });
+  ASSERT_TRUE(fault::fail_nth_call_of(wait_site, 1, EAGAIN));
+  error_code ec;
+  pid_fd p = pidfd::spawn(child({"exit", "3"}), so, ec);
+  fault::disarm();
+  EXPECT_EQ(fault::failures(), 1UL);
+  EXPECT_EQ(ec, error_code(EACCES, boost::system::system_category()));
+  EXPECT_FALSE(p);
+  EXPECT_EQ(children(), std::set<pid_t>{});
+}
+
+namespace {
+
+// One async_run with the n-th call of `site` failing with err (n = 0: none).
+struct run_outcome {
+  int calls = 0;
+  error_code ec;
+  pidfd::run_result r;
+  unsigned long site_calls = 0;  // calls of `site` made during the run
+  unsigned long failures = 0;
+};
+
+run_outcome run_failing(const std::vector<std::string>& argv, const pidfd::run_options& ro,
+                        const std::string& site, unsigned long n, int err) {
+  asio::io_context io;
+  run_outcome out;
+  fault::reset();
+  if (n > 0) {
+    EXPECT_TRUE(fault::fail_nth_call_of(site, n, err));
+  }
+  pidfd::async_run(io, argv, ro, [&](error_code ec, pidfd::run_result r) {
+    ++out.calls;
+    out.ec = ec;
+    out.r = std::move(r);
+  });
+  EXPECT_TRUE(pidfd_test::run_until(io, [&] { return out.calls > 0; }, 20s));
+  fault::disarm();
+  io.restart();
+  io.poll();
+  out.failures = fault::failures();
+  for (const auto& s : fault::sites_called())
+    if (s.name == site) out.site_calls += s.calls;
+  return out;
+}
+
+// The member of the run's group or cgroup that the child left (its pid on stderr) is
+// gone, or going: it is not our child, so PID 1 reaps it.
+bool member_ends(const pidfd::run_result& r) {
+  const pid_t member = static_cast<pid_t>(std::atol(r.err.c_str()));
+  if (member <= 0) return false;
+  error_code ec;
+  pid_fd p = pid_fd::open(member, ec);
+  return ec || pidfd_test::wait_readable(p.native_handle(), 5s);
+}
+
+const std::vector<std::string> leaves_a_member() {
+  return child({"fork-detach", "2", "close", "1", "close", "2", "pause"});
+}
+
+}  // namespace
+
+// The group's leftover is killed with kill(-pgid) when the signal through the leader's
+// pidfd fails.
+TEST(FaultRegression, AsyncRunKillsTheGroupsLeftoverWhenThePidfdSignalFails) {
+  pidfd::run_options ro;
+  ro.scope = pidfd::run_scope::process_group;
+  const std::string site = pidfd::kernel_support().signal_scope ? "pidfd_send_signal" : "kill(-pgid)";
+  const run_outcome plain = run_failing(leaves_a_member(), ro, site, 0, 0);
+  ASSERT_EQ(plain.r.killed_leftovers, 1U);
+  ASSERT_TRUE(member_ends(plain.r));
+  ASSERT_GE(plain.site_calls, 1UL);
+  // The last signal of the run is the one to the leftovers.
+  const run_outcome o = run_failing(leaves_a_member(), ro, site, plain.site_calls, EINTR);
+  EXPECT_EQ(o.calls, 1);
+  EXPECT_EQ(o.failures, 1UL);
+  EXPECT_FALSE(o.ec) << o.ec.message();
+  EXPECT_EQ(o.r.status, pidfd_test::exited(0));
+  EXPECT_EQ(o.r.killed_leftovers, 1U);
+  EXPECT_TRUE(member_ends(o.r));
+}
+
+// Output past the limit is read and dropped when splicing it to /dev/null fails: the
+// program is not cut off (it would die of SIGPIPE).
+TEST(FaultRegression, AsyncRunReadsOutputPastTheLimitWhenSpliceFails) {
+  pidfd::run_options ro;
+  ro.output_limit = 16;
+  const auto argv = child({"spew", "1", "1000000", "exit", "3"});
+  const run_outcome plain = run_failing(argv, ro, "splice", 0, 0);
+  ASSERT_GE(plain.site_calls, 1UL);
+  const run_outcome o = run_failing(argv, ro, "splice", 1, ENOMEM);
+  EXPECT_EQ(o.calls, 1);
+  EXPECT_EQ(o.failures, 1UL);
+  EXPECT_FALSE(o.ec) << o.ec.message();
+  EXPECT_EQ(o.r.status, pidfd_test::exited(3));
+  EXPECT_TRUE(o.r.truncated);
+  EXPECT_EQ(o.r.out.size(), 16U);
+}
+
+// A cgroup scope's leftover member is killed, and the cgroup removed, when cgroup.kill
+// cannot be written (each member is signalled instead).
+TEST(FaultRegression, AsyncRunKillsTheCgroupsMembersWhenCgroupKillCannotBeWritten) {
+  pidfd::run_options ro;
+  ro.scope = pidfd::run_scope::cgroup;
+  ro.drain = 0s;
+  const run_outcome plain = run_failing(leaves_a_member(), ro, "openat(cgroup file, write)", 0, 0);
+  if (const error_code expected = cgroup_creation_error()) {
+    EXPECT_EQ(plain.ec, expected);  // no writable cgroup v2 here: the clean error
+    return;
+  }
+  ASSERT_FALSE(plain.ec) << plain.ec.message();
+  ASSERT_EQ(plain.r.killed_leftovers, 1U);
+  ASSERT_EQ(plain.site_calls, 1UL);  // cgroup.kill
+  const run_outcome o = run_failing(leaves_a_member(), ro, "openat(cgroup file, write)", 1, EACCES);
+  EXPECT_EQ(o.calls, 1);
+  EXPECT_EQ(o.failures, 1UL);
+  EXPECT_FALSE(o.ec) << o.ec.message();
+  EXPECT_EQ(o.r.status, pidfd_test::exited(0));
+  EXPECT_EQ(o.r.killed_leftovers, 1U);
+  EXPECT_TRUE(member_ends(o.r));
+  EXPECT_EQ(pidfd_test::take_leftover_run_cgroups(), std::vector<std::string>{});
+}
+
+// A read of cgroup.events that fails once does not end the wait for an empty cgroup: the
+// cgroup is removed at the end of the run whichever read fails.
+TEST(FaultRegression, AsyncRunRemovesItsCgroupWhenAReadOfItsEventsFails) {
+  pidfd::run_options ro;
+  ro.scope = pidfd::run_scope::cgroup;
+  ro.drain = 0s;
+  const std::string site = "pread(cgroup.events)";
+  const run_outcome plain = run_failing(leaves_a_member(), ro, site, 0, 0);
+  if (const error_code expected = cgroup_creation_error()) {
+    EXPECT_EQ(plain.ec, expected);
+    return;
+  }
+  ASSERT_FALSE(plain.ec) << plain.ec.message();
+  ASSERT_GE(plain.site_calls, 1UL);
+  for (unsigned long n = 1; n <= plain.site_calls; ++n) {
+    const run_outcome o = run_failing(leaves_a_member(), ro, site, n, EAGAIN);
+    EXPECT_EQ(o.calls, 1) << "read " << n;
+    EXPECT_FALSE(o.ec) << "read " << n << ": " << o.ec.message();
+    EXPECT_TRUE(member_ends(o.r)) << "read " << n;
+    EXPECT_EQ(pidfd_test::take_leftover_run_cgroups(), std::vector<std::string>{}) << "read " << n;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// The kernel probe: once per process, so each run is a process of its own
+
+namespace {
+
+// One run in a child process: FAULT_PROBE_FAIL="N ERRNO" fails its N-th call (0: none) and
+// the file FAULT_WALK_REPORT gets the site failed and the number of calls made.
+// FAULT_PROBE_OP says what runs: "probe", the kernel probe (which never fails: a feature
+// whose probing failed is reported absent); "info", pid_fd::info() on a kernel made to
+// lack PIDFD_GET_INFO (its first use reads /proc/self/mountinfo once per process). The
+// suite's checks after the test find any descriptor or child left behind.
+TEST(InChildFaultProbe, Run) {
+  const char* spec = std::getenv("FAULT_PROBE_FAIL");
+  const char* op = std::getenv("FAULT_PROBE_OP");
+  ASSERT_NE(spec, nullptr);
+  ASSERT_NE(op, nullptr);
+  unsigned long n = 0;
+  int e = 0;
+  ASSERT_EQ(std::sscanf(spec, "%lu %d", &n, &e), 2);
+  const bool probe = std::string(op) == "probe";
+  pid_fd self;
+  if (!probe) {
+    (void)pidfd::kernel_support();
+    self = pid_fd::self();
+  }
+  fault::reset();
+  if (n > 0) fault::fail_nth_call(n, e);
+  error_code ec;
+  if (probe) {
+    const pidfd::kernel_features& f = pidfd::kernel_support();
+    // Without a failure the probe finds what the kernel has: pidfd_open since 5.3.
+    if (n == 0) {
+      EXPECT_TRUE(f.pidfd_open);
+    }
+  } else {
+    const pidfd::process_info i = self.info(ec);
+    if (!ec) {
+      EXPECT_EQ(i.pid, ::getpid());
+    }
+  }
+  fault::disarm();
+  if (n > 0) {
+    EXPECT_EQ(fault::failures(), 1UL);
+    if (ec) {
+      EXPECT_EQ(ec.value(), e) << ec.message();
+    }
+    totals().failed.insert(fault::last_failed());
+    totals().runs = 1;
+  } else {
+    EXPECT_FALSE(ec) << ec.message();
+  }
+  report_to_parent();
+  std::ofstream(std::getenv("FAULT_WALK_REPORT"), std::ios::app)
+      << "calls " << fault::calls() << '\n';
+}
+
+}  // namespace
+
+// Walks of what runs once per process, each run a process of its own: the kernel probe
+// (again where process_madvise fails with EPERM, which it checks against our
+// capabilities), and the first pid_fd::info() through /proc.
+TEST(FaultWalk, OncePerProcess) {
+  struct config {
+    const char* label;
+    const char* op;
+    unsigned rules;
+    std::vector<std::string> env;
+  };
+  const config configs[] = {
+      {"kernel probe", "probe", 0, {}},
+      {"kernel probe (process_madvise: EPERM)", "probe", pidfd_test::deny_madvise_eperm, {}},
+      {"pid_fd::info from /proc", "info", 0, {"ASIO_PIDFD_PRETEND_MISSING=get_info"}},
+  };
+  for (const config& c : configs) {
+    auto run = [&](unsigned long n, int e) {
+      char path[] = "/tmp/asio-pidfd-fault-probe-XXXXXX";
+      const int fd = ::mkstemp(path);
+      EXPECT_GE(fd, 0);
+      ::close(fd);
+      std::vector<std::string> env = c.env;
+      env.push_back("FAULT_PROBE_FAIL=" + std::to_string(n) + ' ' + std::to_string(e));
+      env.push_back(std::string("FAULT_PROBE_OP=") + c.op);
+      env.push_back(std::string("FAULT_WALK_REPORT=") + path);
+      const int rc = pidfd_test::run_suite_in_child("InChildFaultProbe.Run", c.rules, env);
+      EXPECT_EQ(rc, 0) << c.label << ": failing call " << n << " with " << e;
+      unsigned long calls = 0;
+      std::ifstream in(path);
+      std::string line;
+      while (std::getline(in, line)) {
+        if (line.rfind("calls ", 0) == 0)
+          calls = std::stoul(line.substr(6));
+        else if (line.rfind("runs ", 0) == 0)
+          totals().runs += std::stoul(line.substr(5));
+        else if (!line.empty())
+          totals().failed.insert(line);
+      }
+      ::unlink(path);
+      return calls;
+    };
+    const unsigned long calls = run(0, 0);
+    ASSERT_GT(calls, 0UL) << c.label;
+    for (int e : injected_errnos)
+      for (unsigned long n = 1; n <= calls; ++n) {
+        (void)run(n, e);
+        if (::testing::Test::HasFailure()) return;
+      }
+    std::printf("[ fault    ] %s: %lu calls, %zu runs, each a process; so far %zu sites "
+                "failed, %lu runs\n",
+                c.label, calls, std::size(injected_errnos) * calls, totals().failed.size(),
+                totals().runs);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Every site of the library failed by some walk above (this test runs after them)
+
+namespace {
+
+// A raw system call's name in lib/spawn_child.cpp and its number.
+long raw_number(const std::string& name) {
+  static const std::map<std::string, long> numbers = {
+      {"detail::k_sys_close_range", pidfd::detail::k_sys_close_range},
+      {"detail::k_sys_clone3", pidfd::detail::k_sys_clone3},
+      {"SYS_unshare", SYS_unshare},
+      {"SYS_prlimit64", SYS_prlimit64},
+      {"SYS_close", SYS_close},
+      {"SYS_rt_sigaction", SYS_rt_sigaction},
+      {"SYS_rt_sigprocmask", SYS_rt_sigprocmask},
+      {"SYS_setgroups", SYS_setgroups},
+      {"SYS_setresgid", SYS_setresgid},
+      {"SYS_setresuid", SYS_setresuid},
+      {"SYS_umask", SYS_umask},
+      {"SYS_prctl", SYS_prctl},
+      {"SYS_ioctl", SYS_ioctl},
+      {"SYS_setsid", SYS_setsid},
+      {"SYS_setpgid", SYS_setpgid},
+      {"SYS_chdir", SYS_chdir},
+      {"SYS_fcntl", SYS_fcntl},
+      {"SYS_dup3", SYS_dup3},
+      {"SYS_execve", SYS_execve},
+      {"SYS_exit_group", SYS_exit_group},
+  };
+  const auto it = numbers.find(name);
+  return it == numbers.end() ? -1 : it->second;
+}
+
+std::string read_source(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+TEST(FaultWalkSites, EverySiteOfTheLibraryIsFailed) {
+  namespace fs = std::filesystem;
+  const fs::path lib = fs::path(ASIO_PIDFD_SOURCE_DIR) / "lib";
+  // What the walks failed: "name (path:line)" or "syscall N".
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> failed_named;
+  std::set<long> failed_raw;
+  const std::regex named_failed(R"(^(.*) \((.*):([0-9]+)\)$)");
+  for (const std::string& f : totals().failed) {
+    std::smatch m;
+    if (f.rfind("syscall ", 0) == 0)
+      failed_raw.insert(std::stol(f.substr(8)));
+    else if (std::regex_match(f, m, named_failed))
+      failed_named[{m[1].str(), fs::path(m[2].str()).filename().string()}].insert(m[3].str());
+  }
+  // The sites in the sources: PIDFD_FAULT("name", ...) in every file of lib/, and the raw
+  // system calls of the child side.
+  const std::regex named_site(R"re(PIDFD_FAULT\(\s*"([^"]+)")re");
+  const std::regex raw_site(R"re((?:raw_syscall|PIDFD_FAULT_RAW_CALL)\(\s*((?:SYS_|detail::k_sys_)\w+))re");
+  std::size_t sites = 0;
+  for (const auto& entry : fs::directory_iterator(lib)) {
+    const std::string file = entry.path().filename().string();
+    if (file.rfind("fault.", 0) == 0) continue;
+    const std::string text = read_source(entry.path());
+    std::map<std::string, std::size_t> count;
+    for (std::sregex_iterator i(text.begin(), text.end(), named_site), end; i != end; ++i)
+      ++count[(*i)[1].str()];
+    for (const auto& [name, n] : count) {
+      sites += n;
+      // is_pidfd() reads the link of an anonymous inode only before pidfs (6.9).
+      if (name == "readlink" && file == "local_socket.cpp" && pidfd::kernel_support().pidfs)
+        continue;
+      const std::size_t walked = failed_named[{name, file}].size();
+      EXPECT_EQ(walked, n) << name << " in lib/" << file << ": " << n
+                           << " site(s), failed by the walk at " << walked << " of them";
+    }
+    for (std::sregex_iterator i(text.begin(), text.end(), raw_site), end; i != end; ++i) {
+      const std::string name = (*i)[1].str();
+      const long nr = raw_number(name);
+      ++sites;
+      EXPECT_GE(nr, 0) << name << " in lib/" << file << ": a raw call this test does not know";
+      EXPECT_TRUE(failed_raw.count(nr)) << name << " (" << nr << ") in lib/" << file
+                                        << ": never failed by the walk";
+    }
+  }
+  EXPECT_GT(sites, 60U);
+  std::printf("[ fault    ] %zu sites in lib/; the walks failed %zu distinct sites in %lu runs\n",
+              sites, totals().failed.size(), totals().runs);
 }

@@ -238,6 +238,8 @@ void install_seccomp(unsigned rules) {
     rs.push_back({SYS_open_by_handle_at, -1, 0, 0, EOPNOTSUPP});
   }
   if (rules & deny_madvise) rs.push_back({pidfd::detail::sys_process_madvise, -1, 0, 0, ENOSYS});
+  if (rules & deny_madvise_eperm)
+    rs.push_back({pidfd::detail::sys_process_madvise, -1, 0, 0, EPERM});
   if (rules & deny_xattrs)
     for (long nr : {SYS_fgetxattr, SYS_fsetxattr, SYS_flistxattr, SYS_fremovexattr})
       rs.push_back({nr, -1, 0, 0, EOPNOTSUPP});

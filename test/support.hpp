@@ -81,6 +81,7 @@ enum seccomp_rule : unsigned {
   deny_file_handles = 1u << 10,    ///< name_to_handle_at/open_by_handle_at -> EOPNOTSUPP
   deny_madvise = 1u << 11,         ///< process_madvise -> ENOSYS
   deny_xattrs = 1u << 12,          ///< fgetxattr/fsetxattr/flistxattr/fremovexattr -> EOPNOTSUPP
+  deny_madvise_eperm = 1u << 13,   ///< process_madvise -> EPERM (no CAP_SYS_NICE)
 };
 
 /// Installs a seccomp filter with the given rules in the calling process (and its future

@@ -89,8 +89,14 @@ public:
 private:
   enum class state { start, waiting, posted };
 
+  // A failed read is tried again (twice) before the wait completes with its error: the run
+  // takes that error as "empty" and removes the cgroup, which fails while members remain.
   bool check(error_code& ec) noexcept {
-    return read_events_and_check_empty(impl_->events.native_handle(), ec);
+    for (int attempt = 0;; ++attempt) {
+      ec.clear();
+      const bool empty = read_events_and_check_empty(impl_->events.native_handle(), ec);
+      if (!ec || attempt == 2) return empty;
+    }
   }
 
   template <class Self>

@@ -314,7 +314,9 @@ private:
     settle();
   }
 
-  // cgroup.kill, counting the members it ends besides the child itself.
+  // cgroup.kill, counting the members it ends besides the child itself. If cgroup.kill
+  // cannot be written, each member gets SIGKILL through a pidfd instead: the run ends
+  // when the cgroup is empty, so its members must not be left running.
   void kill_cgroup() {
     if (cgroup_killed_) return;  // the kernel's kill also caught whatever forked since
     cgroup_killed_ = true;
@@ -322,7 +324,12 @@ private:
     std::vector<pid_t> members = cgroup_.members(ec);
     const std::size_t others = static_cast<std::size_t>(
         std::count_if(members.begin(), members.end(), [&](pid_t p) { return p != child_pid_; }));
-    if (!cgroup_.kill()) result_.killed_leftovers += others;
+    if (!cgroup_.kill()) {
+      result_.killed_leftovers += others;
+      return;
+    }
+    const std::size_t signalled = cgroup_.signal_all(SIGKILL, ec);
+    if (!ec) result_.killed_leftovers += std::min(signalled, others);
   }
 
   // The cgroup is empty: its CPU figures complete the usage, then it goes.
@@ -411,11 +418,13 @@ private:
     }
     if (!ec || ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
       discard(s);
-    } else if (ec == boost::system::errc::invalid_argument) {  // no splice here: read instead
+    } else if (ec != boost::asio::error::eof) {
+      // No splice here (EINVAL), or it failed: the data is read and dropped instead; ending
+      // the stream would leave the program writing to a pipe nobody reads.
       splice_discard_ = false;
       read(s);
     } else {
-      end_stream(s);  // end of file, or an error
+      end_stream(s);
     }
     settle();
   }

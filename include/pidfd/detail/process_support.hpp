@@ -73,8 +73,9 @@ std::size_t count_group_members(pid_t pgid) noexcept;
 
 /// SIGKILL to what is left of the group that leader led (pgid is the leader's pid), after
 /// its reap: counts the members (count_group_members) and, if there are any, signals the
-/// group through the leader's pidfd or, before 6.9, with kill(-pgid) (the members just
-/// seen keep the group id from being reused). Returns the count.
+/// group through the leader's pidfd or, before 6.9 or if that fails, with kill(-pgid) (the
+/// members just seen keep the group id from being reused). Returns the count; 0 if no
+/// signal could be sent.
 std::size_t kill_group_leftovers(const pid_fd& leader, pid_t pgid) noexcept;
 
 }  // namespace pidfd::detail
