@@ -111,7 +111,7 @@ std::set<std::string> run_cgroups_named_ours();
 /// (what run_cgroups_named_ours() said when the test started: a process that had our pid
 /// before us may have left some), as paths; each is killed and removed on the way (best
 /// effort), so one leak does not cascade into later tests.
-std::vector<std::string> take_leftover_run_cgroups(const std::set<std::string>& before);
+std::vector<std::string> take_leftover_run_cgroups(const std::set<std::string>& before = {});
 
 }  // namespace pidfd_test
 
