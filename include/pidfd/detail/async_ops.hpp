@@ -54,18 +54,11 @@
 #include <boost/asio/associator.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/basic_waitable_timer.hpp>
-#include <boost/asio/bind_executor.hpp>
-#include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/cancellation_type.hpp>
-#include <boost/asio/deferred.hpp>
 #include <boost/asio/error.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/descriptor_base.hpp>
 
-#include <signal.h>
-
-#include <array>
 #include <cstdint>
 #include <atomic>
 #include <chrono>
@@ -276,6 +269,8 @@ public:
   boost::asio::cancellation_slot slot() noexcept { return inner_.slot(); }
   /// True once cancellation was requested.
   bool cancelled() const noexcept { return cancelled_; }
+  /// True while the object that the wait started on still owns its registration.
+  bool alive() const noexcept { return registration_.alive(); }
 
 private:
   boost::asio::cancellation_signal inner_;
@@ -307,6 +302,17 @@ public:
     auto slot = boost::asio::get_associated_cancellation_slot(handler_);
     if (slot.is_connected())
       cancellation_ = &slot.template emplace<wait_cancellation>(registration);
+  }
+
+  /// With the cancellation of an enclosing operation (which outlives the wait) instead of
+  /// one in the handler's slot.
+  template <class H>
+  wait_handler(H&& handler, Owner& owner, wait_cancellation& cancellation)
+      : handler_(std::forward<H>(handler)),
+        owner_bits_(reinterpret_cast<std::uintptr_t>(&owner)),
+        registration_(),
+        cancellation_(&cancellation) {
+    static_assert(alignof(Owner) > owner_tag_mask, "the tag bits need an aligned owner");
   }
 
   // As noexcept as moving the user's handler, which Asio does not require to be.
@@ -488,131 +494,6 @@ public:
 
 private:
   Owner* owner_;
-};
-
-/// async_wait_for(): async_wait() raced against a timer in a parallel group; the first to
-/// finish cancels the other.
-template <class Owner>
-class wait_for_op {
-public:
-  using timer_type = boost::asio::basic_waitable_timer<
-      std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>,
-      typename Owner::executor_type>;
-
-  wait_for_op(Owner& owner, std::chrono::steady_clock::duration timeout)
-      : owner_(&owner), timeout_(timeout) {}
-
-  template <class Self>
-  void operator()(Self& self) {
-    self.reset_cancellation_state(boost::asio::enable_total_cancellation());
-    if (owner_->is_open()) registration_ = registration_ref::current(owner_->native_handle());
-    timer_ = std::make_unique<timer_type>(owner_->get_executor());
-    timer_->expires_after(timeout_);
-    // The group hands its completion to the handler's associated executor only if that
-    // is explicit: bind ours (the handler's, else the I/O executor).
-    auto ex = self.get_executor();
-    boost::asio::experimental::make_parallel_group(
-        owner_->async_wait(boost::asio::deferred), timer_->async_wait(boost::asio::deferred))
-        .async_wait(boost::asio::experimental::wait_for_one(),
-                    boost::asio::bind_executor(ex, std::move(self)));
-  }
-
-  template <class Self>
-  void operator()(Self& self, std::array<std::size_t, 2> order, error_code wait_ec,
-                  exit_status status, error_code timer_ec) {
-    timer_.reset();
-    if (order[0] == 0) return self.complete(wait_ec, status);
-    // The timer finished first. It expired (timed_out) unless the whole operation was
-    // cancelled, in which case the wait was aborted too; or the object is gone (its wait,
-    // aborted, may have been delayed by the reactor beyond the timeout).
-    if (timer_ec || !registration_.alive())
-      return self.complete(timer_ec ? timer_ec : error_code(boost::asio::error::operation_aborted),
-                           exit_status());
-    self.complete(boost::asio::error::timed_out, exit_status());
-  }
-
-private:
-  Owner* owner_;
-  std::chrono::steady_clock::duration timeout_;
-  std::unique_ptr<timer_type> timer_;
-  registration_ref registration_;  // the object's, when the operation started
-};
-
-/// async_terminate(): SIGTERM, async_wait_for(grace); on timeout SIGKILL, process_mrelease
-/// (best effort) and async_wait().
-template <class Owner>
-class terminate_op {
-public:
-  terminate_op(Owner& owner, std::chrono::steady_clock::duration grace, signal_scope scope)
-      : owner_(&owner), grace_(grace), scope_(scope) {}
-
-  template <class Self>
-  void operator()(Self& self, error_code ec = {}, exit_status status = {}) {
-    switch (state_) {
-      case state::start:
-        self.reset_cancellation_state(boost::asio::enable_total_cancellation());
-        if (!owner_->is_open()) return post_error(self, boost::asio::error::bad_descriptor);
-        if (!owner_->core_.cached_status()) {
-          const error_code signal_ec = signal(SIGTERM);
-          // A reaped process (no_such_process) still has a status to report: wait for it.
-          if (signal_ec && signal_ec != boost::system::errc::no_such_process)
-            return post_error(self, signal_ec);
-        } else if (scope_ == signal_scope::process_group) {
-          // The leader's status is known, but its group may still have members: the pidfd
-          // still names the group (6.9+). None left (no_such_process) is no error; the
-          // wait below completes at once with the cached status.
-          (void)signal(SIGTERM);
-        }
-        registration_ = registration_ref::current(owner_->native_handle());
-        state_ = state::grace;
-        return owner_->async_wait_for(grace_, std::move(self));
-      case state::posted:
-        return self.complete(result_, exit_status());
-      case state::grace:
-        // The grace timer can win the race against a wait that the reactor has not
-        // aborted yet (see the top of this file): the object may be gone.
-        if (ec == boost::asio::error::timed_out && !registration_.alive())
-          return self.complete(boost::asio::error::operation_aborted, exit_status());
-        if (ec == boost::asio::error::timed_out) {
-          const error_code kill_ec = signal(SIGKILL);
-          if (!kill_ec) {
-            error_code ignored;  // best effort: the kernel frees the memory anyway
-            owner_->core_.release_memory(ignored);
-          }
-          state_ = state::killed;
-          return owner_->async_wait(std::move(self));
-        }
-        return self.complete(ec, status);
-      case state::killed:
-        return self.complete(ec, status);
-    }
-  }
-
-private:
-  enum class state { start, posted, grace, killed };
-
-  // The group through the pidfd, or kill(-pgid) before 6.9 while the leader is an unreaped
-  // child of ours: the implementation async_run() uses too.
-  error_code signal(int sig) const noexcept {
-    if (scope_ == signal_scope::process_group) return signal_process_group(owner_->core_, sig);
-    error_code ec;
-    owner_->core_.send_signal(sig, scope_, ec);
-    return ec;
-  }
-
-  template <class Self>
-  void post_error(Self& self, error_code ec) {
-    result_ = ec;
-    state_ = state::posted;
-    boost::asio::post(owner_->get_executor(), std::move(self));
-  }
-
-  Owner* owner_;
-  registration_ref registration_;  // the object's, when the operation started
-  std::chrono::steady_clock::duration grace_;
-  signal_scope scope_;
-  state state_ = state::start;
-  error_code result_;
 };
 
 }  // namespace pidfd::detail
