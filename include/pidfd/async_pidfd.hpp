@@ -2,8 +2,10 @@
 #ifndef PIDFD_ASYNC_PIDFD_HPP
 #define PIDFD_ASYNC_PIDFD_HPP
 
-#include <pidfd/detail/async_ops.hpp>
+#include <pidfd/detail/async_pidfd_access.hpp>
+#include <pidfd/detail/retry_list.hpp>
 #include <pidfd/detail/timed_wait_op.hpp>
+#include <pidfd/detail/wait_op.hpp>
 #include <pidfd/error.hpp>
 #include <pidfd/exit_status.hpp>
 #include <pidfd/pid_fd.hpp>

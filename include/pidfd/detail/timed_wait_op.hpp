@@ -26,7 +26,7 @@
 #include <pidfd/pid_fd.hpp>
 #include <pidfd/detail/process_support.hpp>
 #include <pidfd/detail/registration.hpp>
-#include <pidfd/detail/async_ops.hpp>
+#include <pidfd/detail/wait_op.hpp>
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/associated_allocator.hpp>
