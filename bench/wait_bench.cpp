@@ -16,7 +16,8 @@
 //       the kill to the completion handler
 //   (c) scale: M children (default 10000) watched at once; heap bytes (mallinfo2) and fds
 //       per watched child, and the time from a mass SIGKILL to all reaped; then the heap
-//       per child broken down by phase (objects created empty, assign, async_wait started)
+//       per child broken down by phase (objects created empty, assign, async_wait started);
+//       also for async_pidfd watched with async_wait_for and async_terminate (1 h bound)
 //   (d) threads (not run by default): the M watched children of (c) with io_context::run()
 //       on T threads (default 4) against 1 thread, in the same run, paired per round:
 //       spawn-all ms (spawn + assign + async_wait of every child), reap-all ms (mass
@@ -257,6 +258,44 @@ struct watch<pidfd::basic_async_pidfd<Executor>> {
       if (ec) die("async_wait");
       on_reaped();
     });
+  }
+};
+
+// The library's timed waits, for the heap and CPU of (c): the same object type, watched
+// with async_wait_for(1 h) or async_terminate(1 h grace) instead of async_wait. The timeout
+// never elapses: the mass SIGKILL ends every child first. (async_terminate's SIGTERM has
+// already ended the blocked child when the kills are sent: they signal a zombie, which
+// succeeds, and the pending wait reaps it.)
+struct lib_pidfd_wait_for : lib_pidfd {
+  using lib_pidfd::lib_pidfd;
+};
+struct lib_pidfd_terminate : lib_pidfd {
+  using lib_pidfd::lib_pidfd;
+};
+
+template <>
+struct watch<lib_pidfd_wait_for> {
+  static void assign(lib_pidfd& p, pidfd::pid_fd fd) { p.assign(std::move(fd)); }
+  template <class OnReaped>
+  static void async_reap(lib_pidfd& p, OnReaped on_reaped) {
+    p.async_wait_for(std::chrono::hours(1),
+                     [on_reaped](pidfd::error_code ec, pidfd::exit_status) mutable {
+                       if (ec) die("async_wait_for");
+                       on_reaped();
+                     });
+  }
+};
+
+template <>
+struct watch<lib_pidfd_terminate> {
+  static void assign(lib_pidfd& p, pidfd::pid_fd fd) { p.assign(std::move(fd)); }
+  template <class OnReaped>
+  static void async_reap(lib_pidfd& p, OnReaped on_reaped) {
+    p.async_terminate(std::chrono::hours(1),
+                      [on_reaped](pidfd::error_code ec, pidfd::exit_status) mutable {
+                        if (ec) die("async_terminate");
+                        on_reaped();
+                      });
   }
 };
 
@@ -748,10 +787,17 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   // (c)
   if (parts.find('c') != std::string::npos) {
   const int c_rounds = scale_rounds;
-  constexpr int c_n = 5;
-  scale (*c_fns[c_n])(int) = {watch_many_epoll, watch_many_asio<hand_asio>,
-                               watch_many_asio<lib_pidfd>, watch_many_asio<hand_asio_ctx>,
-                               watch_many_asio<lib_pidfd_ctx>};
+  // The variants of (a), without Boost.Process v2, then async_pidfd's timed waits.
+  constexpr int c_n = 7;
+  scale (*c_fns[c_n])(int) = {watch_many_epoll,
+                               watch_many_asio<hand_asio>,
+                               watch_many_asio<lib_pidfd>,
+                               watch_many_asio<hand_asio_ctx>,
+                               watch_many_asio<lib_pidfd_ctx>,
+                               watch_many_asio<lib_pidfd_wait_for>,
+                               watch_many_asio<lib_pidfd_terminate>};
+  const char* c_names[c_n] = {names[0], names[1], names[2], names[3], names[4],
+                              "async_wait_for", "async_terminate"};
   series heap[c_n], fds[c_n], reap[c_n], cpu_assign[c_n], cpu_arm[c_n], cpu_reap[c_n];
   // The breakdown: [variant][objects, assign, wait][malloc, new, new blocks]
   series part[c_n][3][3];
@@ -776,7 +822,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   std::printf("%-18s %14s %10s %13s %9s %9s\n", "", "heap B/child", "fds/child", "reap-all ms",
               "x raw", "x hand");
   for (int i = 0; i < c_n; ++i)
-    std::printf("%-18s %14.0f %10.2f %13.1f %9.3f %9.3f\n", names[i], heap[i].med(), fds[i].med(),
+    std::printf("%-18s %14.0f %10.2f %13.1f %9.3f %9.3f\n", c_names[i], heap[i].med(), fds[i].med(),
                 reap[i].med(), paired(reap[i], reap[0]), paired(reap[i], reap[1]));
   std::printf("sizeof: async_pidfd %zu B, stream_descriptor %zu B, async_pidfd io_ctx %zu B, "
               "stream_descriptor io_ctx %zu B\n",
@@ -787,13 +833,13 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   std::printf("\n(c) heap per watched child by phase, B (median of %d rounds): objects = the "
               "I/O objects\ncreated empty in a reserved std::vector (the object itself, "
               "sizeof); assign = registration\nwith the reactor; wait = one pending "
-              "async_wait. malloc: mallinfo2 in-use bytes (chunk\nheaders included); new: "
+              "async_wait (async_wait_for, async_terminate: that one). malloc: mallinfo2 in-use bytes (chunk\nheaders included); new: "
               "usable bytes of live operator new blocks, and their count\n",
               c_rounds);
   std::printf("%-18s %-7s %7s %9s %9s %9s %9s %14s\n", "", "", "sizeof", "objects", "assign",
               "wait", "total", "blocks a+w");
   const std::size_t sizes[c_n] = {0, sizeof(hand_asio), sizeof(lib_pidfd), sizeof(hand_asio_ctx),
-                                  sizeof(lib_pidfd_ctx)};
+                                  sizeof(lib_pidfd_ctx), sizeof(lib_pidfd),  sizeof(lib_pidfd)};
   for (int i = 1; i < c_n; ++i)
     for (int src = 0; src < 2; ++src) {
       const double o = part[i][0][src].med(), a = part[i][1][src].med(),
@@ -802,7 +848,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       if (src == 1)
         (void)std::snprintf(blocks, sizeof blocks, "%.2f + %.2f", part[i][1][2].med(),
                       part[i][2][2].med());
-      std::printf("%-18s %-7s %7zu %9.1f %9.1f %9.1f %9.1f %14s\n", src == 0 ? names[i] : "",
+      std::printf("%-18s %-7s %7zu %9.1f %9.1f %9.1f %9.1f %14s\n", src == 0 ? c_names[i] : "",
                   src == 0 ? "malloc" : "new", sizes[i], o, a, w, o + a + w, blocks);
     }
   std::printf("(raw epoll keeps an int per child in a vector, and the epoll registration in "
@@ -818,12 +864,12 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
     series tot;
     for (std::size_t r = 0; r < cpu_reap[i].v.size(); ++r)
       tot.v.push_back(cpu_assign[i].v[r] + cpu_arm[i].v[r] + cpu_reap[i].v[r]);
-    const int base = i == 2 ? 1 : i == 4 ? 3 : -1;
+    const int base = i == 2 || i >= 5 ? 1 : i == 4 ? 3 : -1;
     series base_tot;
     if (base >= 0)
       for (std::size_t r = 0; r < cpu_reap[base].v.size(); ++r)
         base_tot.v.push_back(cpu_assign[base].v[r] + cpu_arm[base].v[r] + cpu_reap[base].v[r]);
-    std::printf("%-18s %9.2f %9.2f %9.2f %9.2f", names[i], cpu_assign[i].med(), cpu_arm[i].med(),
+    std::printf("%-18s %9.2f %9.2f %9.2f %9.2f", c_names[i], cpu_assign[i].med(), cpu_arm[i].med(),
                 cpu_reap[i].med(), tot.med());
     if (base >= 0)
       std::printf(" %9.3f %9.3f\n", paired(tot, base_tot), paired(cpu_reap[i], cpu_reap[base]));

@@ -157,6 +157,72 @@ TEST_F(HandlerAllocator, AsyncTerminateOfAChildThatIgnoresSigterm) {
   EXPECT_EQ(r.status, killed(SIGKILL));
 }
 
+// async_wait_for and async_terminate are one operation each: its state, the descriptor
+// wait and the timer wait, all three allocated with the handler's allocator as soon as the
+// operation has started.
+TEST_F(HandlerAllocator, AsyncWaitForOfAnExitingChild) {
+  async_pidfd p(io, start_child({"exit", "5"}));
+  wait_result r;
+  p.async_wait_for(wait_bound, recording(r));
+  EXPECT_EQ(counts.allocations, 3u);
+  EXPECT_EQ(counts.deallocations, 0u);
+  finish_and_expect_balanced(r);
+  EXPECT_EQ(*r.ec, error_code());
+  EXPECT_EQ(r.status, exited(5));
+}
+
+TEST_F(HandlerAllocator, AsyncWaitForThatTimesOut) {
+  async_pidfd p = start_blocked();
+  wait_result r;
+  p.async_wait_for(1ms, recording(r));
+  EXPECT_EQ(counts.allocations, 3u);
+  finish_and_expect_balanced(r);
+  EXPECT_EQ(*r.ec, asio::error::timed_out);
+  EXPECT_EQ(r.status, exit_status());
+  p.core().kill();
+  EXPECT_EQ(pidfd_test::bounded_wait(p.core()), killed(SIGKILL));
+}
+
+TEST_F(HandlerAllocator, AsyncWaitForCancelledThroughItsSlot) {
+  async_pidfd p = start_blocked();
+  asio::cancellation_signal signal;
+  wait_result r;
+  p.async_wait_for(wait_bound, asio::bind_cancellation_slot(signal.slot(), recording(r)));
+  EXPECT_EQ(counts.allocations, 3u);
+  io.poll();
+  signal.emit(asio::cancellation_type::terminal);
+  finish_and_expect_balanced(r);
+  EXPECT_EQ(*r.ec, asio::error::operation_aborted);
+  p.core().kill();
+  EXPECT_EQ(pidfd_test::bounded_wait(p.core()), killed(SIGKILL));
+}
+
+TEST_F(HandlerAllocator, AsyncTerminateReportingSigterm) {
+  async_pidfd p = start_blocked();
+  wait_result r;
+  p.async_terminate(wait_bound, recording(r));
+  EXPECT_EQ(counts.allocations, 3u);
+  EXPECT_EQ(counts.deallocations, 0u);
+  finish_and_expect_balanced(r);
+  EXPECT_EQ(*r.ec, error_code());
+  EXPECT_EQ(r.status, killed(SIGTERM));
+}
+
+TEST_F(HandlerAllocator, AsyncTerminateCancelledThroughItsSlot) {
+  // SIGTERM is ignored, so the process outlives the cancelled operation.
+  async_pidfd p = start_blocked(/*ignore_term=*/true);
+  asio::cancellation_signal signal;
+  wait_result r;
+  p.async_terminate(wait_bound, asio::bind_cancellation_slot(signal.slot(), recording(r)));
+  EXPECT_EQ(counts.allocations, 3u);
+  io.poll();
+  signal.emit(asio::cancellation_type::total);
+  finish_and_expect_balanced(r);
+  EXPECT_EQ(*r.ec, asio::error::operation_aborted);
+  p.core().kill();
+  EXPECT_EQ(pidfd_test::bounded_wait(p.core()), killed(SIGKILL));
+}
+
 // ---------------------------------------------------------------- local sockets
 
 using local_socket = asio::local::stream_protocol::socket;
@@ -241,11 +307,9 @@ TEST_F(HandlerAllocator, AsyncWaitAndTerminateWithoutAPidfdOnAnIoContextExecutor
 }
 
 // Where the handler's allocator is not used (Boost 1.81): a result posted through
-// any_io_executor (which drops the allocator preference), and async_wait_for and the
-// grace period of async_terminate, which race the wait against a timer in a parallel
-// group whose per-operation handlers carry no allocator (the timer itself comes from
-// operator new). Whatever they take from the allocator, they give back; and they report
-// the right result.
+// any_io_executor (which drops the allocator preference). Next to it, async_wait_for
+// (both ways) and async_terminate, which use it. Whatever they take from the allocator,
+// they give back; and they report the right result.
 TEST_F(HandlerAllocator, TimedAndPostedCompletionsGiveBackWhatTheyTake) {
   async_pidfd empty(io);
   wait_result posted;

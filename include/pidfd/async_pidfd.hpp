@@ -2,14 +2,16 @@
 #ifndef PIDFD_ASYNC_PIDFD_HPP
 #define PIDFD_ASYNC_PIDFD_HPP
 
-#include <pidfd/detail/async_ops.hpp>
+#include <pidfd/detail/async_pidfd_access.hpp>
+#include <pidfd/detail/retry_list.hpp>
+#include <pidfd/detail/timed_wait_op.hpp>
+#include <pidfd/detail/wait_op.hpp>
 #include <pidfd/error.hpp>
 #include <pidfd/exit_status.hpp>
 #include <pidfd/pid_fd.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/compose.hpp>
 #include <boost/asio/execution_context.hpp>
 #include <boost/asio/posix/basic_stream_descriptor.hpp>
 
@@ -264,7 +266,9 @@ public:
   /// Completion signature: void(error_code, exit_status).
   ///
   /// The handler runs on its associated executor (default: get_executor()), never inside
-  /// this function.
+  /// this function. The operation is one object (the handler, a steady_timer and the
+  /// result) and two pending waits, the descriptor's and the timer's, all three allocated
+  /// with the handler's associated allocator.
   ///
   /// Per-operation cancellation: terminal, partial and total (operation_aborted).
   ///
@@ -274,10 +278,11 @@ public:
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_wait_for(std::chrono::duration<Rep, Period> timeout,
                       Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
-    return boost::asio::async_compose<Token, void(error_code, exit_status)>(
-        detail::wait_for_op<basic_async_pidfd>(
-            *this, std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout)),
-        token, descriptor_);
+    return boost::asio::async_initiate<Token, void(error_code, exit_status)>(
+        detail::initiate_timed_wait<basic_async_pidfd>(
+            *this, std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout),
+            std::nullopt),
+        token);
   }
 
   /// Terminates the process gracefully: sends SIGTERM; if it has not ended after grace,
@@ -292,7 +297,9 @@ public:
   /// Completion signature: void(error_code, exit_status).
   ///
   /// The handler runs on its associated executor (default: get_executor()), never inside
-  /// this function.
+  /// this function. Memory as for async_wait_for(): one object and two pending waits (the
+  /// wait that sees the SIGTERM's effect also sees the SIGKILL's), allocated with the
+  /// handler's associated allocator.
   ///
   /// Per-operation cancellation: terminal, partial and total (operation_aborted). A
   /// signal already sent is not undone.
@@ -323,11 +330,11 @@ public:
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_terminate(std::chrono::duration<Rep, Period> grace, signal_scope scope,
                        Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
-    return boost::asio::async_compose<Token, void(error_code, exit_status)>(
-        detail::terminate_op<basic_async_pidfd>(
+    return boost::asio::async_initiate<Token, void(error_code, exit_status)>(
+        detail::initiate_timed_wait<basic_async_pidfd>(
             *this, std::chrono::duration_cast<std::chrono::steady_clock::duration>(grace),
             scope),
-        token, descriptor_);
+        token);
   }
 
 private:
@@ -338,9 +345,9 @@ private:
   template <class>
   friend class detail::initiate_wait;
   template <class>
-  friend class detail::wait_for_op;
-  template <class>
-  friend class detail::terminate_op;
+  friend class detail::initiate_timed_wait;
+  template <class, class>
+  friend class detail::timed_wait_op;
   friend struct detail::async_pidfd_access;
 
   // assign(), leaving fd with the caller when it fails.

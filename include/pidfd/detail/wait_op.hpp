@@ -1,5 +1,7 @@
-// asio-pidfd internal: the composed operations behind basic_async_pidfd (async_wait,
-// async_wait_for, async_terminate), each written for boost::asio::async_compose.
+// asio-pidfd internal: the operation behind basic_async_pidfd::async_wait(), a handler
+// passed straight to the descriptor's wait (not a composed operation: see "What a wait
+// costs" below). async_wait_for() and async_terminate() run the same wait next to a timer
+// (detail/timed_wait_op.hpp).
 //
 // How a wait finds out that the process has ended. The pidfd is registered with the
 // reactor like any descriptor. A descriptor wait is a fresh request for readiness each
@@ -14,8 +16,8 @@
 //     has not released it, or a non-child zombie its parent has not reaped yet): re-arming
 //     the descriptor would report the same level at once and spin, so re-check after a
 //     short timer instead, backing off from 1 ms to 64 ms. The timers of these waits are
-//     kept in a retry_list owned by the I/O object, so cancel(), close() and the
-//     destructor abort them like descriptor waits.
+//     kept in a retry_list owned by the I/O object (detail/retry_list.hpp), so cancel(),
+//     close() and the destructor abort them like descriptor waits.
 //
 // What a wait may assume about the reactor. Nothing beyond "the handler is called once":
 // a handler the reactor has completed may still be queued when the object is destroyed,
@@ -39,222 +41,35 @@
 // async_wait, so the reactor's operation is the only allocation and tracks the only work
 // (a composed operation would add a second operation and a second tracked executor). The
 // retry timer and its list are allocated only when a retry is needed.
-#ifndef PIDFD_DETAIL_ASYNC_OPS_HPP
-#define PIDFD_DETAIL_ASYNC_OPS_HPP
+#ifndef PIDFD_DETAIL_WAIT_OP_HPP
+#define PIDFD_DETAIL_WAIT_OP_HPP
 
 #include <pidfd/error.hpp>
 #include <pidfd/exit_status.hpp>
 #include <pidfd/pid_fd.hpp>
-#include <pidfd/detail/process_support.hpp>
 #include <pidfd/detail/registration.hpp>
+#include <pidfd/detail/retry_list.hpp>
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/associator.hpp>
 #include <boost/asio/cancellation_signal.hpp>
-#include <boost/asio/basic_waitable_timer.hpp>
-#include <boost/asio/bind_executor.hpp>
-#include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/cancellation_type.hpp>
-#include <boost/asio/deferred.hpp>
 #include <boost/asio/error.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/descriptor_base.hpp>
 
-#include <signal.h>
-
-#include <array>
 #include <cstdint>
-#include <atomic>
-#include <chrono>
-#include <cstddef>
-#include <memory>
-#include <mutex>
 #include <optional>
 #include <type_traits>
 #include <utility>
 
 namespace pidfd::detail {
 
-/// The friend through which spawn() hands a pidfd to a basic_async_pidfd without losing it
-/// when the registration fails (the child must then still be reaped).
-struct async_pidfd_access {
-  template <class AsyncPidfd>
-  static void assign_keeping(AsyncPidfd& object, pid_fd& fd, error_code& ec) noexcept {
-    object.assign_keeping(fd, ec);
-  }
-};
-
-/// The retry timers of the waits that are re-checking a readable pidfd (see above), and
-/// the mark that the object's registration is gone. Created at the first retry of any of
-/// the object's waits. Reference-counted: the I/O object holds one reference and each
-/// armed retry timer another, so a wait whose object was closed or destroyed meanwhile can
-/// still find out, and unlink its timer.
-class retry_list {
-public:
-  /// A retrying wait's timer, linked into the list while it is armed.
-  class node {
-  public:
-    /// Cancels the timer; called with the list's mutex held.
-    virtual void cancel() noexcept = 0;
-
-  protected:
-    node() = default;
-    ~node() = default;
-    node(const node&) = delete;
-    node& operator=(const node&) = delete;
-
-  private:
-    friend class retry_list;
-    node* prev_ = nullptr;
-    node* next_ = nullptr;
-    bool linked_ = false;
-  };
-
-  retry_list() = default;
-  retry_list(const retry_list&) = delete;
-  retry_list& operator=(const retry_list&) = delete;
-
-  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
-  void release() noexcept {
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
-  }
-
-  /// Links n and calls arm() under the mutex, so cancel_all() either sees the armed timer
-  /// or runs before it is linked. Returns false (without calling arm) once the owner has
-  /// closed the list.
-  template <class Arm>
-  bool link_and_arm(node& n, Arm&& arm) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (closed_) return false;
-    n.prev_ = nullptr;
-    n.next_ = head_;
-    if (head_) head_->prev_ = &n;
-    head_ = &n;
-    n.linked_ = true;
-    std::forward<Arm>(arm)();
-    return true;
-  }
-
-  /// Unlinks n (if linked). Returns true if the owner has closed the list meanwhile (the
-  /// I/O object is gone or closed: the wait must not touch it).
-  bool unlink(node& n) noexcept {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (n.linked_) {
-      if (n.prev_) n.prev_->next_ = n.next_;
-      else head_ = n.next_;
-      if (n.next_) n.next_->prev_ = n.prev_;
-      n.linked_ = false;
-    }
-    return closed_;
-  }
-
-  /// Cancels every linked timer; with close, also refuses new ones from now on.
-  void cancel_all(bool close) noexcept {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (close) closed_ = true;
-    for (node* n = head_; n; n = n->next_) n->cancel();
-  }
-
-private:
-  ~retry_list() = default;
-
-  std::atomic<int> refs_{1};
-  std::mutex mutex_;
-  node* head_ = nullptr;
-  bool closed_ = false;
-};
-
-/// The retry_list of an I/O object: created on first use (by whichever handler needs it
-/// first, possibly on several threads at once), released with the object.
-class retry_list_ptr {
-public:
-  retry_list_ptr() noexcept = default;
-  retry_list_ptr(retry_list_ptr&& other) noexcept
-      : p_(other.p_.exchange(nullptr, std::memory_order_acq_rel)) {}
-  retry_list_ptr& operator=(retry_list_ptr&& other) noexcept {
-    if (this != &other) {
-      reset();
-      p_.store(other.p_.exchange(nullptr, std::memory_order_acq_rel), std::memory_order_release);
-    }
-    return *this;
-  }
-  ~retry_list_ptr() { reset(); }
-
-  /// The list, created if needed; the caller gets its own reference.
-  retry_list* acquire() {
-    retry_list* p = p_.load(std::memory_order_acquire);
-    if (!p) {
-      auto* fresh = new retry_list;
-      if (p_.compare_exchange_strong(p, fresh, std::memory_order_acq_rel))
-        p = fresh;
-      else
-        fresh->release();
-    }
-    p->add_ref();
-    return p;
-  }
-
-  /// Cancels the armed retry timers (cancel()).
-  void cancel_all() noexcept {
-    if (retry_list* p = p_.load(std::memory_order_acquire)) p->cancel_all(false);
-  }
-
-  /// Cancels them and drops the list (close(), release(), destructor): waits still retrying
-  /// see it closed and complete with operation_aborted without touching the object.
-  void reset() noexcept {
-    if (retry_list* p = p_.exchange(nullptr, std::memory_order_acq_rel)) {
-      p->cancel_all(true);
-      p->release();
-    }
-  }
-
-private:
-  std::atomic<retry_list*> p_{nullptr};
-};
-
-/// The retry timer of one wait, owned by that wait (heap-allocated so its address stays
-/// put while the operation object moves).
-template <class Executor>
-class retry_timer final : public retry_list::node {
-public:
-  using timer_type = boost::asio::basic_waitable_timer<
-      std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
-
-  /// Adopts the caller's reference to list (from retry_list_ptr::acquire()).
-  retry_timer(const Executor& ex, retry_list* list) : timer_(ex), list_(list) {}
-  ~retry_timer() {
-    list_->unlink(*this);
-    list_->release();
-  }
-
-  // NOLINTNEXTLINE(bugprone-exception-escape): a timer's cancel() never fails
-  void cancel() noexcept override { timer_.cancel(); }
-  timer_type& timer() noexcept { return timer_; }
-  retry_list& list() noexcept { return *list_; }
-  /// The next delay: retry_first, doubling up to retry_max.
-  std::chrono::milliseconds next_delay() noexcept;
-
-private:
-  timer_type timer_;
-  retry_list* list_;
-  unsigned char backoff_shift_ = 0;  // delay: retry_first * 2^backoff_shift_
-};
-
-inline constexpr std::chrono::milliseconds retry_first{1};
-inline constexpr std::chrono::milliseconds retry_max{64};
 /// A descriptor wait failing this many times in a row (each followed by a re-check that
 /// found the process still running) reports the error: it is not a reactor artefact.
 inline constexpr unsigned max_descriptor_errors = 4;
-
-template <class Executor>
-std::chrono::milliseconds retry_timer<Executor>::next_delay() noexcept {
-  const std::chrono::milliseconds d = retry_first * (1 << backoff_shift_);
-  if (d * 2 <= retry_max) ++backoff_shift_;
-  return d;
-}
 
 /// Where per-operation cancellation of an async_wait() goes. Installed in the slot of the
 /// user's handler (only when one is connected), it records the request and passes it on,
@@ -276,6 +91,8 @@ public:
   boost::asio::cancellation_slot slot() noexcept { return inner_.slot(); }
   /// True once cancellation was requested.
   bool cancelled() const noexcept { return cancelled_; }
+  /// True while the object that the wait started on still owns its registration.
+  bool alive() const noexcept { return registration_.alive(); }
 
 private:
   boost::asio::cancellation_signal inner_;
@@ -307,6 +124,17 @@ public:
     auto slot = boost::asio::get_associated_cancellation_slot(handler_);
     if (slot.is_connected())
       cancellation_ = &slot.template emplace<wait_cancellation>(registration);
+  }
+
+  /// With the cancellation of an enclosing operation (which outlives the wait) instead of
+  /// one in the handler's slot.
+  template <class H>
+  wait_handler(H&& handler, Owner& owner, wait_cancellation& cancellation)
+      : handler_(std::forward<H>(handler)),
+        owner_bits_(reinterpret_cast<std::uintptr_t>(&owner)),
+        registration_(),
+        cancellation_(&cancellation) {
+    static_assert(alignof(Owner) > owner_tag_mask, "the tag bits need an aligned owner");
   }
 
   // As noexcept as moving the user's handler, which Asio does not require to be.
@@ -490,130 +318,6 @@ private:
   Owner* owner_;
 };
 
-/// async_wait_for(): async_wait() raced against a timer in a parallel group; the first to
-/// finish cancels the other.
-template <class Owner>
-class wait_for_op {
-public:
-  using timer_type = boost::asio::basic_waitable_timer<
-      std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>,
-      typename Owner::executor_type>;
-
-  wait_for_op(Owner& owner, std::chrono::steady_clock::duration timeout)
-      : owner_(&owner), timeout_(timeout) {}
-
-  template <class Self>
-  void operator()(Self& self) {
-    self.reset_cancellation_state(boost::asio::enable_total_cancellation());
-    if (owner_->is_open()) registration_ = registration_ref::current(owner_->native_handle());
-    timer_ = std::make_unique<timer_type>(owner_->get_executor());
-    timer_->expires_after(timeout_);
-    // The group hands its completion to the handler's associated executor only if that
-    // is explicit: bind ours (the handler's, else the I/O executor).
-    auto ex = self.get_executor();
-    boost::asio::experimental::make_parallel_group(
-        owner_->async_wait(boost::asio::deferred), timer_->async_wait(boost::asio::deferred))
-        .async_wait(boost::asio::experimental::wait_for_one(),
-                    boost::asio::bind_executor(ex, std::move(self)));
-  }
-
-  template <class Self>
-  void operator()(Self& self, std::array<std::size_t, 2> order, error_code wait_ec,
-                  exit_status status, error_code timer_ec) {
-    timer_.reset();
-    if (order[0] == 0) return self.complete(wait_ec, status);
-    // The timer finished first. It expired (timed_out) unless the whole operation was
-    // cancelled, in which case the wait was aborted too; or the object is gone (its wait,
-    // aborted, may have been delayed by the reactor beyond the timeout).
-    if (timer_ec || !registration_.alive())
-      return self.complete(timer_ec ? timer_ec : error_code(boost::asio::error::operation_aborted),
-                           exit_status());
-    self.complete(boost::asio::error::timed_out, exit_status());
-  }
-
-private:
-  Owner* owner_;
-  std::chrono::steady_clock::duration timeout_;
-  std::unique_ptr<timer_type> timer_;
-  registration_ref registration_;  // the object's, when the operation started
-};
-
-/// async_terminate(): SIGTERM, async_wait_for(grace); on timeout SIGKILL, process_mrelease
-/// (best effort) and async_wait().
-template <class Owner>
-class terminate_op {
-public:
-  terminate_op(Owner& owner, std::chrono::steady_clock::duration grace, signal_scope scope)
-      : owner_(&owner), grace_(grace), scope_(scope) {}
-
-  template <class Self>
-  void operator()(Self& self, error_code ec = {}, exit_status status = {}) {
-    switch (state_) {
-      case state::start:
-        self.reset_cancellation_state(boost::asio::enable_total_cancellation());
-        if (!owner_->is_open()) return post_error(self, boost::asio::error::bad_descriptor);
-        if (!owner_->core_.cached_status()) {
-          const error_code signal_ec = signal(SIGTERM);
-          // A reaped process (no_such_process) still has a status to report: wait for it.
-          if (signal_ec && signal_ec != boost::system::errc::no_such_process)
-            return post_error(self, signal_ec);
-        } else if (scope_ == signal_scope::process_group) {
-          // The leader's status is known, but its group may still have members: the pidfd
-          // still names the group (6.9+). None left (no_such_process) is no error; the
-          // wait below completes at once with the cached status.
-          (void)signal(SIGTERM);
-        }
-        registration_ = registration_ref::current(owner_->native_handle());
-        state_ = state::grace;
-        return owner_->async_wait_for(grace_, std::move(self));
-      case state::posted:
-        return self.complete(result_, exit_status());
-      case state::grace:
-        // The grace timer can win the race against a wait that the reactor has not
-        // aborted yet (see the top of this file): the object may be gone.
-        if (ec == boost::asio::error::timed_out && !registration_.alive())
-          return self.complete(boost::asio::error::operation_aborted, exit_status());
-        if (ec == boost::asio::error::timed_out) {
-          const error_code kill_ec = signal(SIGKILL);
-          if (!kill_ec) {
-            error_code ignored;  // best effort: the kernel frees the memory anyway
-            owner_->core_.release_memory(ignored);
-          }
-          state_ = state::killed;
-          return owner_->async_wait(std::move(self));
-        }
-        return self.complete(ec, status);
-      case state::killed:
-        return self.complete(ec, status);
-    }
-  }
-
-private:
-  enum class state { start, posted, grace, killed };
-
-  // The group through the pidfd, or kill(-pgid) before 6.9 while the leader is an unreaped
-  // child of ours: the implementation async_run() uses too.
-  error_code signal(int sig) const noexcept {
-    if (scope_ == signal_scope::process_group) return signal_process_group(owner_->core_, sig);
-    error_code ec;
-    owner_->core_.send_signal(sig, scope_, ec);
-    return ec;
-  }
-
-  template <class Self>
-  void post_error(Self& self, error_code ec) {
-    result_ = ec;
-    state_ = state::posted;
-    boost::asio::post(owner_->get_executor(), std::move(self));
-  }
-
-  Owner* owner_;
-  registration_ref registration_;  // the object's, when the operation started
-  std::chrono::steady_clock::duration grace_;
-  signal_scope scope_;
-  state state_ = state::start;
-  error_code result_;
-};
 
 }  // namespace pidfd::detail
 
@@ -649,4 +353,4 @@ struct associated_cancellation_slot<pidfd::detail::wait_handler<Owner, Handler>,
 
 }  // namespace boost::asio
 
-#endif  // PIDFD_DETAIL_ASYNC_OPS_HPP
+#endif  // PIDFD_DETAIL_WAIT_OP_HPP

@@ -1,0 +1,432 @@
+// asio-pidfd internal: async_wait_for() and async_terminate(), one operation each.
+//
+// A timed wait runs two waits at once: the wait for the process (a wait_handler, see
+// detail/wait_op.hpp, exactly as async_wait() runs it) and a steady_timer wait. Both carry
+// a small handler pointing to one operation object, timed_wait_op, allocated with the
+// user's handler's associated allocator; the user's handler lives there. Each of the two
+// reports its executor and allocator as the user handler's, so the reactor tracks work on
+// the handler's executor and runs both halves there. The last half to end frees the
+// operation and calls the user's handler, from within that completion: already on the
+// handler's executor, and never inside the initiating function.
+//
+// Which half decides the result:
+// - async_wait_for(): whichever ends first (as a race of the two would). The wait's result,
+//   or timed_out when the timer expires first (operation_aborted if the object has given
+//   up its registration meanwhile); the other half is then cancelled.
+// - async_terminate(): the wait's result. The grace timer expiring sends SIGKILL (and
+//   process_mrelease, best effort) while the same wait goes on; only a grace timer that
+//   ends early (cancelled) or finds the object gone decides, with operation_aborted.
+// Per-operation cancellation (terminal, partial, total) cancels both halves: the result is
+// operation_aborted unless a half had already decided.
+#ifndef PIDFD_DETAIL_TIMED_WAIT_OP_HPP
+#define PIDFD_DETAIL_TIMED_WAIT_OP_HPP
+
+#include <pidfd/error.hpp>
+#include <pidfd/exit_status.hpp>
+#include <pidfd/pid_fd.hpp>
+#include <pidfd/detail/process_support.hpp>
+#include <pidfd/detail/registration.hpp>
+#include <pidfd/detail/wait_op.hpp>
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/associated_allocator.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/associator.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
+#include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/recycling_allocator.hpp>
+
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+namespace pidfd::detail {
+
+template <class Op>
+class timed_wait_half;
+template <class Op>
+class timed_timer_half;
+
+/// The state of one async_wait_for() or async_terminate(): see the top of this file.
+/// Owner is basic_async_pidfd<Executor>. Alive while either half is pending; the user's
+/// handler is moved out and called by the last half to end.
+template <class Owner, class Handler>
+class timed_wait_op {
+public:
+  using handler_type = Handler;
+  using timer_type = boost::asio::basic_waitable_timer<
+      std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>,
+      typename Owner::executor_type>;
+  using allocator_type =
+      boost::asio::associated_allocator_t<Handler, boost::asio::recycling_allocator<void>>;
+
+  /// What a grace or timeout timer does when it expires first.
+  enum class on_expiry : unsigned char {
+    time_out,  // async_wait_for(): complete with timed_out
+    kill,      // async_terminate(): SIGKILL, and the wait goes on
+  };
+
+  /// Starts both halves; the operation then owns itself. Throws (without calling the
+  /// handler) if either cannot be started.
+  template <class H>
+  static void start(H&& handler, Owner& owner, std::chrono::steady_clock::duration timeout,
+                    on_expiry expiry, signal_scope scope) {
+    allocator_type alloc = boost::asio::get_associated_allocator(
+        handler, boost::asio::recycling_allocator<void>());
+    using op_alloc = typename std::allocator_traits<allocator_type>::template rebind_alloc<
+        timed_wait_op>;
+    op_alloc a(alloc);
+    timed_wait_op* op = std::allocator_traits<op_alloc>::allocate(a, 1);
+    try {
+      ::new (static_cast<void*>(op)) timed_wait_op(std::forward<H>(handler), owner, expiry, scope);
+    } catch (...) {
+      std::allocator_traits<op_alloc>::deallocate(a, op, 1);
+      throw;
+    }
+    try {
+      op->timer_.expires_after(timeout);
+      op->timer_.async_wait(timed_timer_half<timed_wait_op>(op));
+      wait_handler<Owner, timed_wait_half<timed_wait_op>>(timed_wait_half<timed_wait_op>(op),
+                                                          owner, op->cancellation_)
+          .start();
+      auto slot = boost::asio::get_associated_cancellation_slot(op->handler_);
+      if (slot.is_connected()) {
+        slot.template emplace<user_cancellation>(op);
+        op->in_user_slot_ = true;
+      }
+    } catch (...) {
+      // The handler is not called: a half already started ends with operation_aborted
+      // and frees the operation.
+      op->abandoned_ = true;
+      op->cancel_timer();
+      op->cancel_wait(boost::asio::cancellation_type::terminal);
+      op->end_start();
+      throw;
+    }
+    op->end_start();
+  }
+
+  /// The user's handler (for the associators).
+  const Handler& handler() const noexcept { return handler_; }
+
+  /// Completion of the wait for the process.
+  void wait_done(error_code ec, exit_status status) {
+    decide(ec, status);
+    cancel_timer();
+    release();
+  }
+
+  /// Completion of the timer.
+  void timer_done(error_code ec) {
+    if (ec) {
+      // Cancelled: the whole operation (per-operation cancellation; the wait is aborted
+      // too), or by the wait, which has decided already.
+      decide(ec, exit_status());
+    } else if (!cancellation_.alive()) {
+      // The object is gone; its wait, aborted, may have been delayed by the reactor
+      // beyond the timeout.
+      decide(boost::asio::error::operation_aborted, exit_status());
+    } else if (expiry_ == on_expiry::time_out) {
+      decide(boost::asio::error::timed_out, exit_status());
+    } else {
+      if (!decided_.load(std::memory_order_acquire)) kill();
+      return release();  // the wait goes on and decides
+    }
+    cancel_wait(boost::asio::cancellation_type::terminal);
+    release();
+  }
+
+  /// A half destroyed without having been called (its context destroyed with it pending).
+  void half_destroyed() noexcept {
+    abandoned_ = true;
+    release();
+  }
+
+  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+
+private:
+  template <class H>
+  timed_wait_op(H&& handler, Owner& owner, on_expiry expiry, signal_scope scope)
+      : handler_(std::forward<H>(handler)),
+        timer_(owner.get_executor()),
+        owner_(&owner),
+        cancellation_(registration_ref::current(owner.native_handle())),
+        scope_(scope),
+        expiry_(expiry) {}
+  ~timed_wait_op() = default;
+  timed_wait_op(const timed_wait_op&) = delete;
+  timed_wait_op& operator=(const timed_wait_op&) = delete;
+
+  // Where per-operation cancellation of the user's handler goes: to both halves.
+  class user_cancellation {
+  public:
+    explicit user_cancellation(timed_wait_op* op) noexcept : op_(op) {}
+    void operator()(boost::asio::cancellation_type type) {
+      if (type == boost::asio::cancellation_type::none) return;
+      op_->cancel_wait(type);
+      op_->cancel_timer();
+    }
+
+  private:
+    timed_wait_op* op_;
+  };
+
+  // The first to call it decides the result.
+  void decide(error_code ec, exit_status status) noexcept {
+    if (decided_.exchange(true, std::memory_order_acq_rel)) return;
+    ec_ = ec;
+    status_ = status;
+  }
+
+  // Each half is cancelled at most once, by whichever asks first (the other half having
+  // ended, or per-operation cancellation): the timer through its cancel(), the wait through
+  // its filtered cancellation, which reaches the reactor only while the registration is
+  // alive. A request made while start() is still starting the halves (the first half may
+  // end on another thread before the second has started) is carried out by end_start(),
+  // as a parallel group does: each count starts at 1 for start() and is dropped there.
+  void cancel_timer() {
+    if (timer_cancel_requests_.fetch_add(1, std::memory_order_acq_rel) == 0) do_cancel_timer();
+  }
+  void cancel_wait(boost::asio::cancellation_type type) {
+    wait_cancel_type_.store(type, std::memory_order_relaxed);
+    if (wait_cancel_requests_.fetch_add(1, std::memory_order_acq_rel) == 0) do_cancel_wait();
+  }
+  void do_cancel_timer() noexcept {
+    error_code ignored;
+    timer_.cancel(ignored);
+  }
+  void do_cancel_wait() { cancellation_(wait_cancel_type_.load(std::memory_order_relaxed)); }
+
+  // Both halves started (or one failed to): carries out the cancellations asked for
+  // meanwhile, then drops start()'s reference.
+  void end_start() {
+    if (timer_cancel_requests_.fetch_sub(1, std::memory_order_acq_rel) > 1) do_cancel_timer();
+    if (wait_cancel_requests_.fetch_sub(1, std::memory_order_acq_rel) > 1) do_cancel_wait();
+    release();
+  }
+
+  // SIGKILL after the grace period, then process_mrelease (best effort: the kernel frees
+  // the memory anyway). The group through the pidfd, or kill(-pgid) before 6.9 while the
+  // leader is an unreaped child of ours: the implementation async_run() uses too.
+  void kill() noexcept {
+    error_code kill_ec;
+    if (scope_ == signal_scope::process_group)
+      kill_ec = signal_process_group(owner_->core_, SIGKILL);
+    else
+      owner_->core_.send_signal(SIGKILL, scope_, kill_ec);
+    if (!kill_ec) {
+      error_code ignored;
+      owner_->core_.release_memory(ignored);
+    }
+  }
+
+  // Drops a reference; the last frees the operation, then calls the handler unless the
+  // operation was abandoned. Runs on the handler's executor (a half's completion).
+  void release() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    if (in_user_slot_) boost::asio::get_associated_cancellation_slot(handler_).clear();
+    allocator_type alloc = boost::asio::get_associated_allocator(
+        handler_, boost::asio::recycling_allocator<void>());
+    using op_alloc = typename std::allocator_traits<allocator_type>::template rebind_alloc<
+        timed_wait_op>;
+    op_alloc a(alloc);
+    const bool call = !abandoned_;
+    const error_code ec = ec_;
+    const exit_status status = status_;
+    Handler handler(std::move(handler_));
+    this->~timed_wait_op();
+    std::allocator_traits<op_alloc>::deallocate(a, this, 1);
+    // Free our memory before the handler runs, as Asio's operations do.
+    if (call) std::move(handler)(ec, status);
+  }
+
+  Handler handler_;
+  timer_type timer_;
+  Owner* owner_;
+  wait_cancellation cancellation_;  // of the wait half; knows the object's registration
+  error_code ec_;
+  exit_status status_;
+  std::atomic<int> refs_{1};  // start()'s (dropped by end_start()) and each half's
+  std::atomic<bool> decided_{false};
+  std::atomic<int> timer_cancel_requests_{1};
+  std::atomic<int> wait_cancel_requests_{1};
+  std::atomic<boost::asio::cancellation_type> wait_cancel_type_{
+      boost::asio::cancellation_type::terminal};
+  bool abandoned_ = false;     // the handler must not be called
+  bool in_user_slot_ = false;  // user_cancellation is in the handler's slot
+  signal_scope scope_;
+  on_expiry expiry_;
+
+  template <class>
+  friend class timed_wait_half;
+  template <class>
+  friend class timed_timer_half;
+};
+
+/// The handler of a timed wait's wait for the process (a wait_handler's inner handler): a
+/// reference to the operation, with the user handler's executor and allocator.
+template <class Op>
+class timed_wait_half {
+public:
+  explicit timed_wait_half(Op* op) noexcept : op_(op) { op_->add_ref(); }
+  timed_wait_half(timed_wait_half&& other) noexcept : op_(std::exchange(other.op_, nullptr)) {}
+  timed_wait_half(const timed_wait_half&) = delete;
+  timed_wait_half& operator=(const timed_wait_half&) = delete;
+  timed_wait_half& operator=(timed_wait_half&&) = delete;
+  ~timed_wait_half() {
+    if (op_) op_->half_destroyed();
+  }
+
+  void operator()(error_code ec, exit_status status) {
+    std::exchange(op_, nullptr)->wait_done(ec, status);
+  }
+
+  /// The operation (for the associators).
+  const Op& op() const noexcept { return *op_; }
+
+private:
+  Op* op_;
+};
+
+/// The handler of a timed wait's timer.
+template <class Op>
+class timed_timer_half {
+public:
+  explicit timed_timer_half(Op* op) noexcept : op_(op) { op_->add_ref(); }
+  timed_timer_half(timed_timer_half&& other) noexcept : op_(std::exchange(other.op_, nullptr)) {}
+  timed_timer_half(const timed_timer_half&) = delete;
+  timed_timer_half& operator=(const timed_timer_half&) = delete;
+  timed_timer_half& operator=(timed_timer_half&&) = delete;
+  ~timed_timer_half() {
+    if (op_) op_->half_destroyed();
+  }
+
+  void operator()(error_code ec) { std::exchange(op_, nullptr)->timer_done(ec); }
+
+  /// The operation (for the associators).
+  const Op& op() const noexcept { return *op_; }
+
+private:
+  Op* op_;
+};
+
+/// The initiation of async_wait_for() and async_terminate().
+template <class Owner>
+class initiate_timed_wait {
+public:
+  initiate_timed_wait(Owner& owner, std::chrono::steady_clock::duration timeout,
+                      std::optional<signal_scope> terminate_scope) noexcept
+      : owner_(&owner), timeout_(timeout), terminate_scope_(terminate_scope) {}
+
+  using executor_type = typename Owner::executor_type;
+  executor_type get_executor() const noexcept { return owner_->get_executor(); }
+
+  template <class Handler>
+  void operator()(Handler&& handler) const {
+    using op_type = timed_wait_op<Owner, std::decay_t<Handler>>;
+    Owner& o = *owner_;
+    // Results known now go through the I/O executor, which then dispatches to the
+    // handler's associated executor: never complete inside the initiating function.
+    if (!o.is_open()) return post(std::forward<Handler>(handler), boost::asio::error::bad_descriptor);
+    if (terminate_scope_) {
+      if (!o.core_.cached_status()) {
+        const error_code ec = signal(SIGTERM);
+        // A reaped process (no_such_process) still has a status to report: wait for it.
+        if (ec && ec != boost::system::errc::no_such_process)
+          return post(std::forward<Handler>(handler), ec);
+      } else if (*terminate_scope_ == signal_scope::process_group) {
+        // The leader's status is known, but its group may still have members: the pidfd
+        // still names the group (6.9+). None left (no_such_process) is no error; the
+        // cached status is reported below.
+        (void)signal(SIGTERM);
+      }
+    }
+    if (const std::optional<exit_status> s = o.core_.cached_status())
+      return post(std::forward<Handler>(handler), error_code(), *s);
+    op_type::start(std::forward<Handler>(handler), o, timeout_,
+                   terminate_scope_ ? op_type::on_expiry::kill : op_type::on_expiry::time_out,
+                   terminate_scope_.value_or(signal_scope::pidfd_default));
+  }
+
+private:
+  template <class Handler>
+  void post(Handler&& handler, error_code ec, exit_status status = exit_status()) const {
+    boost::asio::post(owner_->descriptor_.get_executor(),
+                      boost::asio::append(std::forward<Handler>(handler), ec, status));
+  }
+
+  error_code signal(int sig) const noexcept {
+    if (*terminate_scope_ == signal_scope::process_group)
+      return signal_process_group(owner_->core_, sig);
+    error_code ec;
+    owner_->core_.send_signal(sig, *terminate_scope_, ec);
+    return ec;
+  }
+
+  Owner* owner_;
+  std::chrono::steady_clock::duration timeout_;
+  std::optional<signal_scope> terminate_scope_;  // set for async_terminate()
+};
+
+}  // namespace pidfd::detail
+
+namespace boost::asio {
+
+/// The halves of a timed wait have the executor and allocator (and whatever else is
+/// associated) of the user's handler...
+template <template <typename, typename> class Associator, class Op, class DefaultCandidate>
+struct associator<Associator, pidfd::detail::timed_wait_half<Op>, DefaultCandidate>
+    : Associator<typename Op::handler_type, DefaultCandidate> {
+  using inner = Associator<typename Op::handler_type, DefaultCandidate>;
+  static typename inner::type get(const pidfd::detail::timed_wait_half<Op>& h) noexcept {
+    return inner::get(h.op().handler());
+  }
+  static auto get(const pidfd::detail::timed_wait_half<Op>& h, const DefaultCandidate& c) noexcept
+      -> decltype(inner::get(h.op().handler(), c)) {
+    return inner::get(h.op().handler(), c);
+  }
+};
+
+template <template <typename, typename> class Associator, class Op, class DefaultCandidate>
+struct associator<Associator, pidfd::detail::timed_timer_half<Op>, DefaultCandidate>
+    : Associator<typename Op::handler_type, DefaultCandidate> {
+  using inner = Associator<typename Op::handler_type, DefaultCandidate>;
+  static typename inner::type get(const pidfd::detail::timed_timer_half<Op>& h) noexcept {
+    return inner::get(h.op().handler());
+  }
+  static auto get(const pidfd::detail::timed_timer_half<Op>& h, const DefaultCandidate& c) noexcept
+      -> decltype(inner::get(h.op().handler(), c)) {
+    return inner::get(h.op().handler(), c);
+  }
+};
+
+/// ... except a cancellation slot: the operation cancels its halves itself.
+template <class Op, class CancellationSlot>
+struct associated_cancellation_slot<pidfd::detail::timed_wait_half<Op>, CancellationSlot> {
+  using type = cancellation_slot;
+  static type get(const pidfd::detail::timed_wait_half<Op>&,
+                  const CancellationSlot& = CancellationSlot()) noexcept {
+    return type();
+  }
+};
+
+template <class Op, class CancellationSlot>
+struct associated_cancellation_slot<pidfd::detail::timed_timer_half<Op>, CancellationSlot> {
+  using type = cancellation_slot;
+  static type get(const pidfd::detail::timed_timer_half<Op>&,
+                  const CancellationSlot& = CancellationSlot()) noexcept {
+    return type();
+  }
+};
+
+}  // namespace boost::asio
+
+#endif  // PIDFD_DETAIL_TIMED_WAIT_OP_HPP
