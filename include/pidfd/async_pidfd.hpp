@@ -17,6 +17,7 @@
 
 #include <sys/types.h>
 
+#include <cerrno>
 #include <chrono>
 #include <new>
 #include <optional>
@@ -363,13 +364,13 @@ private:
     // The descriptor number's epoch (created here, once per number: see
     // detail/registration.hpp), which the waits use to know whether we still exist.
     if (!detail::registration_epoch(fd.native_handle())) {
-      ec = make_error_code(boost::system::errc::not_enough_memory);
+      ec = detail::errno_code(ENOMEM);
       return;
     }
     try {
       descriptor_.assign(fd.native_handle(), ec);
     } catch (const std::bad_alloc&) {  // the reactor's per-descriptor state
-      ec = make_error_code(boost::system::errc::not_enough_memory);
+      ec = detail::errno_code(ENOMEM);
     } catch (const system_error& e) {  // its mutex (pthread_mutex_init)
       ec = e.code();
     }
