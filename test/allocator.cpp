@@ -105,6 +105,12 @@ protected:
     expect_used_and_balanced();
   }
 
+  // Ends a child the test left blocked, and reaps it.
+  void kill_and_expect_sigkill(async_pidfd& p) {
+    p.core().kill();
+    EXPECT_EQ(pidfd_test::bounded_wait(p.core()), killed(SIGKILL));
+  }
+
   void expect_used_and_balanced() {
     EXPECT_GT(counts.allocations, 0u);
     EXPECT_EQ(counts.deallocations, counts.allocations);
@@ -143,8 +149,7 @@ TEST_F(HandlerAllocator, AsyncWaitCancelledThroughItsSlot) {
   signal.emit(asio::cancellation_type::terminal);
   finish_and_expect_balanced(r);
   EXPECT_EQ(*r.ec, asio::error::operation_aborted);
-  p.core().kill();
-  EXPECT_EQ(pidfd_test::bounded_wait(p.core()), killed(SIGKILL));
+  kill_and_expect_sigkill(p);
 }
 
 TEST_F(HandlerAllocator, AsyncTerminateOfAChildThatIgnoresSigterm) {
@@ -179,8 +184,7 @@ TEST_F(HandlerAllocator, AsyncWaitForThatTimesOut) {
   finish_and_expect_balanced(r);
   EXPECT_EQ(*r.ec, asio::error::timed_out);
   EXPECT_EQ(r.status, exit_status());
-  p.core().kill();
-  EXPECT_EQ(pidfd_test::bounded_wait(p.core()), killed(SIGKILL));
+  kill_and_expect_sigkill(p);
 }
 
 TEST_F(HandlerAllocator, AsyncWaitForCancelledThroughItsSlot) {
@@ -193,8 +197,7 @@ TEST_F(HandlerAllocator, AsyncWaitForCancelledThroughItsSlot) {
   signal.emit(asio::cancellation_type::terminal);
   finish_and_expect_balanced(r);
   EXPECT_EQ(*r.ec, asio::error::operation_aborted);
-  p.core().kill();
-  EXPECT_EQ(pidfd_test::bounded_wait(p.core()), killed(SIGKILL));
+  kill_and_expect_sigkill(p);
 }
 
 TEST_F(HandlerAllocator, AsyncTerminateReportingSigterm) {
@@ -219,8 +222,7 @@ TEST_F(HandlerAllocator, AsyncTerminateCancelledThroughItsSlot) {
   signal.emit(asio::cancellation_type::total);
   finish_and_expect_balanced(r);
   EXPECT_EQ(*r.ec, asio::error::operation_aborted);
-  p.core().kill();
-  EXPECT_EQ(pidfd_test::bounded_wait(p.core()), killed(SIGKILL));
+  kill_and_expect_sigkill(p);
 }
 
 // ---------------------------------------------------------------- local sockets
