@@ -199,9 +199,9 @@ private:
     wait_cancel_type_.store(type, std::memory_order_relaxed);
     if (wait_cancel_requests_.fetch_add(1, std::memory_order_acq_rel) == 0) do_cancel_wait();
   }
-  // (A timer's cancel() reports no error in any backend; newer Boost has no error_code
-  // overload.)
-  void do_cancel_timer() noexcept { timer_.cancel(); }
+  // (A timer's cancel() fails in no backend; were it to, its exception would reach the
+  // caller. Newer Boost has no error_code overload.)
+  void do_cancel_timer() { timer_.cancel(); }
   void do_cancel_wait() { cancellation_(wait_cancel_type_.load(std::memory_order_relaxed)); }
 
   // Both halves started (or one failed to): carries out the cancellations asked for
