@@ -23,6 +23,12 @@ uname -r
 # Emulated kernels run 3-8x slower: the stress loops (1000 spawns, 8x250, ...) run at a
 # tenth of their native counts; every other test is unchanged.
 export ASIO_PIDFD_TEST_LOOP_DIVISOR=10
+# Memory pressure (test/memory_pressure.cpp): only these guests mount cgroup2 with the
+# memory controller and run us as root. Run first, so that the whole suite's counts are
+# the last ones in the log (they are what the tally reads).
+t0=\$(date +%s)
+ASIO_PIDFD_TEST_MEMORY_PRESSURE=1 setsid $build/test/asio-pidfd-tests --gtest_filter='MemoryPressure.*'
+echo "old-kernels: memory pressure tests took \$(( \$(date +%s) - t0 )) s"
 # A session of its own: the guest's init runs us in process group 0, which no real
 # system gives a user process (and which spawn's process_group tests would trip over).
 # sh's child is no group leader, so setsid execs the tests in place: their status is ours.

@@ -7,6 +7,7 @@
 #include "fault.hpp"
 #include "sys.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/statfs.h>
@@ -77,6 +78,16 @@ error_code sys_readlink(const char* path, std::string& target) noexcept {
   return {};
 }
 
+// Why the kernel could not make a descriptor for one it delivered: the error of making one
+// now (EMFILE at the descriptor limit, ENOMEM when the table cannot grow); ENOMEM if that
+// works again already.
+error_code descriptor_shortage(int sock) noexcept {
+  const int fd = PIDFD_FAULT("fcntl(F_DUPFD_CLOEXEC)", ::fcntl(sock, F_DUPFD_CLOEXEC, 0));
+  if (fd < 0) return errno_code(errno);
+  ::close(fd);
+  return errno_code(ENOMEM);
+}
+
 // "Not ready", always spelt EWOULDBLOCK (Asio's would_block), so callers can compare with
 // one value.
 error_code would_block() noexcept { return errno_code(EWOULDBLOCK); }
@@ -126,6 +137,9 @@ struct received_fds {
   bool has_sender = false;   // an SCM_PIDFD cmsg was present
   int sender_error = 0;      // its (negated) errno, when it carried one instead of an fd
   bool truncated = false;    // MSG_CTRUNC
+  // With MSG_CTRUNC: the control buffer still had room for another descriptor, so the
+  // kernel did not cut the list for space but failed to make a descriptor (fd limit, memory).
+  bool install_failed = false;
 };
 
 // One non-blocking recvmsg(); takes ownership of every descriptor it brings in.
@@ -140,6 +154,8 @@ error_code receive_once(int sock, const ::iovec* iov, std::size_t iov_count,
   error_code ec = sys_recvmsg(sock, msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC, bytes);
   if (ec) return normalise_io_error(ec);
   fds.truncated = (msg.msg_flags & MSG_CTRUNC) != 0;
+  fds.install_failed =
+      fds.truncated && sizeof(control) - msg.msg_controllen >= CMSG_SPACE(sizeof(int));
   for (::cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET) continue;
     const std::size_t data_len = c->cmsg_len - CMSG_LEN(0);
@@ -280,7 +296,7 @@ pid_fd receive_pidfd(int sock, socket_semantics sem, bool blocking, bool& peer_c
   if (ec) return {};
   // From here every received fd is owned by `fds` and closed unless returned.
   if (fds.truncated) {
-    ec = errno_code(EMSGSIZE);
+    ec = fds.install_failed ? descriptor_shortage(sock) : errno_code(EMSGSIZE);
     return {};
   }
   if (fds.rights_count == 0) {

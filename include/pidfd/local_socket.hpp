@@ -114,6 +114,9 @@ void send_pidfd(boost::asio::basic_socket<Protocol, Executor>& socket, const pid
 ///  - A message with no fd: boost::system::errc::no_message.
 ///  - A truncated control message (MSG_CTRUNC: more fds than the library accepts, 64):
 ///    every fd received is closed, boost::asio::error::message_size.
+///  - The kernel could not make a descriptor in this process for one the message carried
+///    (it drops the message's descriptors): too_many_files_open at the descriptor limit
+///    (RLIMIT_NOFILE), not_enough_memory when the descriptor table could not grow.
 ///  - End of stream (stream and seqpacket sockets): boost::asio::error::eof.
 /// In each of these cases the one message is consumed and the socket stays usable. The
 /// payload byte is discarded; so is an SCM_PIDFD descriptor if SO_PASSPIDFD is on.
