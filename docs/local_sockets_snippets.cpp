@@ -18,6 +18,7 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdio>
 #include <exception>
@@ -81,8 +82,7 @@ void peer_server() {
   asio::co_spawn(io, serve_connection(std::move(conn), log), asio::detached);
   io.run();
   if (!kernel_has_peer_pidfd()) {
-    const error_code unsupported =
-        boost::system::errc::make_error_code(boost::system::errc::operation_not_supported);
+    const error_code unsupported(EOPNOTSUPP, boost::system::system_category());
     expect(log.events == std::vector<std::string>{"refusing a client: " + unsupported.message()},
            "peer_server: refused without SO_PEERPIDFD");
     return;
