@@ -1,8 +1,9 @@
 // The code snippets of docs/spawn.md. Every fenced C++ block of that page is a region
 // between "// [name]" and "// [end]" here; check_snippets.py verifies they match, and this
-// program runs each one (the first is only compiled: it would run make).
+// program runs each one.
 #include <pidfd/spawn.hpp>
 
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -20,24 +21,42 @@ void expect(bool ok, const char* what) {
   }
 }
 
-[[maybe_unused]] void basic(int pipe_write_end) {
+// Reads what the child wrote into the pipe until every writer has closed it.
+std::string read_all(int fd) {
+  std::string text;
+  char buf[256];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
+  return text;
+}
+
+void basic() {
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return expect(false, "basic: pipe");
+  const int pipe_write_end = out[1];
   // [basic]
   pidfd::spawn_options opts;
   opts.stdout_fd = pipe_write_end;        // the child's fd 1
   opts.stdin_fd = -1;                     // /dev/null
   opts.env = std::vector<std::string>{"LANG=C", "PATH=/usr/bin:/bin"};
-  pidfd::pid_fd child = pidfd::spawn({"make", "-j2"}, opts);   // throws pidfd::system_error
+  pidfd::pid_fd child = pidfd::spawn({"uname", "-s"}, opts);   // throws pidfd::system_error
   pidfd::exit_status st = child.wait();
 
   pidfd::error_code ec;
-  pidfd::pid_fd other = pidfd::spawn({"/no/such/program"}, {}, ec);  // ec == errc::no_such_file_or_directory
+  pidfd::pid_fd other = pidfd::spawn({"/no/such/program"}, {}, ec);
+  // ec == boost::system::errc::no_such_file_or_directory, other is empty
   // [end]
-  (void)st;
+  ::close(out[1]);
+  const std::string text = read_all(out[0]);
+  ::close(out[0]);
+  expect(st.success() && text == "Linux\n", "basic: the child's output and status");
+  expect(ec == boost::system::errc::no_such_file_or_directory && !other.is_open(),
+         "basic: the error of a missing program");
 }
 
 void credentials() {
   int out[2];
-  if (::pipe(out) != 0) return;
+  if (::pipe2(out, O_CLOEXEC) != 0) return expect(false, "credentials: pipe");
   // [credentials]
   pidfd::spawn_options opts;
   opts.uid = 65534;                 // nobody: setresuid
@@ -51,10 +70,7 @@ void credentials() {
   // the child prints 65534, 65534, 256, 0077
   // [end]
   ::close(out[1]);
-  std::string text;
-  char buf[256];
-  ssize_t n;
-  while ((n = ::read(out[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
+  const std::string text = read_all(out[0]);
   ::close(out[0]);
   expect(child.wait().success() && text == "65534\n65534\n256\n0077\n", "credentials");
 }
@@ -62,6 +78,7 @@ void credentials() {
 }  // namespace
 
 int main() {
+  basic();
   credentials();
   if (failures == 0) std::printf("all snippets ran as documented\n");
   return failures == 0 ? 0 : 1;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Line and branch coverage of lib/ and include/ by the test suite (docs/coverage.md).
+# Line and branch coverage of lib/ and include/ by the test suite (docs/internals/coverage.md).
 #
 #   scripts/coverage.sh [BUILD_DIR]      (default build-coverage)
 #

@@ -2,7 +2,7 @@
 # Runs clang-tidy, with the repository's .clang-tidy, over the library (lib/), the tools,
 # the examples and one translation unit per public header (test/header_check_*.cpp, so
 # every header under include/pidfd/ is analysed), taking the compile commands of a Clang
-# build. Fails on any finding. docs/static-analysis.md says what is checked and why.
+# build. Fails on any finding. docs/internals/static-analysis.md says what is checked and why.
 #
 #   scripts/tidy.sh [builddir]       default builddir: build-clang
 #

@@ -1,7 +1,7 @@
 // Error paths the per-header files did not reach (found by the coverage report,
-// docs/coverage.md): every pid_fd member on an empty object, assigning an empty pid_fd to
-// an async_pidfd, an anonymous-inode fd that is not a pidfd arriving where a pidfd is
-// expected, a truncated control message with the sender's pidfd, and the fallbacks for a
+// docs/internals/coverage.md): every pid_fd member on an empty object, assigning an empty
+// pid_fd to an async_pidfd, an anonymous-inode fd that is not a pidfd arriving where a pidfd
+// is expected, a truncated control message with the sender's pidfd, and the fallbacks for a
 // kernel without the 6.9 signal scopes (async_terminate, async_run's group signals). Each
 // asserts the exact error, branching on kernel_support() where it depends on the kernel.
 #include "core_checks.hpp"

@@ -83,8 +83,8 @@ struct spawn_options {
   /// Leave the signals the caller ignores (SIG_IGN) ignored in the child, as fork() +
   /// execve() would, instead of resetting them to their default action. Where clone3 is
   /// available this saves the child one rt_sigaction query per signal (62 system calls,
-  /// about a fifth of the spawn call; docs/performance.md, "Spawning"): clone3 has
-  /// already reset the handled ones, and the kernel offers no way to find or reset the
+  /// about a fifth of the spawn call; docs/internals/performance.md, "Spawning"): clone3
+  /// has already reset the handled ones, and the kernel offers no way to find or reset the
   /// ignored ones in fewer calls. Handled signals and the signal mask are reset either
   /// way. Default: reset them (a child that unexpectedly ignores SIGTERM or SIGPIPE is a
   /// classic bug).
