@@ -407,14 +407,15 @@ private:
 
 class receive_op : public operation {
 public:
-  explicit receive_op(bool async) : async_(async) {}
+  enum kind { blocking, asynchronous, at_descriptor_limit };
+  explicit receive_op(kind k) : kind_(k) {}
   void prepare() override {
     asio::local::connect_pair(a_, b_);
     pidfd::send_pidfd(a_, pid_fd::self());
   }
   outcome run() override {
     outcome o;
-    if (async_) {
+    if (kind_ == asynchronous) {
       pidfd::async_receive_pidfd(b_, [&](error_code ec, pid_fd p) {
         ++o.handler_calls;
         o.ec = ec;
@@ -424,12 +425,29 @@ public:
         o.wrong = "no completion within 20 s";
       io_.restart();
       io_.poll();
+    } else if (kind_ == at_descriptor_limit) {
+      // No descriptor left (the limit at the lowest free one): the kernel cannot make the
+      // pidfd, and the library finds out why by trying to make a descriptor itself.
+      const int lowest_free = ::fcntl(0, F_DUPFD_CLOEXEC, 0);
+      ::close(lowest_free);
+      rlimit saved{};
+      ::getrlimit(RLIMIT_NOFILE, &saved);
+      rlimit low = saved;
+      low.rlim_cur = static_cast<rlim_t>(lowest_free);
+      if (lowest_free < 0 || ::setrlimit(RLIMIT_NOFILE, &low) != 0) o.wrong = "no limit set";
+      got_ = pidfd::receive_pidfd(b_, o.ec);
+      ::setrlimit(RLIMIT_NOFILE, &saved);
+      o.handler_calls = 1;
+      if (got_) o.wrong = "a pidfd beyond the descriptor limit";
     } else {
       got_ = pidfd::receive_pidfd(b_, o.ec);
       o.handler_calls = 1;
     }
     if (!o.ec && !got_) o.wrong = "no error and no pidfd";
     return o;
+  }
+  error_code expected() const override {
+    return kind_ == at_descriptor_limit ? pidfd::detail::errno_code(EMFILE) : error_code();
   }
   // A pidfd whose check failed with EAGAIN: reported as not a pidfd, never as "not
   // ready" (the message has been consumed).
@@ -443,7 +461,7 @@ public:
   }
 
 private:
-  bool async_;
+  kind kind_;
   asio::io_context io_;
   asio::local::stream_protocol::socket a_{io_}, b_{io_};
   pid_fd got_;
@@ -948,11 +966,16 @@ TEST(FaultWalk, AsyncTerminate) {
 }
 
 TEST(FaultWalk, ReceivePidfd) {
-  walk("receive_pidfd", [] { return std::make_unique<receive_op>(false); });
+  walk("receive_pidfd", [] { return std::make_unique<receive_op>(receive_op::blocking); });
+}
+
+TEST(FaultWalk, ReceivePidfdAtTheDescriptorLimit) {
+  walk("receive_pidfd (at the descriptor limit)",
+       [] { return std::make_unique<receive_op>(receive_op::at_descriptor_limit); });
 }
 
 TEST(FaultWalk, AsyncReceivePidfd) {
-  walk("async_receive_pidfd", [] { return std::make_unique<receive_op>(true); });
+  walk("async_receive_pidfd", [] { return std::make_unique<receive_op>(receive_op::asynchronous); });
 }
 
 TEST(FaultWalk, SendPidfd) {

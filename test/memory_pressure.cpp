@@ -619,37 +619,6 @@ void register_tests() {
       receive_with_sender_fails_with_enomem_and_works_after_the_lift);
 }
 
-// The same kernel behaviour without memory pressure, so that it runs everywhere: at the
-// descriptor limit the kernel cannot make the received pidfd either, drops it and sets
-// MSG_CTRUNC, as it does when the control buffer is too small. receive_pidfd() tells the
-// two apart and reports the limit, not message_size; the socket stays usable.
-TEST(ReceivePidfdAtDescriptorLimit, ReportsTooManyOpenFilesNotMessageSize) {
-  boost::asio::io_context io;
-  boost::asio::local::stream_protocol::socket a(io), b(io);
-  boost::asio::local::connect_pair(a, b);
-  const pidfd::pid_fd self = pidfd::pid_fd::open(::getpid());
-  send_raw(a.native_handle(), {self.native_handle()});
-  send_raw(a.native_handle(), {self.native_handle()});
-  // Every descriptor below the lowest free one is taken: a limit there leaves none.
-  const int lowest_free = ::fcntl(0, F_DUPFD_CLOEXEC, 0);
-  ASSERT_GE(lowest_free, 0);
-  ::close(lowest_free);
-  rlimit saved{};
-  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
-  rlimit low = saved;
-  low.rlim_cur = static_cast<rlim_t>(lowest_free);
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
-  error_code ec;
-  pidfd::pid_fd got = pidfd::receive_pidfd(b, ec);
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
-  EXPECT_EQ(ec, boost::system::errc::too_many_files_open) << ec.message();
-  EXPECT_FALSE(got.is_open());
-  // The failed message was consumed; the next one arrives whole.
-  got = pidfd::receive_pidfd(b, ec);
-  ASSERT_FALSE(ec) << ec.message();
-  EXPECT_EQ(got.pid(), ::getpid());
-}
-
 // Registered only where the memory controller is meant to be used (see the top).
 const bool registered = [] {
   const char* env = std::getenv("ASIO_PIDFD_TEST_MEMORY_PRESSURE");
