@@ -32,7 +32,7 @@
 // Each descriptor wait is also counted with its registration from the moment it is handed
 // to the reactor until the reactor completes (or destroys) it, so that an object closed
 // with waits pending can keep the reactor's state for its descriptor until they have ended
-// (see detail/registration.hpp and basic_async_pidfd::end_registration()).
+// (see detail/registration.hpp and async_pidfd_impl::end_registration()).
 // A descriptor error other than operation_aborted leads to a re-check, not to the handler
 // (up to max_descriptor_errors in a row, so that a persistent error is still reported).
 //
