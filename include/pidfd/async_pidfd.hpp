@@ -2,8 +2,7 @@
 #ifndef PIDFD_ASYNC_PIDFD_HPP
 #define PIDFD_ASYNC_PIDFD_HPP
 
-#include <pidfd/detail/async_pidfd_access.hpp>
-#include <pidfd/detail/retry_list.hpp>
+#include <pidfd/detail/async_pidfd_impl.hpp>
 #include <pidfd/detail/timed_wait_op.hpp>
 #include <pidfd/detail/wait_op.hpp>
 #include <pidfd/error.hpp>
@@ -13,18 +12,23 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/execution_context.hpp>
-#include <boost/asio/posix/basic_stream_descriptor.hpp>
 
 #include <sys/types.h>
 
-#include <cerrno>
 #include <chrono>
-#include <new>
 #include <optional>
 #include <type_traits>
 #include <utility>
 
 namespace pidfd {
+
+template <typename Executor>
+class basic_async_pidfd;
+
+namespace detail {
+template <class Executor>
+async_pidfd_impl<Executor>& impl_of(basic_async_pidfd<Executor>& object) noexcept;
+}  // namespace detail
 
 /// A pidfd registered with an Asio execution context, so that the exit of its process can
 /// be awaited asynchronously with any completion token (callbacks, use_future,
@@ -54,12 +58,11 @@ public:
   };
 
   /// Constructs an object without a pidfd (is_open() is false); see assign().
-  explicit basic_async_pidfd(const executor_type& ex) : descriptor_(ex) {}
+  explicit basic_async_pidfd(const executor_type& ex) : impl_(ex) {}
 
   /// Constructs an object that owns fd and registers it with ex's execution context.
   /// Throws system_error if the registration fails (fd is then closed).
-  basic_async_pidfd(const executor_type& ex, pid_fd fd)
-      : descriptor_(ex) {
+  basic_async_pidfd(const executor_type& ex, pid_fd fd) : impl_(ex) {
     assign(std::move(fd));
   }
 
@@ -69,7 +72,7 @@ public:
       ExecutionContext& ctx,
       std::enable_if_t<std::is_convertible_v<ExecutionContext&, boost::asio::execution_context&>,
                        int> = 0)
-      : descriptor_(ctx) {}
+      : impl_(ctx) {}
 
   /// Constructs an object that owns fd, using ctx's executor for I/O.
   template <typename ExecutionContext>
@@ -77,34 +80,24 @@ public:
       ExecutionContext& ctx, pid_fd fd,
       std::enable_if_t<std::is_convertible_v<ExecutionContext&, boost::asio::execution_context&>,
                        int> = 0)
-      : descriptor_(ctx) {
+      : impl_(ctx) {
     assign(std::move(fd));
   }
 
   /// Move-constructs from other, which is left empty (is_open() false). Waits pending on
   /// other must have completed: they refer to the object they were started on.
-  basic_async_pidfd(basic_async_pidfd&& other) noexcept
-      : descriptor_(std::move(other.descriptor_)),
-        core_(std::move(other.core_)),
-        retries_(std::move(other.retries_)) {}
+  basic_async_pidfd(basic_async_pidfd&& other) noexcept : impl_(std::move(other.impl_)) {}
 
   /// Move-constructs from an object with another executor type convertible to ours.
   template <typename Executor1,
             typename = std::enable_if_t<std::is_convertible_v<Executor1, Executor>>>
   basic_async_pidfd(basic_async_pidfd<Executor1>&& other) noexcept
-      : descriptor_(std::move(other.descriptor_)),
-        core_(std::move(other.core_)),
-        retries_(std::move(other.retries_)) {}
+      : impl_(std::move(detail::impl_of(other))) {}
 
   /// Move-assigns: closes this object's pidfd first (its pending waits complete with
   /// operation_aborted), then takes other's.
   basic_async_pidfd& operator=(basic_async_pidfd&& other) noexcept {
-    if (this != &other) {
-      shut();
-      descriptor_ = std::move(other.descriptor_);
-      core_ = std::move(other.core_);
-      retries_ = std::move(other.retries_);
-    }
+    impl_ = std::move(other.impl_);
     return *this;
   }
 
@@ -113,10 +106,10 @@ public:
 
   /// Closes the pidfd. Pending waits complete with boost::asio::error::operation_aborted;
   /// the process is not touched.
-  ~basic_async_pidfd() { shut(); }
+  ~basic_async_pidfd() = default;
 
   /// The executor used for I/O (and for handlers that have no associated executor).
-  executor_type get_executor() noexcept { return descriptor_.get_executor(); }
+  executor_type get_executor() noexcept { return impl_.get_executor(); }
 
   /// Takes ownership of fd and registers it. Fails with already_open if the object
   /// already has a pidfd, bad_descriptor if fd is empty; fd is closed on failure.
@@ -126,13 +119,13 @@ public:
     if (ec) throw system_error(ec, "pidfd::basic_async_pidfd::assign");
   }
   /// As above, reporting failure through ec.
-  void assign(pid_fd fd, error_code& ec) noexcept { assign_keeping(fd, ec); }
+  void assign(pid_fd fd, error_code& ec) noexcept { impl_.assign(fd, ec); }
 
   /// True if the object has a pidfd.
-  bool is_open() const noexcept { return descriptor_.is_open(); }
+  bool is_open() const noexcept { return impl_.is_open(); }
 
   /// The pidfd (never the PID); -1 when the object is empty.
-  int native_handle() const noexcept { return core_.native_handle(); }
+  int native_handle() const noexcept { return impl_.native_handle(); }
 
   /// Closes the pidfd: pending waits complete with operation_aborted and the process is
   /// not touched (closing a pidfd neither signals nor reaps).
@@ -142,7 +135,7 @@ public:
   }
   /// As above; never fails (ec is cleared).
   void close(error_code& ec) noexcept {
-    shut();
+    impl_.close();
     ec.clear();
   }
 
@@ -156,17 +149,8 @@ public:
   }
   /// As above; never fails (ec is cleared).
   pid_fd release(error_code& ec) noexcept {
-    if (descriptor_.is_open()) {
-      // Asio's epoll reactor sets O_NONBLOCK (for a pidfd: PIDFD_NONBLOCK) at the first
-      // wait; its io_uring service does not, and clearing it then changes nothing. Best
-      // effort: pid_fd::wait() copes with it anyway.
-      error_code ignored;
-      descriptor_.native_non_blocking(false, ignored);
-    }
-    end_registration();
-    if (descriptor_.is_open()) descriptor_.release();
     ec.clear();
-    return std::move(core_);
+    return impl_.release();
   }
 
   /// Cancels every pending wait of this object: each completes with operation_aborted.
@@ -177,44 +161,40 @@ public:
     if (ec) throw system_error(ec, "pidfd::basic_async_pidfd::cancel");
   }
   /// As above, reporting failure through ec.
-  void cancel(error_code& ec) noexcept {
-    ec.clear();
-    if (descriptor_.is_open()) descriptor_.cancel(ec);
-    retries_.cancel_all();
-  }
+  void cancel(error_code& ec) noexcept { impl_.cancel(ec); }
 
   /// The synchronous core (signals, queries, blocking wait()). Do not close() or
   /// release() it while the object is open: use release() on this object instead.
-  pid_fd& core() noexcept { return core_; }
+  pid_fd& core() noexcept { return impl_.core(); }
   /// The synchronous core.
-  const pid_fd& core() const noexcept { return core_; }
+  const pid_fd& core() const noexcept { return impl_.core(); }
 
   /// Sends sig to the process: see pid_fd::send_signal().
   void send_signal(int sig, signal_scope scope = signal_scope::pidfd_default) {
-    core_.send_signal(sig, scope);
+    impl_.core().send_signal(sig, scope);
   }
   /// As above, reporting failure through ec.
-  void send_signal(int sig, error_code& ec) noexcept { core_.send_signal(sig, ec); }
+  void send_signal(int sig, error_code& ec) noexcept { impl_.core().send_signal(sig, ec); }
   /// As above, reporting failure through ec.
   void send_signal(int sig, signal_scope scope, error_code& ec) noexcept {
-    core_.send_signal(sig, scope, ec);
+    impl_.core().send_signal(sig, scope, ec);
   }
 
   /// Sends SIGKILL.
-  void kill() { core_.kill(); }
+  void kill() { impl_.core().kill(); }
   /// As above, reporting failure through ec.
-  void kill(error_code& ec) noexcept { core_.kill(ec); }
+  void kill(error_code& ec) noexcept { impl_.core().kill(ec); }
 
   /// The process id recorded when the pidfd was created: see pid_fd::pid().
-  pid_t pid() const { return core_.pid(); }
+  pid_t pid() const { return impl_.core().pid(); }
   /// As above, reporting failure through ec.
-  pid_t pid(error_code& ec) const noexcept { return core_.pid(ec); }
+  pid_t pid(error_code& ec) const noexcept { return impl_.core().pid(ec); }
 
   /// The status if the process has ended (reaping it if it is our child), std::nullopt
   /// if not yet; never blocks. See pid_fd::try_wait().
-  std::optional<exit_status> try_wait() { return core_.try_wait(); }
+  std::optional<exit_status> try_wait() { return impl_.core().try_wait(); }
   /// As above, reporting failure through ec.
-  std::optional<exit_status> try_wait(error_code& ec) noexcept { return core_.try_wait(ec); }
+  std::optional<exit_status> try_wait(error_code& ec) noexcept { return impl_.core().try_wait(ec); }
 
   /// Waits asynchronously for the process to end and reports its exit status.
   ///
@@ -236,7 +216,7 @@ public:
   /// when the error_code is set.
   ///
   /// The handler runs on its associated executor (default: get_executor()), never inside
-  /// this function. The operation is the reactor's wait carrying the handler plus three
+  /// this function. The operation is the reactor's wait carrying the handler plus four
   /// words, allocated with the handler's associated allocator; operator new is used only in
   /// the rare "readable, no status yet" case (a retry timer, and a list of them shared by
   /// the object's waits).
@@ -255,7 +235,7 @@ public:
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_wait(Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
     return boost::asio::async_initiate<Token, void(error_code, exit_status)>(
-        detail::initiate_wait<basic_async_pidfd>(*this), token);
+        detail::initiate_wait<Executor>(impl_), token);
   }
 
   /// Waits asynchronously for the process to end, for at most timeout.
@@ -280,8 +260,8 @@ public:
   auto async_wait_for(std::chrono::duration<Rep, Period> timeout,
                       Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
     return boost::asio::async_initiate<Token, void(error_code, exit_status)>(
-        detail::initiate_timed_wait<basic_async_pidfd>(
-            *this, std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout),
+        detail::initiate_timed_wait<Executor>(
+            impl_, std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout),
             std::nullopt),
         token);
   }
@@ -332,110 +312,33 @@ public:
   auto async_terminate(std::chrono::duration<Rep, Period> grace, signal_scope scope,
                        Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
     return boost::asio::async_initiate<Token, void(error_code, exit_status)>(
-        detail::initiate_timed_wait<basic_async_pidfd>(
-            *this, std::chrono::duration_cast<std::chrono::steady_clock::duration>(grace),
+        detail::initiate_timed_wait<Executor>(
+            impl_, std::chrono::duration_cast<std::chrono::steady_clock::duration>(grace),
             scope),
         token);
   }
 
-private:
-  template <typename>
-  friend class basic_async_pidfd;
-  template <class, class>
-  friend class detail::wait_handler;
-  template <class>
-  friend class detail::initiate_wait;
-  template <class>
-  friend class detail::initiate_timed_wait;
-  template <class, class>
-  friend class detail::timed_wait_op;
-  friend struct detail::async_pidfd_access;
-
-  // assign(), leaving fd with the caller when it fails.
-  void assign_keeping(pid_fd& fd, error_code& ec) noexcept {
-    if (is_open()) {
-      ec = boost::asio::error::already_open;
-      return;
-    }
-    if (!fd.is_open()) {
-      ec = boost::asio::error::bad_descriptor;
-      return;
-    }
-    // The descriptor number's epoch (created here, once per number: see
-    // detail/registration.hpp), which the waits use to know whether we still exist.
-    if (!detail::registration_epoch(fd.native_handle())) {
-      ec = detail::errno_code(ENOMEM);
-      return;
-    }
-    try {
-      descriptor_.assign(fd.native_handle(), ec);
-    } catch (const std::bad_alloc&) {  // the reactor's per-descriptor state
-      ec = detail::errno_code(ENOMEM);
-    } catch (const system_error& e) {  // its mutex (pthread_mutex_init)
-      ec = e.code();
-    }
-    if (!ec) core_ = std::move(fd);
-  }
-
-  // Ends the registration (pending waits no longer touch this object), deregisters
-  // (aborting pending waits) and closes the pidfd.
-  void shut() noexcept {
-    end_registration();
-    if (descriptor_.is_open()) descriptor_.release();
-    core_.close();
-  }
-
-  // Pending waits see the registration end: they abort without touching this object.
-  void end_registration() noexcept {
-    if (descriptor_.is_open()) {
-#if defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
-      // Boost 1.81's io_uring service aborts a pending wait only when the kernel confirms
-      // the cancellation of its poll request, and if the reactor's per-descriptor state is
-      // deregistered and handed to a new registration first (Asio recycles it, and the
-      // next descriptor registered gets it), it forgets that the cancellation was
-      // requested and resubmits the old poll on the old descriptor number: the wait then
-      // ends only when whatever has that number now becomes readable, and it keeps the
-      // io_context's work until then. So the pending waits are cancelled here, and the
-      // reactor's state stays registered (moved out of this object, the descriptor number
-      // closed or handed back as usual) until the last of them has completed.
-      const int fd = descriptor_.native_handle();
-      error_code ignored;
-      descriptor_.cancel(ignored);
-      auto* left = new (std::nothrow) retired_descriptor(std::move(descriptor_));
-      if (!left) {
-        detail::registration_ref::end(fd);  // deregistered at once instead
-      } else if (!detail::registration_ref::end(fd, left)) {
-        delete left;  // no wait pending: deregister now
-      }
-#else
-      // Asio's epoll reactor aborts pending waits as soon as the descriptor is
-      // deregistered.
-      detail::registration_ref::end(descriptor_.native_handle());
-#endif
-    }
-    retries_.reset();
-  }
-
-  using descriptor_type = boost::asio::posix::basic_stream_descriptor<Executor>;
-
-#if defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
-  // The reactor's state of a descriptor whose object has given it up while waits were
-  // pending: deregistered, without closing the number (already closed or handed back),
-  // when the last of those waits has completed.
-  class retired_descriptor final : public detail::retired_registration {
-  public:
-    explicit retired_descriptor(descriptor_type&& d) noexcept : descriptor_(std::move(d)) {}
-    ~retired_descriptor() override { descriptor_.release(); }
-
-  private:
-    descriptor_type descriptor_;
-  };
-#endif
-
-  descriptor_type descriptor_;
-  pid_fd core_;
-  detail::retry_list_ptr retries_;
+protected:
+  /// The object's state (pidfd, registration, retry timers), as Asio's I/O objects keep
+  /// theirs in an io_object_impl; the operations work on it.
+  detail::async_pidfd_impl<Executor> impl_;
 };
+
+namespace detail {
+
+/// The state of object, for the code of this library that works on it directly: the
+/// converting move, and spawn(), which registers a child's pidfd without losing it when
+/// the registration fails (the child must then still be killed and reaped). Named through
+/// a derived type, impl_ being protected as in Asio's I/O objects.
+template <class Executor>
+async_pidfd_impl<Executor>& impl_of(basic_async_pidfd<Executor>& object) noexcept {
+  struct derived : basic_async_pidfd<Executor> {
+    static auto member() noexcept { return &derived::impl_; }
+  };
+  return object.*derived::member();
+}
+
+}  // namespace detail
 
 /// basic_async_pidfd with the default, polymorphic I/O executor.
 using async_pidfd = basic_async_pidfd<>;

@@ -283,7 +283,7 @@ basic_process<Executor> spawn(const Executor& ex, const std::vector<std::string>
   if (ec) return p;
   // From here on, failures become ec, so that the child is never left behind.
   try {
-    detail::async_pidfd_access::assign_keeping(p.pidfd, child, ec);
+    detail::impl_of(p.pidfd).assign(child, ec);
     if (!ec && ends[0]) p.stdin_pipe.assign(ends[0].get(), ec);
     if (!ec) (void)ends[0].release();
     if (!ec && ends[1]) p.stdout_pipe.assign(ends[1].get(), ec);

@@ -153,7 +153,7 @@ private:
     else if (!ec)
       child = spawn_with_pipes(argv, so, ends, ec);
     if (!ec) pgid_ = child_pid_ = child.pid(ec);
-    if (!ec) async_pidfd_access::assign_keeping(pidfd_, child, ec);
+    if (!ec) impl_of(pidfd_).assign(child, ec);
     boost::asio::posix::basic_stream_descriptor<Executor>* streams[3] = {&in_, &out_, &err_};
     for (int i = 0; i < 3 && !ec; ++i)
       if (ends[i]) {

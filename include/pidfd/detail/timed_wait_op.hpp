@@ -24,6 +24,7 @@
 #include <pidfd/error.hpp>
 #include <pidfd/exit_status.hpp>
 #include <pidfd/pid_fd.hpp>
+#include <pidfd/detail/async_pidfd_impl.hpp>
 #include <pidfd/detail/process_support.hpp>
 #include <pidfd/detail/registration.hpp>
 #include <pidfd/detail/wait_op.hpp>
@@ -56,15 +57,16 @@ template <class Op>
 class timed_timer_half;
 
 /// The state of one async_wait_for() or async_terminate(): see the top of this file.
-/// Owner is basic_async_pidfd<Executor>. Alive while either half is pending; the user's
+/// Executor is the I/O object's executor type. Alive while either half is pending; the user's
 /// handler is moved out and called by the last half to end.
-template <class Owner, class Handler>
+template <class Executor, class Handler>
 class timed_wait_op {
 public:
+  using impl_type = async_pidfd_impl<Executor>;
   using handler_type = Handler;
   using timer_type = boost::asio::basic_waitable_timer<
       std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>,
-      typename Owner::executor_type>;
+      Executor>;
   using allocator_type =
       boost::asio::associated_allocator_t<Handler, boost::asio::recycling_allocator<void>>;
 
@@ -77,7 +79,7 @@ public:
   /// Starts both halves; the operation then owns itself. Throws (without calling the
   /// handler) if either cannot be started.
   template <class H>
-  static void start(H&& handler, Owner& owner, std::chrono::steady_clock::duration timeout,
+  static void start(H&& handler, impl_type& impl, std::chrono::steady_clock::duration timeout,
                     on_expiry expiry, signal_scope scope) {
     allocator_type alloc = boost::asio::get_associated_allocator(
         handler, boost::asio::recycling_allocator<void>());
@@ -86,7 +88,7 @@ public:
     op_alloc a(alloc);
     timed_wait_op* op = std::allocator_traits<op_alloc>::allocate(a, 1);
     try {
-      ::new (static_cast<void*>(op)) timed_wait_op(std::forward<H>(handler), owner, expiry, scope);
+      ::new (static_cast<void*>(op)) timed_wait_op(std::forward<H>(handler), impl, expiry, scope);
     } catch (...) {
       std::allocator_traits<op_alloc>::deallocate(a, op, 1);
       throw;
@@ -94,8 +96,8 @@ public:
     try {
       op->timer_.expires_after(timeout);
       op->timer_.async_wait(timed_timer_half<timed_wait_op>(op));
-      wait_handler<Owner, timed_wait_half<timed_wait_op>>(timed_wait_half<timed_wait_op>(op),
-                                                          owner, op->cancellation_)
+      wait_handler<Executor, timed_wait_half<timed_wait_op>>(timed_wait_half<timed_wait_op>(op),
+                                                             impl, op->cancellation_)
           .start();
       auto slot = boost::asio::get_associated_cancellation_slot(op->handler_);
       if (slot.is_connected()) {
@@ -154,11 +156,11 @@ public:
 
 private:
   template <class H>
-  timed_wait_op(H&& handler, Owner& owner, on_expiry expiry, signal_scope scope)
+  timed_wait_op(H&& handler, impl_type& impl, on_expiry expiry, signal_scope scope)
       : handler_(std::forward<H>(handler)),
-        timer_(owner.get_executor()),
-        owner_(&owner),
-        cancellation_(registration_ref::current(owner.native_handle())),
+        timer_(impl.get_executor()),
+        impl_(&impl),
+        cancellation_(registration_ref::current(impl.native_handle())),
         scope_(scope),
         expiry_(expiry) {}
   ~timed_wait_op() = default;
@@ -218,12 +220,12 @@ private:
   void kill() noexcept {
     error_code kill_ec;
     if (scope_ == signal_scope::process_group)
-      kill_ec = signal_process_group(owner_->core_, SIGKILL);
+      kill_ec = signal_process_group(impl_->core(), SIGKILL);
     else
-      owner_->core_.send_signal(SIGKILL, scope_, kill_ec);
+      impl_->core().send_signal(SIGKILL, scope_, kill_ec);
     if (!kill_ec) {
       error_code ignored;
-      owner_->core_.release_memory(ignored);
+      impl_->core().release_memory(ignored);
     }
   }
 
@@ -249,7 +251,7 @@ private:
 
   Handler handler_;
   timer_type timer_;
-  Owner* owner_;
+  impl_type* impl_;
   wait_cancellation cancellation_;  // of the wait half; knows the object's registration
   error_code ec_;
   exit_status status_;
@@ -318,25 +320,26 @@ private:
 };
 
 /// The initiation of async_wait_for() and async_terminate().
-template <class Owner>
+template <class Executor>
 class initiate_timed_wait {
 public:
-  initiate_timed_wait(Owner& owner, std::chrono::steady_clock::duration timeout,
+  initiate_timed_wait(async_pidfd_impl<Executor>& impl,
+                      std::chrono::steady_clock::duration timeout,
                       std::optional<signal_scope> terminate_scope) noexcept
-      : owner_(&owner), timeout_(timeout), terminate_scope_(terminate_scope) {}
+      : impl_(&impl), timeout_(timeout), terminate_scope_(terminate_scope) {}
 
-  using executor_type = typename Owner::executor_type;
-  executor_type get_executor() const noexcept { return owner_->get_executor(); }
+  using executor_type = Executor;
+  executor_type get_executor() const noexcept { return impl_->get_executor(); }
 
   template <class Handler>
   void operator()(Handler&& handler) const {
-    using op_type = timed_wait_op<Owner, std::decay_t<Handler>>;
-    Owner& o = *owner_;
+    using op_type = timed_wait_op<Executor, std::decay_t<Handler>>;
+    async_pidfd_impl<Executor>& o = *impl_;
     // Results known now go through the I/O executor, which then dispatches to the
     // handler's associated executor: never complete inside the initiating function.
     if (!o.is_open()) return post(std::forward<Handler>(handler), boost::asio::error::bad_descriptor);
     if (terminate_scope_) {
-      if (!o.core_.cached_status()) {
+      if (!o.core().cached_status()) {
         const error_code ec = signal(SIGTERM);
         // A reaped process (no_such_process) still has a status to report: wait for it.
         if (ec && ec != boost::system::errc::no_such_process)
@@ -348,7 +351,7 @@ public:
         (void)signal(SIGTERM);
       }
     }
-    if (const std::optional<exit_status> s = o.core_.cached_status())
+    if (const std::optional<exit_status> s = o.core().cached_status())
       return post(std::forward<Handler>(handler), error_code(), *s);
     op_type::start(std::forward<Handler>(handler), o, timeout_,
                    terminate_scope_ ? op_type::on_expiry::kill : op_type::on_expiry::time_out,
@@ -358,19 +361,19 @@ public:
 private:
   template <class Handler>
   void post(Handler&& handler, error_code ec, exit_status status = exit_status()) const {
-    boost::asio::post(owner_->descriptor_.get_executor(),
+    boost::asio::post(impl_->get_executor(),
                       boost::asio::append(std::forward<Handler>(handler), ec, status));
   }
 
   error_code signal(int sig) const noexcept {
     if (*terminate_scope_ == signal_scope::process_group)
-      return signal_process_group(owner_->core_, sig);
+      return signal_process_group(impl_->core(), sig);
     error_code ec;
-    owner_->core_.send_signal(sig, *terminate_scope_, ec);
+    impl_->core().send_signal(sig, *terminate_scope_, ec);
     return ec;
   }
 
-  Owner* owner_;
+  async_pidfd_impl<Executor>* impl_;
   std::chrono::steady_clock::duration timeout_;
   std::optional<signal_scope> terminate_scope_;  // set for async_terminate()
 };

@@ -32,12 +32,12 @@
 // Each descriptor wait is also counted with its registration from the moment it is handed
 // to the reactor until the reactor completes (or destroys) it, so that an object closed
 // with waits pending can keep the reactor's state for its descriptor until they have ended
-// (see detail/registration.hpp and basic_async_pidfd::end_registration()).
+// (see detail/registration.hpp and async_pidfd_impl::end_registration()).
 // A descriptor error other than operation_aborted leads to a re-check, not to the handler
 // (up to max_descriptor_errors in a row, so that a persistent error is still reported).
 //
 // What a wait costs. async_wait() is not a composed operation: its handler (wait_handler
-// below) is the user's handler plus 24 bytes, handed straight to the descriptor's
+// below) is the user's handler plus 32 bytes, handed straight to the descriptor's
 // async_wait, so the reactor's operation is the only allocation and tracks the only work
 // (a composed operation would add a second operation and a second tracked executor). The
 // retry timer and its list are allocated only when a retry is needed.
@@ -47,6 +47,7 @@
 #include <pidfd/error.hpp>
 #include <pidfd/exit_status.hpp>
 #include <pidfd/pid_fd.hpp>
+#include <pidfd/detail/async_pidfd_impl.hpp>
 #include <pidfd/detail/registration.hpp>
 #include <pidfd/detail/retry_list.hpp>
 
@@ -60,7 +61,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/descriptor_base.hpp>
 
-#include <cstdint>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -100,27 +100,24 @@ private:
   bool cancelled_ = false;
 };
 
-/// async_wait(): see the top of this file. Owner is basic_async_pidfd<Executor>. The
-/// handler of the descriptor wait and of the retry timer: the user's handler, whose
-/// executor and allocator it reports as its own, plus three words. Two modes:
+/// async_wait(): see the top of this file. The handler of the descriptor wait and of the
+/// retry timer of a wait on the object whose state is an async_pidfd_impl<Executor>: the
+/// user's handler, whose executor and allocator it reports as its own, plus four words.
+/// Two modes:
 /// - descriptor: waiting for readiness; the registration (descriptor number and epoch),
 ///   armed while the descriptor wait is with the reactor, is kept to find out whether the
 ///   object still exists;
 /// - timer: re-checking a readable pidfd after a delay; the retry timer (heap) is kept,
 ///   and its list tells whether the object still exists.
-/// The mode and the count of descriptor errors in a row are the low bits of the owner
-/// pointer.
-template <class Owner, class Handler>
+template <class Executor, class Handler>
 class wait_handler {
 public:
-  using retry_timer_type = retry_timer<typename Owner::executor_type>;
+  using impl_type = async_pidfd_impl<Executor>;
+  using retry_timer_type = retry_timer<Executor>;
 
   template <class H>
-  wait_handler(H&& handler, Owner& owner, registration_ref registration)
-      : handler_(std::forward<H>(handler)),
-        owner_bits_(reinterpret_cast<std::uintptr_t>(&owner)),
-        registration_() {
-    static_assert(alignof(Owner) > owner_tag_mask, "the tag bits need an aligned owner");
+  wait_handler(H&& handler, impl_type& impl, registration_ref registration)
+      : handler_(std::forward<H>(handler)), impl_(&impl), registration_() {
     auto slot = boost::asio::get_associated_cancellation_slot(handler_);
     if (slot.is_connected())
       cancellation_ = &slot.template emplace<wait_cancellation>(registration);
@@ -129,21 +126,21 @@ public:
   /// With the cancellation of an enclosing operation (which outlives the wait) instead of
   /// one in the handler's slot.
   template <class H>
-  wait_handler(H&& handler, Owner& owner, wait_cancellation& cancellation)
+  wait_handler(H&& handler, impl_type& impl, wait_cancellation& cancellation)
       : handler_(std::forward<H>(handler)),
-        owner_bits_(reinterpret_cast<std::uintptr_t>(&owner)),
+        impl_(&impl),
         registration_(),
-        cancellation_(&cancellation) {
-    static_assert(alignof(Owner) > owner_tag_mask, "the tag bits need an aligned owner");
-  }
+        cancellation_(&cancellation) {}
 
   // As noexcept as moving the user's handler, which Asio does not require to be.
   // NOLINTNEXTLINE(performance-noexcept-move-constructor)
   wait_handler(wait_handler&& other) noexcept(std::is_nothrow_move_constructible_v<Handler>)
       : handler_(std::move(other.handler_)),
-        owner_bits_(other.owner_bits_),
-        cancellation_(other.cancellation_) {
-    if (timer_mode())
+        impl_(other.impl_),
+        cancellation_(other.cancellation_),
+        timer_mode_(other.timer_mode_),
+        descriptor_errors_(other.descriptor_errors_) {
+    if (timer_mode_)
       timer_ = std::exchange(other.timer_, nullptr);
     else
       registration_ = std::exchange(other.registration_, registration_ref());
@@ -155,7 +152,7 @@ public:
   /// A handler destroyed without being called (its context destroyed with the wait
   /// pending) frees its retry timer, or uncounts its descriptor wait.
   ~wait_handler() {
-    if (timer_mode())
+    if (timer_mode_)
       delete timer_;
     else if (registration_.armed())
       registration_.settle();
@@ -166,17 +163,15 @@ public:
 
   /// Completion of the descriptor wait or of the retry timer.
   void operator()(error_code ec) {
-    if (!timer_mode()) {
+    if (!timer_mode_) {
       // The object may be gone whatever ec says (see the top of this file).
       const bool alive = registration_.settle();
       if (ec == boost::asio::error::operation_aborted || !alive)
         return complete(boost::asio::error::operation_aborted, exit_status());
       if (ec) {
-        const unsigned errors = descriptor_errors() + 1;
-        if (errors >= max_descriptor_errors) return complete(ec, exit_status());
-        set_descriptor_errors(errors);
+        if (++descriptor_errors_ >= max_descriptor_errors) return complete(ec, exit_status());
       } else {
-        set_descriptor_errors(0);
+        descriptor_errors_ = 0;
       }
       return check();
     }
@@ -195,36 +190,19 @@ public:
   }
 
 private:
-  static constexpr std::uintptr_t timer_bit = 1;
-  static constexpr unsigned errors_shift = 1;
-  static constexpr std::uintptr_t errors_mask = 3U << errors_shift;  // up to 3 in a row
-  static constexpr std::uintptr_t owner_tag_mask = timer_bit | errors_mask;
-
-  Owner& owner() const noexcept {
-    // The pointer stored by the constructor, without the tag bits.
-    // NOLINTNEXTLINE(performance-no-int-to-ptr)
-    return *reinterpret_cast<Owner*>(owner_bits_ & ~owner_tag_mask);
-  }
-  bool timer_mode() const noexcept { return (owner_bits_ & timer_bit) != 0; }
-  unsigned descriptor_errors() const noexcept {
-    return static_cast<unsigned>((owner_bits_ & errors_mask) >> errors_shift);
-  }
-  void set_descriptor_errors(unsigned n) noexcept {
-    owner_bits_ = (owner_bits_ & ~errors_mask) | (std::uintptr_t{n} << errors_shift);
-  }
-
   // Frees the retry timer and goes back to the descriptor mode (not armed yet).
   void leave_timer_mode() noexcept {
-    if (!timer_mode()) return;
+    if (!timer_mode_) return;
     delete timer_;
-    owner_bits_ &= ~timer_bit;
+    timer_mode_ = false;
     registration_ = registration_ref();
   }
 
   void complete(error_code ec, exit_status status) {
-    if (timer_mode()) {
+    if (timer_mode_) {
       delete std::exchange(timer_, nullptr);  // free our memory before the handler runs
-      owner_bits_ &= ~timer_bit;
+      timer_mode_ = false;
+      registration_ = registration_ref();
     }
     // Called from the completion of our own operation, so already on the handler's
     // executor: call it directly.
@@ -232,13 +210,12 @@ private:
   }
 
   void check() {
-    Owner& o = owner();
     error_code ec;
-    const std::optional<exit_status> s = o.core_.try_wait(ec);
+    const std::optional<exit_status> s = impl_->core().try_wait(ec);
     if (ec || s) return complete(ec, s.value_or(exit_status()));
     if (cancellation_ && cancellation_->cancelled())
       return complete(boost::asio::error::operation_aborted, exit_status());
-    if (!o.core_.has_exited()) {
+    if (!impl_->core().has_exited()) {
       // Readiness without a status, and the pidfd is not readable now: the next change
       // (the exit) will be reported.
       leave_timer_mode();
@@ -248,24 +225,24 @@ private:
   }
 
   void arm_descriptor() {
-    Owner& o = owner();
     // Counted before the reactor sees it; if async_wait() throws, whichever copy of this
     // handler holds the armed reference settles it when destroyed.
-    registration_ = registration_ref::arm(o.native_handle());
-    o.descriptor_.async_wait(boost::asio::posix::descriptor_base::wait_read, std::move(*this));
+    registration_ = registration_ref::arm(impl_->native_handle());
+    impl_->descriptor().async_wait(boost::asio::posix::descriptor_base::wait_read,
+                                   std::move(*this));
   }
 
   void arm_timer() {
-    Owner& o = owner();
-    if (!timer_mode()) {
-      retry_list* list = o.retries_.acquire();
+    if (!timer_mode_) {
+      retry_list* list = impl_->retries().acquire();
       try {
-        timer_ = new retry_timer_type(o.descriptor_.get_executor(), list);  // adopts list
+        timer_ = new retry_timer_type(impl_->get_executor(), list);  // adopts list
       } catch (...) {
         list->release();
         throw;
       }
-      owner_bits_ = (owner_bits_ & ~errors_mask) | timer_bit;
+      timer_mode_ = true;
+      descriptor_errors_ = 0;
     }
     retry_timer_type& t = *timer_;
     t.timer().expires_after(t.next_delay());
@@ -275,49 +252,50 @@ private:
   }
 
   Handler handler_;
-  std::uintptr_t owner_bits_;  // Owner* | descriptor errors << 1 | timer mode
+  impl_type* impl_;
   union {
     registration_ref registration_;  // descriptor mode: armed while with the reactor
     retry_timer_type* timer_;        // timer mode
   };
   wait_cancellation* cancellation_ = nullptr;  // in the user's slot, if connected
+  bool timer_mode_ = false;
+  unsigned char descriptor_errors_ = 0;  // descriptor errors in a row
 };
 
 /// The initiation of async_wait().
-template <class Owner>
+template <class Executor>
 class initiate_wait {
 public:
-  explicit initiate_wait(Owner& owner) noexcept : owner_(&owner) {}
+  explicit initiate_wait(async_pidfd_impl<Executor>& impl) noexcept : impl_(&impl) {}
 
-  using executor_type = typename Owner::executor_type;
-  executor_type get_executor() const noexcept { return owner_->get_executor(); }
+  using executor_type = Executor;
+  executor_type get_executor() const noexcept { return impl_->get_executor(); }
 
   template <class Handler>
   void operator()(Handler&& handler) const {
-    Owner& o = *owner_;
+    async_pidfd_impl<Executor>& o = *impl_;
     // Never complete inside the initiating function: results known now go through the
     // I/O executor, which then dispatches to the handler's associated executor.
     if (!o.is_open()) {
-      boost::asio::post(o.descriptor_.get_executor(),
+      boost::asio::post(o.get_executor(),
                         boost::asio::append(std::forward<Handler>(handler),
                                             error_code(boost::asio::error::bad_descriptor),
                                             exit_status()));
       return;
     }
-    if (const std::optional<exit_status> s = o.core_.cached_status()) {
-      boost::asio::post(o.descriptor_.get_executor(),
+    if (const std::optional<exit_status> s = o.core().cached_status()) {
+      boost::asio::post(o.get_executor(),
                         boost::asio::append(std::forward<Handler>(handler), error_code(), *s));
       return;
     }
-    wait_handler<Owner, std::decay_t<Handler>>(std::forward<Handler>(handler), o,
-                                               registration_ref::current(o.native_handle()))
+    wait_handler<Executor, std::decay_t<Handler>>(std::forward<Handler>(handler), o,
+                                                  registration_ref::current(o.native_handle()))
         .start();
   }
 
 private:
-  Owner* owner_;
+  async_pidfd_impl<Executor>* impl_;
 };
-
 
 }  // namespace pidfd::detail
 
@@ -325,15 +303,15 @@ namespace boost::asio {
 
 /// A wait_handler has the executor, allocator (and whatever else is associated) of the
 /// user's handler.
-template <template <typename, typename> class Associator, class Owner, class Handler,
+template <template <typename, typename> class Associator, class Executor, class Handler,
           class DefaultCandidate>
-struct associator<Associator, pidfd::detail::wait_handler<Owner, Handler>, DefaultCandidate>
+struct associator<Associator, pidfd::detail::wait_handler<Executor, Handler>, DefaultCandidate>
     : Associator<Handler, DefaultCandidate> {
   static typename Associator<Handler, DefaultCandidate>::type get(
-      const pidfd::detail::wait_handler<Owner, Handler>& h) noexcept {
+      const pidfd::detail::wait_handler<Executor, Handler>& h) noexcept {
     return Associator<Handler, DefaultCandidate>::get(h.handler());
   }
-  static auto get(const pidfd::detail::wait_handler<Owner, Handler>& h,
+  static auto get(const pidfd::detail::wait_handler<Executor, Handler>& h,
                   const DefaultCandidate& c) noexcept
       -> decltype(Associator<Handler, DefaultCandidate>::get(h.handler(), c)) {
     return Associator<Handler, DefaultCandidate>::get(h.handler(), c);
@@ -341,11 +319,11 @@ struct associator<Associator, pidfd::detail::wait_handler<Owner, Handler>, Defau
 };
 
 /// ... except its cancellation slot, which is the filtered one of wait_cancellation.
-template <class Owner, class Handler, class CancellationSlot>
-struct associated_cancellation_slot<pidfd::detail::wait_handler<Owner, Handler>,
+template <class Executor, class Handler, class CancellationSlot>
+struct associated_cancellation_slot<pidfd::detail::wait_handler<Executor, Handler>,
                                     CancellationSlot> {
   using type = cancellation_slot;
-  static type get(const pidfd::detail::wait_handler<Owner, Handler>& h,
+  static type get(const pidfd::detail::wait_handler<Executor, Handler>& h,
                   const CancellationSlot& = CancellationSlot()) noexcept {
     return h.inner_slot();
   }
