@@ -8,9 +8,13 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -202,6 +206,31 @@ TEST(InChildKernelProbe, ConcurrentFirstCallsAgree) {
   for (const auto& m : members) EXPECT_EQ(seen[0]->*m.member, want.*m.member) << m.name;
 }
 
+// A first probe made without a descriptor to spare cannot answer (EMFILE): it is not kept,
+// and once descriptors are available again a later call finds every feature.
+TEST(InChildKernelProbe, ShortOfDescriptorsIsProbedAgain) {
+  const int lowest_free = ::fcntl(0, F_DUPFD_CLOEXEC, 0);
+  ASSERT_GE(lowest_free, 0);
+  ::close(lowest_free);
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit none = saved;
+  none.rlim_cur = static_cast<rlim_t>(lowest_free);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &none), 0);
+  const kernel_features short_of_fds = pidfd::kernel_support();
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  EXPECT_FALSE(short_of_fds.pidfd_open);  // pidfd_open() could make no descriptor
+  EXPECT_FALSE(short_of_fds.peer_pidfd);  // nor socketpair()
+  // An inconclusive probe is held for a second, then made again: bounded by five.
+  const kernel_features want = expected_features(kernel_release());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!pidfd::kernel_support().pidfd_open && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const kernel_features& got = pidfd::kernel_support();
+  for (const auto& m : members) EXPECT_EQ(got.*m.member, want.*m.member) << m.name;
+  EXPECT_EQ(&pidfd::kernel_support(), &got);  // kept from now on
+}
+
 TEST(InChildKernelPretend, ListedFeaturesReadFalse) {
   // Run with ASIO_PIDFD_PRETEND_MISSING=get_info,info_exit,namespaces: exactly those
   // three change; everything else is the real probe's answer.
@@ -224,6 +253,7 @@ TEST(InChildKernelPretendOne, OnlyTheListedFeatureReadsFalse) {
 TEST(Kernel, ProbeInAFreshProcess) {
   EXPECT_EQ(run_suite_in_child("InChildKernelProbe.LeavesNoFdOrChildBehind", 0), 0);
   EXPECT_EQ(run_suite_in_child("InChildKernelProbe.ConcurrentFirstCallsAgree", 0), 0);
+  EXPECT_EQ(run_suite_in_child("InChildKernelProbe.ShortOfDescriptorsIsProbedAgain", 0), 0);
 }
 
 TEST(Kernel, PretendMissing) {

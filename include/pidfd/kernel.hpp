@@ -36,6 +36,12 @@ struct kernel_features {
 /// The features of the running kernel, probed on first use (thread-safe, once per process;
 /// the probe leaves no fd or child behind).
 ///
+/// A probe that some call could not answer for want of memory or descriptors, or by an
+/// interruption (ENOMEM, EMFILE, ENFILE, ENOBUFS, EAGAIN, EINTR), is not kept: the features it
+/// found are returned (those it could not try read false) in storage of the calling thread,
+/// valid until that thread's next call, and a call made a second or more later probes again;
+/// the first probe that every call answered is kept for the life of the process.
+///
 /// The environment variable ASIO_PIDFD_PRETEND_MISSING, a comma-separated list of member
 /// names (for example "get_info,info_exit"), read once at the first call, makes the
 /// library behave as if those features were absent; they then read false here.
