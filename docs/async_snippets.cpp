@@ -1,6 +1,8 @@
 // The code snippets of docs/async.md. Every fenced C++ block of that page is a region
 // between "// [name]" and "// [end]" here; check_snippets.py verifies they match, and
 // this program runs each one against real child processes.
+#include "snippet_check.hpp"
+
 #include <pidfd/async_pidfd.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -38,14 +40,6 @@ using pidfd::error_code;
 using pidfd::exit_status;
 
 namespace {
-
-int failures = 0;
-void expect(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "snippet failed: %s\n", what);
-    ++failures;
-  }
-}
 
 // A child that exits with `code`, or that waits for signals when code < 0.
 pidfd::pid_fd start_child(int code) {
@@ -282,6 +276,5 @@ int main() {
   cancellation();
   terminate();
   strand();
-  if (failures == 0) std::printf("all snippets ran as documented\n");
-  return failures == 0 ? 0 : 1;
+  return snippets_result();
 }

@@ -1,19 +1,13 @@
 // The code snippets of docs/errors-and-kernel-support.md. Every fenced C++ block of that
 // page is a region between "// [name]" and "// [end]" here; check_snippets.py verifies
 // they match, and this program runs each one.
+#include "snippet_check.hpp"
+
 #include <pidfd/pid_fd.hpp>
 
 #include <cstdio>
 
 namespace {
-
-int failures = 0;
-void expect(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "snippet failed: %s\n", what);
-    ++failures;
-  }
-}
 
 void pair(const pidfd::pid_fd& p) {
   // [pair]
@@ -31,6 +25,5 @@ void pair(const pidfd::pid_fd& p) {
 
 int main() {
   pair(pidfd::pid_fd::self());
-  if (failures == 0) std::printf("all snippets ran as documented\n");
-  return failures == 0 ? 0 : 1;
+  return snippets_result();
 }

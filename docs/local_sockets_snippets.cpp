@@ -2,6 +2,8 @@
 // region between "// [name]" and "// [end]" here; check_snippets.py verifies they match,
 // and this program runs each one on a socket pair. The peer of a socket pair is the
 // process that made it, so every pidfd these snippets receive names this very process.
+#include "snippet_check.hpp"
+
 #include <pidfd/kernel.hpp>
 #include <pidfd/local_socket.hpp>
 #include <pidfd/pid_fd.hpp>
@@ -30,14 +32,6 @@ namespace asio = boost::asio;
 using pidfd::error_code;
 
 namespace {
-
-int failures = 0;
-void expect(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "snippet failed: %s\n", what);
-    ++failures;
-  }
-}
 
 // SO_PEERPIDFD and SO_PASSPIDFD (Linux 6.5); without them the snippets that need them
 // must fail with the documented error.
@@ -243,6 +237,5 @@ int main() {
   sender();
   async_forms();
   async_coroutine();
-  if (failures == 0) std::printf("all snippets ran as documented\n");
-  return failures == 0 ? 0 : 1;
+  return snippets_result();
 }

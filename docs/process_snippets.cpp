@@ -1,6 +1,8 @@
 // The code snippets of docs/process.md. Every fenced C++ block of that page is a region
 // between "// [name]" and "// [end]" here; check_snippets.py verifies they match, and this
 // program runs each one against real programs.
+#include "snippet_check.hpp"
+
 #include <pidfd/process.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -32,14 +34,6 @@ using pidfd::error_code;
 using pidfd::exit_status;
 
 namespace {
-
-int failures = 0;
-void expect(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "snippet failed: %s\n", what);
-    ++failures;
-  }
-}
 
 void run_sync() {
   // [run_sync]
@@ -397,6 +391,5 @@ int main() {
   kill_on_destroy();
   conversation();
   ctrl_c();
-  if (failures == 0) std::printf("all snippets ran as documented\n");
-  return failures == 0 ? 0 : 1;
+  return snippets_result();
 }

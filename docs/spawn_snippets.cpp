@@ -1,6 +1,8 @@
 // The code snippets of docs/spawn.md. Every fenced C++ block of that page is a region
 // between "// [name]" and "// [end]" here; check_snippets.py verifies they match, and this
 // program runs each one.
+#include "snippet_check.hpp"
+
 #include <pidfd/spawn.hpp>
 
 #include <fcntl.h>
@@ -12,14 +14,6 @@
 #include <vector>
 
 namespace {
-
-int failures = 0;
-void expect(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "snippet failed: %s\n", what);
-    ++failures;
-  }
-}
 
 // Reads what the child wrote into the pipe until every writer has closed it.
 std::string read_all(int fd) {
@@ -80,6 +74,5 @@ void credentials() {
 int main() {
   basic();
   credentials();
-  if (failures == 0) std::printf("all snippets ran as documented\n");
-  return failures == 0 ? 0 : 1;
+  return snippets_result();
 }
