@@ -2,7 +2,7 @@
 // kernel with the helper child program: exact bytes both ways, large streams, limits,
 // SIGPIPE, concurrent spawns, grandchildren, timeouts, every cancellation type, every
 // completion-token kind, and process groups.
-#include "run_until.hpp"
+#include "io_fixture.hpp"
 #include "support.hpp"
 
 #include <pidfd/detail/cgroup.hpp>
@@ -122,16 +122,9 @@ struct run_outcome {
   run_result result;
 };
 
-class Process : public ::testing::Test {
+class Process : public pidfd_test::io_fixture {
 protected:
   static void SetUpTestSuite() { pidfd_test::become_subreaper(); }
-
-  asio::io_context io;
-
-  template <class Pred>
-  bool run_until(Pred pred, std::chrono::milliseconds bound = pidfd_test::wait_bound) {
-    return pidfd_test::run_until(io, pred, bound);
-  }
 
   // async_run with a callback, run to completion.
   run_outcome run(std::vector<std::string> argv, run_options o = {}) {
