@@ -28,7 +28,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -800,21 +799,11 @@ TEST_F(AsyncPidfd, NonChildZombieHeldByItsParent) {
 }
 
 TEST_F(AsyncPidfd, ThreadPidfd) {
-  auto pipe = make_pipe();
-  std::atomic<pid_t> tid{0};
-  std::thread t([&] {
-    tid = static_cast<pid_t>(::syscall(SYS_gettid));
-    char ch;
-    while (::read(pipe.read.get(), &ch, 1) < 0 && errno == EINTR) {
-    }
-  });
-  while (tid.load() == 0) std::this_thread::yield();
+  pidfd_test::parked_thread t;
   error_code ec;
-  pidfd::pid_fd fd = pidfd::pid_fd::open(tid.load(), pidfd::open_flags::thread, ec);
+  pidfd::pid_fd fd = pidfd::pid_fd::open(t.tid, pidfd::open_flags::thread, ec);
   if (!pidfd::kernel_support().thread_pidfd) {
     EXPECT_EQ(ec, boost::system::errc::operation_not_supported);
-    pidfd_test::write_byte(pipe.write.get());
-    t.join();
     return;
   }
   ASSERT_FALSE(ec) << ec.message();
@@ -823,8 +812,7 @@ TEST_F(AsyncPidfd, ThreadPidfd) {
   start_wait(p, r);
   io.poll();
   EXPECT_FALSE(r.done);
-  pidfd_test::write_byte(pipe.write.get());
-  t.join();
+  t.release();
   ASSERT_TRUE(run_until([&] { return r.done; }));
   EXPECT_EQ(r.ec, error_code(pidfd::errc::status_unavailable));
   EXPECT_EQ(r.status, exit_status());

@@ -72,17 +72,6 @@ const std::vector<int>& injected_errnos() {
   return errnos;
 }
 
-// Our children, running or unreaped (each thread lists the children it forked).
-std::set<pid_t> children() {
-  std::set<pid_t> out;
-  for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream in(t.path() / "children");
-    pid_t p;
-    while (in >> p) out.insert(p);
-  }
-  return out;
-}
-
 // What one run of an operation produced.
 struct outcome {
   int handler_calls = 0;  // sync operations count their return as the one "handler call"
@@ -223,7 +212,7 @@ void walk(const std::string& label, const factory& make) {
         ADD_FAILURE() << what << ": leaked " << leaked.size() << " descriptor(s)";
         for (int fd : leaked) ::close(fd);
       }
-      const std::set<pid_t> kids = children();
+      const std::set<pid_t> kids = pidfd_test::child_processes();
       if (!kids.empty()) {
         ADD_FAILURE() << what << ": left " << kids.size() << " child process(es)";
         for (pid_t p : kids) {
@@ -1241,7 +1230,7 @@ TEST(FaultRegression, SpawnReapsTheChildOfAFailedExecWhenTheWaitFails) {
   EXPECT_EQ(fault::failures(), 1UL);
   EXPECT_EQ(ec, error_code(EACCES, boost::system::system_category()));
   EXPECT_FALSE(p);
-  EXPECT_EQ(children(), std::set<pid_t>{});
+  EXPECT_EQ(pidfd_test::child_processes(), std::set<pid_t>{});
 }
 
 namespace {

@@ -107,6 +107,48 @@ void write_byte(int fd) {
   if (n != 1) throw std::runtime_error("write_byte failed");
 }
 
+std::set<pid_t> child_processes() {
+  std::set<pid_t> out;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(t.path() / "children");
+    pid_t p;
+    while (in >> p) out.insert(p);
+  }
+  return out;
+}
+
+held_grandchild::held_grandchild(int code) {
+  pipe_fds out = make_pipe();
+  hold = make_pipe();
+  go = make_pipe();
+  middle = start_child({"fork-hold", "3", "4", "wait-byte", "5", "exit", std::to_string(code)},
+                       {{3, out.write.get()}, {4, hold.read.get()}, {5, go.read.get()}});
+  out.write.reset();
+  hold.read.reset();
+  go.read.reset();
+  pid = std::stoi(read_line(out.read.get()));
+}
+
+parked_thread::parked_thread() {
+  thread = std::thread([this] {
+    const auto t = static_cast<pid_t>(::syscall(SYS_gettid));
+    (void)!::write(tid_pipe.write.get(), &t, sizeof t);
+    char c;
+    while (::read(go.read.get(), &c, 1) < 0 && errno == EINTR) {
+    }
+  });
+  if (!wait_readable(tid_pipe.read.get()) ||
+      ::read(tid_pipe.read.get(), &tid, sizeof tid) != static_cast<ssize_t>(sizeof tid))
+    throw std::runtime_error("thread did not report its tid");
+}
+
+void parked_thread::release() {
+  if (thread.joinable()) {
+    write_byte(go.write.get());
+    thread.join();
+  }
+}
+
 void send_raw(int sock, const std::vector<int>& fds, std::size_t payload) {
   std::vector<char> data(payload, 'm');
   iovec iov{data.data(), data.size()};
