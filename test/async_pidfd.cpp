@@ -440,6 +440,28 @@ TEST_F(AsyncPidfd, AssignAfterExecutorConstruction) {
   EXPECT_EQ(r.status, exited(14));
 }
 
+TEST_F(AsyncPidfd, AssigningAnEmptyPidFdIsRejected) {
+  async_pidfd p(io);
+  error_code ec;
+  p.assign(pidfd::pid_fd(), ec);
+  EXPECT_EQ(ec, error_code(asio::error::bad_descriptor));
+  EXPECT_FALSE(p.is_open());
+  try {
+    p.assign(pidfd::pid_fd());
+    ADD_FAILURE() << "assign of an empty pid_fd did not throw";
+  } catch (const pidfd::system_error& e) {
+    EXPECT_EQ(e.code(), error_code(asio::error::bad_descriptor));
+  }
+  // The object is still usable afterwards.
+  p.assign(start_child({"exit", "9"}), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  wait_result r;
+  start_wait(p, r);
+  ASSERT_TRUE(run_until([&] { return r.done; }));
+  EXPECT_FALSE(r.ec) << r.ec.message();
+  EXPECT_EQ(r.status, exited(9));
+}
+
 // ---------------------------------------------------------------------------------------
 // Cancellation
 
@@ -635,6 +657,41 @@ TEST_F(AsyncPidfd, TerminateOfAnEndedProcessReportsItsStatus) {
   ASSERT_TRUE(run_until([&] { return r.done; }));
   EXPECT_FALSE(r.ec);
   EXPECT_EQ(r.status, exited(31));
+}
+
+// Without the 6.9 signal scopes (run in a child process with
+// ASIO_PIDFD_PRETEND_MISSING=signal_scope): async_terminate with a scope reports
+// operation_not_supported, and process.cpp's group tests take their pre-6.9 branches
+// (async_run signals a group leader's group with kill(-pgid) instead).
+TEST(AsyncPidfdFallback, WithoutSignalScopes) {
+  EXPECT_EQ(pidfd_test::run_suite_in_child(
+                "InChildAsyncPidfdNoScope.*:Process.AsyncTerminateOfAWholeGroup:"
+                "Process.TimeoutSignalsTheWholeGroupWhenTheChildLeadsOne",
+                0, {"ASIO_PIDFD_PRETEND_MISSING=signal_scope"}),
+            0);
+}
+
+using InChildAsyncPidfdNoScope = AsyncPidfd;
+
+TEST_F(InChildAsyncPidfdNoScope, TerminateWithAScopeIsNotSupported) {
+  ASSERT_FALSE(pidfd::kernel_support().signal_scope);
+  auto ready = make_pipe();
+  async_pidfd p(io, start_child({"ready", "3", "pause"}, {{3, ready.write.get()}}));
+  ready.write.reset();
+  ASSERT_EQ(pidfd_test::read_line(ready.read.get()), "R");
+  wait_result r;
+  p.async_terminate(60s, pidfd::signal_scope::thread_group,
+                    [&](error_code ec, exit_status s) { r = {true, ec, s}; });
+  EXPECT_FALSE(r.done);  // never completed inline
+  ASSERT_TRUE(run_until([&] { return r.done; }));
+  EXPECT_EQ(r.ec, boost::system::errc::operation_not_supported);
+  EXPECT_EQ(r.status, exit_status());
+  // Nothing was sent: the process is still running.
+  error_code ec;
+  EXPECT_EQ(p.core().try_wait(ec), std::nullopt);
+  EXPECT_FALSE(ec) << ec.message();
+  p.core().kill();
+  EXPECT_EQ(pidfd_test::bounded_wait(p.core()), killed(SIGKILL));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -177,6 +177,89 @@ TEST(PidFd, EmptyObject) {
   EXPECT_FALSE(p.is_open());
 }
 
+// What a call on an empty pid_fd reports: operation_not_supported when the kernel lacks
+// the feature (checked first by those calls), bad_file_descriptor otherwise.
+sys_errc empty_error(bool feature) {
+  return feature ? sys_errc::bad_file_descriptor : sys_errc::operation_not_supported;
+}
+
+// Every member on an empty object: the exact error, the same from the throwing form.
+TEST(PidFd, EveryOperationOfAnEmptyObjectFailsCleanly) {
+  const pidfd::kernel_features& k = features();
+  pid_fd p;
+  error_code ec;
+
+  EXPECT_FALSE(p.dup(ec).is_open());
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+
+  p.send_signal(0, ec);
+  EXPECT_EQ(ec, empty_error(k.send_signal));
+  p.send_signal(0, signal_scope::thread_group, ec);
+  EXPECT_EQ(ec, empty_error(k.send_signal && k.signal_scope));
+  p.kill(ec);
+  EXPECT_EQ(ec, empty_error(k.send_signal));
+  union sigval value {};
+  value.sival_int = 7;
+  p.queue_signal(SIGUSR1, value, ec);
+  EXPECT_EQ(ec, empty_error(k.send_signal));
+
+  EXPECT_EQ(p.try_wait(ec), std::nullopt);
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+  EXPECT_EQ(p.wait(ec), exit_status());
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+  EXPECT_FALSE(p.has_exited());
+
+  EXPECT_EQ(p.pid(ec), 0);
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+  EXPECT_EQ(p.info(ec).pid, 0);
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+  EXPECT_EQ(p.ppid(ec), 0);
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+  (void)p.creds(ec);
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+  EXPECT_EQ(p.cgroup_id(ec), 0u);
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+  EXPECT_EQ(p.id(ec), 0u);
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+
+  EXPECT_FALSE(p.get_namespace(pidfd::namespace_type::pid, ec).is_open());
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+  p.set_namespace(CLONE_NEWUTS, ec);
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+  EXPECT_FALSE(p.get_remote_fd(0, ec).is_open());
+  EXPECT_EQ(ec, empty_error(k.getfd));
+  p.release_memory(ec);
+  EXPECT_EQ(ec, empty_error(k.mrelease));
+
+  EXPECT_EQ(p.cgroup_path(ec), "");
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+  EXPECT_FALSE(p.proc_dir(ec).is_open());
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+
+  // The throwing forms carry the same codes.
+  expect_throws_code([&] { (void)p.dup(); }, sys_errc::bad_file_descriptor);
+  expect_throws_code([&] { (void)p.pid(); }, sys_errc::bad_file_descriptor);
+  expect_throws_code([&] { (void)p.id(); }, sys_errc::bad_file_descriptor);
+  expect_throws_code([&] { (void)p.try_wait(); }, sys_errc::bad_file_descriptor);
+  expect_throws_code([&] { p.set_namespace(CLONE_NEWUTS); }, sys_errc::bad_file_descriptor);
+  expect_throws_code([&] { p.queue_signal(SIGUSR1, value); }, empty_error(k.send_signal));
+  expect_throws_code([&] { p.release_memory(); }, empty_error(k.mrelease));
+  EXPECT_FALSE(p.is_open());
+}
+
+TEST(PidFd, NamespaceTypeOutOfRangeIsInvalidArgument) {
+  // Checked before the descriptor: an empty object and an open one give the same answer.
+  const auto bogus = static_cast<pidfd::namespace_type>(10);
+  error_code ec;
+  pid_fd empty;
+  EXPECT_FALSE(empty.get_namespace(bogus, ec).is_open());
+  EXPECT_EQ(ec, sys_errc::invalid_argument);
+  pid_fd self = pid_fd::self();
+  EXPECT_FALSE(self.get_namespace(bogus, ec).is_open());
+  EXPECT_EQ(ec, sys_errc::invalid_argument);
+  expect_throws_code([&] { (void)self.get_namespace(bogus); }, sys_errc::invalid_argument);
+}
+
 TEST(PidFd, MoveTransfersFdPidAndStatus) {
   blocked_child c;
   const int raw = c.fd.native_handle();
