@@ -49,9 +49,7 @@ using pidfd_test::exited;
 
 // The count of a stress loop, divided on emulated kernels (ASIO_PIDFD_TEST_LOOP_DIVISOR).
 int loop_count(int full) {
-  const char* d = std::getenv("ASIO_PIDFD_TEST_LOOP_DIVISOR");
-  const int divisor = d && std::atoi(d) > 0 ? std::atoi(d) : 1;
-  return std::max(1, full / divisor);
+  return std::max(1, full / pidfd_test::loop_divisor());
 }
 
 struct wait_result {

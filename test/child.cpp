@@ -114,7 +114,7 @@
 namespace {
 
 [[noreturn]] void die(const std::string& what) {
-  std::fprintf(stderr, "test child: %s: %s\n", what.c_str(), std::strerror(errno));
+  (void)std::fprintf(stderr, "test child: %s: %s\n", what.c_str(), std::strerror(errno));
   std::_Exit(120);
 }
 
@@ -162,7 +162,17 @@ struct invocation {
   char** words;  // words[0] is the command's name
 
   const char* text(int k) const { return words[k]; }
-  int num(int k) const { return std::atoi(words[k]); }
+  int num(int k) const { return static_cast<int>(number(k)); }
+  long long number(int k) const {
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(words[k], &end, 10);
+    if (errno != 0 || end == words[k] || *end != '\0') {
+      errno = EINVAL;
+      die(std::string("not a number: ") + words[k]);
+    }
+    return v;
+  }
 };
 
 // ---- exit, signals, waiting
@@ -171,16 +181,16 @@ void cmd_exit(const invocation& c) { std::_Exit(c.num(1)); }
 
 void cmd_raise(const invocation& c) {
   const int sig = c.num(1);
-  ::signal(sig, SIG_DFL);
+  (void)::signal(sig, SIG_DFL);
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, sig);
   sigprocmask(SIG_UNBLOCK, &set, nullptr);
-  ::raise(sig);
+  (void)::raise(sig);
   die("raise returned");
 }
 
-void cmd_ignore(const invocation& c) { ::signal(c.num(1), SIG_IGN); }
+void cmd_ignore(const invocation& c) { (void)::signal(c.num(1), SIG_IGN); }
 
 void cmd_block(const invocation& c) {
   sigset_t set;
@@ -329,7 +339,7 @@ void cmd_rlimit(const invocation& c) {
 void cmd_umask(const invocation& c) {
   const mode_t m = ::umask(0);
   char text[8];
-  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(m));
+  (void)std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(m));
   put(c.num(1), text);
 }
 
@@ -409,8 +419,8 @@ void cmd_map_memory(const invocation& c) {
   for (std::size_t k = 0; k < len; k += static_cast<std::size_t>(page))
     static_cast<volatile char*>(p)[k] = 1;
   char line[80];
-  std::snprintf(line, sizeof line, "addr=%lx len=%zu",
-                static_cast<unsigned long>(reinterpret_cast<std::uintptr_t>(p)), len);
+  (void)std::snprintf(line, sizeof line, "addr=%lx len=%zu",
+                      static_cast<unsigned long>(reinterpret_cast<std::uintptr_t>(p)), len);
   put(c.num(2), line);
 }
 
@@ -556,8 +566,8 @@ void cmd_write(const invocation& c) {
 
 void cmd_spew(const invocation& c) {
   const int out = c.num(1);
-  const long long total = std::atoll(c.text(2));
-  std::vector<char> block(64 * 1024);
+  const long long total = c.number(2);
+  std::vector<char> block(std::size_t{64} * 1024);
   long long done = 0;
   while (done < total) {
     const std::size_t n = static_cast<std::size_t>(
@@ -570,7 +580,7 @@ void cmd_spew(const invocation& c) {
 }
 
 void cmd_cat(const invocation&) {
-  std::vector<char> block(64 * 1024);
+  std::vector<char> block(std::size_t{64} * 1024);
   for (;;) {
     const ssize_t n = ::read(0, block.data(), block.size());
     if (n < 0 && errno == EINTR) continue;

@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
   // otherwise pass without testing anything.
   if (std::getenv("ASIO_PIDFD_TEST_IN_CHILD") &&
       ::testing::UnitTest::GetInstance()->test_to_run_count() == 0) {
-    std::fprintf(stderr, "no test matched the filter %s\n",
+    (void)std::fprintf(stderr, "no test matched the filter %s\n",
                  ::testing::GTEST_FLAG(filter).c_str());
     return 3;
   }

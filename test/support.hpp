@@ -26,6 +26,10 @@ using namespace std::chrono_literals;
 /// Generous bound for any wait in a test (emulated kernels run 3-8x slower).
 inline constexpr std::chrono::milliseconds wait_bound = 60s;
 
+/// ASIO_PIDFD_TEST_LOOP_DIVISOR (a positive number: emulated kernels run the stress loops
+/// with fewer rounds), or `otherwise` when it is unset or not a positive number.
+int loop_divisor(int otherwise = 1);
+
 /// The status of a process that exited with `code`.
 inline pidfd::exit_status exited(int code) {
   return pidfd::exit_status::from_wait_status((code & 0xff) << 8);
@@ -85,7 +89,7 @@ struct parked_thread {
   parked_thread();
   parked_thread(const parked_thread&) = delete;
   parked_thread& operator=(const parked_thread&) = delete;
-  ~parked_thread() { release(); }
+  ~parked_thread();
   /// Lets the thread end and joins it; nothing if it has ended already.
   void release();
 };
