@@ -87,7 +87,7 @@ using clock_type = std::chrono::steady_clock;
 using boost::system::error_code;
 
 constexpr int in_flight = 32;
-constexpr std::size_t chunk = 64 * 1024;
+constexpr std::size_t chunk = std::size_t{64} * 1024;
 
 std::string helper;                      // path of asio-pidfd-bench-exit-helper
 std::vector<std::string> hello_argv;     // the (a) child: {"/bin/echo", "hello"} or {helper, "hello"}
@@ -95,13 +95,15 @@ std::string hello_exe;                   // for Boost.Process: the program ...
 std::vector<std::string> hello_args;     // ... and its arguments after argv[0]
 
 [[noreturn]] void fail(const std::string& what) {
-  std::fprintf(stderr, "run benchmark FAILED: %s\n", what.c_str());
-  std::exit(2);
+  (void)std::fprintf(stderr, "run benchmark FAILED: %s\n", what.c_str());
+  (void)std::fflush(nullptr);
+  std::_Exit(2);
 }
 
 [[noreturn]] void die(const char* what) {
   std::perror(what);
-  std::exit(2);
+  (void)std::fflush(nullptr);
+  std::_Exit(2);
 }
 
 struct throughput {
@@ -380,7 +382,7 @@ throughput b_chunks(std::uint64_t bytes) {
       total += piece.size();
     };
     bool finished = false;
-    pidfd::async_run(io, spew_argv(bytes), std::move(opt), [&](error_code ec, pidfd::run_result r) {
+    pidfd::async_run(io, spew_argv(bytes), std::move(opt), [&](error_code ec, const pidfd::run_result& r) {
       if (ec) fail("async_run chunks: " + ec.message());
       if (!r.status.success()) fail("async_run chunks: the child did not exit with 0");
       if (!r.out.empty() || r.truncated) fail("async_run chunks: kept output or truncated");
@@ -516,7 +518,7 @@ throughput b_lines(std::uint64_t bytes) {
       total += line.size();
     };
     bool finished = false;
-    pidfd::async_run(io, lines_argv(bytes), std::move(opt), [&](error_code ec, pidfd::run_result r) {
+    pidfd::async_run(io, lines_argv(bytes), std::move(opt), [&](error_code ec, const pidfd::run_result& r) {
       if (ec) fail("async_run lines: " + ec.message());
       if (!r.status.success()) fail("async_run lines: the child did not exit with 0");
       finished = true;
@@ -534,13 +536,16 @@ throughput b_lines(std::uint64_t bytes) {
 // ---------------------------------------------------------------------------------------
 // (c) async_run of /bin/true in each scope.
 
-const std::vector<std::string> true_argv = {"/bin/true"};
+const std::vector<std::string>& true_argv() {
+  static const std::vector<std::string> argv{"/bin/true"};
+  return argv;
+}
 
 template <class Done>
 void scope_launch(asio::io_context& io, pidfd::run_scope scope, Done done) {
   pidfd::run_options opt;
   opt.scope = scope;
-  pidfd::async_run(io, true_argv, std::move(opt), [done](error_code ec, pidfd::run_result r) {
+  pidfd::async_run(io, true_argv(), std::move(opt), [done](error_code ec, const pidfd::run_result& r) {
     if (ec) fail("async_run /bin/true: " + ec.message());
     if (!r.status.success()) fail("async_run /bin/true: did not exit with 0");
     if (r.killed_leftovers != 0) fail("async_run /bin/true: killed leftovers");
@@ -570,7 +575,7 @@ std::string cgroup_scope_unavailable() {
   pidfd::run_options opt;
   opt.scope = pidfd::run_scope::cgroup;
   error_code ec;
-  const pidfd::run_result r = pidfd::run(true_argv, opt, ec);
+  const pidfd::run_result r = pidfd::run(true_argv(), opt, ec);
   if (ec) return ec.message();
   if (!r.status.success()) return "/bin/true did not exit with 0";
   return {};
@@ -580,7 +585,7 @@ std::string cgroup_scope_unavailable() {
 std::string spread(const bench::series& a, const bench::series& b) {
   const std::vector<double> r = bench::ratios(a, b);
   char text[64];
-  std::snprintf(text, sizeof text, "%.3f [%.3f, %.3f]", bench::median(r),
+  (void)std::snprintf(text, sizeof text, "%.3f [%.3f, %.3f]", bench::median(r),
                 r.empty() ? 0 : *std::min_element(r.begin(), r.end()),
                 r.empty() ? 0 : *std::max_element(r.begin(), r.end()));
   return text;
@@ -590,14 +595,16 @@ std::string spread(const bench::series& a, const bench::series& b) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+// An exception (a filesystem error finding the helper, say) ends the benchmark with
+// std::terminate's message, which is all a benchmark needs.
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   if (argc == 3 && std::strcmp(argv[1], "lines") == 0) lines_child(std::strtoull(argv[2], nullptr, 10));
-  const int rounds = argc > 1 ? std::atoi(argv[1]) : 7;
-  const int n = argc > 2 ? std::atoi(argv[2]) : 2000;
+  const auto rounds = static_cast<int>(bench::number_arg(argc, argv, 1, 7));
+  const auto n = static_cast<int>(bench::number_arg(argc, argv, 2, 2000));
   const std::uint64_t mib = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 1024;
   const std::string child = argc > 4 ? argv[4] : "echo";
   if (rounds < 1 || n < 1 || mib < 1 || (child != "echo" && child != "helper")) {
-    std::fprintf(stderr, "usage: %s [rounds] [N] [MiB] [echo|helper]\n", argv[0]);
+    (void)std::fprintf(stderr, "usage: %s [rounds] [N] [MiB] [echo|helper]\n", argv[0]);
     return 2;
   }
   const std::uint64_t bytes = mib << 20;
@@ -670,7 +677,7 @@ int main(int argc, char** argv) {
         cpu[i].v.push_back(t.cpu / n * 1e6);
         kids[i].v.push_back(t.child_cpu / n * 1e6);
       }
-      std::fprintf(stderr, "(a) round %d/%d done\n", r + 1, rounds);
+      (void)std::fprintf(stderr, "(a) round %d/%d done\n", r + 1, rounds);
     }
     std::printf("\n(a) run + collect stdout + exit status, per run (median of %d rounds); CPU: the\n"
                 "parent's, child: the children's (user + system); w/c x: paired wall/CPU ratios\n",
@@ -701,7 +708,7 @@ int main(int argc, char** argv) {
         gibs[i].v.push_back(static_cast<double>(bytes) / static_cast<double>(1 << 30) / t.wall);
         cpu[i].v.push_back(t.cpu / static_cast<double>(bytes) * static_cast<double>(1 << 30));
       }
-      std::fprintf(stderr, "(b) round %d/%d done\n", r + 1, rounds);
+      (void)std::fprintf(stderr, "(b) round %d/%d done\n", r + 1, rounds);
     }
     std::printf("\n(b) a child writing %llu MiB to stdout in 64 KiB writes, read with a 64 KiB "
                 "buffer (median of %d rounds); \"x floor\": throughput / the read() loop on the\n"
@@ -731,7 +738,7 @@ int main(int argc, char** argv) {
         wall[i].v.push_back(t.wall / n * 1e6);
         cpu[i].v.push_back(t.cpu / n * 1e6);
       }
-      std::fprintf(stderr, "(c) round %d/%d done\n", r + 1, rounds);
+      (void)std::fprintf(stderr, "(c) round %d/%d done\n", r + 1, rounds);
     }
     std::printf("\n(c) async_run of /bin/true in each scope, per run (median of %d rounds); ratios\n"
                 "against run_scope::process, median [min, max] of the per-round ratios\n",

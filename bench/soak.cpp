@@ -132,7 +132,7 @@ public:
       io_.restart();
       io_.run();
       if (running_ != 0 || done_ != batch_end_) {
-        std::fprintf(stderr, "soak: batch did not drain (%d running)\n", running_);
+        (void)std::fprintf(stderr, "soak: batch did not drain (%d running)\n", running_);
         return 1;
       }
       samples.push_back(take_sample());
@@ -141,7 +141,7 @@ public:
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("%ld cycles in %.1f s (%.0f/s); wait %ld, timeout %ld, cancel %ld "
                 "(aborted %ld), terminate %ld, destroy %ld\n",
-                done_, secs, done_ / secs, kinds_[0], kinds_[1], kinds_[2], cancel_aborted_,
+                done_, secs, static_cast<double>(done_) / secs, kinds_[0], kinds_[1], kinds_[2], cancel_aborted_,
                 kinds_[3], kinds_[4]);
     bool ok = wrong_ == 0;
     if (wrong_) std::printf("FAIL: %ld cycles ended with a wrong result (first: %s)\n", wrong_,
@@ -170,12 +170,12 @@ public:
   }
 
 private:
-  static constexpr long heap_margin = 256 * 1024;
+  static constexpr long heap_margin = 256L * 1024;
   static constexpr long rss_margin_kib = 4096;
 
   static void print(long cycles, const sample& s) {
     std::printf("%10ld %6ld %10ld %12ld %8ld\n", cycles, s.fds, s.rss_kib, s.heap, s.zombies);
-    std::fflush(stdout);
+    (void)std::fflush(stdout);
   }
 
   void check(bool ok, const char* what, const error_code& ec, const exit_status& s) {
@@ -194,7 +194,7 @@ private:
   }
 
   // SIGKILL and wait, then the cycle is over.
-  void kill_and_wait(std::shared_ptr<pidfd::async_pidfd> p) {
+  void kill_and_wait(const std::shared_ptr<pidfd::async_pidfd>& p) {
     error_code ec;
     p->kill(ec);
     p->async_wait([this, p](error_code ec2, exit_status s) {
@@ -259,7 +259,7 @@ private:
     }
   }
 
-  void post_cancel(std::shared_ptr<asio::cancellation_signal> signal, int turns) {
+  void post_cancel(const std::shared_ptr<asio::cancellation_signal>& signal, int turns) {
     asio::post(io_, [this, signal, turns] {
       if (turns == 0)
         signal->emit(asio::cancellation_type::terminal);
@@ -374,7 +374,7 @@ public:
       io_.restart();
       io_.run();
       if (running_ != 0 || done_ != batch_end_) {
-        std::fprintf(stderr, "soak: batch did not drain (%d running)\n", running_);
+        (void)std::fprintf(stderr, "soak: batch did not drain (%d running)\n", running_);
         return 1;
       }
       samples.push_back(take());
@@ -384,7 +384,7 @@ public:
     std::printf("%ld runs in %.1f s (%.0f/s); scope process %ld, process_group %ld, cgroup %ld; "
                 "hello %ld, timeout %ld, cancel %ld (terminal %ld, partial %ld, total %ld), "
                 "leftover %ld; lines streamed %ld\n",
-                done_, secs, done_ / secs, scope_count_[0], scope_count_[1], scope_count_[2],
+                done_, secs, static_cast<double>(done_) / secs, scope_count_[0], scope_count_[1], scope_count_[2],
                 kinds_[0], kinds_[1], kinds_[2], cancel_types_[0], cancel_types_[1],
                 cancel_types_[2], kinds_[3], lines_);
     bool ok = wrong_ == 0;
@@ -411,7 +411,7 @@ public:
   }
 
 private:
-  static constexpr long heap_margin = 256 * 1024;
+  static constexpr long heap_margin = 256L * 1024;
   static constexpr long rss_margin_kib = 4096;
 
   // One run's expectations and what it streamed.
@@ -433,7 +433,7 @@ private:
   static void print(long runs, const run_sample& s) {
     std::printf("%10ld %6ld %10ld %12ld %8ld %9ld %7ld\n", runs, s.base.fds, s.base.rss_kib,
                 s.base.heap, s.base.zombies, s.processes, s.cgroups);
-    std::fflush(stdout);
+    (void)std::fflush(stdout);
   }
 
   void wrong(const expected& e, const std::string& what) {
@@ -457,6 +457,40 @@ private:
     if (!os.str().empty()) wrong(e, os.str());
   }
 
+  // The command line and the expected outcome of a run of the given kind (0 hello,
+  // 1 timeout, 2 cancel, 3 leftover); sets the options the kind needs.
+  std::vector<std::string> prepare_kind(int kind, expected& e, pidfd::run_options& opt) {
+    std::vector<std::string> argv = {helper, "block", our_mark()};
+    switch (kind) {
+      case 0:
+        e.kind = "hello";
+        argv = {helper, "hello"};
+        e.status = exited(0);
+        e.text = "hello\n";
+        break;
+      case 1:
+        e.kind = "timeout";
+        opt.timeout = std::chrono::microseconds(rng_() % 3000);
+        opt.grace = std::chrono::microseconds(rng_() % 2000);
+        e.ec = asio::error::timed_out;
+        e.status = killed(SIGTERM);
+        break;
+      case 2:
+        e.kind = "cancel";
+        e.ec = asio::error::operation_aborted;
+        break;
+      case 3:
+        e.kind = "leftover";
+        argv = {"/bin/sh", "-c", "\"$0\" block \"$1\" >/dev/null 2>&1 & echo started", helper,
+                our_mark()};
+        e.status = exited(0);
+        e.text = "started\n";
+        e.leftovers = 1;
+        break;
+    }
+    return argv;
+  }
+
   void start_run() {
     ++started_;
     ++running_;
@@ -475,35 +509,8 @@ private:
       e->streamed.append(piece);
       if (lines) ++lines_;
     };
-    std::vector<std::string> argv = {helper, "block", our_mark()};
-    switch (kind) {
-      case 0:
-        e->kind = "hello";
-        argv = {helper, "hello"};
-        e->status = exited(0);
-        e->text = "hello\n";
-        break;
-      case 1:
-        e->kind = "timeout";
-        opt.timeout = std::chrono::microseconds(rng_() % 3000);
-        opt.grace = std::chrono::microseconds(rng_() % 2000);
-        e->ec = asio::error::timed_out;
-        e->status = killed(SIGTERM);
-        break;
-      case 2:
-        e->kind = "cancel";
-        e->ec = asio::error::operation_aborted;
-        break;
-      case 3:
-        e->kind = "leftover";
-        argv = {"/bin/sh", "-c", "\"$0\" block \"$1\" >/dev/null 2>&1 & echo started", helper,
-                our_mark()};
-        e->status = exited(0);
-        e->text = "started\n";
-        e->leftovers = 1;
-        break;
-    }
-    auto done = [this, e](error_code ec, pidfd::run_result r) {
+    const std::vector<std::string> argv = prepare_kind(kind, *e, opt);
+    auto done = [this, e](error_code ec, const pidfd::run_result& r) {
       check(*e, ec, r);
       --running_;
       ++done_;
@@ -522,14 +529,15 @@ private:
     opt.grace = std::chrono::microseconds(rng_() % 2000);
     auto signal = std::make_shared<asio::cancellation_signal>();
     pidfd::async_run(io_, argv, std::move(opt),
-                     asio::bind_cancellation_slot(signal->slot(), [signal, done](error_code ec, pidfd::run_result r) {
-                       done(ec, std::move(r));
-                     }));
+                     asio::bind_cancellation_slot(
+                         signal->slot(), [signal, done](error_code ec, const pidfd::run_result& r) {
+                           done(ec, r);
+                         }));
     post_cancel(signal, types[t], static_cast<int>(rng_() % 4));
   }
 
-  void post_cancel(std::shared_ptr<asio::cancellation_signal> signal, asio::cancellation_type type,
-                   int turns) {
+  void post_cancel(const std::shared_ptr<asio::cancellation_signal>& signal,
+                   asio::cancellation_type type, int turns) {
     asio::post(io_, [this, signal, type, turns] {
       if (turns == 0)
         signal->emit(type);
@@ -556,12 +564,13 @@ private:
 };
 
 int run_soak_main(int argc, char** argv) {
-  const long runs = argc > 2 ? std::atol(argv[2]) : 2000;
-  const int in_flight = argc > 3 ? std::atoi(argv[3]) : 64;
-  const long interval = argc > 4 ? std::atol(argv[4]) : std::max(1L, runs / 10);
-  const unsigned seed = argc > 5 ? static_cast<unsigned>(std::atol(argv[5])) : 12;
+  const long runs = bench::number_arg(argc, argv, 2, 2000);
+  const auto in_flight = static_cast<int>(bench::number_arg(argc, argv, 3, 64));
+  const long interval = bench::number_arg(argc, argv, 4, std::max(1L, runs / 10));
+  const auto seed = static_cast<unsigned>(bench::number_arg(argc, argv, 5, 12));
   if (runs <= 0 || in_flight <= 0 || interval <= 0) {
-    std::fprintf(stderr, "usage: %s --runs [runs] [in_flight] [interval] [seed]\n", argv[0]);
+    (void)std::fprintf(stderr, "usage: %s --runs [runs] [in_flight] [interval] [seed]\n",
+                       argv[0]);
     return 2;
   }
   const std::string no_cgroup = cgroup_scope_unavailable();
@@ -573,17 +582,19 @@ int run_soak_main(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+// An exception (a filesystem error finding the helper, say) ends the benchmark with
+// std::terminate's message, which is all a benchmark needs.
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   helper = (std::filesystem::read_symlink("/proc/self/exe").parent_path() /
             "asio-pidfd-bench-exit-helper")
                .string();
   if (argc > 1 && std::strcmp(argv[1], "--runs") == 0) return run_soak_main(argc, argv);
-  const long cycles = argc > 1 ? std::atol(argv[1]) : 100000;
-  const int in_flight = argc > 2 ? std::atoi(argv[2]) : 64;
-  const long interval = argc > 3 ? std::atol(argv[3]) : 10000;
-  const unsigned seed = argc > 4 ? static_cast<unsigned>(std::atol(argv[4])) : 12;
+  const long cycles = bench::number_arg(argc, argv, 1, 100000);
+  const auto in_flight = static_cast<int>(bench::number_arg(argc, argv, 2, 64));
+  const long interval = bench::number_arg(argc, argv, 3, 10000);
+  const auto seed = static_cast<unsigned>(bench::number_arg(argc, argv, 4, 12));
   if (cycles <= 0 || in_flight <= 0 || interval <= 0) {
-    std::fprintf(stderr, "usage: %s [cycles] [in_flight] [interval] [seed]\n", argv[0]);
+    (void)std::fprintf(stderr, "usage: %s [cycles] [in_flight] [interval] [seed]\n", argv[0]);
     return 2;
   }
   std::printf("soak: %ld cycles, %d in flight, sampled every %ld, seed %u\n", cycles,

@@ -27,6 +27,7 @@
 // (ASIO_PIDFD_BENCH_BP2): header-only up to Boost 1.87, the boost_process library from 1.88.
 #if ASIO_PIDFD_BENCH_BP2
 #include "bp2.hpp"
+#include "stats.hpp"
 #endif
 
 #include <boost/asio/io_context.hpp>
@@ -85,7 +86,8 @@ sample measure(F&& f) {
 
 [[noreturn]] void die(const char* what) {
   std::perror(what);
-  std::exit(1);
+  (void)std::fflush(nullptr);
+  std::_Exit(1);
 }
 
 int pidfd_open(pid_t pid) {
@@ -441,7 +443,8 @@ void option_costs(int calls, int blocks) {
   const int per_block = std::max(1, calls / std::max(1, blocks));
   std::size_t order[n];
   std::iota(std::begin(order), std::end(order), std::size_t{0});
-  std::mt19937 shuffle_bits(1);  // the same orders in every run
+  // The same orders in every run.
+  std::mt19937 shuffle_bits(1);  // NOLINT(cert-msc32-c,cert-msc51-cpp)
   for (int i = 0; i < calls; ++i) {
     std::shuffle(std::begin(order), std::end(order), shuffle_bits);
     for (const std::size_t v : order) {
@@ -476,10 +479,14 @@ void option_costs(int calls, int blocks) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+// An exception (a filesystem error finding the helper, say) ends the benchmark with
+// std::terminate's message, which is all a benchmark needs.
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   const bool interleaved_only = argc > 1 && std::string(argv[1]) == "interleaved";
   const bool options_only = argc > 1 && std::string(argv[1]) == "options";
-  const int rounds = argc > 1 && !interleaved_only && !options_only ? std::atoi(argv[1]) : 7;
+  const int rounds = !interleaved_only && !options_only
+                         ? static_cast<int>(bench::number_arg(argc, argv, 1, 7))
+                         : 7;
   const bool many_only = argc > 2 && std::string(argv[2]) == "many-only";
   const int fast_n = 100, slow_n_big = 15;
   const int many = 5000;
@@ -497,11 +504,13 @@ int main(int argc, char** argv) {
   }
 
   if (interleaved_only) {
-    interleaved(argc > 2 ? std::atoi(argv[2]) : 2000, argc > 3 ? std::atoi(argv[3]) : 10);
+    interleaved(static_cast<int>(bench::number_arg(argc, argv, 2, 2000)),
+                static_cast<int>(bench::number_arg(argc, argv, 3, 10)));
     return 0;
   }
   if (options_only) {
-    option_costs(argc > 2 ? std::atoi(argv[2]) : 2000, argc > 3 ? std::atoi(argv[3]) : 10);
+    option_costs(static_cast<int>(bench::number_arg(argc, argv, 2, 2000)),
+                 static_cast<int>(bench::number_arg(argc, argv, 3, 10)));
     return 0;
   }
 
@@ -537,7 +546,7 @@ int main(int argc, char** argv) {
         round_median[si][i].push_back(percentile(walls, 0.5));
       }
     }
-    std::fprintf(stderr, "round %d/%d done\n", r + 1, rounds);
+    (void)std::fprintf(stderr, "round %d/%d done\n", r + 1, rounds);
   }
 
   if (!many_only) {
@@ -558,6 +567,7 @@ int main(int argc, char** argv) {
     // Paired ratios: per round, the ratio of the two round medians; the median over rounds.
     auto ratio = [&](int sa, std::size_t a, int sb, std::size_t b) {
       std::vector<double> q;
+      q.reserve(static_cast<std::size_t>(rounds));
       for (int r = 0; r < rounds; ++r)
         q.push_back(round_median[sa][a][static_cast<std::size_t>(r)] /
                     round_median[sb][b][static_cast<std::size_t>(r)]);
@@ -597,8 +607,9 @@ int main(int argc, char** argv) {
     lib_ms.push_back(a);
     raw_ms.push_back(b);
     q.push_back(a / b);
-    std::fprintf(stderr, "5000 children round %d: pidfd::spawn %.0f ms, raw clone3 %.0f ms\n",
-                 r + 1, a, b);
+    (void)std::fprintf(stderr,
+                       "5000 children round %d: pidfd::spawn %.0f ms, raw clone3 %.0f ms\n",
+                       r + 1, a, b);
   }
   std::printf("\n%d blocked children, pidfds kept open: sum of the spawn calls (%d rounds, median)\n",
               many, many_rounds);

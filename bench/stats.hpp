@@ -1,5 +1,6 @@
 // What the benchmark programs measure alike: medians and percentiles of samples, per-round
-// series compared round by round, this process's CPU time and its open descriptors.
+// series compared round by round, this process's CPU time and its open descriptors; and
+// how they read a number from their command line.
 #pragma once
 
 #include <dirent.h>
@@ -7,9 +8,22 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdlib>
 #include <vector>
 
 namespace bench {
+
+// The decimal number in `text`, or `fallback` where there is no text (an absent argument
+// or environment variable). Text that is not a number gives 0, which every benchmark's
+// usage check rejects.
+inline long number_or(const char* text, long fallback) {
+  return text ? std::strtol(text, nullptr, 10) : fallback;
+}
+
+// The decimal number argv[i], or `fallback` where argc <= i (see number_or).
+inline long number_arg(int argc, char** argv, int i, long fallback) {
+  return number_or(argc > i ? argv[i] : nullptr, fallback);
+}
 
 // The middle sample (the upper one of an even count); 0 for no samples.
 inline double median(std::vector<double> v) {

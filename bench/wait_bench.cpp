@@ -199,10 +199,6 @@ constexpr int latency_children = 64;
 }
 
 // A count from the command line or the environment; `fallback` when absent.
-int count_arg(const char* text, int fallback) {
-  return text ? static_cast<int>(std::strtol(text, nullptr, 10)) : fallback;
-}
-
 pidfd::pid_fd spawn_exit() { return pidfd::spawn({helper}); }
 pidfd::pid_fd spawn_block() { return pidfd::spawn({helper, "block"}); }
 
@@ -684,9 +680,9 @@ int allowed_cpus() {
 // An exception (a filesystem error finding the helper, say) ends the benchmark with
 // std::terminate's message, which is all a benchmark needs.
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
-  const int rounds = count_arg(argc > 1 ? argv[1] : nullptr, 7);
-  const int n = count_arg(argc > 2 ? argv[2] : nullptr, 2000);
-  const int m = count_arg(argc > 3 ? argv[3] : nullptr, 10000);
+  const auto rounds = static_cast<int>(bench::number_arg(argc, argv, 1, 7));
+  const auto n = static_cast<int>(bench::number_arg(argc, argv, 2, 2000));
+  const auto m = static_cast<int>(bench::number_arg(argc, argv, 3, 10000));
   helper = (std::filesystem::read_symlink("/proc/self/exe").parent_path() /
             "asio-pidfd-bench-exit-helper")
                .string();
@@ -718,8 +714,9 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   const std::string parts = std::getenv("WAIT_BENCH_PARTS") ? std::getenv("WAIT_BENCH_PARTS")
                                                             : "abc";
   // Rounds of (c) and (d), which take long: min(rounds, 3), or WAIT_BENCH_SCALE_ROUNDS.
-  const int scale_rounds =
-      std::max(1, count_arg(std::getenv("WAIT_BENCH_SCALE_ROUNDS"), std::min(rounds, 3)));
+  const int scale_rounds = std::max(
+      1, static_cast<int>(bench::number_or(std::getenv("WAIT_BENCH_SCALE_ROUNDS"),
+                                           std::min(rounds, 3))));
   // Indices 0-2 as before; the concrete-executor variants 3 and 4; Boost.Process v2 last.
   constexpr int n_names = 6;
   const char* names[n_names] = {"raw epoll",       "hand Asio",          "async_pidfd",
@@ -881,7 +878,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   // (d)
   if (parts.find('d') != std::string::npos) {
   const int threads =
-      std::max(1, count_arg(std::getenv("WAIT_BENCH_THREADS"), 4));
+      std::max(1, static_cast<int>(bench::number_or(std::getenv("WAIT_BENCH_THREADS"), 4)));
   const std::string spawn_mode = std::getenv("WAIT_BENCH_SPAWN") ? std::getenv("WAIT_BENCH_SPAWN")
                                                                  : "both";
   const int d_rounds = scale_rounds;

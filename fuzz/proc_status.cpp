@@ -28,7 +28,7 @@ int scratch_dir() {
     if (d < 0) ::abort();
     // Removed at exit; the files inside are rewritten by every input.
     static std::string path = dir;
-    std::atexit([] {
+    (void)std::atexit([] {
       ::unlink((path + "/status").c_str());
       ::unlink((path + "/cgroup").c_str());
       ::rmdir(path.c_str());

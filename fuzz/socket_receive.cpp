@@ -46,6 +46,63 @@ struct sendable {
   int event = ::eventfd(0, EFD_CLOEXEC);
 };
 
+// The fds data[1] names (two bits each, four slots), sent with the payload data + 3 from
+// `writer`.
+void send_message(int writer, const sendable& fds, const std::uint8_t* data, std::size_t size) {
+  std::vector<int> attach;
+  for (int k = 0; k < 4; ++k) {
+    switch ((data[1] >> (2 * k)) & 3) {
+      case 1: attach.push_back(fds.pidfd); break;
+      case 2: attach.push_back(fds.devnull); break;
+      case 3: attach.push_back(fds.event); break;
+      default: break;
+    }
+  }
+  const std::size_t payload_size = size - 3;
+  ::iovec iov{const_cast<std::uint8_t*>(data + 3), payload_size};
+  alignas(::cmsghdr) unsigned char control[CMSG_SPACE(sizeof(int) * 4)] = {};
+  ::msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (!attach.empty()) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * attach.size());
+    ::cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * attach.size());
+    std::memcpy(CMSG_DATA(c), attach.data(), sizeof(int) * attach.size());
+  }
+  // A stream socket carries no message for an empty payload: the fds need a byte.
+  (void)::sendmsg(writer, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+// One receive, with or without the sender's pidfd; aborts where a result breaks the
+// contract.
+void receive_and_check(int reader, const pidfd::detail::socket_semantics& sem,
+                       bool with_sender) {
+  pidfd::error_code ec;
+  bool peer_closed = false;
+  if (with_sender) {
+    std::uint8_t buf[64];
+    ::iovec out{buf, sizeof buf};
+    pidfd::pid_fd sender;
+    const std::size_t n = pidfd::detail::socket_calls::receive_with_sender(
+        reader, sem, &out, 1, false, sender, peer_closed, ec);
+    if (n > sizeof buf) std::abort();
+    if (ec && sender.is_open()) std::abort();  // an error returns no descriptor
+  } else {
+    pidfd::pid_fd p =
+        pidfd::detail::socket_calls::receive_pidfd(reader, sem, false, peer_closed, ec);
+    if (ec && p.is_open()) std::abort();
+    if (p.is_open()) {
+      pidfd::error_code check;
+      if (!pidfd::detail::socket_calls::is_pidfd(p.native_handle(), check)) std::abort();
+    }
+  }
+  if (peer_closed && ec) std::abort();  // end of file is reported alone
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -67,54 +124,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       // Absent before Linux 6.5: the receive then simply has no SCM_PIDFD.
       (void)::setsockopt(reader.get(), SOL_SOCKET, SO_PASSPIDFD, &on, sizeof on);
     }
-    std::vector<int> attach;
-    for (int k = 0; k < 4; ++k) {
-      switch ((data[1] >> (2 * k)) & 3) {
-        case 1: attach.push_back(fds.pidfd); break;
-        case 2: attach.push_back(fds.devnull); break;
-        case 3: attach.push_back(fds.event); break;
-        default: break;
-      }
-    }
-    const std::size_t payload_size = size - 3;
-    ::iovec iov{const_cast<std::uint8_t*>(data + 3), payload_size};
-    alignas(::cmsghdr) unsigned char control[CMSG_SPACE(sizeof(int) * 4)] = {};
-    ::msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    if (!attach.empty()) {
-      msg.msg_control = control;
-      msg.msg_controllen = CMSG_SPACE(sizeof(int) * attach.size());
-      ::cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int) * attach.size());
-      std::memcpy(CMSG_DATA(c), attach.data(), sizeof(int) * attach.size());
-    }
-    // A stream socket carries no message for an empty payload: the fds need a byte.
-    (void)::sendmsg(writer.get(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    send_message(writer.get(), fds, data, size);
     if (data[2] & 2) writer.reset();
-
-    pidfd::error_code ec;
-    bool peer_closed = false;
-    if (with_sender) {
-      std::uint8_t buf[64];
-      ::iovec out{buf, sizeof buf};
-      pidfd::pid_fd sender;
-      const std::size_t n = pidfd::detail::socket_calls::receive_with_sender(
-          reader.get(), sem, &out, 1, false, sender, peer_closed, ec);
-      if (n > sizeof buf) std::abort();
-      if (ec && sender.is_open()) std::abort();  // an error returns no descriptor
-    } else {
-      pidfd::pid_fd p =
-          pidfd::detail::socket_calls::receive_pidfd(reader.get(), sem, false, peer_closed, ec);
-      if (ec && p.is_open()) std::abort();
-      if (p.is_open()) {
-        pidfd::error_code check;
-        if (!pidfd::detail::socket_calls::is_pidfd(p.native_handle(), check)) std::abort();
-      }
-    }
-    if (peer_closed && ec) std::abort();  // end of file is reported alone
+    receive_and_check(reader.get(), sem, with_sender);
   }
   for (int k = 0; k < 16; ++k)
     if (!was_open[k] && ::fcntl(before + k, F_GETFD) >= 0) std::abort();  // leaked

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs clang-tidy, with the repository's .clang-tidy, over the library (lib/), the tools,
-# the examples and one translation unit per public header (test/header_check_*.cpp, so
+# the examples, the tests, the benchmarks and the fuzzers (those of them the build
+# configures), and one translation unit per public header (test/header_check_*.cpp, so
 # every header under include/pidfd/ is analysed), taking the compile commands of a Clang
-# build. Fails on any finding. docs/internals/static-analysis.md says what is checked and why.
+# build. Fails on any finding. docs/internals/static-analysis.md says what is checked and why;
+# test/.clang-tidy adjusts the checks for the tests.
 #
 #   scripts/tidy.sh [builddir]       default builddir: build-clang
 #
@@ -32,7 +34,7 @@ import json, os, re, sys
 builddir = sys.argv[1]
 root = os.environ["ROOT"]
 want = {os.path.realpath(os.path.join(root, w)) for w in os.environ["WANT"].split()}
-default = re.compile(r"^(lib|tools|examples)/[^/]+\.cpp$")
+default = re.compile(r"^(lib|tools|examples|test|bench|fuzz)/[^/]+\.cpp$")
 seen = set()
 with open(os.path.join(builddir, "compile_commands.json")) as f:
     for entry in json.load(f):
@@ -65,13 +67,20 @@ trap 'rm -rf "$logs"' EXIT
 echo "tidy: $("$clang_tidy" --version | sed -n 's/.*LLVM version \([0-9.]*\).*/clang-tidy \1/p'):" \
   "${#sources[@]} translation units, $jobs at a time"
 
-# One clang-tidy per source file; each writes its own log. --config-file, because the
-# generated header checks live in the build directory, outside the repository.
+# One clang-tidy per source file; each writes its own log. A source of the repository
+# takes the nearest .clang-tidy above it (the repository's, or test/.clang-tidy, which
+# inherits it); the generated header checks live in the build directory, which may be
+# anywhere, so they are given the repository's explicitly.
 export clang_tidy builddir root logs
 # shellcheck disable=SC2016 # the inner sh expands them
 printf '%s\n' "${sources[@]}" | xargs -P "$jobs" -I{} sh -c '
   log="$logs/$(printf %s "$1" | tr / _).log"
-  "$clang_tidy" -p "$builddir" --quiet --config-file="$root/.clang-tidy" "$1" > "$log" 2>&1 ||
+  case $1 in
+    "$builddir"/*) config="--config-file=$root/.clang-tidy" ;;
+    *) config= ;;
+  esac
+  # shellcheck disable=SC2086 # $config is one word or none
+  "$clang_tidy" -p "$builddir" --quiet $config "$1" > "$log" 2>&1 ||
     echo "$1" >> "$logs/failed"
 ' sh {}
 

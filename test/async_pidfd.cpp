@@ -29,7 +29,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -442,6 +441,28 @@ TEST_F(AsyncPidfd, AssignAfterExecutorConstruction) {
   EXPECT_EQ(r.status, exited(14));
 }
 
+TEST_F(AsyncPidfd, AssigningAnEmptyPidFdIsRejected) {
+  async_pidfd p(io);
+  error_code ec;
+  p.assign(pidfd::pid_fd(), ec);
+  EXPECT_EQ(ec, error_code(asio::error::bad_descriptor));
+  EXPECT_FALSE(p.is_open());
+  try {
+    p.assign(pidfd::pid_fd());
+    ADD_FAILURE() << "assign of an empty pid_fd did not throw";
+  } catch (const pidfd::system_error& e) {
+    EXPECT_EQ(e.code(), error_code(asio::error::bad_descriptor));
+  }
+  // The object is still usable afterwards.
+  p.assign(start_child({"exit", "9"}), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  wait_result r;
+  start_wait(p, r);
+  ASSERT_TRUE(run_until([&] { return r.done; }));
+  EXPECT_FALSE(r.ec) << r.ec.message();
+  EXPECT_EQ(r.status, exited(9));
+}
+
 // ---------------------------------------------------------------------------------------
 // Cancellation
 
@@ -639,6 +660,41 @@ TEST_F(AsyncPidfd, TerminateOfAnEndedProcessReportsItsStatus) {
   EXPECT_EQ(r.status, exited(31));
 }
 
+// Without the 6.9 signal scopes (run in a child process with
+// ASIO_PIDFD_PRETEND_MISSING=signal_scope): async_terminate with a scope reports
+// operation_not_supported, and process.cpp's group tests take their pre-6.9 branches
+// (async_run signals a group leader's group with kill(-pgid) instead).
+TEST(AsyncPidfdFallback, WithoutSignalScopes) {
+  EXPECT_EQ(pidfd_test::run_suite_in_child(
+                "InChildAsyncPidfdNoScope.*:Process.AsyncTerminateOfAWholeGroup:"
+                "Process.TimeoutSignalsTheWholeGroupWhenTheChildLeadsOne",
+                0, {"ASIO_PIDFD_PRETEND_MISSING=signal_scope"}),
+            0);
+}
+
+using InChildAsyncPidfdNoScope = AsyncPidfd;
+
+TEST_F(InChildAsyncPidfdNoScope, TerminateWithAScopeIsNotSupported) {
+  ASSERT_FALSE(pidfd::kernel_support().signal_scope);
+  auto ready = make_pipe();
+  async_pidfd p(io, start_child({"ready", "3", "pause"}, {{3, ready.write.get()}}));
+  ready.write.reset();
+  ASSERT_EQ(pidfd_test::read_line(ready.read.get()), "R");
+  wait_result r;
+  p.async_terminate(60s, pidfd::signal_scope::thread_group,
+                    [&](error_code ec, exit_status s) { r = {true, ec, s}; });
+  EXPECT_FALSE(r.done);  // never completed inline
+  ASSERT_TRUE(run_until([&] { return r.done; }));
+  EXPECT_EQ(r.ec, boost::system::errc::operation_not_supported);
+  EXPECT_EQ(r.status, exit_status());
+  // Nothing was sent: the process is still running.
+  error_code ec;
+  EXPECT_EQ(p.core().try_wait(ec), std::nullopt);
+  EXPECT_FALSE(ec) << ec.message();
+  p.core().kill();
+  EXPECT_EQ(pidfd_test::bounded_wait(p.core()), killed(SIGKILL));
+}
+
 // ---------------------------------------------------------------------------------------
 // Hostile environments
 
@@ -807,21 +863,11 @@ TEST_F(AsyncPidfd, NonChildZombieHeldByItsParent) {
 }
 
 TEST_F(AsyncPidfd, ThreadPidfd) {
-  auto pipe = make_pipe();
-  std::atomic<pid_t> tid{0};
-  std::thread t([&] {
-    tid = static_cast<pid_t>(::syscall(SYS_gettid));
-    char ch;
-    while (::read(pipe.read.get(), &ch, 1) < 0 && errno == EINTR) {
-    }
-  });
-  while (tid.load() == 0) std::this_thread::yield();
+  pidfd_test::parked_thread t;
   error_code ec;
-  pidfd::pid_fd fd = pidfd::pid_fd::open(tid.load(), pidfd::open_flags::thread, ec);
+  pidfd::pid_fd fd = pidfd::pid_fd::open(t.tid, pidfd::open_flags::thread, ec);
   if (!pidfd::kernel_support().thread_pidfd) {
     EXPECT_EQ(ec, boost::system::errc::operation_not_supported);
-    pidfd_test::write_byte(pipe.write.get());
-    t.join();
     return;
   }
   ASSERT_FALSE(ec) << ec.message();
@@ -830,8 +876,7 @@ TEST_F(AsyncPidfd, ThreadPidfd) {
   start_wait(p, r);
   io.poll();
   EXPECT_FALSE(r.done);
-  pidfd_test::write_byte(pipe.write.get());
-  t.join();
+  t.release();
   ASSERT_TRUE(run_until([&] { return r.done; }));
   EXPECT_EQ(r.ec, error_code(pidfd::errc::status_unavailable));
   EXPECT_EQ(r.status, exit_status());

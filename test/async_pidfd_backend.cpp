@@ -10,7 +10,7 @@
 //    run of timed-out async_wait_for() reports timed_out every time.
 //  - A stopped io_context with waits pending, then destroyed: nothing leaks, nothing is
 //    left unreaped once the processes are waited synchronously.
-#include "run_until.hpp"
+#include "io_fixture.hpp"
 #include "support.hpp"
 
 #include <pidfd/async_pidfd.hpp>
@@ -49,9 +49,7 @@ using pidfd_test::exited;
 
 // The count of a stress loop, divided on emulated kernels (ASIO_PIDFD_TEST_LOOP_DIVISOR).
 int loop_count(int full) {
-  const char* d = std::getenv("ASIO_PIDFD_TEST_LOOP_DIVISOR");
-  const int divisor = d && std::atoi(d) > 0 ? std::atoi(d) : 1;
-  return std::max(1, full / divisor);
+  return std::max(1, full / pidfd_test::loop_divisor());
 }
 
 struct wait_result {
@@ -90,15 +88,8 @@ pidfd::pid_fd pidfd_at(const pidfd::pid_fd& p, int n) {
   return pidfd::pid_fd(fd, p.pid());
 }
 
-class AsyncPidfdBackend : public ::testing::Test {
+class AsyncPidfdBackend : public pidfd_test::io_fixture {
 protected:
-  asio::io_context io;
-
-  template <class Pred>
-  bool run_until(Pred pred, std::chrono::milliseconds bound = pidfd_test::wait_bound) {
-    return pidfd_test::run_until(io, pred, bound);
-  }
-
   static void start_wait(async_pidfd& p, wait_result& r) {
     p.async_wait([&r](error_code ec, exit_status s) { r = {true, ec, s}; });
   }

@@ -2,7 +2,7 @@
 // finding the cgroup2 mount and our cgroup, a cgroup made for one run (spawn into it,
 // populated, kill, members, signals, cpu.stat, remove), the asynchronous wait for it to
 // become empty, and the errors.
-#include "run_until.hpp"
+#include "io_fixture.hpp"
 #include "support.hpp"
 
 #include <pidfd/detail/cgroup.hpp>
@@ -105,18 +105,16 @@ pidfd::pid_fd spawn_in(const run_cgroup& cg, const std::vector<std::string>& com
   return pidfd::spawn(argv, o);
 }
 
-// Waits, bounded, on an io_context for the watch to report the cgroup empty.
-error_code wait_empty(asio::io_context& io, pidfd::detail::cgroup_watch& watch) {
-  std::optional<error_code> result;
-  watch.async_wait_empty([&](error_code ec) { result = ec; });
-  if (!run_until(io, [&] { return result.has_value(); }))
-    throw std::runtime_error("the cgroup did not become empty in time");
-  return *result;
-}
-
-class Cgroup : public ::testing::Test {
+class Cgroup : public io_fixture {
 protected:
-  asio::io_context io;
+  // Waits, bounded, for the watch to report the cgroup empty.
+  error_code wait_empty(pidfd::detail::cgroup_watch& watch) {
+    std::optional<error_code> result;
+    watch.async_wait_empty([&](error_code ec) { result = ec; });
+    if (!run_until([&] { return result.has_value(); }))
+      throw std::runtime_error("the cgroup did not become empty in time");
+    return *result;
+  }
 };
 
 TEST(CgroupMount, OwnDirectoryIsWhatMountinfoAndProcSelfCgroupSay) {
@@ -208,7 +206,7 @@ TEST_F(Cgroup, CreatedAsADirectChildWithAUniqueName) {
   EXPECT_FALSE(fs::exists(path));
   // The moved-to object owns b's cgroup; the destructor removes the empty one.
   run_cgroup c = std::move(b);
-  EXPECT_FALSE(b.is_open());
+  EXPECT_FALSE(b.is_open());  // NOLINT(bugprone-use-after-move): specified as empty
   const fs::path c_path = c.path();
   { run_cgroup gone = std::move(c); }
   EXPECT_FALSE(fs::exists(c_path));
@@ -257,7 +255,7 @@ TEST_F(Cgroup, KillEndsEveryMemberAndTheWatchSeesItEmpty) {
   io.poll();
   EXPECT_FALSE(result.has_value());  // still populated: nothing to report
   EXPECT_FALSE(cg.kill());
-  ASSERT_TRUE(run_until(io, [&] { return result.has_value(); }));
+  ASSERT_TRUE(run_until([&] { return result.has_value(); }));
   EXPECT_FALSE(*result) << result->message();
   EXPECT_FALSE(cg.populated(ec));
   EXPECT_EQ(bounded_wait(child), killed(SIGKILL));
@@ -274,7 +272,7 @@ TEST_F(Cgroup, WatchOfAnEmptyCgroupCompletesButNeverInline) {
   std::optional<error_code> result;
   watch.async_wait_empty([&](error_code e) { result = e; });
   EXPECT_FALSE(result.has_value());
-  io.run_for(wait_bound);
+  run_for();
   ASSERT_TRUE(result.has_value());
   EXPECT_FALSE(*result);
 }
@@ -290,7 +288,7 @@ TEST_F(Cgroup, WatchRunsTheHandlerOnItsStrand) {
   watch.async_wait_empty(asio::bind_executor(strand, [&](error_code) {
     in_strand = strand.running_in_this_thread();
   }));
-  io.run_for(wait_bound);
+  run_for();
   EXPECT_TRUE(in_strand);
 }
 
@@ -308,7 +306,7 @@ TEST_F(Cgroup, WatchIsCancellable) {
   watch.async_wait_empty([&](error_code e) { result = e; });
   io.poll();
   watch.cancel();
-  ASSERT_TRUE(run_until(io, [&] { return result.has_value(); }));
+  ASSERT_TRUE(run_until([&] { return result.has_value(); }));
   EXPECT_EQ(*result, asio::error::operation_aborted);
 
   // Through the handler's cancellation slot.
@@ -318,12 +316,12 @@ TEST_F(Cgroup, WatchIsCancellable) {
       asio::bind_cancellation_slot(signal.slot(), [&](error_code e) { result = e; }));
   io.poll();
   signal.emit(asio::cancellation_type::terminal);
-  ASSERT_TRUE(run_until(io, [&] { return result.has_value(); }));
+  ASSERT_TRUE(run_until([&] { return result.has_value(); }));
   EXPECT_EQ(*result, asio::error::operation_aborted);
 
   write_byte(hold.write.get());
   EXPECT_EQ(bounded_wait(child), exited(0));
-  EXPECT_EQ(wait_empty(io, watch), error_code());
+  EXPECT_EQ(wait_empty(watch), error_code());
 }
 
 TEST_F(Cgroup, CloseAbortsTheWaitAndTheWatchCanBeOpenedAgain) {
@@ -341,12 +339,12 @@ TEST_F(Cgroup, CloseAbortsTheWaitAndTheWatchCanBeOpenedAgain) {
   io.poll();
   watch.close();
   EXPECT_FALSE(watch.is_open());
-  ASSERT_TRUE(run_until(io, [&] { return first.has_value(); }));
+  ASSERT_TRUE(run_until([&] { return first.has_value(); }));
   EXPECT_EQ(*first, asio::error::operation_aborted);
   // Opened again on another cgroup, which is empty.
   watch.open(idle, ec);
   ASSERT_FALSE(ec);
-  EXPECT_EQ(wait_empty(io, watch), error_code());
+  EXPECT_EQ(wait_empty(watch), error_code());
   hold.write.reset();
   EXPECT_EQ(bounded_wait(child), exited(0));
   watch.close();
@@ -379,7 +377,7 @@ TEST_F(Cgroup, ADaemonThatLeftItsSessionIsStillCountedAndKilled) {
   EXPECT_FALSE(ec);
 
   EXPECT_FALSE(cg.kill());
-  EXPECT_EQ(wait_empty(io, watch), error_code());
+  EXPECT_EQ(wait_empty(watch), error_code());
   EXPECT_EQ(cg.count_members(ec), 0u);
   int status = 0;
   ASSERT_EQ(::waitpid(daemon, &status, 0), daemon);
@@ -414,7 +412,7 @@ TEST_F(Cgroup, SignalAllReachesEveryMember) {
 
   EXPECT_EQ(cg.signal_all(SIGTERM, ec), 2u);
   EXPECT_FALSE(ec) << ec.message();
-  EXPECT_EQ(wait_empty(io, watch), error_code());
+  EXPECT_EQ(wait_empty(watch), error_code());
   EXPECT_EQ(bounded_wait(child), killed(SIGTERM));
   // Its parent died without reaping it: it is ours now.
   int status = 0;

@@ -5,6 +5,7 @@
 //    (the kernel drops the fd and sets MSG_CTRUNC). pid_fd::dup() is in pid_fd.cpp.
 //  - RLIMIT_NPROC reached during spawn(), as an unprivileged user in a child test process
 //    (root is exempt from RLIMIT_NPROC).
+#include "io_fixture.hpp"
 #include "support.hpp"
 
 #include <pidfd/local_socket.hpp>
@@ -58,11 +59,15 @@ private:
   rlimit old_{};
 };
 
+// Some of the tests need an io_context; a context creates its reactor's descriptors only
+// when the first I/O object asks for them, so the others see no difference.
+using Exhaustion = pidfd_test::io_fixture;
+
 // With no descriptor left, spawn() fails with too_many_files_open. With one more spare
 // descriptor each time, each call either fails with exactly that (the pidfd, /dev/null for
 // the child's standard streams or spawn()'s own descriptors did not fit) or starts a child
 // that runs normally.
-TEST(Exhaustion, SpawnWhenOutOfDescriptors) {
+TEST_F(Exhaustion, SpawnWhenOutOfDescriptors) {
   const std::vector<std::string> argv{pidfd_test::child_path(), "exit", "7"};
   pidfd::spawn_options opts;
   opts.stdin_fd = opts.stdout_fd = opts.stderr_fd = -1;  // /dev/null, opened by spawn()
@@ -93,7 +98,7 @@ TEST(Exhaustion, SpawnWhenOutOfDescriptors) {
 }
 
 // The throwing form reports the same error.
-TEST(Exhaustion, SpawnThrowsWhenOutOfDescriptors) {
+TEST_F(Exhaustion, SpawnThrowsWhenOutOfDescriptors) {
   const std::vector<std::string> argv{pidfd_test::child_path(), "exit", "0"};
   bool threw = false;
   {
@@ -112,11 +117,10 @@ TEST(Exhaustion, SpawnThrowsWhenOutOfDescriptors) {
 // before a pipe could be registered, is killed and reaped), or starts a child whose pipes
 // work. (The context's reactor exists already: see spawn()'s documentation for a context
 // whose reactor cannot be created.)
-TEST(Exhaustion, SpawnWithPipesWhenOutOfDescriptors) {
+TEST_F(Exhaustion, SpawnWithPipesWhenOutOfDescriptors) {
   const std::vector<std::string> argv{pidfd_test::child_path(), "exit", "5"};
   pidfd::spawn_options opts;
   opts.stdin_fd = opts.stdout_fd = opts.stderr_fd = pidfd::stdio_pipe;
-  asio::io_context io;
   pidfd::process warm(io);  // creates the context's reactor
   int failed = 0, started = 0;
   for (int slack = 0; slack <= 24 && started == 0; ++slack) {
@@ -148,8 +152,7 @@ TEST(Exhaustion, SpawnWithPipesWhenOutOfDescriptors) {
 // MSG_CTRUNC, as it does when the control buffer is too small; receive_pidfd() tells the
 // two apart and reports the limit (too_many_files_open), not message_size, and the socket
 // stays usable.
-TEST(Exhaustion, ReceivePidfdWhenOutOfDescriptorsIsTooManyOpenFiles) {
-  asio::io_context io;
+TEST_F(Exhaustion, ReceivePidfdWhenOutOfDescriptorsIsTooManyOpenFiles) {
   asio::local::stream_protocol::socket a(io), b(io);
   asio::local::connect_pair(a, b);
   pidfd::pid_fd self = pidfd::pid_fd::self();
@@ -172,7 +175,7 @@ TEST(Exhaustion, ReceivePidfdWhenOutOfDescriptorsIsTooManyOpenFiles) {
 
 // RLIMIT_NPROC: root is exempt, so the check runs in a child test process that becomes an
 // unprivileged user first.
-TEST(Exhaustion, SpawnWhenOutOfProcesses) {
+TEST_F(Exhaustion, SpawnWhenOutOfProcesses) {
   // LeakSanitizer cannot run in a process that changed its uid (it fails at exit).
   EXPECT_EQ(pidfd_test::run_suite_in_child("InChildExhaustion.SpawnAsUserOutOfProcesses", 0,
                                            {"ASAN_OPTIONS=detect_leaks=0"}),

@@ -18,7 +18,6 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -27,7 +26,6 @@
 #include <span>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -75,8 +73,6 @@ void expect_features_missing() {
   }
   EXPECT_GT(listed, 0);
 }
-
-pid_t gettid_() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
 
 // ------------------------------------------------------------ the configurations
 
@@ -210,35 +206,20 @@ TEST(InChildFallbackQueries, AdoptedPidFromFdinfo) {
 }
 
 TEST(InChildFallbackQueries, ThreadPidfdInfo) {
-  pipe_fds go = make_pipe();
-  pid_t tid = 0;
-  pipe_fds tid_pipe = make_pipe();
-  std::thread t([&] {
-    const pid_t me = gettid_();
-    (void)!::write(tid_pipe.write.get(), &me, sizeof me);
-    char c;
-    while (::read(go.read.get(), &c, 1) < 0 && errno == EINTR) {
-    }
-  });
-  ASSERT_TRUE(wait_readable(tid_pipe.read.get()));
-  ASSERT_EQ(::read(tid_pipe.read.get(), &tid, sizeof tid), static_cast<ssize_t>(sizeof tid));
+  parked_thread t;
   error_code ec;
-  pid_fd p = pid_fd::open(tid, open_flags::thread, ec);
+  pid_fd p = pid_fd::open(t.tid, open_flags::thread, ec);
   if (!features().thread_pidfd) {
     EXPECT_EQ(ec, sys_errc::operation_not_supported);
-    write_byte(go.write.get());
-    t.join();
     return;
   }
   EXPECT_FALSE(ec) << ec.message();
   const pidfd::process_info info = p.info(ec);
   EXPECT_FALSE(ec) << ec.message();
-  EXPECT_EQ(info.pid, tid);
+  EXPECT_EQ(info.pid, t.tid);
   EXPECT_EQ(info.tgid, ::getpid());
   EXPECT_EQ(info.ppid, ::getppid());
-  EXPECT_EQ(p.pid(), tid);
-  write_byte(go.write.get());
-  t.join();
+  EXPECT_EQ(p.pid(), t.tid);
 }
 
 TEST(InChildFallbackQueries, IdIsUnaffected) {
@@ -264,18 +245,13 @@ TEST(InChildFallbackQueries, OwnChildStatus) {
 TEST(InChildNoInfoExit, FeaturesAsConfigured) { expect_features_missing(); }
 
 TEST(InChildNoInfoExit, NonChildStatusUnavailable) {
-  pipe_fds out = make_pipe(), hold = make_pipe(), go = make_pipe();
-  pid_fd middle = start_child({"fork-hold", "3", "4", "wait-byte", "5", "exit", "42"},
-                              {{3, out.write.get()}, {4, hold.read.get()}, {5, go.read.get()}});
-  out.write.reset();
-  hold.read.reset();
-  go.read.reset();
-  const pid_t gpid = std::stoi(read_line(out.read.get()));
+  held_grandchild gc(42);
+  const pid_t gpid = gc.pid;
   pid_fd g = pid_fd::open(gpid);
   error_code ec;
   EXPECT_EQ(g.try_wait(ec), std::nullopt);
   EXPECT_FALSE(ec) << ec.message();
-  write_byte(go.write.get());
+  gc.let_exit();
   ASSERT_TRUE(wait_readable(g.native_handle()));
   // A zombie, not ours, not yet reaped. Its status will never be known here, so the
   // library says so at once rather than waiting for a reap it may not be able to see
@@ -283,14 +259,14 @@ TEST(InChildNoInfoExit, NonChildStatusUnavailable) {
   EXPECT_EQ(proc_state(gpid), 'Z');
   EXPECT_EQ(g.try_wait(ec), std::nullopt);
   EXPECT_EQ(ec, pidfd::errc::status_unavailable);
-  write_byte(hold.write.get());
+  gc.let_reap();
   (void)g.wait(ec);
   EXPECT_EQ(ec, pidfd::errc::status_unavailable);
   EXPECT_EQ(g.try_wait(ec), std::nullopt);
   EXPECT_EQ(ec, pidfd::errc::status_unavailable);
   expect_throws_code([&] { (void)g.wait(); }, pidfd::errc::status_unavailable);
   EXPECT_EQ(g.cached_status(), std::nullopt);
-  expect_exit_code(middle, 0);
+  expect_exit_code(gc.middle, 0);
 }
 
 TEST(InChildNoInfoExit, ReapedThroughAnotherPidfd) {
@@ -409,25 +385,13 @@ TEST(InChildNoSignalScope, ScopesAreNotSupported) {
 
 TEST(InChildNoThreadPidfd, ThreadPidfdsAreNotSupported) {
   expect_features_missing();
-  pipe_fds go = make_pipe(), tid_pipe = make_pipe();
-  std::thread t([&] {
-    const pid_t me = gettid_();
-    (void)!::write(tid_pipe.write.get(), &me, sizeof me);
-    char c;
-    while (::read(go.read.get(), &c, 1) < 0 && errno == EINTR) {
-    }
-  });
-  pid_t tid = 0;
-  ASSERT_TRUE(wait_readable(tid_pipe.read.get()));
-  ASSERT_EQ(::read(tid_pipe.read.get(), &tid, sizeof tid), static_cast<ssize_t>(sizeof tid));
+  parked_thread t;
   error_code ec;
-  pid_fd p = pid_fd::open(tid, open_flags::thread, ec);
+  pid_fd p = pid_fd::open(t.tid, open_flags::thread, ec);
   EXPECT_EQ(ec, sys_errc::operation_not_supported);
   EXPECT_FALSE(p.is_open());
-  (void)pid_fd::open(tid, ec);
+  (void)pid_fd::open(t.tid, ec);
   EXPECT_EQ(ec, sys_errc::no_such_process);
-  write_byte(go.write.get());
-  t.join();
 }
 
 TEST(InChildNoNonblock, NonblockIsNotSupported) {

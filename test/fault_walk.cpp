@@ -72,17 +72,6 @@ const std::vector<int>& injected_errnos() {
   return errnos;
 }
 
-// Our children, running or unreaped (each thread lists the children it forked).
-std::set<pid_t> children() {
-  std::set<pid_t> out;
-  for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream in(t.path() / "children");
-    pid_t p;
-    while (in >> p) out.insert(p);
-  }
-  return out;
-}
-
 // What one run of an operation produced.
 struct outcome {
   int handler_calls = 0;  // sync operations count their return as the one "handler call"
@@ -150,6 +139,57 @@ void report_to_parent() {
   out << "runs " << totals().runs << '\n';
 }
 
+// The run of the operation without a failure: it must succeed (or fail as expected) and
+// make at least one system call; gives the number of calls and the sites they went through.
+void run_without_failure(const std::string& label, const factory& make, unsigned long& calls,
+                         std::vector<fault::site_calls>& sites) {
+  auto op = make();
+  op->prepare();
+  ASSERT_TRUE(set_condition(*op)) << label << ": condition " << op->condition().first;
+  fault::reset();
+  const outcome o = op->run();
+  calls = fault::calls();
+  sites = fault::sites_called();
+  fault::always_fail_none();
+  const std::string late = op->cleanup();
+  ASSERT_EQ(late, "") << label << ": the run without a failure";
+  ASSERT_EQ(o.handler_calls, 1) << label << ": the run without a failure";
+  ASSERT_EQ(o.ec, op->expected()) << label << ": the run without a failure: " << o.ec.message();
+  ASSERT_EQ(o.wrong, "") << label;
+  ASSERT_GT(calls, 0UL) << label << " made no system call through the library";
+}
+
+// A failure for each descriptor opened since `fds_before` and each child process, which
+// are then closed, killed and reaped, so that one leak does not cascade.
+void expect_nothing_left(const std::set<int>& fds_before, const std::string& what) {
+  std::set<int> leaked;
+  for (int fd : pidfd_test::open_fds())
+    if (!fds_before.count(fd)) leaked.insert(fd);
+  if (!leaked.empty()) {
+    ADD_FAILURE() << what << ": leaked " << leaked.size() << " descriptor(s)";
+    for (int fd : leaked) ::close(fd);
+  }
+  const std::set<pid_t> kids = pidfd_test::child_processes();
+  if (!kids.empty()) {
+    ADD_FAILURE() << what << ": left " << kids.size() << " child process(es)";
+    for (pid_t p : kids) {
+      ::kill(p, SIGKILL);
+      ::waitpid(p, nullptr, __WALL);
+    }
+  }
+}
+
+void print_walk(const std::string& label, const std::vector<fault::site_calls>& sites,
+                unsigned long calls, unsigned long runs, unsigned long reached,
+                unsigned long retried_or_fell_back) {
+  (void)std::printf("[ fault    ] %s: %zu sites, %lu calls, %lu runs (%lu reached the call; %lu "
+                    "of those succeeded after all); so far %zu sites, %lu runs\n",
+                    label.c_str(), sites.size(), calls, runs, reached, retried_or_fell_back,
+                    totals().sites.size(), totals().runs);
+  for (const auto& s : sites)
+    (void)std::printf("[ fault    ]   %6lu x %s @ %s\n", s.calls, s.name.c_str(), s.where.c_str());
+}
+
 void walk(const std::string& label, const factory& make) {
   // The kernel probe runs once per process and its result is cached: made here, its calls
   // are not counted as the operation's (the probe is walked on its own, OncePerProcess).
@@ -163,23 +203,8 @@ void walk(const std::string& label, const factory& make) {
     (void)op->run();
     (void)op->cleanup();
   }
-  {
-    auto op = make();
-    op->prepare();
-    ASSERT_TRUE(set_condition(*op)) << label << ": condition " << op->condition().first;
-    fault::reset();
-    const outcome o = op->run();
-    calls = fault::calls();
-    sites = fault::sites_called();
-    fault::always_fail_none();
-    const std::string late = op->cleanup();
-    ASSERT_EQ(late, "") << label << ": the run without a failure";
-    ASSERT_EQ(o.handler_calls, 1) << label << ": the run without a failure";
-    ASSERT_EQ(o.ec, op->expected())
-        << label << ": the run without a failure: " << o.ec.message();
-    ASSERT_EQ(o.wrong, "") << label;
-    ASSERT_GT(calls, 0UL) << label << " made no system call through the library";
-  }
+  run_without_failure(label, make, calls, sites);
+  if (::testing::Test::HasFatalFailure()) return;
   unsigned long reached = 0, runs = 0, retried_or_fell_back = 0;
   for (const auto& s : sites) totals().sites.insert(s.name + " @ " + s.where);
   for (int e : injected_errnos()) {
@@ -216,32 +241,13 @@ void walk(const std::string& label, const factory& make) {
       } else if (failed == 1) {
         ++retried_or_fell_back;
       }
-      std::set<int> leaked;
-      for (int fd : pidfd_test::open_fds())
-        if (!fds_before.count(fd)) leaked.insert(fd);
-      if (!leaked.empty()) {
-        ADD_FAILURE() << what << ": leaked " << leaked.size() << " descriptor(s)";
-        for (int fd : leaked) ::close(fd);
-      }
-      const std::set<pid_t> kids = children();
-      if (!kids.empty()) {
-        ADD_FAILURE() << what << ": left " << kids.size() << " child process(es)";
-        for (pid_t p : kids) {
-          ::kill(p, SIGKILL);
-          ::waitpid(p, nullptr, __WALL);
-        }
-      }
+      expect_nothing_left(fds_before, what);
       if (::testing::Test::HasFailure()) return;  // one finding per operation is enough
     }
   }
   totals().runs += runs;
   report_to_parent();
-  std::printf("[ fault    ] %s: %zu sites, %lu calls, %lu runs (%lu reached the call; %lu of "
-              "those succeeded after all); so far %zu sites, %lu runs\n",
-              label.c_str(), sites.size(), calls, runs, reached, retried_or_fell_back,
-              totals().sites.size(), totals().runs);
-  for (const auto& s : sites)
-    std::printf("[ fault    ]   %6lu x %s @ %s\n", s.calls, s.name.c_str(), s.where.c_str());
+  print_walk(label, sites, calls, runs, reached, retried_or_fell_back);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -535,7 +541,7 @@ private:
   pid_t pid_ = 0;
 };
 
-factory query(query_op::query q) {
+factory query(const query_op::query& q) {
   return [q] { return std::make_unique<query_op>(q); };
 }
 
@@ -699,7 +705,7 @@ public:
                                         : pidfd_test::exited(3);
     if (!o.ec && result_.status != want) o.wrong = "wrong status";
     if (!o.ec && (k_ == group_leftover || k_ == cgroup_leftover)) {
-      leftover_ = static_cast<pid_t>(std::atol(result_.err.c_str()));
+      leftover_ = static_cast<pid_t>(std::strtol(result_.err.c_str(), nullptr, 10));
       if (leftover_ <= 0) o.wrong = "no pid of the group member";
       if (result_.killed_leftovers > 1) o.wrong = "more members killed than there were";
     }
@@ -1264,7 +1270,7 @@ TEST(FaultRegression, SpawnReapsTheChildOfAFailedExecWhenTheWaitFails) {
   EXPECT_EQ(fault::failures(), 1UL);
   EXPECT_EQ(ec, error_code(EACCES, boost::system::system_category()));
   EXPECT_FALSE(p);
-  EXPECT_EQ(children(), std::set<pid_t>{});
+  EXPECT_EQ(pidfd_test::child_processes(), std::set<pid_t>{});
 }
 
 namespace {
@@ -1304,7 +1310,7 @@ run_outcome run_failing(const std::vector<std::string>& argv, const pidfd::run_o
 // The member of the run's group or cgroup that the child left (its pid on stderr) is
 // gone, or going: it is not our child, so PID 1 reaps it.
 bool member_ends(const pidfd::run_result& r) {
-  const pid_t member = static_cast<pid_t>(std::atol(r.err.c_str()));
+  const auto member = static_cast<pid_t>(std::strtol(r.err.c_str(), nullptr, 10));
   if (member <= 0) return false;
   error_code ec;
   pid_fd p = pid_fd::open(member, ec);
@@ -1417,9 +1423,12 @@ TEST(InChildFaultProbe, Run) {
   const char* op = std::getenv("FAULT_PROBE_OP");
   ASSERT_NE(spec, nullptr);
   ASSERT_NE(op, nullptr);
-  unsigned long n = 0;
-  int e = 0;
-  ASSERT_EQ(std::sscanf(spec, "%lu %d", &n, &e), 2);
+  // "<n> <errno>": fail the n-th call with that errno.
+  char* end = nullptr;
+  const unsigned long n = std::strtoul(spec, &end, 10);
+  ASSERT_EQ(*end, ' ') << spec;
+  const int e = static_cast<int>(std::strtol(end + 1, &end, 10));
+  ASSERT_EQ(*end, '\0') << spec;
   const bool probe = std::string(op) == "probe";
   pid_fd self;
   if (!probe) {

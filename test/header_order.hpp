@@ -5,7 +5,8 @@
 
 #include <gtest/gtest.h>
 
-namespace {
+// Included by one translation unit each, not shared: an unnamed namespace is what it needs.
+namespace {  // NOLINT(cert-dcl59-cpp)
 
 namespace k = pidfd::detail;
 

@@ -65,9 +65,11 @@ static_assert(sizeof(kernel_features) == members.size() * sizeof(bool),
 std::pair<int, int> kernel_release() {
   utsname u{};
   ::uname(&u);
-  int major = 0, minor = 0;
-  std::sscanf(u.release, "%d.%d", &major, &minor);
-  return {major, minor};
+  // "<major>.<minor>.<rest>"
+  char* end = nullptr;
+  const long major = std::strtol(u.release, &end, 10);
+  const long minor = *end == '.' ? std::strtol(end + 1, nullptr, 10) : 0;
+  return {static_cast<int>(major), static_cast<int>(minor)};
 }
 
 // The mainline release that introduced each feature, in member order.
@@ -198,6 +200,7 @@ TEST(InChildKernelProbe, ConcurrentFirstCallsAgree) {
   constexpr int n = 8;
   std::array<const kernel_features*, n> seen{};
   std::vector<std::thread> threads;
+  threads.reserve(n);
   for (int k = 0; k < n; ++k)
     threads.emplace_back([&seen, k] { seen[static_cast<std::size_t>(k)] = &pidfd::kernel_support(); });
   for (auto& t : threads) t.join();

@@ -27,6 +27,7 @@
 #include <boost/asio/write.hpp>
 
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -433,6 +434,21 @@ TEST_F(LocalSocketPass, TruncatedControlMessageClosesEverything) {
   expect_same_process(pidfd::receive_pidfd(b), self);
 }
 
+TEST_F(LocalSocketPass, AnonymousInodeThatIsNotAPidfdIsRejectedAndClosed) {
+  auto [a, b] = stream_pair();
+  // An eventfd lives on the anonymous-inode filesystem, as pidfds did before pidfs (6.9):
+  // its name, not its filesystem, tells it apart.
+  pidfd::unique_fd event(::eventfd(0, EFD_CLOEXEC));
+  ASSERT_TRUE(event.is_open());
+  const std::set<int> before = pidfd_test::open_fds();
+  pidfd_test::send_raw(a.native_handle(), {event.get()});
+  error_code ec;
+  pid_fd got = pidfd::receive_pidfd(b, ec);
+  EXPECT_EQ(ec, pidfd::errc::not_a_pidfd);
+  EXPECT_FALSE(got.is_open());
+  EXPECT_EQ(pidfd_test::open_fds(), before);  // the received eventfd was closed
+}
+
 TEST_F(LocalSocketPass, EndOfStreamAndEmptyDatagram) {
   {
     auto [a, b] = stream_pair();
@@ -810,6 +826,34 @@ TEST_F(LocalSocketSender, SenderReapedBeforeTheRead) {
   ASSERT_TRUE(m.sender.is_open());
   EXPECT_TRUE(m.sender.has_exited());
   expect_status_of_reaped(m.sender, 7);
+}
+
+TEST_F(LocalSocketSender, TruncatedControlMessageDropsTheSenderAndClosesEverything) {
+  auto [a, b] = stream_pair();
+  if (!enable_sender(b)) return;
+  error_code ec;
+  // More fds than the receiver has room for: the kernel sets MSG_CTRUNC. The byte is
+  // reported, no sender pidfd is returned, and every fd that did arrive is closed.
+  auto p = pidfd_test::make_pipe();
+  const std::set<int> before = pidfd_test::open_fds();
+  pidfd_test::send_raw(a.native_handle(), std::vector<int>(100, p.write.get()));
+  char buf[4];
+  pidfd::received_message m = pidfd::receive_with_sender(b, asio::buffer(buf), ec);
+  EXPECT_EQ(ec, asio::error::message_size);
+  EXPECT_EQ(m.bytes, 1u);
+  EXPECT_EQ(buf[0], 'm');  // send_raw's payload byte
+  EXPECT_FALSE(m.sender.is_open());
+  EXPECT_EQ(pidfd_test::open_fds(), before);
+  // The socket is still usable, and the next message has its sender.
+  pidfd_test::send_raw(a.native_handle(), {p.read.get()});
+  m = pidfd::receive_with_sender(b, asio::buffer(buf), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(m.sender.pid(), ::getpid());
+  EXPECT_EQ(pidfd_test::open_fds(), [&] {
+    std::set<int> with = before;
+    with.insert(m.sender.native_handle());
+    return with;
+  }());
 }
 
 TEST_F(LocalSocketSender, AsyncCallbackAndCoroutine) {

@@ -11,22 +11,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <string>
 
 namespace {
-
-// Our children, from /proc/self/task/*/children (each thread lists the children it forked).
-std::set<pid_t> children() {
-  std::set<pid_t> out;
-  for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream in(t.path() / "children");
-    pid_t p;
-    while (in >> p) out.insert(p);
-  }
-  return out;
-}
 
 class hygiene_check : public ::testing::EmptyTestEventListener {
   std::set<int> fds_before_;
@@ -60,7 +48,7 @@ class hygiene_check : public ::testing::EmptyTestEventListener {
       ADD_FAILURE() << info.test_suite_name() << '.' << info.name()
                     << " left cgroups behind:" << os.str();
     }
-    const std::set<pid_t> kids = children();
+    const std::set<pid_t> kids = pidfd_test::child_processes();
     if (!kids.empty()) {
       std::ostringstream os;
       for (pid_t p : kids) os << ' ' << p;
@@ -92,7 +80,7 @@ int main(int argc, char** argv) {
   // otherwise pass without testing anything.
   if (std::getenv("ASIO_PIDFD_TEST_IN_CHILD") &&
       ::testing::UnitTest::GetInstance()->test_to_run_count() == 0) {
-    std::fprintf(stderr, "no test matched the filter %s\n",
+    (void)std::fprintf(stderr, "no test matched the filter %s\n",
                  ::testing::GTEST_FLAG(filter).c_str());
     return 3;
   }

@@ -84,54 +84,32 @@ int raw_dup(int fd) { return ::fcntl(fd, F_DUPFD_CLOEXEC, 0); }
 // errno's text, thread-safely (std::strerror may share one buffer between threads).
 std::string errno_text() { return std::generic_category().message(errno); }
 
-// A thread of ours that stays alive until release(), for thread pidfds.
-struct parked_thread {
-  pipe_fds tid_pipe = make_pipe();
-  pipe_fds go = make_pipe();
-  pid_t tid = 0;
-  std::thread thread;
-
-  parked_thread() {
-    thread = std::thread([this] {
-      const pid_t t = gettid_();
-      (void)!::write(tid_pipe.write.get(), &t, sizeof t);
-      char c;
-      while (::read(go.read.get(), &c, 1) < 0 && errno == EINTR) {
-      }
-    });
-    if (!wait_readable(tid_pipe.read.get()) ||
-        ::read(tid_pipe.read.get(), &tid, sizeof tid) != static_cast<ssize_t>(sizeof tid))
-      throw std::runtime_error("thread did not report its tid");
-  }
-  void release() {
-    if (thread.joinable()) {
-      write_byte(go.write.get());
-      thread.join();
-    }
-  }
-  ~parked_thread() { release(); }
-};
-
 // Whether thread `tid` is blocked in one of the calls a blocking wait() makes.
 bool in_blocking_wait(pid_t tid) {
   return thread_in_syscall(tid, {SYS_poll, SYS_ppoll, SYS_waitid, SYS_epoll_wait,
                                  SYS_epoll_pwait, SYS_select, SYS_pselect6});
 }
 
-// A thread that waits (bounded) until the thread that made it is blocked in a wait, then
-// calls release() to let that wait complete; release() runs on the bound too, so the wait
-// never hangs. saw_blocked() joins it and tells whether it saw the block.
+// Spins (yielding) until pred() holds or the deadline has passed; whether it holds.
+template <class Pred>
+bool spin_until(Pred pred, std::chrono::steady_clock::time_point deadline) {
+  while (!pred() && std::chrono::steady_clock::now() < deadline) ::sched_yield();
+  return pred();
+}
+
+// A thread that waits (bounded) until the thread that made it is blocked in a wait, runs
+// `when_blocked` if it saw that, then calls release() to let that wait complete; release()
+// runs on the bound too, so the wait never hangs. saw_blocked() joins it and tells whether
+// it saw the block.
 class releaser {
 public:
-  explicit releaser(std::function<void()> release)
-      : waiter_(gettid_()), thread_([this, release = std::move(release)] {
+  explicit releaser(std::function<void()> release, std::function<void()> when_blocked = {})
+      : waiter_(gettid_()),
+        thread_([this, release = std::move(release), when_blocked = std::move(when_blocked)] {
           const auto deadline = std::chrono::steady_clock::now() + wait_bound;
-          while (std::chrono::steady_clock::now() < deadline) {
-            if (in_blocking_wait(waiter_)) {
-              saw_blocked_ = true;
-              break;
-            }
-            ::sched_yield();
+          if (spin_until([this] { return in_blocking_wait(waiter_); }, deadline)) {
+            saw_blocked_ = true;
+            if (when_blocked) when_blocked();
           }
           release();
         }) {}
@@ -197,6 +175,89 @@ TEST(PidFd, EmptyObject) {
   EXPECT_EQ(p.release(), -1);
   p.close();
   EXPECT_FALSE(p.is_open());
+}
+
+// What a call on an empty pid_fd reports: operation_not_supported when the kernel lacks
+// the feature (checked first by those calls), bad_file_descriptor otherwise.
+sys_errc empty_error(bool feature) {
+  return feature ? sys_errc::bad_file_descriptor : sys_errc::operation_not_supported;
+}
+
+// Every member on an empty object: the exact error, the same from the throwing form.
+TEST(PidFd, EveryOperationOfAnEmptyObjectFailsCleanly) {
+  const pidfd::kernel_features& k = features();
+  pid_fd p;
+  error_code ec;
+
+  EXPECT_FALSE(p.dup(ec).is_open());
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+
+  p.send_signal(0, ec);
+  EXPECT_EQ(ec, empty_error(k.send_signal));
+  p.send_signal(0, signal_scope::thread_group, ec);
+  EXPECT_EQ(ec, empty_error(k.send_signal && k.signal_scope));
+  p.kill(ec);
+  EXPECT_EQ(ec, empty_error(k.send_signal));
+  union sigval value {};
+  value.sival_int = 7;
+  p.queue_signal(SIGUSR1, value, ec);
+  EXPECT_EQ(ec, empty_error(k.send_signal));
+
+  EXPECT_EQ(p.try_wait(ec), std::nullopt);
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+  EXPECT_EQ(p.wait(ec), exit_status());
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+  EXPECT_FALSE(p.has_exited());
+
+  EXPECT_EQ(p.pid(ec), 0);
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+  EXPECT_EQ(p.info(ec).pid, 0);
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+  EXPECT_EQ(p.ppid(ec), 0);
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+  (void)p.creds(ec);
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+  EXPECT_EQ(p.cgroup_id(ec), 0u);
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+  EXPECT_EQ(p.id(ec), 0u);
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+
+  EXPECT_FALSE(p.get_namespace(pidfd::namespace_type::pid, ec).is_open());
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+  p.set_namespace(CLONE_NEWUTS, ec);
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+  EXPECT_FALSE(p.get_remote_fd(0, ec).is_open());
+  EXPECT_EQ(ec, empty_error(k.getfd));
+  p.release_memory(ec);
+  EXPECT_EQ(ec, empty_error(k.mrelease));
+
+  EXPECT_EQ(p.cgroup_path(ec), "");
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+  EXPECT_FALSE(p.proc_dir(ec).is_open());
+  EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+
+  // The throwing forms carry the same codes.
+  expect_throws_code([&] { (void)p.dup(); }, sys_errc::bad_file_descriptor);
+  expect_throws_code([&] { (void)p.pid(); }, sys_errc::bad_file_descriptor);
+  expect_throws_code([&] { (void)p.id(); }, sys_errc::bad_file_descriptor);
+  expect_throws_code([&] { (void)p.try_wait(); }, sys_errc::bad_file_descriptor);
+  expect_throws_code([&] { p.set_namespace(CLONE_NEWUTS); }, sys_errc::bad_file_descriptor);
+  expect_throws_code([&] { p.queue_signal(SIGUSR1, value); }, empty_error(k.send_signal));
+  expect_throws_code([&] { p.release_memory(); }, empty_error(k.mrelease));
+  EXPECT_FALSE(p.is_open());
+}
+
+TEST(PidFd, NamespaceTypeOutOfRangeIsInvalidArgument) {
+  // Checked before the descriptor: an empty object and an open one give the same answer.
+  const auto bogus = static_cast<pidfd::namespace_type>(10);
+  error_code ec;
+  pid_fd empty;
+  EXPECT_FALSE(empty.get_namespace(bogus, ec).is_open());
+  EXPECT_EQ(ec, sys_errc::invalid_argument);
+  pid_fd self = pid_fd::self();
+  EXPECT_FALSE(self.get_namespace(bogus, ec).is_open());
+  EXPECT_EQ(ec, sys_errc::invalid_argument);
+  expect_throws_code([&] { (void)self.get_namespace(bogus); }, sys_errc::invalid_argument);
 }
 
 TEST(PidFd, MoveTransfersFdPidAndStatus) {
@@ -760,21 +821,16 @@ TEST(PidFd, WaitAfterSomeoneElseReaped) {
 // A grandchild: our child's child. Its exit status reaches us only through
 // PIDFD_INFO_EXIT, once its parent has reaped it.
 TEST(PidFd, NonChildExitStatus) {
-  pipe_fds out = make_pipe(), hold = make_pipe(), go = make_pipe();
-  pid_fd middle = start_child({"fork-hold", "3", "4", "wait-byte", "5", "exit", "42"},
-                              {{3, out.write.get()}, {4, hold.read.get()}, {5, go.read.get()}});
-  out.write.reset();
-  hold.read.reset();
-  go.read.reset();
-  const pid_t gpid = std::stoi(read_line(out.read.get()));
+  held_grandchild gc(42);
+  const pid_t gpid = gc.pid;
   pid_fd g = pid_fd::open(gpid);
   EXPECT_EQ(g.pid(), gpid);
-  EXPECT_EQ(g.ppid(), middle.pid());
+  EXPECT_EQ(g.ppid(), gc.middle.pid());
 
   error_code ec;
   EXPECT_EQ(g.try_wait(ec), std::nullopt);  // running
   EXPECT_FALSE(ec) << ec.message();
-  write_byte(go.write.get());
+  gc.let_exit();
   ASSERT_TRUE(wait_readable(g.native_handle()));
   EXPECT_TRUE(g.has_exited());
   // A zombie that is not ours: nothing to report until its parent reaps it (and without
@@ -788,7 +844,7 @@ TEST(PidFd, NonChildExitStatus) {
   }
   EXPECT_EQ(g.cached_status(), std::nullopt);
 
-  write_byte(hold.write.get());  // the middle process reaps it and exits 0
+  gc.let_reap();  // the middle process reaps it and exits 0
   const exit_status s = g.wait(ec);
   if (features().info_exit) {
     EXPECT_FALSE(ec) << ec.message();
@@ -799,7 +855,7 @@ TEST(PidFd, NonChildExitStatus) {
     EXPECT_EQ(ec, pidfd::errc::status_unavailable);
     expect_throws_code([&] { (void)g.wait(); }, pidfd::errc::status_unavailable);
   }
-  expect_exit_code(middle, 0);
+  expect_exit_code(gc.middle, 0);
 }
 
 TEST(PidFd, NonChildTryWaitAfterReap) {
@@ -1301,25 +1357,21 @@ TEST(PidFd, WaitRetriesAfterEintr) {
   const pid_t waiter = gettid_();
   const pid_t self = ::getpid();
   std::atomic<bool> interrupted_while_blocked{false};
-  auto in_wait = [&] { return in_blocking_wait(waiter); };
-  std::thread helper([&] {
-    const auto deadline = std::chrono::steady_clock::now() + wait_bound;
-    auto until = [&](auto pred) {
-      while (!pred() && std::chrono::steady_clock::now() < deadline) ::sched_yield();
-      return pred();
-    };
-    if (until(in_wait)) {
+  error_code ec;
+  exit_status s;
+  {
+    releaser let_go([&] { c.finish(); }, [&] {
+      const auto deadline = std::chrono::steady_clock::now() + wait_bound;
       ::syscall(SYS_tgkill, self, waiter, SIGUSR2);
       // Handled, and back in a blocking call: the wait was retried, not abandoned.
       // (Under ThreadSanitizer the handler runs later: only the return to the wait is seen.)
       interrupted_while_blocked =
-          (handlers_deferred || until([] { return eintr_signals.load() == 1; })) && until(in_wait);
-    }
-    c.finish();
-  });
-  error_code ec;
-  const exit_status s = c.fd.wait(ec);
-  helper.join();
+          (handlers_deferred || spin_until([] { return eintr_signals.load() == 1; }, deadline)) &&
+          spin_until([&] { return in_blocking_wait(waiter); }, deadline);
+    });
+    s = c.fd.wait(ec);
+    EXPECT_TRUE(let_go.saw_blocked());
+  }
   ::sigaction(SIGUSR2, &old, nullptr);
   EXPECT_TRUE(interrupted_while_blocked.load());
   EXPECT_EQ(eintr_signals.load(), 1);

@@ -2,7 +2,7 @@
 // kernel with the helper child program: exact bytes both ways, large streams, limits,
 // SIGPIPE, concurrent spawns, grandchildren, timeouts, every cancellation type, every
 // completion-token kind, and process groups.
-#include "run_until.hpp"
+#include "io_fixture.hpp"
 #include "support.hpp"
 
 #include <pidfd/detail/cgroup.hpp>
@@ -69,9 +69,7 @@ error_code sys_error(int e) { return {e, boost::system::system_category()}; }
 // The native count of a stress loop, divided on emulated kernels
 // (ASIO_PIDFD_TEST_LOOP_DIVISOR).
 int loop_count(int full) {
-  const char* d = std::getenv("ASIO_PIDFD_TEST_LOOP_DIVISOR");
-  const int divisor = d && std::atoi(d) > 0 ? std::atoi(d) : 1;
-  return std::max(1, full / divisor);
+  return std::max(1, full / pidfd_test::loop_divisor());
 }
 
 // The helper child's command line.
@@ -122,16 +120,9 @@ struct run_outcome {
   run_result result;
 };
 
-class Process : public ::testing::Test {
+class Process : public pidfd_test::io_fixture {
 protected:
   static void SetUpTestSuite() { pidfd_test::become_subreaper(); }
-
-  asio::io_context io;
-
-  template <class Pred>
-  bool run_until(Pred pred, std::chrono::milliseconds bound = pidfd_test::wait_bound) {
-    return pidfd_test::run_until(io, pred, bound);
-  }
 
   // async_run with a callback, run to completion.
   run_outcome run(std::vector<std::string> argv, run_options o = {}) {
@@ -611,7 +602,7 @@ TEST_F(Process, ConcurrentSpawnFromAnotherThreadDoesNotDelayEof) {
   so.stdin_fd = release.read.get();
   std::vector<pidfd::pid_fd> blockers;
   run_options o;
-  o.input = pattern(256 * 1024);
+  o.input = pattern(std::size_t{256} * 1024);
   o.timeout = 20s;
   o.drain = 20s;
   const int rounds = loop_count(20), most_per_round = 50;
@@ -658,7 +649,7 @@ TEST_F(Process, GrandchildHoldingStdoutEndsTheRunAfterDrain) {
 // The timeouts of these tests must expire after the child has reached a given point. A
 // busy or emulated machine can take longer than a native one to start the child, so each
 // test tries a short timeout first and a longer one only if the child was not there yet.
-const std::chrono::milliseconds timeout_steps[] = {100ms, 1s, 10s};
+constexpr std::chrono::milliseconds timeout_steps[] = {100ms, 1s, 10s};
 
 TEST_F(Process, TimeoutTerminatesWithSigterm) {
   for (auto timeout : timeout_steps) {
@@ -827,7 +818,7 @@ TEST_F(Process, CancellationDuringTheDrainCompletesAtOnce) {
 
 TEST_F(Process, NeverCompletesInline) {
   bool done = false;
-  pidfd::async_run(io, {"/nonexistent"}, {}, [&](error_code, run_result) { done = true; });
+  pidfd::async_run(io, {"/nonexistent"}, {}, [&](error_code, const run_result&) { done = true; });
   EXPECT_FALSE(done);  // even an immediate spawn error goes through the executor
   ASSERT_TRUE(run_until([&] { return done; }));
 }
@@ -888,7 +879,7 @@ TEST_F(Process, HandlerRunsOnItsAssociatedExecutor) {
   auto strand = asio::make_strand(io);
   bool in_strand = false, done = false;
   pidfd::async_run(io, child({"exit", "0"}), {},
-                   asio::bind_executor(strand, [&](error_code, run_result) {
+                   asio::bind_executor(strand, [&](error_code, const run_result&) {
                      in_strand = strand.running_in_this_thread();
                      done = true;
                    }));
@@ -901,12 +892,15 @@ TEST_F(Process, ManyRunsOnFourThreads) {
   const int n = 64;
   for (int i = 0; i < n; ++i) {
     run_options o;
-    o.input = pattern(static_cast<std::size_t>(1000 + i));
-    pidfd::async_run(io, child({"cat"}), std::move(o), [&, i](error_code ec, run_result r) {
-      if (!ec && r.out == pattern(static_cast<std::size_t>(1000 + i))) ++ok;
-    });
+    const std::size_t size = 1000 + static_cast<std::size_t>(i);
+    o.input = pattern(size);
+    pidfd::async_run(io, child({"cat"}), std::move(o),
+                     [&, size](error_code ec, const run_result& r) {
+                       if (!ec && r.out == pattern(size)) ++ok;
+                     });
   }
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) threads.emplace_back([&] { io.run_for(pidfd_test::wait_bound); });
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), n);
@@ -1436,7 +1430,7 @@ TEST_F(Process, PidFdUsageOnlyOnceThisObjectReaped) {
   EXPECT_FALSE(d.usage().has_value());  // the dup did not reap it
   const pidfd::resource_usage u = *p.usage();
   pidfd::pid_fd moved = std::move(p);
-  EXPECT_FALSE(p.usage().has_value());
+  EXPECT_FALSE(p.usage().has_value());  // NOLINT(bugprone-use-after-move): specified as empty
   ASSERT_TRUE(moved.usage().has_value());
   EXPECT_EQ(*moved.usage(), u);
   moved.close();

@@ -452,7 +452,7 @@ TEST(RunPolicy, CgroupCancellationDuringTheDrainKillsFirst) {
 // ---------------------------------------------------------------------------------------
 // line_splitter
 
-std::vector<std::string> split(std::size_t max, std::vector<std::string_view> chunks,
+std::vector<std::string> split(std::size_t max, const std::vector<std::string_view>& chunks,
                                bool finish = true) {
   line_splitter s(max);
   std::vector<std::string> pieces;

@@ -57,10 +57,7 @@ constexpr int sanitizer_divisor = 1;
 #endif
 
 int loop_count(int full) {
-  int divisor = sanitizer_divisor;
-  if (const char* d = std::getenv("ASIO_PIDFD_TEST_LOOP_DIVISOR"); d && std::atoi(d) > 0)
-    divisor = std::atoi(d);
-  return std::max(1, full / divisor);
+  return std::max(1, full / pidfd_test::loop_divisor(sanitizer_divisor));
 }
 
 pidfd::error_code sys_error(int e) { return {e, boost::system::system_category()}; }
@@ -113,7 +110,7 @@ struct temp_dir {
   }
   ~temp_dir() { fs::remove_all(path); }
   fs::path file(const std::string& name, const std::string& content, fs::perms perms) const {
-    const fs::path f = path / name;
+    fs::path f = path / name;
     std::ofstream(f) << content;
     fs::permissions(f, perms);
     return f;
@@ -198,9 +195,10 @@ TEST(Spawn, ArgvAndFdCountsAroundThePlanBuffers) {
       args.push_back("a" + std::to_string(i));
       expected_tail += " " + std::to_string(args.back().size()) + ":" + args.back();
     }
-    EXPECT_EQ(run_and_read(args), std::to_string(args.size() + 1) + " " +
-                                      std::to_string(path.size()) + ":" + path +
-                                      " 4:args 1:3 4:exit 1:0" + expected_tail);
+    std::string expected = std::to_string(args.size() + 1);
+    expected.append(" ").append(std::to_string(path.size())).append(":").append(path);
+    expected.append(" 4:args 1:3 4:exit 1:0").append(expected_tail);
+    EXPECT_EQ(run_and_read(args), expected);
   }
   auto p = pidfd_test::make_pipe();
   for (int n = 3; n <= 8; ++n) {  // 3 standard + 1 report + n moves: 7 to 12, as many gaps
@@ -725,6 +723,7 @@ TEST(SpawnThreads, EightThreadsSpawnConcurrently) {
   const int per_thread = loop_count(250);
   std::atomic<int> ok{0};
   std::vector<std::thread> ts;
+  ts.reserve(static_cast<std::size_t>(threads));
   for (int t = 0; t < threads; ++t)
     ts.emplace_back([&, t] {
       for (int i = 0; i < per_thread; ++i) {
@@ -781,9 +780,8 @@ bool has_cap_sys_resource() {
   return false;
 }
 
-// Each setting alone, then all together; the caller is root.
-void check_credentials_as_root() {
-  ASSERT_EQ(::geteuid(), 0u) << "the suite runs as root";
+// uid, gid, groups, no_new_privs and umask, each alone; the caller is root.
+void check_each_credential_alone() {
   pidfd::spawn_options o;
   // Nothing set: the caller's identity, groups included. A caller under a seccomp filter
   // (the fallback runs) has no_new_privs already, and its children inherit it.
@@ -808,7 +806,11 @@ void check_credentials_as_root() {
   EXPECT_EQ(run_and_read({"umask", "3"}, o), "0000");
   o.umask = 07777;  // only the permission bits
   EXPECT_EQ(run_and_read({"umask", "3"}, o), "0777");
-  o = {};
+}
+
+// Resource limits; the caller is root.
+void check_rlimits_as_root() {
+  pidfd::spawn_options o;
   o.rlimits = {{RLIMIT_CORE, {0, 0}}, {RLIMIT_NOFILE, {100, 200}}};
   EXPECT_EQ(rlimit_of(RLIMIT_CORE, o), "0 0");
   EXPECT_EQ(rlimit_of(RLIMIT_NOFILE, o), "100 200");
@@ -826,9 +828,11 @@ void check_credentials_as_root() {
               std::to_string(mine.rlim_max + 1) + " " + std::to_string(mine.rlim_max + 1));
   else
     expect_spawn_error(child({"exit", "0"}), o, sys_error(EPERM));
+}
 
-  // Together.
-  o = {};
+// Every credential setting at once; the caller is root.
+void check_credentials_together() {
+  pidfd::spawn_options o;
   o.uid = nobody;
   o.gid = nobody;
   o.groups = std::vector<gid_t>{100, 200};
@@ -844,6 +848,14 @@ void check_credentials_as_root() {
   EXPECT_EQ(read_line(p.read.get()), "64 64");
   EXPECT_EQ(read_line(p.read.get()), "0077");
   EXPECT_EQ(pidfd_test::bounded_wait(c).code(), std::optional<int>(0));
+}
+
+// Each setting alone, then all together; the caller is root.
+void check_credentials_as_root() {
+  ASSERT_EQ(::geteuid(), 0u) << "the suite runs as root";
+  check_each_credential_alone();
+  check_rlimits_as_root();
+  check_credentials_together();
 }
 
 TEST(SpawnCredentials, EachAloneAndTogether) { check_credentials_as_root(); }

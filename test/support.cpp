@@ -22,6 +22,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -43,6 +44,16 @@ const std::string& child_path() {
   return path;
 }
 
+int loop_divisor(int otherwise) {
+  const char* d = std::getenv("ASIO_PIDFD_TEST_LOOP_DIVISOR");
+  if (d == nullptr) return otherwise;
+  char* end = nullptr;
+  errno = 0;
+  const long v = std::strtol(d, &end, 10);
+  if (errno != 0 || end == d || *end != '\0' || v <= 0 || v > 1000000) return otherwise;
+  return static_cast<int>(v);
+}
+
 pipe_fds make_pipe() {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
@@ -57,6 +68,7 @@ pidfd::pid_fd start_child(const std::vector<std::string>& args,
   all.push_back(child_path());
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
+  argv.reserve(all.size() + 1);
   for (auto& a : all) argv.push_back(a.data());
   argv.push_back(nullptr);
 
@@ -105,6 +117,57 @@ void write_byte(int fd) {
   do n = ::write(fd, &c, 1);
   while (n < 0 && errno == EINTR);
   if (n != 1) throw std::runtime_error("write_byte failed");
+}
+
+std::set<pid_t> child_processes() {
+  std::set<pid_t> out;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(t.path() / "children");
+    pid_t p;
+    while (in >> p) out.insert(p);
+  }
+  return out;
+}
+
+held_grandchild::held_grandchild(int code) {
+  pipe_fds out = make_pipe();
+  hold = make_pipe();
+  go = make_pipe();
+  middle = start_child({"fork-hold", "3", "4", "wait-byte", "5", "exit", std::to_string(code)},
+                       {{3, out.write.get()}, {4, hold.read.get()}, {5, go.read.get()}});
+  out.write.reset();
+  hold.read.reset();
+  go.read.reset();
+  pid = std::stoi(read_line(out.read.get()));
+}
+
+parked_thread::parked_thread() {
+  thread = std::thread([this] {
+    const auto t = static_cast<pid_t>(::syscall(SYS_gettid));
+    (void)!::write(tid_pipe.write.get(), &t, sizeof t);
+    char c;
+    while (::read(go.read.get(), &c, 1) < 0 && errno == EINTR) {
+    }
+  });
+  if (!wait_readable(tid_pipe.read.get()) ||
+      ::read(tid_pipe.read.get(), &tid, sizeof tid) != static_cast<ssize_t>(sizeof tid))
+    throw std::runtime_error("thread did not report its tid");
+}
+
+parked_thread::~parked_thread() {
+  try {
+    release();
+  } catch (...) {
+    // A thread that cannot be let go would block the suite's exit for good.
+    std::terminate();
+  }
+}
+
+void parked_thread::release() {
+  if (thread.joinable()) {
+    write_byte(go.write.get());
+    thread.join();
+  }
 }
 
 void send_raw(int sock, const std::vector<int>& fds, std::size_t payload) {
@@ -199,7 +262,8 @@ std::vector<sock_filter> assemble(const std::vector<rule>& rules) {
     } else {
       jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<std::uint32_t>(r.nr), 0, 4);
       stmt(BPF_LD | BPF_W | BPF_ABS,
-           static_cast<std::uint32_t>(offsetof(seccomp_data, args) + 8 * r.arg));
+           static_cast<std::uint32_t>(offsetof(seccomp_data, args) +
+                                      sizeof(std::uint64_t) * static_cast<std::size_t>(r.arg)));
       stmt(BPF_ALU | BPF_AND | BPF_K, r.mask);
       jump(BPF_JMP | BPF_JEQ | BPF_K, r.value, 0, 1);
     }
@@ -273,6 +337,7 @@ int run_suite_in_child(const std::string& gtest_filter, unsigned rules,
     if (!overridden(*e)) env_strings.emplace_back(*e);
   env_strings.insert(env_strings.end(), added.begin(), added.end());
   std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
 

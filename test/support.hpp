@@ -8,11 +8,14 @@
 #include <pidfd/pid_fd.hpp>
 #include <pidfd/unique_fd.hpp>
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -22,6 +25,10 @@ using namespace std::chrono_literals;
 
 /// Generous bound for any wait in a test (emulated kernels run 3-8x slower).
 inline constexpr std::chrono::milliseconds wait_bound = 60s;
+
+/// ASIO_PIDFD_TEST_LOOP_DIVISOR (a positive number: emulated kernels run the stress loops
+/// with fewer rounds), or `otherwise` when it is unset or not a positive number.
+int loop_divisor(int otherwise = 1);
 
 /// The status of a process that exited with `code`.
 inline pidfd::exit_status exited(int code) {
@@ -50,6 +57,43 @@ pidfd::pid_fd start_child(const std::vector<std::string>& args,
 std::string read_line(int fd, std::chrono::milliseconds bound = wait_bound);
 /// Writes one byte to fd.
 void write_byte(int fd);
+
+/// Our child processes, running or unreaped (from /proc/self/task/*/children: each thread
+/// lists the children it forked).
+std::set<pid_t> child_processes();
+
+/// A grandchild: the helper child forks (its fork-hold command) and the new process
+/// blocks until `go` gets a byte, then exits with the given code; its parent, our child
+/// `middle`, reaps it once `hold` gets a byte, then exits 0. Its status reaches us only
+/// through the kernel (PIDFD_INFO_EXIT), never through a wait of ours.
+struct held_grandchild {
+  pidfd::pid_fd middle;  ///< our child, the grandchild's parent
+  pid_t pid = 0;         ///< the grandchild
+  pipe_fds hold, go;     ///< write a byte to each one's write end to let them go
+
+  explicit held_grandchild(int code);
+  /// Lets the grandchild exit (it stays a zombie until its parent is let go too).
+  void let_exit() const { write_byte(go.write.get()); }
+  /// Lets the middle process reap the grandchild and exit.
+  void let_reap() const { write_byte(hold.write.get()); }
+};
+
+/// A thread of this process that blocks until release() (or its destruction), for the
+/// tests of thread pidfds; its thread id is known once the constructor returns.
+struct parked_thread {
+  pipe_fds tid_pipe = make_pipe();
+  pipe_fds go = make_pipe();
+  pid_t tid = 0;
+  std::thread thread;
+
+  parked_thread();
+  parked_thread(const parked_thread&) = delete;
+  parked_thread& operator=(const parked_thread&) = delete;
+  ~parked_thread();
+  /// Lets the thread end and joins it; nothing if it has ended already.
+  void release();
+};
+
 
 // Sends one message with a payload of that many bytes and these fds as SCM_RIGHTS on a UNIX
 // socket (raw, so the tests can build messages the library would never send); a gtest

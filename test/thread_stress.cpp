@@ -55,10 +55,8 @@ constexpr int total_operations = 10000;  // both configurations together
 constexpr int ops_per_round = 8 + 4 + 8 + 1 + 2 + 1 + 1;
 
 int rounds_per_thread_and_mode() {
-  int divisor = 1;
-  if (const char* d = std::getenv("ASIO_PIDFD_TEST_LOOP_DIVISOR"); d && std::atoi(d) > 0)
-    divisor = std::atoi(d);
-  return std::max(1, total_operations / ops_per_round / 2 / thread_count / divisor);
+  return std::max(1, total_operations / ops_per_round / 2 / thread_count /
+                         pidfd_test::loop_divisor());
 }
 
 std::vector<std::string> child(std::vector<std::string> args) {
@@ -150,7 +148,7 @@ public:
     };
   }
   auto run_handler(int k) {
-    return [self = shared_from_this(), k](error_code ec, pidfd::run_result r) {
+    return [self = shared_from_this(), k](error_code ec, const pidfd::run_result& r) {
       self->record(k, ec, r.status);
     };
   }
@@ -324,12 +322,14 @@ TEST(ThreadStress, SharedContextFourThreads) {
   asio::io_context io(thread_count);
   auto guard = asio::make_work_guard(io);
   std::vector<std::thread> runners;
+  runners.reserve(thread_count);
   for (int i = 0; i < thread_count; ++i) runners.emplace_back([&] { io.run(); });
   job_thread canceller;
   notifier note;
   tally t;
   const int rounds = rounds_per_thread_and_mode();
   std::vector<std::thread> drivers;
+  drivers.reserve(thread_count);
   for (int i = 0; i < thread_count; ++i) {
     drivers.emplace_back([&, i] {
       for (int n = 0; n < rounds; ++n)
@@ -349,6 +349,7 @@ TEST(ThreadStress, ContextPerThread) {
   tally t;
   const int rounds = rounds_per_thread_and_mode();
   std::vector<std::thread> threads;
+  threads.reserve(thread_count);
   for (int i = 0; i < thread_count; ++i) {
     threads.emplace_back([&, i] {
       asio::io_context io;

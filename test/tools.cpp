@@ -702,7 +702,7 @@ bool on_path(const std::string& name) {
   for (std::size_t start = 0; start <= dirs.size();) {
     const std::size_t end = std::min(dirs.find(':', start), dirs.size());
     const std::string dir = dirs.substr(start, end - start);
-    if (!dir.empty() && ::access((dir + "/" + name).c_str(), X_OK) == 0) return true;
+    if (!dir.empty() && ::access((dir + '/').append(name).c_str(), X_OK) == 0) return true;
     start = end + 1;
   }
   return false;
@@ -733,7 +733,7 @@ TEST(ToolPidfdRun, JsonIsValidForAnyBytes) {
   std::string escaped;  // for printf: every byte as \ooo
   for (unsigned char b : bytes) {
     char buf[8];
-    std::snprintf(buf, sizeof buf, "\\%03o", b);
+    (void)std::snprintf(buf, sizeof buf, "\\%03o", b);
     escaped += buf;
   }
   const std::string input = "echo \xFF\xFE x\nprintf '" + escaped + "'\necho plain\n";
@@ -776,7 +776,7 @@ TEST(ToolPidfdRun, JsonIsValidForAnyBytes) {
     std::string h;
     for (unsigned char ch : s) {
       char buf[3];
-      std::snprintf(buf, sizeof buf, "%02x", ch);
+      (void)std::snprintf(buf, sizeof buf, "%02x", ch);
       h += buf;
     }
     return h;
