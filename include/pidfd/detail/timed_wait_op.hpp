@@ -69,6 +69,8 @@ public:
       Executor>;
   using allocator_type =
       boost::asio::associated_allocator_t<Handler, boost::asio::recycling_allocator<void>>;
+  using op_alloc =
+      typename std::allocator_traits<allocator_type>::template rebind_alloc<timed_wait_op>;
 
   /// What a grace or timeout timer does when it expires first.
   enum class on_expiry : unsigned char {
@@ -81,11 +83,8 @@ public:
   template <class H>
   static void start(H&& handler, impl_type& impl, std::chrono::steady_clock::duration timeout,
                     on_expiry expiry, signal_scope scope) {
-    allocator_type alloc = boost::asio::get_associated_allocator(
-        handler, boost::asio::recycling_allocator<void>());
-    using op_alloc = typename std::allocator_traits<allocator_type>::template rebind_alloc<
-        timed_wait_op>;
-    op_alloc a(alloc);
+    op_alloc a(boost::asio::get_associated_allocator(handler,
+                                                     boost::asio::recycling_allocator<void>()));
     timed_wait_op* op = std::allocator_traits<op_alloc>::allocate(a, 1);
     try {
       ::new (static_cast<void*>(op)) timed_wait_op(std::forward<H>(handler), impl, expiry, scope);
@@ -149,7 +148,10 @@ public:
   /// A half destroyed without having been called (its context destroyed with it pending).
   void half_destroyed() noexcept {
     abandoned_ = true;
-    release();
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    leave_user_slot();
+    op_alloc a(allocator());
+    free_self(a);
   }
 
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
@@ -233,20 +235,27 @@ private:
   // operation was abandoned. Runs on the handler's executor (a half's completion).
   void release() {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-    if (in_user_slot_) boost::asio::get_associated_cancellation_slot(handler_).clear();
-    allocator_type alloc = boost::asio::get_associated_allocator(
-        handler_, boost::asio::recycling_allocator<void>());
-    using op_alloc = typename std::allocator_traits<allocator_type>::template rebind_alloc<
-        timed_wait_op>;
-    op_alloc a(alloc);
-    const bool call = !abandoned_;
+    leave_user_slot();
+    op_alloc a(allocator());
+    if (abandoned_) return free_self(a);
     const error_code ec = ec_;
     const exit_status status = status_;
     Handler handler(std::move(handler_));
+    free_self(a);
+    // Free our memory before the handler runs, as Asio's operations do.
+    std::move(handler)(ec, status);
+  }
+
+  void leave_user_slot() noexcept {
+    if (in_user_slot_) boost::asio::get_associated_cancellation_slot(handler_).clear();
+  }
+  allocator_type allocator() const noexcept {
+    return boost::asio::get_associated_allocator(handler_,
+                                                 boost::asio::recycling_allocator<void>());
+  }
+  void free_self(op_alloc& a) noexcept {
     this->~timed_wait_op();
     std::allocator_traits<op_alloc>::deallocate(a, this, 1);
-    // Free our memory before the handler runs, as Asio's operations do.
-    if (call) std::move(handler)(ec, status);
   }
 
   Handler handler_;
