@@ -325,6 +325,12 @@ long clone_child(child_plan& plan, clone_method method, bool share_files, int cg
   std::uint64_t old = 0;
   if (block) sys_sigsetmask(&all, &old);
 
+  // A child that changes its ids has the kernel mark its memory, ours until execve, as not
+  // dumpable (commit_creds): the caller would lose its core dumps and the ownership of its
+  // /proc entries. We put our state back once the child has exec'd or exited (we are
+  // suspended until then, so the child never runs under the new ids with it restored).
+  const int dumpable = plan.uid >= 0 || plan.gid >= 0 ? ::prctl(PR_GET_DUMPABLE) : -1;
+
   plan.handlers_cleared = method == clone_method::clone3;
   const unsigned long common = CLONE_VM | CLONE_VFORK | (share_files ? CLONE_FILES : 0);
   long r;
@@ -364,6 +370,9 @@ long clone_child(child_plan& plan, clone_method method, bool share_files, int cg
   }
 
   if (block) sys_sigsetmask(&old, nullptr);
+  // (prctl can set 0 or 1 only: a caller that was dumpable as root, 2, stays as the
+  // kernel left it.)
+  if (dumpable == 1 && ::prctl(PR_GET_DUMPABLE) != 1) (void)::prctl(PR_SET_DUMPABLE, 1);
   return r;
 }
 

@@ -20,6 +20,7 @@
 #include <sys/fsuid.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -1684,7 +1685,11 @@ TEST(PidFd, GetInfoReplyOfTheNewerBits) {
     EXPECT_EQ(reply.coredump_signal, 0u);
   }
   if (coredump) {
-    EXPECT_EQ(reply.coredump_mask, pidfd::coredump_as_user);
+    // From our dumpable state: 1 a dump as the user, 2 as root, 0 none.
+    const int dumpable = ::prctl(PR_GET_DUMPABLE);
+    EXPECT_EQ(reply.coredump_mask, dumpable == 1   ? pidfd::coredump_as_user
+                                   : dumpable == 2 ? pidfd::coredump_as_root
+                                                   : pidfd::coredump_skipped);
   }
 }
 

@@ -892,6 +892,21 @@ void check_order_limits_after_uid() {
 
 TEST(SpawnCredentials, LimitsAndCwdApplyAsTheNewUser) { check_order_limits_after_uid(); }
 
+// A child that changes its ids has the kernel mark the memory it shares with us until
+// execve as not dumpable: the caller's own state (its core dumps, the ownership of its
+// /proc entries) must be what it was once spawn() has returned.
+TEST(SpawnCredentials, TheCallerStaysDumpable) {
+  const int before = ::prctl(PR_GET_DUMPABLE);
+  pidfd::spawn_options o;
+  o.uid = ::geteuid() == 0 ? nobody : ::geteuid();
+  o.gid = ::getegid() == 0 ? nobody : ::getegid();
+  EXPECT_EQ(pidfd_test::field(creds(o), "uid"), std::to_string(*o.uid) + ',' +
+                                                    std::to_string(*o.uid) + ',' +
+                                                    std::to_string(*o.uid) + ',' +
+                                                    std::to_string(*o.uid));
+  EXPECT_EQ(::prctl(PR_GET_DUMPABLE), before);
+}
+
 TEST(SpawnCredentials, ParentDeathSignalSurvivesTheCredentialChange) {
   // A change of credentials clears PR_SET_PDEATHSIG: it must be set after them.
   auto p = pidfd_test::make_pipe();
