@@ -308,10 +308,11 @@ bool have_clone3() noexcept {
 
 namespace {
 int glibc_clone_entry(void* arg) { pidfd_spawn_child_entry(arg); }
-}  // namespace
 
-long clone_child(child_plan& plan, clone_method method, bool share_files, int cgroup_fd,
-                 int& pidfd) noexcept {
+// Clones the child and returns once it has exec'd or exited (CLONE_VFORK): its pid, or
+// -errno.
+long clone_suspended(child_plan& plan, clone_method method, bool share_files, int cgroup_fd,
+                     int& pidfd) noexcept {
   // The child's stack lives in this frame: we are suspended until it has exec'd or exited.
   alignas(64) unsigned char stack[16 * 1024];
 
@@ -324,12 +325,6 @@ long clone_child(child_plan& plan, clone_method method, bool share_files, int cg
   const std::uint64_t all = ~std::uint64_t{0};
   std::uint64_t old = 0;
   if (block) sys_sigsetmask(&all, &old);
-
-  // A child that changes its ids has the kernel mark its memory, ours until execve, as not
-  // dumpable (commit_creds): the caller would lose its core dumps and the ownership of its
-  // /proc entries. We put our state back once the child has exec'd or exited (we are
-  // suspended until then, so the child never runs under the new ids with it restored).
-  const int dumpable = plan.uid >= 0 || plan.gid >= 0 ? ::prctl(PR_GET_DUMPABLE) : -1;
 
   plan.handlers_cleared = method == clone_method::clone3;
   const unsigned long common = CLONE_VM | CLONE_VFORK | (share_files ? CLONE_FILES : 0);
@@ -370,8 +365,20 @@ long clone_child(child_plan& plan, clone_method method, bool share_files, int cg
   }
 
   if (block) sys_sigsetmask(&old, nullptr);
-  // (prctl can set 0 or 1 only: a caller that was dumpable as root, 2, stays as the
-  // kernel left it.)
+  return r;
+}
+
+}  // namespace
+
+long clone_child(child_plan& plan, clone_method method, bool share_files, int cgroup_fd,
+                 int& pidfd) noexcept {
+  // A child that changes its ids has the kernel mark its memory, ours until execve, as not
+  // dumpable (commit_creds): the caller would lose its core dumps and the ownership of its
+  // /proc entries. We put our state back once the child has exec'd or exited (we are
+  // suspended until then, so the child never runs under the new ids with it restored).
+  // prctl sets 0 or 1 only: a caller dumpable as root (2) stays as the kernel left it.
+  const int dumpable = plan.uid >= 0 || plan.gid >= 0 ? ::prctl(PR_GET_DUMPABLE) : -1;
+  const long r = clone_suspended(plan, method, share_files, cgroup_fd, pidfd);
   if (dumpable == 1 && ::prctl(PR_GET_DUMPABLE) != 1) (void)::prctl(PR_SET_DUMPABLE, 1);
   return r;
 }
