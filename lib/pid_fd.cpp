@@ -28,21 +28,6 @@ using pid_fd_errors::is;
 using pid_fd_errors::normalise_gone;
 using pid_fd_errors::unsupported;
 
-// The pid of the process behind fd, from PIDFD_GET_INFO or /proc/self/fdinfo; 0 once the
-// process has been reaped or when it is not visible in our pid namespace.
-pid_t query_pid(int fd) noexcept {
-  if (kernel_support().get_info) {
-    detail::pidfd_info info{};
-    info.mask = detail::pidfd_info_pid;
-    const error_code ec = sys::pidfd_get_info(fd, info);
-    if (!ec) return (info.mask & detail::pidfd_info_pid) ? static_cast<pid_t>(info.pid) : 0;
-    if (is(ec, berrc::no_such_process)) return 0;  // reaped; anything else: ask fdinfo
-  }
-  pid_t pid = 0;
-  if (proc::fdinfo_pid(fd, pid) || pid < 0) return 0;
-  return pid;
-}
-
 bool has_thread_flag(int fd) noexcept {
   const int fl = PIDFD_FAULT("fcntl(F_GETFL)", ::fcntl(fd, F_GETFL));
   return fl >= 0 && (fl & detail::k_pidfd_thread) != 0;
@@ -54,7 +39,7 @@ bool has_thread_flag(int fd) noexcept {
 
 pid_fd::pid_fd(int fd) noexcept : fd_(fd) {
   if (fd_ >= 0) {
-    pid_ = query_pid(fd_);
+    (void)pid_fd_errors::query_pid(fd_, pid_);  // pid() asks again if this could not tell
     thread_ = has_thread_flag(fd_);
   }
 }

@@ -1,11 +1,14 @@
 // asio-pidfd internal: what the source files of pid_fd (lib/pid_fd*.cpp) share: how they
-// read and normalise the errors the kernel answers, and the checks before a call.
+// read and normalise the errors the kernel answers, the checks before a call, and the
+// query of a pidfd's pid.
 #ifndef PIDFD_LIB_PID_FD_ERRORS_HPP
 #define PIDFD_LIB_PID_FD_ERRORS_HPP
 
 #include <pidfd/error.hpp>
 
 #include <boost/system/errc.hpp>
+
+#include <sys/types.h>
 
 #include <cerrno>
 
@@ -46,6 +49,12 @@ inline error_code normalise_proc_read(const error_code& e) noexcept {
              ? errno_code(ESRCH)
              : e;
 }
+
+// The pid of the process behind fd (PIDFD_GET_INFO, or /proc/self/fdinfo before 6.13): 0
+// once it has been reaped or when it is not in our pid namespace; an error when neither
+// could be asked, e.g. too_many_files_open reading fdinfo at the descriptor limit (the
+// process may well be alive). Defined in lib/pid_fd_queries.cpp.
+error_code query_pid(int fd, pid_t& pid) noexcept;
 
 }  // namespace pidfd::pid_fd_errors
 

@@ -69,6 +69,28 @@ std::uint64_t process_info_request() noexcept {
 
 }  // namespace detail
 
+// The pid of the process behind fd, from PIDFD_GET_INFO or /proc/self/fdinfo; 0 once the
+// process has been reaped or when it is not visible in our pid namespace. An error when
+// neither could be asked (fdinfo's, e.g. too_many_files_open at the descriptor limit): the
+// process may well be alive.
+error_code pid_fd_errors::query_pid(int fd, pid_t& pid) noexcept {
+  pid = 0;
+  if (kernel_support().get_info) {
+    detail::pidfd_info info{};
+    info.mask = detail::pidfd_info_pid;
+    const error_code ec = sys::pidfd_get_info(fd, info);
+    if (!ec) {
+      if (info.mask & detail::pidfd_info_pid) pid = static_cast<pid_t>(info.pid);
+      return {};
+    }
+    if (is(ec, berrc::no_such_process)) return {};  // reaped; anything else: ask fdinfo
+  }
+  pid_t p = 0;
+  if (error_code ec = proc::fdinfo_pid(fd, p)) return ec;
+  if (p > 0) pid = p;
+  return {};
+}
+
 // ----- queries -----------------------------------------------------------------------
 
 pid_t pid_fd::pid() const {
@@ -85,6 +107,14 @@ pid_t pid_fd::pid(error_code& ec) const noexcept {
     return 0;
   }
   if (pid_ > 0) return pid_;
+  // Not known when this object was made (say, at the descriptor limit, before
+  // PIDFD_GET_INFO): asked again, so that a live process is not reported gone.
+  pid_t now = 0;
+  if (error_code e = pid_fd_errors::query_pid(fd_, now)) {
+    ec = e;
+    return 0;
+  }
+  if (now > 0) return now;
   ec = errno_code(ESRCH);
   return 0;
 }

@@ -24,7 +24,7 @@ namespace {
 constexpr std::size_t file_buffer = 8192;
 
 error_code read_small_file(int dirfd, const char* name, char* buf, std::size_t& len) noexcept {
-  unique_fd fd(PIDFD_FAULT("openat", ::openat(dirfd, name, O_RDONLY | O_CLOEXEC)));
+  unique_fd fd(PIDFD_FAULT("openat(proc file)", ::openat(dirfd, name, O_RDONLY | O_CLOEXEC)));
   if (!fd) return errno_code(errno);
   len = 0;
   while (len < file_buffer - 1) {
@@ -240,7 +240,7 @@ error_code open_namespace(int dirfd, std::string_view name, int& fd) noexcept {
   // Never open a truncated name (and so, perhaps, another namespace).
   if (n < 0 || static_cast<std::size_t>(n) >= sizeof path)
     return errno_code(ENAMETOOLONG);
-  fd = PIDFD_FAULT("openat", ::openat(dirfd, path, O_RDONLY | O_CLOEXEC));
+  fd = PIDFD_FAULT("openat(namespace)", ::openat(dirfd, path, O_RDONLY | O_CLOEXEC));
   if (fd < 0) return errno_code(errno);
   return {};
 }

@@ -1153,13 +1153,51 @@ TEST(FaultRegression, PidFdKnowsItsPidWhenGetInfoFails) {
   auto adopt = [&] { return pid_fd(::fcntl(self.native_handle(), F_DUPFD_CLOEXEC, 3)); };
   reach_sites([&] { (void)adopt(); });
   const bool get_info = pidfd::kernel_support().get_info;
-  EXPECT_EQ(fault::fail_nth_call_of("ioctl(PIDFD_GET_INFO)", 1, ENOMEM), get_info);
+  // (The site may be reached by the kernel probe where the feature is pretended missing.)
+  if (get_info) {
+    ASSERT_TRUE(fault::fail_nth_call_of("ioctl(PIDFD_GET_INFO)", 1, ENOMEM));
+  }
   pid_fd p = adopt();
   fault::disarm();
   EXPECT_EQ(fault::failures(), get_info ? 1UL : 0UL);
   error_code ec;
   EXPECT_EQ(p.pid(ec), ::getpid());
   EXPECT_FALSE(ec) << ec.message();
+}
+
+// An adopted pidfd whose pid could not be learned (fdinfo unreadable at the descriptor
+// limit, PIDFD_GET_INFO failing or absent) is not taken for a reaped one: pid() asks
+// again, reporting the error while it still cannot tell and the pid once it can.
+TEST(FaultRegression, PidFdAsksForItsPidAgainWhenItCouldNotBeLearned) {
+  pid_fd self = pid_fd::self();
+  auto adopt = [&] { return pid_fd(::fcntl(self.native_handle(), F_DUPFD_CLOEXEC, 3)); };
+  const bool get_info = pidfd::kernel_support().get_info;
+  const char* const get_info_site = "ioctl(PIDFD_GET_INFO)";
+  // Reaches PIDFD_GET_INFO (where the kernel has it), then fdinfo's open behind it.
+  reach_sites([&] { (void)adopt(); });
+  reach_sites([&] {
+    if (get_info) {
+      ASSERT_TRUE(fault::fail_nth_call_of(get_info_site, 1, ENOMEM));
+    }
+    (void)adopt();
+  });
+  ASSERT_TRUE(fault::always_fail("openat(proc file)", EMFILE));
+  if (get_info) {
+    ASSERT_TRUE(fault::fail_nth_call_of(get_info_site, 1, ENOMEM));
+  }
+  pid_fd p = adopt();
+  if (get_info) {
+    ASSERT_TRUE(fault::fail_nth_call_of(get_info_site, 2, ENOMEM));
+  }
+  error_code ec;
+  EXPECT_EQ(p.pid(ec), 0);
+  EXPECT_EQ(ec, error_code(EMFILE, boost::system::system_category()));
+  fault::always_fail_none();
+  fault::disarm();
+  EXPECT_EQ(fault::failures(), get_info ? 2UL : 0UL);
+  EXPECT_EQ(p.pid(ec), ::getpid());
+  EXPECT_FALSE(ec) << ec.message();
+  fault::reset();
 }
 
 // A received descriptor that could not be checked reports the check's error, not

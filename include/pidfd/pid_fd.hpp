@@ -266,7 +266,10 @@ public:
   std::optional<resource_usage> usage() const noexcept;
 
   /// The process id (the thread id for a thread pidfd), recorded at creation. For an
-  /// adopted pidfd whose process has been reaped since, no_such_process.
+  /// adopted pidfd whose process has been reaped since, no_such_process. If it could not
+  /// be learned at creation (before Linux 6.13 it is read from /proc/self/fdinfo, which
+  /// fails at the descriptor limit), it is asked again, and that error is reported if it
+  /// still cannot be learned.
   pid_t pid() const;
   /// As above, but reports a failure in ec instead of throwing.
   pid_t pid(error_code& ec) const noexcept;
