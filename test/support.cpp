@@ -374,22 +374,23 @@ void become_subreaper() {
     throw std::runtime_error("PR_SET_CHILD_SUBREAPER failed");
 }
 
-std::set<std::string> run_cgroups_named_ours() {
+std::set<std::string> run_cgroups_named_ours(pid_t maker) {
   std::set<std::string> found;
   pidfd::error_code ec;
   const std::filesystem::path own = pidfd::detail::own_cgroup_directory(ec);
   if (ec) return found;  // no cgroup2 here: nothing can have been made
   const std::string prefix =
-      std::string(pidfd::detail::run_cgroup_prefix) + std::to_string(::getpid()) + "-";
+      std::string(pidfd::detail::run_cgroup_prefix) + std::to_string(maker) + "-";
   std::error_code list_ec;
   for (const auto& e : std::filesystem::directory_iterator(own, list_ec))
     if (e.path().filename().string().rfind(prefix, 0) == 0) found.insert(e.path().string());
   return found;
 }
 
-std::vector<std::string> take_leftover_run_cgroups(const std::set<std::string>& before) {
+std::vector<std::string> take_leftover_run_cgroups(const std::set<std::string>& before,
+                                                   pid_t maker) {
   std::vector<std::string> found;
-  for (const std::string& path : run_cgroups_named_ours()) {
+  for (const std::string& path : run_cgroups_named_ours(maker)) {
     if (before.count(path) != 0) continue;
     found.push_back(path);
     // Kill what is in it, then remove it deepest first: whatever is still dying makes

@@ -9,6 +9,7 @@
 #include <pidfd/unique_fd.hpp>
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstddef>
@@ -147,15 +148,17 @@ void drop_effective_capability(int cap);
 /// orphaned grandchildren are re-parented to us and reaped by the test, not late by PID 1.
 void become_subreaper();
 
-/// The cgroups named as this process's runs (the library's prefix and our pid) below our
-/// own cgroup v2, as paths.
-std::set<std::string> run_cgroups_named_ours();
+/// The cgroups named as the runs of process `maker` (the library's prefix and its pid;
+/// default: ours) below our own cgroup v2, as paths. A program we start (pidfd-run) makes
+/// its runs' cgroups there too, since it starts in our cgroup.
+std::set<std::string> run_cgroups_named_ours(pid_t maker = ::getpid());
 
-/// The cgroups this process made for runs that are still there and were not in `before`
-/// (what run_cgroups_named_ours() said when the test started: a process that had our pid
-/// before us may have left some), as paths; each is killed and removed on the way (best
-/// effort), so one leak does not cascade into later tests.
-std::vector<std::string> take_leftover_run_cgroups(const std::set<std::string>& before = {});
+/// The cgroups `maker` (default: this process) made for runs that are still there and were
+/// not in `before` (what run_cgroups_named_ours() said when the test started: a process
+/// that had the pid before may have left some), as paths; each is killed and removed on the
+/// way (best effort), so one leak does not cascade into later tests.
+std::vector<std::string> take_leftover_run_cgroups(const std::set<std::string>& before = {},
+                                                   pid_t maker = ::getpid());
 
 }  // namespace pidfd_test
 

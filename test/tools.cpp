@@ -136,7 +136,11 @@ tool_result finish_tool(running_tool& t, std::chrono::milliseconds bound = wait_
   }
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
+  const pid_t tool = t.pidfd.pid();
   r.status = bounded_wait(t.pidfd, std::max(left, std::chrono::milliseconds(1)));
+  // A tool that ran commands in cgroup scope removed every cgroup it made.
+  const std::vector<std::string> cgroups = take_leftover_run_cgroups({}, tool);
+  EXPECT_TRUE(cgroups.empty()) << "left by the tool: " << cgroups.front();
   return r;
 }
 
