@@ -547,6 +547,27 @@ TEST(ToolPidfdRun, InterruptLeavesNothingBehind) {
   }
 }
 
+// A second Ctrl-C does not wait for the grace period: what still runs gets SIGKILL at once.
+// The command answers SIGTERM (the first Ctrl-C) with a line and carries on, its background
+// part ignores it; the grace period is far longer than the test's bound, so only the
+// second signal can end them.
+TEST(ToolPidfdRun, SecondInterruptKillsAtOnce) {
+  become_subreaper();
+  const std::string marker = unique_sleep() + "5";
+  running_tool t = start_tool("pidfd-run", {"-k", "3600"},
+                              "trap 'echo term' TERM; (trap '' TERM; exec sleep " + marker +
+                                  ") & echo started; while :; do wait $!; done\n");
+  EXPECT_EQ(read_line(t.out.get()), "[1] started");
+  t.pidfd.send_signal(SIGINT);
+  EXPECT_EQ(read_line(t.out.get()), "[1] term");
+  t.pidfd.send_signal(SIGINT);
+  const tool_result r = finish_tool(t);
+  EXPECT_EQ(r.code(), 130) << r.err;  // the first signal's
+  EXPECT_NE(r.err.find("killed by signal 9 (SIGKILL)"), std::string::npos) << r.err;
+  expect_none_left(marker);
+  reap_inherited();
+}
+
 // A timeout stops the whole command, also the part that ignores SIGTERM and keeps the
 // output open; the report counts that part as a leftover it killed.
 TEST(ToolPidfdRun, TimeoutLeavesNothingBehind) {

@@ -65,7 +65,8 @@ constexpr const char* exit_text =
     "\n"
     "A failure (non-zero exit, signal, timeout) stops the start of new commands unless\n"
     "--keep-going is given; commands already running are let finish. SIGINT, SIGTERM or\n"
-    "SIGHUP stop every running command (SIGTERM, SIGKILL after the grace period).\n"
+    "SIGHUP stop every running command (SIGTERM, SIGKILL after the grace period); a\n"
+    "second one kills them at once.\n"
     "\n"
     "Exit status: 0 if every command succeeded; else that of the first command to fail:\n"
     "its exit code, 128+N if killed by signal N, 124 if it timed out, 126 if it could not\n"
@@ -370,9 +371,7 @@ public:
         signals_(io_, SIGINT, SIGTERM, SIGHUP) {}
 
   int run() {
-    signals_.async_wait([this](pidfd::error_code ec, int sig) {
-      if (!ec) interrupt(sig);
-    });
+    wait_for_signal();
     started_ = clock_type::now();
     start_more();
     if (settings_.progress && active_ > 0) progress_.start([this] { return progress_text(); });
@@ -389,15 +388,28 @@ private:
     return first_failure_ ? commands_[*first_failure_].exit_code() : 0;
   }
 
+  // Until the last command has ended (start_more() cancels the wait then).
+  void wait_for_signal() {
+    signals_.async_wait([this](pidfd::error_code ec, int sig) {
+      if (ec) return;
+      interrupt(sig);
+      wait_for_signal();
+    });
+  }
+
   // SIGINT, SIGTERM or SIGHUP: nothing more is started, and every running command is
   // cancelled: SIGTERM to all of it, SIGKILL after the grace period, and whatever of it is
   // left when it ends is killed (async_run's partial cancellation, in the command's scope).
+  // A second signal does not wait for the grace period: SIGKILL to all of it at once (a
+  // terminal cancellation). The exit status names the first signal.
   void interrupt(int sig) {
-    interrupted_ = sig;
+    const bool again = interrupted_ != 0;
+    if (!again) interrupted_ = sig;
     stopping_ = true;
     for (const auto& c : commands_)
       if (c.st == command::state::running)
-        cancel_[c.number - 1].emit(asio::cancellation_type::partial);
+        cancel_[c.number - 1].emit(again ? asio::cancellation_type::terminal
+                                         : asio::cancellation_type::partial);
   }
 
   void start_more() {
