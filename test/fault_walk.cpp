@@ -1284,12 +1284,16 @@ struct run_outcome {
   unsigned long failures = 0;
 };
 
+// always: every call of `site` fails with err (n is not used).
 run_outcome run_failing(const std::vector<std::string>& argv, const pidfd::run_options& ro,
-                        const std::string& site, unsigned long n, int err) {
+                        const std::string& site, unsigned long n, int err,
+                        bool always = false) {
   asio::io_context io;
   run_outcome out;
   fault::reset();
-  if (n > 0) {
+  if (always) {
+    EXPECT_TRUE(fault::always_fail(site, err));
+  } else if (n > 0) {
     EXPECT_TRUE(fault::fail_nth_call_of(site, n, err));
   }
   pidfd::async_run(io, argv, ro, [&](error_code ec, pidfd::run_result r) {
@@ -1299,6 +1303,7 @@ run_outcome run_failing(const std::vector<std::string>& argv, const pidfd::run_o
   });
   EXPECT_TRUE(pidfd_test::run_until(io, [&] { return out.calls > 0; }, 20s));
   fault::disarm();
+  fault::always_fail_none();
   io.restart();
   io.poll();
   out.failures = fault::failures();
@@ -1341,6 +1346,68 @@ TEST(FaultRegression, AsyncRunKillsTheGroupsLeftoverWhenThePidfdSignalFails) {
   EXPECT_EQ(o.r.status, pidfd_test::exited(0));
   EXPECT_EQ(o.r.killed_leftovers, 1U);
   EXPECT_TRUE(member_ends(o.r));
+}
+
+// The group's leftover is killed when /proc cannot be opened to count the group's members
+// (no descriptor left, say): the scan was incomplete, not empty, so the group is signalled
+// all the same, and no member is counted as none was seen.
+TEST(FaultRegression, AsyncRunKillsTheGroupsLeftoverWhenProcCannotBeOpened) {
+  pidfd::run_options ro;
+  ro.scope = pidfd::run_scope::process_group;
+  const run_outcome plain = run_failing(leaves_a_member(), ro, "opendir(/proc)", 0, 0);
+  ASSERT_FALSE(plain.ec) << plain.ec.message();
+  ASSERT_EQ(plain.r.killed_leftovers, 1U);
+  ASSERT_TRUE(member_ends(plain.r));
+  ASSERT_EQ(plain.site_calls, 1UL);  // the one scan, after the child's exit
+  const run_outcome o = run_failing(leaves_a_member(), ro, "opendir(/proc)", 1, EMFILE);
+  EXPECT_EQ(o.calls, 1);
+  EXPECT_EQ(o.failures, 1UL);
+  EXPECT_FALSE(o.ec) << o.ec.message();
+  EXPECT_EQ(o.r.status, pidfd_test::exited(0));
+  EXPECT_EQ(o.r.killed_leftovers, 0U);
+  EXPECT_TRUE(member_ends(o.r));
+}
+
+// The same when /proc lists the processes but no process's stat can be opened.
+TEST(FaultRegression, AsyncRunKillsTheGroupsLeftoverWhenNoStatCanBeOpened) {
+  pidfd::run_options ro;
+  ro.scope = pidfd::run_scope::process_group;
+  const std::string site = "openat(/proc/<pid>/stat)";
+  const run_outcome plain = run_failing(leaves_a_member(), ro, site, 0, 0);
+  ASSERT_FALSE(plain.ec) << plain.ec.message();
+  ASSERT_EQ(plain.r.killed_leftovers, 1U);
+  ASSERT_TRUE(member_ends(plain.r));
+  ASSERT_GE(plain.site_calls, 1UL);  // one per process on the machine but the child
+  const run_outcome o = run_failing(leaves_a_member(), ro, site, 0, ENFILE, true);
+  EXPECT_EQ(o.calls, 1);
+  EXPECT_FALSE(o.ec) << o.ec.message();
+  EXPECT_EQ(o.r.status, pidfd_test::exited(0));
+  EXPECT_EQ(o.r.killed_leftovers, 0U);
+  EXPECT_TRUE(member_ends(o.r));
+}
+
+// A stat that cannot be read makes the scan incomplete too; one read interrupted (EINTR)
+// is made again, and the member is counted.
+TEST(FaultRegression, AsyncRunKillsTheGroupsLeftoverWhenNoStatCanBeRead) {
+  pidfd::run_options ro;
+  ro.scope = pidfd::run_scope::process_group;
+  const std::string site = "read(/proc/<pid>/stat)";
+  const run_outcome plain = run_failing(leaves_a_member(), ro, site, 0, 0);
+  ASSERT_FALSE(plain.ec) << plain.ec.message();
+  ASSERT_EQ(plain.r.killed_leftovers, 1U);
+  ASSERT_TRUE(member_ends(plain.r));
+  const run_outcome o = run_failing(leaves_a_member(), ro, site, 0, EIO, true);
+  EXPECT_EQ(o.calls, 1);
+  EXPECT_FALSE(o.ec) << o.ec.message();
+  EXPECT_EQ(o.r.status, pidfd_test::exited(0));
+  EXPECT_EQ(o.r.killed_leftovers, 0U);
+  EXPECT_TRUE(member_ends(o.r));
+  const run_outcome retried = run_failing(leaves_a_member(), ro, site, 1, EINTR);
+  EXPECT_EQ(retried.calls, 1);
+  EXPECT_EQ(retried.failures, 1UL);
+  EXPECT_FALSE(retried.ec) << retried.ec.message();
+  EXPECT_EQ(retried.r.killed_leftovers, 1U);
+  EXPECT_TRUE(member_ends(retried.r));
 }
 
 // Output past the limit is read and dropped when splicing it to /dev/null fails: the
@@ -1405,6 +1472,55 @@ TEST(FaultRegression, AsyncRunRemovesItsCgroupWhenAReadOfItsEventsFails) {
     EXPECT_TRUE(member_ends(o.r)) << "read " << n;
     EXPECT_EQ(pidfd_test::take_leftover_run_cgroups(), std::vector<std::string>{}) << "read " << n;
   }
+}
+
+namespace {
+
+// The calls of the site named `name` since the last reset().
+unsigned long calls_of(const std::string& name) {
+  unsigned long n = 0;
+  for (const auto& s : fault::sites_called())
+    if (s.name == name) n += s.calls;
+  return n;
+}
+
+}  // namespace
+
+// A cgroup name that exists already (EEXIST from mkdirat) is replaced by a new one; after
+// 16 more clashes the creation fails with file_exists, leaving nothing behind.
+TEST(FaultRegression, RunCgroupCreateTakesAnotherNameOnAClash) {
+  using pidfd::detail::run_cgroup;
+  if (const error_code expected = cgroup_creation_error()) {
+    error_code ec;
+    const run_cgroup c = run_cgroup::create(std::nullopt, ec);
+    EXPECT_EQ(ec, expected);
+    EXPECT_FALSE(c.is_open());
+    return;
+  }
+  reach_sites([] {
+    error_code ec;
+    run_cgroup c = run_cgroup::create(std::nullopt, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    ASSERT_FALSE(c.remove());
+  });
+  error_code ec;
+  ASSERT_TRUE(fault::fail_nth_call_of("mkdirat", 1, EEXIST));
+  run_cgroup once = run_cgroup::create(std::nullopt, ec);
+  fault::disarm();
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_TRUE(once.is_open());
+  EXPECT_EQ(calls_of("mkdirat"), 2UL);
+  EXPECT_EQ(fault::failures(), 1UL);
+  EXPECT_FALSE(once.remove());
+
+  fault::reset();
+  ASSERT_TRUE(fault::always_fail("mkdirat", EEXIST));
+  const run_cgroup never = run_cgroup::create(std::nullopt, ec);
+  fault::always_fail_none();
+  EXPECT_EQ(ec, boost::system::errc::file_exists);
+  EXPECT_FALSE(never.is_open());
+  EXPECT_EQ(calls_of("mkdirat"), 17UL);
+  EXPECT_EQ(pidfd_test::take_leftover_run_cgroups(), std::vector<std::string>{});
 }
 
 // ---------------------------------------------------------------------------------------
