@@ -104,7 +104,7 @@ bool read_stat(int proc_fd, const char* pid, char& state, long& pgrp, error_code
   char path[64];
   // A pid has at most 10 digits: the path cannot be truncated.
   (void)std::snprintf(path, sizeof path, "%s/stat", pid);
-  const int fd = PIDFD_FAULT("openat(/proc/<pid>/stat)",
+  const int fd = PIDFD_FAULT_EACH("openat(/proc/<pid>/stat)",
                              ::openat(proc_fd, path, O_RDONLY | O_CLOEXEC));
   if (fd < 0) {
     // ENOENT: the process exited (and was reaped) since the directory was read.
@@ -114,7 +114,7 @@ bool read_stat(int proc_fd, const char* pid, char& state, long& pgrp, error_code
   char buf[512];
   ssize_t n;
   do {
-    n = PIDFD_FAULT("read(/proc/<pid>/stat)", ::read(fd, buf, sizeof buf - 1));
+    n = PIDFD_FAULT_EACH("read(/proc/<pid>/stat)", ::read(fd, buf, sizeof buf - 1));
   } while (n < 0 && errno == EINTR);
   const int read_errno = errno;
   ::close(fd);

@@ -277,6 +277,31 @@ TEST_F(Cgroup, WatchOfAnEmptyCgroupCompletesButNeverInline) {
   EXPECT_FALSE(*result);
 }
 
+// Once the cgroup's directory is removed, cgroup.events can no longer be read (kernfs:
+// ENODEV): the wait completes once with that error.
+TEST_F(Cgroup, AWatchOfARemovedCgroupReportsTheReadError) {
+  run_cgroup cg = make_cgroup();
+  pidfd::detail::cgroup_watch watch(io);
+  error_code ec;
+  watch.open(cg, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  ASSERT_FALSE(cg.remove());
+  int calls = 0;
+  error_code result;
+  watch.async_wait_empty([&](error_code e) {
+    ++calls;
+    result = e;
+  });
+  EXPECT_EQ(calls, 0);
+  EXPECT_TRUE(run_until([&] { return calls > 0; }));
+  run_for(std::chrono::milliseconds(0));
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(result, os_error(ENODEV));
+  EXPECT_TRUE(watch.is_open());
+  watch.close();
+  EXPECT_FALSE(watch.is_open());
+}
+
 TEST_F(Cgroup, WatchRunsTheHandlerOnItsStrand) {
   run_cgroup cg = make_cgroup();
   pidfd::detail::cgroup_watch watch(io);
@@ -569,6 +594,45 @@ TEST(CgroupErrors, AnEmptyObjectReportsBadDescriptor) {
   EXPECT_FALSE(cg.populated(ec));
   EXPECT_EQ(ec, os_error(EBADF));
   EXPECT_EQ(cg.remove(), os_error(EBADF));
+  ec.clear();
+  EXPECT_EQ(cg.members(ec), std::vector<pid_t>{});
+  EXPECT_EQ(ec, os_error(EBADF));
+  ec.clear();
+  EXPECT_EQ(cg.count_members(ec), 0u);
+  EXPECT_EQ(ec, os_error(EBADF));
+  ec.clear();
+  EXPECT_EQ(cg.signal_all(SIGKILL, ec), 0u);
+  EXPECT_EQ(ec, os_error(EBADF));
+  ec.clear();
+  EXPECT_EQ(cg.cpu_usage(ec), std::nullopt);
+  EXPECT_EQ(ec, os_error(EBADF));
+  ec.clear();
+  EXPECT_FALSE(cg.watch_events(ec).is_open());
+  EXPECT_EQ(ec, os_error(EBADF));
+}
+
+// A watch of an empty object fails to open, watches nothing, and a wait on it completes
+// once, with bad_descriptor, never inside the call.
+TEST(CgroupErrors, AWatchOfAnEmptyObjectWatchesNothing) {
+  boost::asio::io_context io;
+  pidfd::detail::cgroup_watch watch(io);
+  const run_cgroup cg;
+  error_code ec;
+  watch.open(cg, ec);
+  EXPECT_EQ(ec, os_error(EBADF));
+  EXPECT_FALSE(watch.is_open());
+  int calls = 0;
+  error_code result;
+  watch.async_wait_empty([&](error_code e) {
+    ++calls;
+    result = e;
+  });
+  EXPECT_EQ(calls, 0);
+  EXPECT_TRUE(pidfd_test::run_until(io, [&] { return calls > 0; }));
+  io.restart();
+  io.poll();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(result, boost::asio::error::bad_descriptor);
 }
 
 TEST(CgroupErrors, AnUnwritableParentIsPermissionDenied) {
