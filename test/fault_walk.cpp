@@ -29,6 +29,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1525,6 +1526,104 @@ TEST(FaultRegression, RunCgroupCreateTakesAnotherNameOnAClash) {
   EXPECT_EQ(ec, boost::system::errc::file_exists);
   EXPECT_FALSE(never.is_open());
   EXPECT_EQ(calls_of("mkdirat"), 17UL);
+  EXPECT_EQ(pidfd_test::take_leftover_run_cgroups(), std::vector<std::string>{});
+}
+
+// signal_all() on a cgroup with one member: a member whose pidfd cannot be opened because
+// it is gone (ESRCH) or whose signal finds it gone is skipped; any other error ends the
+// call with it; a listing that fails is reported before anything is signalled.
+TEST(FaultRegression, RunCgroupSignalAllSkipsTheGoneAndReportsTheRest) {
+  using pidfd::detail::run_cgroup;
+  if (const error_code expected = cgroup_creation_error()) {
+    error_code ec;
+    const run_cgroup none = run_cgroup::create(std::nullopt, ec);
+    EXPECT_EQ(ec, expected);
+    EXPECT_FALSE(none.is_open());
+    return;
+  }
+  error_code ec;
+  run_cgroup cg = run_cgroup::create(std::nullopt, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  pidfd::spawn_options o;
+  o.cgroup_fd = cg.native_handle();
+  pid_fd member = pidfd::spawn(child({"pause"}), o, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  reach_sites([&] { EXPECT_EQ(cg.signal_all(0, ec), 1U); });
+  const auto os = [](int e) { return error_code(e, boost::system::system_category()); };
+  struct failing {
+    const char* site;
+    unsigned long n;
+    int err;
+    std::size_t signalled;
+    error_code ec;
+  };
+  const failing cases[] = {
+      {"pidfd_open", 1, ESRCH, 0, {}},
+      {"pidfd_open", 1, EMFILE, 0, os(EMFILE)},
+      {"pidfd_send_signal", 1, ESRCH, 0, {}},
+      {"pidfd_send_signal", 1, EPERM, 0, os(EPERM)},
+      {"openat(cgroup file, read)", 1, EACCES, 0, os(EACCES)},  // the listing before
+      {"openat(cgroup file, read)", 2, EACCES, 0, os(EACCES)},  // the listing after
+  };
+  for (const failing& c : cases) {
+    fault::reset();
+    ASSERT_TRUE(fault::fail_nth_call_of(c.site, c.n, c.err)) << c.site;
+    ec = os(EINVAL);
+    const std::size_t signalled = cg.signal_all(0, ec);
+    fault::disarm();
+    EXPECT_EQ(fault::failures(), 1UL) << c.site << ' ' << c.n;
+    EXPECT_EQ(signalled, c.signalled) << c.site << ' ' << c.n << ' ' << c.err;
+    EXPECT_EQ(ec, c.ec) << c.site << ' ' << c.n << ' ' << c.err;
+  }
+  EXPECT_EQ(cg.signal_all(SIGKILL, ec), 1U);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(pidfd_test::bounded_wait(member), pidfd_test::killed(SIGKILL));
+  member.close();
+  EXPECT_FALSE(cg.remove());
+}
+
+// members() with a cgroup below the run's: one that vanishes between the listing and its
+// opening (ENOENT), or whose cgroup.procs is gone (ENOENT, or ENODEV once removed), has no
+// members; any other error is the call's.
+TEST(FaultRegression, RunCgroupMembersSkipACgroupBelowThatVanished) {
+  using pidfd::detail::run_cgroup;
+  if (const error_code expected = cgroup_creation_error()) {
+    error_code ec;
+    const run_cgroup none = run_cgroup::create(std::nullopt, ec);
+    EXPECT_EQ(ec, expected);
+    EXPECT_FALSE(none.is_open());
+    return;
+  }
+  error_code ec;
+  run_cgroup cg = run_cgroup::create(std::nullopt, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  ASSERT_EQ(::mkdirat(cg.native_handle(), "below", 0755), 0);
+  reach_sites([&] { EXPECT_EQ(cg.members(ec), std::vector<pid_t>{}); });
+  const auto os = [](int e) { return error_code(e, boost::system::system_category()); };
+  struct failing {
+    const char* site;
+    unsigned long n;
+    int err;
+    error_code ec;
+  };
+  const failing cases[] = {
+      {"openat(cgroup below)", 1, ENOENT, {}},
+      {"openat(cgroup below)", 1, EACCES, os(EACCES)},
+      {"openat(cgroup file, read)", 2, ENOENT, {}},  // the one below's cgroup.procs
+      {"openat(cgroup file, read)", 2, ENODEV, {}},
+      {"openat(cgroup file, read)", 2, EACCES, os(EACCES)},
+  };
+  for (const failing& c : cases) {
+    fault::reset();
+    ASSERT_TRUE(fault::fail_nth_call_of(c.site, c.n, c.err)) << c.site;
+    ec = os(EINVAL);
+    const std::vector<pid_t> members = cg.members(ec);
+    fault::disarm();
+    EXPECT_EQ(fault::failures(), 1UL) << c.site << ' ' << c.n << ' ' << c.err;
+    EXPECT_EQ(members, std::vector<pid_t>{}) << c.site << ' ' << c.n << ' ' << c.err;
+    EXPECT_EQ(ec, c.ec) << c.site << ' ' << c.n << ' ' << c.err;
+  }
+  EXPECT_FALSE(cg.remove());
   EXPECT_EQ(pidfd_test::take_leftover_run_cgroups(), std::vector<std::string>{});
 }
 
