@@ -1627,6 +1627,41 @@ TEST(FaultRegression, RunCgroupMembersSkipACgroupBelowThatVanished) {
   EXPECT_EQ(pidfd_test::take_leftover_run_cgroups(), std::vector<std::string>{});
 }
 
+// SO_PEERPIDFD and SO_PASSPIDFD refused at call time although the probe found them (a
+// seccomp profile, say, answering "unknown option"): operation_not_supported, as on a
+// kernel without them.
+TEST(FaultRegression, PidfdSocketOptionsRefusedAtCallTimeAreNotSupported) {
+  asio::io_context io;
+  asio::local::stream_protocol::socket a(io), b(io);
+  asio::local::connect_pair(a, b);
+  error_code ec;
+  if (!pidfd::kernel_support().peer_pidfd) {
+    EXPECT_FALSE(pidfd::peer_pidfd(a, ec));
+    EXPECT_EQ(ec, boost::system::errc::operation_not_supported);
+    return;
+  }
+  reach_sites([&] {
+    EXPECT_TRUE(pidfd::peer_pidfd(a, ec));
+    pidfd::enable_sender_pidfd(b, ec);
+    EXPECT_FALSE(ec) << ec.message();
+  });
+  for (int e : {ENOPROTOOPT, EOPNOTSUPP, ENOSYS}) {
+    fault::reset();
+    ASSERT_TRUE(fault::fail_nth_call_of("getsockopt", 1, e));
+    const pid_fd p = pidfd::peer_pidfd(a, ec);
+    fault::disarm();
+    EXPECT_EQ(fault::failures(), 1UL) << e;
+    EXPECT_EQ(ec, boost::system::errc::operation_not_supported) << e;
+    EXPECT_FALSE(p) << e;
+    fault::reset();
+    ASSERT_TRUE(fault::fail_nth_call_of("setsockopt", 1, e));
+    pidfd::enable_sender_pidfd(b, ec);
+    fault::disarm();
+    EXPECT_EQ(fault::failures(), 1UL) << e;
+    EXPECT_EQ(ec, boost::system::errc::operation_not_supported) << e;
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // The kernel probe: once per process, so each run is a process of its own
 
