@@ -133,6 +133,47 @@ private:
 
 // ---------------------------------------------------------------- unique_fd
 
+// Moving an object into itself (through another name) keeps its descriptor open and owned.
+TEST(UniqueFd, SelfMoveAssignmentKeepsTheDescriptor) {
+  pipe_fds p = make_pipe();
+  const int raw = p.read.get();
+  pidfd::unique_fd& same = p.read;
+  p.read = std::move(same);
+  EXPECT_EQ(p.read.get(), raw);
+  EXPECT_EQ(::fcntl(raw, F_GETFD), FD_CLOEXEC);
+}
+
+// credentials and resource_usage compare every field: one differing field makes them differ.
+TEST(Credentials, EqualOnlyWhenEveryIdIs) {
+  const pidfd::credentials base{1, 2, 3, 4, 5, 6, 7, 8};
+  EXPECT_EQ(base, (pidfd::credentials{1, 2, 3, 4, 5, 6, 7, 8}));
+  uid_t pidfd::credentials::*const uids[] = {
+      &pidfd::credentials::ruid, &pidfd::credentials::euid, &pidfd::credentials::suid,
+      &pidfd::credentials::fsuid};
+  gid_t pidfd::credentials::*const gids[] = {
+      &pidfd::credentials::rgid, &pidfd::credentials::egid, &pidfd::credentials::sgid,
+      &pidfd::credentials::fsgid};
+  for (auto field : uids) {
+    pidfd::credentials other = base;
+    other.*field = 100;
+    EXPECT_NE(base, other);
+  }
+  for (auto field : gids) {
+    pidfd::credentials other = base;
+    other.*field = 100;
+    EXPECT_NE(base, other);
+  }
+}
+
+TEST(ResourceUsage, EqualOnlyWhenEveryFieldIs) {
+  using us = std::chrono::microseconds;
+  const pidfd::resource_usage base{us(1), us(2), 3};
+  EXPECT_EQ(base, (pidfd::resource_usage{us(1), us(2), 3}));
+  EXPECT_NE(base, (pidfd::resource_usage{us(9), us(2), 3}));
+  EXPECT_NE(base, (pidfd::resource_usage{us(1), us(9), 3}));
+  EXPECT_NE(base, (pidfd::resource_usage{us(1), us(2), 9}));
+}
+
 TEST(UniqueFd, OwnsAndCloses) {
   pidfd::unique_fd empty;
   EXPECT_FALSE(empty.is_open());
