@@ -1633,6 +1633,26 @@ TEST(PidFd, XattrsAreSharedByEveryPidfdAndKeptAfterTheReap) {
   EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
 }
 
+// The throwing forms throw system_error with the error of the error_code forms: on an
+// empty object, EBADF (or EOPNOTSUPP first, where the kernel has no pidfs xattrs).
+TEST(PidFd, XattrThrowingFormsThrowTheError) {
+  const pid_fd empty;
+  const error_code want = features().xattrs ? error_code(EBADF, boost::system::system_category())
+                                            : error_code(EOPNOTSUPP, boost::system::system_category());
+  auto thrown = [](auto f) -> error_code {
+    try {
+      f();
+    } catch (const pidfd::system_error& e) {
+      return e.code();
+    }
+    return {};
+  };
+  EXPECT_EQ(thrown([&] { (void)empty.get_xattr("trusted.x"); }), want);
+  EXPECT_EQ(thrown([&] { empty.set_xattr("trusted.x", "1"); }), want);
+  EXPECT_EQ(thrown([&] { (void)empty.list_xattrs(); }), want);
+  EXPECT_EQ(thrown([&] { empty.remove_xattr("trusted.x"); }), want);
+}
+
 TEST(PidFd, XattrsNeedCapSysAdmin) {
   EXPECT_EQ(run_suite_in_child("InChildNoCapSysAdmin.*", 0), 0);
 }
