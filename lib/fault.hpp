@@ -20,6 +20,7 @@
 #ifndef PIDFD_FAULT_INJECTION
 
 #define PIDFD_FAULT(name, call) (call)
+#define PIDFD_FAULT_EACH(name, call) (call)
 #define PIDFD_FAULT_RAW(nr) 0L
 #define PIDFD_FAULT_RAW_CALL(nr, call) (call)
 
@@ -41,6 +42,10 @@ struct site {
   unsigned long calls;  // atomic builtins only
   site* next;           // the list of sites reached so far
   bool linked;
+  // A call made once per item of something the test does not control (a process on the
+  // machine): not counted among all calls, so that the n-th call of a walk stays the same
+  // call from run to run; failed only when named (fail_site or always_site).
+  bool per_item = false;
 };
 
 /// What the test asked for. Every field is accessed with atomic builtins only.
@@ -71,7 +76,8 @@ extern std::array<site, raw_site_count> g_raw_sites;
                                         __ATOMIC_ACQUIRE));
   }
   const unsigned long mine = __atomic_add_fetch(&s.calls, 1, __ATOMIC_ACQ_REL);
-  const unsigned long all = __atomic_add_fetch(&g_state.calls, 1, __ATOMIC_ACQ_REL);
+  const unsigned long all =
+      s.per_item ? 0 : __atomic_add_fetch(&g_state.calls, 1, __ATOMIC_ACQ_REL);
   if (__atomic_load_n(&g_state.always_site, __ATOMIC_ACQUIRE) == &s)
     return __atomic_load_n(&g_state.always_errno, __ATOMIC_ACQUIRE);
   const unsigned long at = __atomic_load_n(&g_state.fail_at, __ATOMIC_ACQUIRE);
@@ -129,6 +135,16 @@ template <class F>
       []() -> ::pidfd::fault::site& {                                                     \
         static constinit ::pidfd::fault::site s{name, __FILE__, __LINE__, -1, 0, nullptr, \
                                                 false};                                   \
+        return s;                                                                         \
+      }(),                                                                                \
+      [&]() { return (call); }))
+// A site whose calls are made once per item of something the test does not control
+// (site::per_item): failed only when named.
+#define PIDFD_FAULT_EACH(name, call)                                                       \
+  (::pidfd::fault::call_or_fail(                                                          \
+      []() -> ::pidfd::fault::site& {                                                     \
+        static constinit ::pidfd::fault::site s{name, __FILE__, __LINE__, -1, 0, nullptr, \
+                                                false, true};                             \
         return s;                                                                         \
       }(),                                                                                \
       [&]() { return (call); }))

@@ -96,20 +96,29 @@ error_code signal_process_group(const pid_fd& leader, int sig) noexcept {
 }
 
 namespace {
-// The state (field 3) and process group (field 5) of /proc/<pid>/stat; false if unreadable.
+// The state (field 3) and process group (field 5) of /proc/<pid>/stat; false if there is
+// none to read (the process is gone, or the file is malformed). ec: an error other than
+// the process being gone, which leaves the scan incomplete.
 // The command name (field 2) may hold anything, so fields are counted after its last ')'.
-bool read_stat(int proc_fd, const char* pid, char& state, long& pgrp) noexcept {
+bool read_stat(int proc_fd, const char* pid, char& state, long& pgrp, error_code& ec) noexcept {
   char path[64];
   // A pid has at most 10 digits: the path cannot be truncated.
   (void)std::snprintf(path, sizeof path, "%s/stat", pid);
-  const int fd = ::openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+  const int fd = PIDFD_FAULT_EACH("openat(/proc/<pid>/stat)",
+                             ::openat(proc_fd, path, O_RDONLY | O_CLOEXEC));
+  if (fd < 0) {
+    // ENOENT: the process exited (and was reaped) since the directory was read.
+    if (errno != ENOENT && errno != ESRCH) ec = errno_code(errno);
+    return false;
+  }
   char buf[512];
   ssize_t n;
   do {
-    n = ::read(fd, buf, sizeof buf - 1);
+    n = PIDFD_FAULT_EACH("read(/proc/<pid>/stat)", ::read(fd, buf, sizeof buf - 1));
   } while (n < 0 && errno == EINTR);
+  const int read_errno = errno;
   ::close(fd);
+  if (n < 0 && read_errno != ESRCH) ec = errno_code(read_errno);
   if (n <= 0) return false;
   buf[n] = '\0';
   const char* p = std::strrchr(buf, ')');
@@ -128,13 +137,17 @@ bool read_stat(int proc_fd, const char* pid, char& state, long& pgrp) noexcept {
 }
 }  // namespace
 
-std::size_t count_group_members(pid_t pgid) noexcept {
+std::size_t count_group_members(pid_t pgid, error_code& ec) noexcept {
+  ec.clear();
   if (pgid <= 0) return 0;
   // Most runs leave nobody behind: a probe with signal 0 that finds no process with that
   // group id (ESRCH) spares the scan of every process on the machine.
   if (PIDFD_FAULT("kill(-pgid, 0)", ::kill(-pgid, 0)) != 0 && errno == ESRCH) return 0;
-  DIR* dir = ::opendir("/proc");
-  if (dir == nullptr) return 0;
+  DIR* dir = PIDFD_FAULT("opendir(/proc)", ::opendir("/proc"));
+  if (dir == nullptr) {
+    ec = errno_code(errno);
+    return 0;
+  }
   std::size_t count = 0;
   while (const dirent* e = ::readdir(dir)) {
     if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
@@ -143,7 +156,11 @@ std::size_t count_group_members(pid_t pgid) noexcept {
     if (*end != '\0' || pid == pgid) continue;
     char state = 0;
     long pgrp = 0;
-    if (!read_stat(::dirfd(dir), e->d_name, state, pgrp)) continue;  // gone meanwhile
+    error_code stat_ec;
+    if (!read_stat(::dirfd(dir), e->d_name, state, pgrp, stat_ec)) {
+      if (stat_ec) ec = stat_ec;  // the others are still counted
+      continue;
+    }
     if (pgrp == pgid && state != 'Z' && state != 'X') ++count;
   }
   ::closedir(dir);
@@ -151,8 +168,11 @@ std::size_t count_group_members(pid_t pgid) noexcept {
 }
 
 std::size_t kill_group_leftovers(const pid_fd& leader, pid_t pgid) noexcept {
-  const std::size_t members = count_group_members(pgid);
-  if (members == 0) return 0;
+  error_code scan_ec;
+  const std::size_t members = count_group_members(pgid, scan_ec);
+  // A scan that could not be completed (no descriptor left for /proc, say) may have
+  // missed members: the group, which the probe found populated, is signalled all the same.
+  if (members == 0 && !scan_ec) return 0;
   error_code ec;
   leader.send_signal(SIGKILL, signal_scope::process_group, ec);
   // Whatever stopped the pidfd's signal (no group signals before 6.9, or a failure), the

@@ -219,12 +219,13 @@ error_code fremovexattr(int fd, const char* name) noexcept {
 }
 
 error_code mkdir_at(int dirfd, const char* name, mode_t mode) noexcept {
-  if (::mkdirat(dirfd, name, mode) < 0) return errno_code(errno);
+  if (PIDFD_FAULT("mkdirat", ::mkdirat(dirfd, name, mode)) < 0) return errno_code(errno);
   return {};
 }
 
 error_code rmdir_at(int dirfd, const char* name) noexcept {
-  if (::unlinkat(dirfd, name, AT_REMOVEDIR) < 0) return errno_code(errno);
+  if (PIDFD_FAULT("unlinkat(AT_REMOVEDIR)", ::unlinkat(dirfd, name, AT_REMOVEDIR)) < 0)
+    return errno_code(errno);
   return {};
 }
 

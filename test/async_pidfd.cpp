@@ -660,6 +660,56 @@ TEST_F(AsyncPidfd, TerminateOfAnEndedProcessReportsItsStatus) {
   EXPECT_EQ(r.status, exited(31));
 }
 
+namespace {
+
+// Counts its own destruction.
+class left_behind final : public pidfd::detail::retired_registration {
+public:
+  explicit left_behind(int& destroyed) noexcept : destroyed_(destroyed) {}
+  ~left_behind() override { ++destroyed_; }
+
+private:
+  int& destroyed_;
+};
+
+}  // namespace
+
+// The registration epochs on their own (Asio's io_uring backend relies on the hand-over;
+// the epoll build never hands anything over): what an object leaves behind when it gives
+// up a registration with descriptor waits pending is destroyed when the last of them
+// settles, not before, whatever else was ended meanwhile; with none pending, end() takes
+// nothing; a wait that settles while its registration lives reports it alive, once.
+TEST(Registration, WhatAnEndedRegistrationLeftLivesUntilItsLastWaitSettles) {
+  using pidfd::detail::registration_ref;
+  const pidfd::unique_fd first(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  const pidfd::unique_fd second(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(first.is_open());
+  ASSERT_TRUE(second.is_open());
+  int first_destroyed = 0, second_destroyed = 0;
+  registration_ref a = registration_ref::arm(first.get());
+  registration_ref b = registration_ref::arm(first.get());
+  registration_ref c = registration_ref::arm(second.get());
+  EXPECT_TRUE(a.alive());
+  EXPECT_TRUE(registration_ref::end(first.get(), new left_behind(first_destroyed)));
+  EXPECT_TRUE(registration_ref::end(second.get(), new left_behind(second_destroyed)));
+  EXPECT_FALSE(a.alive());
+  EXPECT_FALSE(c.alive());
+  EXPECT_FALSE(c.settle());  // found past the first descriptor's record
+  EXPECT_EQ(second_destroyed, 1);
+  EXPECT_FALSE(a.settle());
+  EXPECT_EQ(first_destroyed, 0);
+  EXPECT_FALSE(b.settle());
+  EXPECT_EQ(first_destroyed, 1);
+  EXPECT_FALSE(b.armed());
+  EXPECT_FALSE(b.settle());  // settled already: nothing to uncount
+
+  left_behind kept(first_destroyed);
+  EXPECT_FALSE(registration_ref::end(first.get(), &kept));  // nothing pending
+  registration_ref d = registration_ref::arm(first.get());
+  EXPECT_TRUE(d.settle());
+  EXPECT_EQ(first_destroyed, 1);
+}
+
 // Without the 6.9 signal scopes (run in a child process with
 // ASIO_PIDFD_PRETEND_MISSING=signal_scope): async_terminate with a scope reports
 // operation_not_supported, and process.cpp's group tests take their pre-6.9 branches

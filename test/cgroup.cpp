@@ -23,6 +23,7 @@
 #include <linux/seccomp.h>
 #include <signal.h>
 #include <stddef.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -161,6 +162,50 @@ TEST(CgroupMount, ChoosesTheMountThatShowsOurCgroup) {
                                                    "/jobs/a"));
 }
 
+// Lines that are not a cgroup2 mount are passed over: without the " - " separator, with
+// fewer than six fields before it, with nothing after it. Fields may be separated by
+// several spaces. An escape is only a backslash and three octal digits: anything else is
+// kept as written.
+TEST(CgroupMount, MalformedLinesAndPartialEscapesAreKept) {
+  const std::string mountinfo =
+      "no separator here\n"
+      "60 31 0:38 / /five - cgroup2 cgroup2 rw\n"
+      "61 31 0:38 / /no-type rw - \n"
+      "  62  31 0:38 / /a\\134b\\9x\\1y\\!z\\12 rw,relatime  - cgroup2 cgroup2 rw  \n";
+  const auto m = pidfd::detail::choose_cgroup2_mount(mountinfo, "/x");
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->mount_point, "/a\\b\\9x\\1y\\!z\\12");
+  EXPECT_EQ(m->root, "/");
+  EXPECT_FALSE(m->read_only);
+  // A cgroup path must start at the root: "" is inside no mount.
+  EXPECT_EQ(pidfd::detail::choose_cgroup2_mount(mountinfo, ""), std::nullopt);
+  EXPECT_EQ(pidfd::detail::choose_cgroup2_mount(mountinfo.substr(0, mountinfo.find("  62")), "/x"),
+            std::nullopt);
+}
+
+// A writable mount beats a read-only one whatever its root; among writable ones the one
+// showing more of the hierarchy (the shorter root) wins, and a later read-only one loses.
+// A root contains a cgroup only as whole path components.
+TEST(CgroupMount, WritableBeatsReadOnlyThenTheShorterRoot) {
+  const std::string mountinfo =
+      "70 31 0:38 / /ro-root ro,relatime - cgroup2 cgroup2 rw\n"
+      "71 31 0:38 /sub /rw-sub rw,relatime - cgroup2 cgroup2 rw\n"
+      "72 31 0:38 /sub/deeper /rw-deeper rw,relatime - cgroup2 cgroup2 rw\n"
+      "73 31 0:38 /sub /ro-sub ro - cgroup2 cgroup2 rw\n";
+  auto m = pidfd::detail::choose_cgroup2_mount(mountinfo, "/sub/deeper/x");
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->mount_point, "/rw-sub");
+  EXPECT_EQ(m->root, "/sub");
+  EXPECT_FALSE(m->read_only);
+  m = pidfd::detail::choose_cgroup2_mount(mountinfo, "/sub");
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->mount_point, "/rw-sub");
+  m = pidfd::detail::choose_cgroup2_mount(mountinfo, "/subway");
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->mount_point, "/ro-root");
+  EXPECT_TRUE(m->read_only);
+}
+
 TEST(CgroupMount, UnifiedPathIsTheZeroLine) {
   EXPECT_EQ(pidfd::detail::unified_cgroup_path("4:memory:/x\n0::/user.slice/a b\n"),
             "/user.slice/a b");
@@ -179,6 +224,43 @@ TEST(CgroupMount, CpuStatNeedsAllThreeFields) {
   EXPECT_EQ(pidfd::detail::parse_cpu_stat(""), std::nullopt);
   EXPECT_EQ(pidfd::detail::parse_cpu_stat("usage_usec x\nuser_usec 1\nsystem_usec 1\n"),
             std::nullopt);
+  // A key is matched whole ("usage_usecs" is another key), and its value must be all digits.
+  const auto v = pidfd::detail::parse_cpu_stat(
+      "usage_usecs 9\nusage_usec 10\nuser_usec 4\nsystem_usec 6");
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->usage.count(), 10);
+  EXPECT_EQ(v->user.count(), 4);
+  EXPECT_EQ(v->system.count(), 6);
+  EXPECT_EQ(pidfd::detail::parse_cpu_stat("usage_usec 12x\nuser_usec 1\nsystem_usec 1\n"),
+            std::nullopt);
+  EXPECT_EQ(pidfd::detail::parse_cpu_stat("usage_usec\nuser_usec 1\nsystem_usec 1\n"),
+            std::nullopt);
+}
+
+// read_events_and_check_empty() reads `populated` from the start of whatever it is given;
+// a text without it is EIO, a descriptor that cannot be read at an offset its error.
+TEST(CgroupMount, EventsNeedThePopulatedField) {
+  auto file_with = [](const std::string& text) {
+    pidfd::unique_fd fd(::memfd_create("events", MFD_CLOEXEC));
+    EXPECT_TRUE(fd.is_open());
+    EXPECT_EQ(::write(fd.get(), text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    return fd;
+  };
+  error_code ec;
+  EXPECT_TRUE(pidfd::detail::read_events_and_check_empty(
+      file_with("populated 0\nfrozen 0\n").get(), ec));
+  EXPECT_FALSE(ec);
+  EXPECT_FALSE(pidfd::detail::read_events_and_check_empty(file_with("populated 1\n").get(), ec));
+  EXPECT_FALSE(ec);
+  EXPECT_FALSE(pidfd::detail::read_events_and_check_empty(file_with("frozen 0\n").get(), ec));
+  EXPECT_EQ(ec, os_error(EIO));
+  ec.clear();
+  EXPECT_FALSE(pidfd::detail::read_events_and_check_empty(file_with("").get(), ec));
+  EXPECT_EQ(ec, os_error(EIO));
+  ec.clear();
+  auto p = make_pipe();
+  EXPECT_FALSE(pidfd::detail::read_events_and_check_empty(p.read.get(), ec));
+  EXPECT_EQ(ec, os_error(ESPIPE));
 }
 
 TEST_F(Cgroup, CreatedAsADirectChildWithAUniqueName) {
@@ -275,6 +357,31 @@ TEST_F(Cgroup, WatchOfAnEmptyCgroupCompletesButNeverInline) {
   run_for();
   ASSERT_TRUE(result.has_value());
   EXPECT_FALSE(*result);
+}
+
+// Once the cgroup's directory is removed, cgroup.events can no longer be read (kernfs:
+// ENODEV): the wait completes once with that error.
+TEST_F(Cgroup, AWatchOfARemovedCgroupReportsTheReadError) {
+  run_cgroup cg = make_cgroup();
+  pidfd::detail::cgroup_watch watch(io);
+  error_code ec;
+  watch.open(cg, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  ASSERT_FALSE(cg.remove());
+  int calls = 0;
+  error_code result;
+  watch.async_wait_empty([&](error_code e) {
+    ++calls;
+    result = e;
+  });
+  EXPECT_EQ(calls, 0);
+  EXPECT_TRUE(run_until([&] { return calls > 0; }));
+  run_for(std::chrono::milliseconds(0));
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(result, os_error(ENODEV));
+  EXPECT_TRUE(watch.is_open());
+  watch.close();
+  EXPECT_FALSE(watch.is_open());
 }
 
 TEST_F(Cgroup, WatchRunsTheHandlerOnItsStrand) {
@@ -517,6 +624,56 @@ TEST_F(Cgroup, ANestedParentIsUsedAsGiven) {
   EXPECT_FALSE(cg.remove());
 }
 
+// A parent given as a cgroup2 mount point maps to the mount's root cgroup.
+TEST_F(Cgroup, TheMountPointAsParentIsTheMountsRoot) {
+  std::istringstream mi(slurp("/proc/self/mountinfo"));
+  std::string line, mount, root;
+  while (std::getline(mi, line)) {
+    if (line.find(" - cgroup2 ") == std::string::npos) continue;
+    std::istringstream fields(line);
+    std::string id, parent, dev;
+    fields >> id >> parent >> dev >> root >> mount;
+  }
+  ASSERT_FALSE(mount.empty());
+  run_cgroup cg = make_cgroup(fs::path(mount + "/"));
+  EXPECT_EQ(cg.path().parent_path(), fs::path(mount));
+  const std::string name = cg.path().filename().string();
+  EXPECT_EQ(cg.cgroup_path(), (root == "/" ? std::string() : root) + "/" + name);
+  auto out = make_pipe();
+  pidfd::pid_fd child = spawn_in(cg, {"cgroup", "3"}, {{3, out.write.get()}});
+  out.write.reset();
+  EXPECT_EQ(read_line(out.read.get()), cg.cgroup_path());
+  EXPECT_EQ(bounded_wait(child), exited(0));
+  EXPECT_FALSE(cg.remove());
+}
+
+// What lies below a run's cgroup is walked to a depth of 64 (the kernel's own limit,
+// cgroup.max.depth, is unlimited by default): deeper is ELOOP, for the queries and for
+// remove(), which then keeps the cgroup; at 64 levels both work.
+TEST_F(Cgroup, MoreThan64LevelsBelowIsTooDeep) {
+  run_cgroup cg = make_cgroup();
+  std::vector<pidfd::unique_fd> levels;
+  for (int depth = 1; depth <= 65; ++depth) {
+    const int parent = levels.empty() ? cg.native_handle() : levels.back().get();
+    ASSERT_EQ(::mkdirat(parent, "d", 0755), 0) << "level " << depth << ": " << errno;
+    levels.emplace_back(::openat(parent, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(levels.back().is_open());
+  }
+  error_code ec;
+  EXPECT_EQ(cg.members(ec), std::vector<pid_t>{});
+  EXPECT_EQ(ec, os_error(ELOOP));
+  EXPECT_EQ(cg.remove(), os_error(ELOOP));
+  EXPECT_TRUE(cg.is_open());
+  ASSERT_EQ(::unlinkat(levels[63].get(), "d", AT_REMOVEDIR), 0);
+  ec.clear();
+  EXPECT_EQ(cg.members(ec), std::vector<pid_t>{});
+  EXPECT_FALSE(ec) << ec.message();
+  const fs::path path = cg.path();
+  EXPECT_FALSE(cg.remove());
+  EXPECT_FALSE(cg.is_open());
+  EXPECT_FALSE(fs::exists(path));
+}
+
 // A parent that hands controllers down to its children may hold no process itself (the
 // "no internal processes" rule), but the run's cgroup below it can: it enables nothing.
 TEST_F(Cgroup, AParentThatDistributesControllers) {
@@ -569,6 +726,45 @@ TEST(CgroupErrors, AnEmptyObjectReportsBadDescriptor) {
   EXPECT_FALSE(cg.populated(ec));
   EXPECT_EQ(ec, os_error(EBADF));
   EXPECT_EQ(cg.remove(), os_error(EBADF));
+  ec.clear();
+  EXPECT_EQ(cg.members(ec), std::vector<pid_t>{});
+  EXPECT_EQ(ec, os_error(EBADF));
+  ec.clear();
+  EXPECT_EQ(cg.count_members(ec), 0u);
+  EXPECT_EQ(ec, os_error(EBADF));
+  ec.clear();
+  EXPECT_EQ(cg.signal_all(SIGKILL, ec), 0u);
+  EXPECT_EQ(ec, os_error(EBADF));
+  ec.clear();
+  EXPECT_EQ(cg.cpu_usage(ec), std::nullopt);
+  EXPECT_EQ(ec, os_error(EBADF));
+  ec.clear();
+  EXPECT_FALSE(cg.watch_events(ec).is_open());
+  EXPECT_EQ(ec, os_error(EBADF));
+}
+
+// A watch of an empty object fails to open, watches nothing, and a wait on it completes
+// once, with bad_descriptor, never inside the call.
+TEST(CgroupErrors, AWatchOfAnEmptyObjectWatchesNothing) {
+  boost::asio::io_context io;
+  pidfd::detail::cgroup_watch watch(io);
+  const run_cgroup cg;
+  error_code ec;
+  watch.open(cg, ec);
+  EXPECT_EQ(ec, os_error(EBADF));
+  EXPECT_FALSE(watch.is_open());
+  int calls = 0;
+  error_code result;
+  watch.async_wait_empty([&](error_code e) {
+    ++calls;
+    result = e;
+  });
+  EXPECT_EQ(calls, 0);
+  EXPECT_TRUE(pidfd_test::run_until(io, [&] { return calls > 0; }));
+  io.restart();
+  io.poll();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(result, boost::asio::error::bad_descriptor);
 }
 
 TEST(CgroupErrors, AnUnwritableParentIsPermissionDenied) {

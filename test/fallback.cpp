@@ -17,11 +17,13 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <span>
 #include <sstream>
@@ -95,6 +97,14 @@ TEST(Fallback, PretendGetInfoAndNamespacesMissing) {
             0);
 }
 
+// The /proc fallback of info() where our pid namespace lies below that of the /proc we
+// read (unshare(CLONE_NEWPID) without mounting a new /proc): the pids /proc gives are
+// translated into ours through NSpid and NStgid, and a parent outside our namespace has
+// no pid in it (0).
+TEST(Fallback, InfoThroughTheProcOfAnOuterPidNamespace) {
+  EXPECT_EQ(run_suite_in_child("InChildOuterPidNamespace.*", 0), 0);
+}
+
 TEST(Fallback, PretendInfoExitMissing) {
   // As on 6.13 and 6.14: GET_INFO works, but not after the reap.
   EXPECT_EQ(run_suite_in_child("InChildFallbackQueries.*:InChildNoInfoExit.*", 0,
@@ -155,6 +165,35 @@ TEST(Fallback, WithoutSendSignalAndGetInfo) {
                 "InChildFallbackQueries.*:InChildNoSendSignal.*", deny_send_signal | deny_get_info,
                 {expect_missing("send_signal,signal_scope,self_sentinels,get_info,info_exit")}),
             0);
+}
+
+// ------------------------------------------------------------ a nested pid namespace
+
+// In a child test process: the next process it starts is the first of a new pid
+// namespace, and sees our /proc.
+TEST(InChildOuterPidNamespace, RunsTheQueriesInANewPidNamespace) {
+  (void)pidfd::kernel_support();  // the probe's helper child is made before the namespace
+  ASSERT_EQ(::unshare(CLONE_NEWPID), 0) << std::strerror(errno);
+  EXPECT_EQ(run_suite_in_child("InChildNestedPidNamespace.*", 0,
+                               {"ASIO_PIDFD_PRETEND_MISSING=get_info"}),
+            0);
+}
+
+TEST(InChildNestedPidNamespace, PidsAreTranslatedIntoOurs) {
+  ASSERT_EQ(::getpid(), 1);
+  ASSERT_FALSE(pidfd::kernel_support().get_info);
+  pid_fd self = pid_fd::self();
+  const pidfd::process_info me = self.info();
+  EXPECT_EQ(me.pid, 1);
+  EXPECT_EQ(me.tgid, 1);
+  EXPECT_EQ(me.ppid, 0);  // our parent is in the namespace above
+  blocked_child c;
+  const pidfd::process_info child = c.fd.info();
+  EXPECT_EQ(child.pid, c.pid);
+  EXPECT_EQ(child.tgid, c.pid);
+  EXPECT_EQ(child.ppid, 1);
+  c.finish();
+  expect_exit_code(c.fd, 0);
 }
 
 // ------------------------------------------------------------ queries through fallbacks

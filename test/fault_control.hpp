@@ -93,6 +93,28 @@ inline bool fail_nth_call_of(const std::string& name, unsigned long n, int err) 
   return false;
 }
 
+/// As fail_nth_call_of(), but of the site of that name that has been called since the last
+/// reset() (a function template has a site per instantiation, all of one name), and
+/// counting from now: the counters are reset. False if no such site was called.
+inline bool fail_nth_call_of_called(const std::string& name, unsigned long n, int err) {
+  lib::site* found = nullptr;
+  for (lib::site* s = __atomic_load_n(&lib::g_state.sites, __ATOMIC_ACQUIRE); s; s = s->next) {
+    const bool match = s->number >= 0 ? name == "syscall " + std::to_string(s->number)
+                                      : name == s->name;
+    if (match && __atomic_load_n(&s->calls, __ATOMIC_ACQUIRE) > 0) {
+      found = s;
+      break;
+    }
+  }
+  if (found == nullptr) return false;
+  reset();
+  __atomic_store_n(&lib::g_state.fail_site, static_cast<const lib::site*>(found),
+                   __ATOMIC_RELEASE);
+  __atomic_store_n(&lib::g_state.fail_errno, err, __ATOMIC_RELEASE);
+  __atomic_store_n(&lib::g_state.fail_at, n, __ATOMIC_RELEASE);
+  return true;
+}
+
 /// Makes every call of the site named `name` (as fail_nth_call_of) fail with err until
 /// always_fail_none(), whatever else is failed meanwhile: the condition under which a walk
 /// runs (a system call the kernel lacks, a call that keeps failing). False if no site of

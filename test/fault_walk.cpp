@@ -29,6 +29,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1322,12 +1323,16 @@ struct run_outcome {
   unsigned long failures = 0;
 };
 
+// always: every call of `site` fails with err (n is not used).
 run_outcome run_failing(const std::vector<std::string>& argv, const pidfd::run_options& ro,
-                        const std::string& site, unsigned long n, int err) {
+                        const std::string& site, unsigned long n, int err,
+                        bool always = false) {
   asio::io_context io;
   run_outcome out;
   fault::reset();
-  if (n > 0) {
+  if (always) {
+    EXPECT_TRUE(fault::always_fail(site, err));
+  } else if (n > 0) {
     EXPECT_TRUE(fault::fail_nth_call_of(site, n, err));
   }
   pidfd::async_run(io, argv, ro, [&](error_code ec, pidfd::run_result r) {
@@ -1337,11 +1342,17 @@ run_outcome run_failing(const std::vector<std::string>& argv, const pidfd::run_o
   });
   EXPECT_TRUE(pidfd_test::run_until(io, [&] { return out.calls > 0; }, 20s));
   fault::disarm();
+  fault::always_fail_none();
   io.restart();
   io.poll();
   out.failures = fault::failures();
-  for (const auto& s : fault::sites_called())
-    if (s.name == site) out.site_calls += s.calls;
+  for (const auto& s : fault::sites_called()) {
+    if (s.name != site) continue;
+    out.site_calls += s.calls;
+    // Every call of it failed on purpose (a site made once per item, which only a test
+    // that names it fails): counted as walked.
+    if (always) totals().failed.insert(s.name + " (" + s.where + ')');
+  }
   return out;
 }
 
@@ -1379,6 +1390,68 @@ TEST(FaultRegression, AsyncRunKillsTheGroupsLeftoverWhenThePidfdSignalFails) {
   EXPECT_EQ(o.r.status, pidfd_test::exited(0));
   EXPECT_EQ(o.r.killed_leftovers, 1U);
   EXPECT_TRUE(member_ends(o.r));
+}
+
+// The group's leftover is killed when /proc cannot be opened to count the group's members
+// (no descriptor left, say): the scan was incomplete, not empty, so the group is signalled
+// all the same, and no member is counted as none was seen.
+TEST(FaultRegression, AsyncRunKillsTheGroupsLeftoverWhenProcCannotBeOpened) {
+  pidfd::run_options ro;
+  ro.scope = pidfd::run_scope::process_group;
+  const run_outcome plain = run_failing(leaves_a_member(), ro, "opendir(/proc)", 0, 0);
+  ASSERT_FALSE(plain.ec) << plain.ec.message();
+  ASSERT_EQ(plain.r.killed_leftovers, 1U);
+  ASSERT_TRUE(member_ends(plain.r));
+  ASSERT_EQ(plain.site_calls, 1UL);  // the one scan, after the child's exit
+  const run_outcome o = run_failing(leaves_a_member(), ro, "opendir(/proc)", 1, EMFILE);
+  EXPECT_EQ(o.calls, 1);
+  EXPECT_EQ(o.failures, 1UL);
+  EXPECT_FALSE(o.ec) << o.ec.message();
+  EXPECT_EQ(o.r.status, pidfd_test::exited(0));
+  EXPECT_EQ(o.r.killed_leftovers, 0U);
+  EXPECT_TRUE(member_ends(o.r));
+}
+
+// The same when /proc lists the processes but no process's stat can be opened.
+TEST(FaultRegression, AsyncRunKillsTheGroupsLeftoverWhenNoStatCanBeOpened) {
+  pidfd::run_options ro;
+  ro.scope = pidfd::run_scope::process_group;
+  const std::string site = "openat(/proc/<pid>/stat)";
+  const run_outcome plain = run_failing(leaves_a_member(), ro, site, 0, 0);
+  ASSERT_FALSE(plain.ec) << plain.ec.message();
+  ASSERT_EQ(plain.r.killed_leftovers, 1U);
+  ASSERT_TRUE(member_ends(plain.r));
+  ASSERT_GE(plain.site_calls, 1UL);  // one per process on the machine but the child
+  const run_outcome o = run_failing(leaves_a_member(), ro, site, 0, ENFILE, true);
+  EXPECT_EQ(o.calls, 1);
+  EXPECT_FALSE(o.ec) << o.ec.message();
+  EXPECT_EQ(o.r.status, pidfd_test::exited(0));
+  EXPECT_EQ(o.r.killed_leftovers, 0U);
+  EXPECT_TRUE(member_ends(o.r));
+}
+
+// A stat that cannot be read makes the scan incomplete too; one read interrupted (EINTR)
+// is made again, and the member is counted.
+TEST(FaultRegression, AsyncRunKillsTheGroupsLeftoverWhenNoStatCanBeRead) {
+  pidfd::run_options ro;
+  ro.scope = pidfd::run_scope::process_group;
+  const std::string site = "read(/proc/<pid>/stat)";
+  const run_outcome plain = run_failing(leaves_a_member(), ro, site, 0, 0);
+  ASSERT_FALSE(plain.ec) << plain.ec.message();
+  ASSERT_EQ(plain.r.killed_leftovers, 1U);
+  ASSERT_TRUE(member_ends(plain.r));
+  const run_outcome o = run_failing(leaves_a_member(), ro, site, 0, EIO, true);
+  EXPECT_EQ(o.calls, 1);
+  EXPECT_FALSE(o.ec) << o.ec.message();
+  EXPECT_EQ(o.r.status, pidfd_test::exited(0));
+  EXPECT_EQ(o.r.killed_leftovers, 0U);
+  EXPECT_TRUE(member_ends(o.r));
+  const run_outcome retried = run_failing(leaves_a_member(), ro, site, 1, EINTR);
+  EXPECT_EQ(retried.calls, 1);
+  EXPECT_EQ(retried.failures, 1UL);
+  EXPECT_FALSE(retried.ec) << retried.ec.message();
+  EXPECT_EQ(retried.r.killed_leftovers, 1U);
+  EXPECT_TRUE(member_ends(retried.r));
 }
 
 // Output past the limit is read and dropped when splicing it to /dev/null fails: the
@@ -1442,6 +1515,190 @@ TEST(FaultRegression, AsyncRunRemovesItsCgroupWhenAReadOfItsEventsFails) {
     EXPECT_FALSE(o.ec) << "read " << n << ": " << o.ec.message();
     EXPECT_TRUE(member_ends(o.r)) << "read " << n;
     EXPECT_EQ(pidfd_test::take_leftover_run_cgroups(), std::vector<std::string>{}) << "read " << n;
+  }
+}
+
+namespace {
+
+// The calls of the site named `name` since the last reset().
+unsigned long calls_of(const std::string& name) {
+  unsigned long n = 0;
+  for (const auto& s : fault::sites_called())
+    if (s.name == name) n += s.calls;
+  return n;
+}
+
+}  // namespace
+
+// A cgroup name that exists already (EEXIST from mkdirat) is replaced by a new one; after
+// 16 more clashes the creation fails with file_exists, leaving nothing behind.
+TEST(FaultRegression, RunCgroupCreateTakesAnotherNameOnAClash) {
+  using pidfd::detail::run_cgroup;
+  if (const error_code expected = cgroup_creation_error()) {
+    error_code ec;
+    const run_cgroup c = run_cgroup::create(std::nullopt, ec);
+    EXPECT_EQ(ec, expected);
+    EXPECT_FALSE(c.is_open());
+    return;
+  }
+  reach_sites([] {
+    error_code ec;
+    run_cgroup c = run_cgroup::create(std::nullopt, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    ASSERT_FALSE(c.remove());
+  });
+  error_code ec;
+  ASSERT_TRUE(fault::fail_nth_call_of("mkdirat", 1, EEXIST));
+  run_cgroup once = run_cgroup::create(std::nullopt, ec);
+  fault::disarm();
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_TRUE(once.is_open());
+  EXPECT_EQ(calls_of("mkdirat"), 2UL);
+  EXPECT_EQ(fault::failures(), 1UL);
+  EXPECT_FALSE(once.remove());
+
+  fault::reset();
+  ASSERT_TRUE(fault::always_fail("mkdirat", EEXIST));
+  const run_cgroup never = run_cgroup::create(std::nullopt, ec);
+  fault::always_fail_none();
+  EXPECT_EQ(ec, boost::system::errc::file_exists);
+  EXPECT_FALSE(never.is_open());
+  EXPECT_EQ(calls_of("mkdirat"), 17UL);
+  EXPECT_EQ(pidfd_test::take_leftover_run_cgroups(), std::vector<std::string>{});
+}
+
+// signal_all() on a cgroup with one member: a member whose pidfd cannot be opened because
+// it is gone (ESRCH) or whose signal finds it gone is skipped; any other error ends the
+// call with it; a listing that fails is reported before anything is signalled.
+TEST(FaultRegression, RunCgroupSignalAllSkipsTheGoneAndReportsTheRest) {
+  using pidfd::detail::run_cgroup;
+  if (const error_code expected = cgroup_creation_error()) {
+    error_code ec;
+    const run_cgroup none = run_cgroup::create(std::nullopt, ec);
+    EXPECT_EQ(ec, expected);
+    EXPECT_FALSE(none.is_open());
+    return;
+  }
+  error_code ec;
+  run_cgroup cg = run_cgroup::create(std::nullopt, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  pidfd::spawn_options o;
+  o.cgroup_fd = cg.native_handle();
+  pid_fd member = pidfd::spawn(child({"pause"}), o, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  reach_sites([&] { EXPECT_EQ(cg.signal_all(0, ec), 1U); });
+  const auto os = [](int e) { return error_code(e, boost::system::system_category()); };
+  struct failing {
+    const char* site;
+    unsigned long n;
+    int err;
+    std::size_t signalled;
+    error_code ec;
+  };
+  const failing cases[] = {
+      {"pidfd_open", 1, ESRCH, 0, {}},
+      {"pidfd_open", 1, EMFILE, 0, os(EMFILE)},
+      {"pidfd_send_signal", 1, ESRCH, 0, {}},
+      {"pidfd_send_signal", 1, EPERM, 0, os(EPERM)},
+      {"openat(cgroup file, read)", 1, EACCES, 0, os(EACCES)},  // the listing before
+      {"openat(cgroup file, read)", 2, EACCES, 0, os(EACCES)},  // the listing after
+  };
+  for (const failing& c : cases) {
+    fault::reset();
+    ASSERT_TRUE(fault::fail_nth_call_of(c.site, c.n, c.err)) << c.site;
+    ec = os(EINVAL);
+    const std::size_t signalled = cg.signal_all(0, ec);
+    fault::disarm();
+    EXPECT_EQ(fault::failures(), 1UL) << c.site << ' ' << c.n;
+    EXPECT_EQ(signalled, c.signalled) << c.site << ' ' << c.n << ' ' << c.err;
+    EXPECT_EQ(ec, c.ec) << c.site << ' ' << c.n << ' ' << c.err;
+  }
+  EXPECT_EQ(cg.signal_all(SIGKILL, ec), 1U);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(pidfd_test::bounded_wait(member), pidfd_test::killed(SIGKILL));
+  member.close();
+  EXPECT_FALSE(cg.remove());
+}
+
+// members() with a cgroup below the run's: one that vanishes between the listing and its
+// opening (ENOENT), or whose cgroup.procs is gone (ENOENT, or ENODEV once removed), has no
+// members; any other error is the call's.
+TEST(FaultRegression, RunCgroupMembersSkipACgroupBelowThatVanished) {
+  using pidfd::detail::run_cgroup;
+  if (const error_code expected = cgroup_creation_error()) {
+    error_code ec;
+    const run_cgroup none = run_cgroup::create(std::nullopt, ec);
+    EXPECT_EQ(ec, expected);
+    EXPECT_FALSE(none.is_open());
+    return;
+  }
+  error_code ec;
+  run_cgroup cg = run_cgroup::create(std::nullopt, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  ASSERT_EQ(::mkdirat(cg.native_handle(), "below", 0755), 0);
+  reach_sites([&] { EXPECT_EQ(cg.members(ec), std::vector<pid_t>{}); });
+  const auto os = [](int e) { return error_code(e, boost::system::system_category()); };
+  struct failing {
+    const char* site;
+    unsigned long n;
+    int err;
+    error_code ec;
+  };
+  const failing cases[] = {
+      {"openat(cgroup below)", 1, ENOENT, {}},
+      {"openat(cgroup below)", 1, EACCES, os(EACCES)},
+      {"openat(cgroup file, read)", 2, ENOENT, {}},  // the one below's cgroup.procs
+      {"openat(cgroup file, read)", 2, ENODEV, {}},
+      {"openat(cgroup file, read)", 2, EACCES, os(EACCES)},
+  };
+  for (const failing& c : cases) {
+    // for_each_cgroup() is a template: the site that members() calls is the one to fail.
+    fault::reset();
+    (void)cg.members(ec);
+    ASSERT_TRUE(fault::fail_nth_call_of_called(c.site, c.n, c.err)) << c.site;
+    ec = os(EINVAL);
+    const std::vector<pid_t> members = cg.members(ec);
+    fault::disarm();
+    EXPECT_EQ(fault::failures(), 1UL) << c.site << ' ' << c.n << ' ' << c.err;
+    EXPECT_EQ(members, std::vector<pid_t>{}) << c.site << ' ' << c.n << ' ' << c.err;
+    EXPECT_EQ(ec, c.ec) << c.site << ' ' << c.n << ' ' << c.err;
+  }
+  EXPECT_FALSE(cg.remove());
+  EXPECT_EQ(pidfd_test::take_leftover_run_cgroups(), std::vector<std::string>{});
+}
+
+// SO_PEERPIDFD and SO_PASSPIDFD refused at call time although the probe found them (a
+// seccomp profile, say, answering "unknown option"): operation_not_supported, as on a
+// kernel without them.
+TEST(FaultRegression, PidfdSocketOptionsRefusedAtCallTimeAreNotSupported) {
+  asio::io_context io;
+  asio::local::stream_protocol::socket a(io), b(io);
+  asio::local::connect_pair(a, b);
+  error_code ec;
+  if (!pidfd::kernel_support().peer_pidfd) {
+    EXPECT_FALSE(pidfd::peer_pidfd(a, ec));
+    EXPECT_EQ(ec, boost::system::errc::operation_not_supported);
+    return;
+  }
+  reach_sites([&] {
+    EXPECT_TRUE(pidfd::peer_pidfd(a, ec));
+    pidfd::enable_sender_pidfd(b, ec);
+    EXPECT_FALSE(ec) << ec.message();
+  });
+  for (int e : {ENOPROTOOPT, EOPNOTSUPP, ENOSYS}) {
+    fault::reset();
+    ASSERT_TRUE(fault::fail_nth_call_of("getsockopt", 1, e));
+    const pid_fd p = pidfd::peer_pidfd(a, ec);
+    fault::disarm();
+    EXPECT_EQ(fault::failures(), 1UL) << e;
+    EXPECT_EQ(ec, boost::system::errc::operation_not_supported) << e;
+    EXPECT_FALSE(p) << e;
+    fault::reset();
+    ASSERT_TRUE(fault::fail_nth_call_of("setsockopt", 1, e));
+    pidfd::enable_sender_pidfd(b, ec);
+    fault::disarm();
+    EXPECT_EQ(fault::failures(), 1UL) << e;
+    EXPECT_EQ(ec, boost::system::errc::operation_not_supported) << e;
   }
 }
 
@@ -1619,7 +1876,9 @@ TEST(FaultWalkSites, EverySiteOfTheLibraryIsFailed) {
   }
   // The sites in the sources: PIDFD_FAULT("name", ...) in every file of lib/, and the raw
   // system calls of the child side.
-  const std::regex named_site(R"re(PIDFD_FAULT\(\s*"([^"]+)")re");
+  // PIDFD_FAULT_EACH: a site made once per item, failed by the regression tests that name
+  // it (run_failing with `always`).
+  const std::regex named_site(R"re(PIDFD_FAULT(?:_EACH)?\(\s*"([^"]+)")re");
   const std::regex raw_site(R"re((?:raw_syscall|PIDFD_FAULT_RAW_CALL)\(\s*((?:SYS_|detail::k_sys_)\w+))re");
   std::size_t sites = 0;
   for (const auto& entry : fs::directory_iterator(lib)) {

@@ -977,6 +977,13 @@ TEST_F(InChildSocketPretend, PeerPidfdIsNotSupported) {
 
 // ---------------------------------------------------------------- peer_credentials
 
+// peer_ids compare both ids: either differing makes them differ.
+TEST(PeerIds, EqualOnlyWhenBothIdsAre) {
+  EXPECT_EQ((pidfd::peer_ids{1, 2}), (pidfd::peer_ids{1, 2}));
+  EXPECT_NE((pidfd::peer_ids{1, 2}), (pidfd::peer_ids{9, 2}));
+  EXPECT_NE((pidfd::peer_ids{1, 2}), (pidfd::peer_ids{1, 9}));
+}
+
 TEST_F(LocalSocketPeer, PeerCredentialsOfAPair) {
   stream_protocol::socket a(io), b(io);
   asio::local::connect_pair(a, b);

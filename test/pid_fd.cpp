@@ -133,6 +133,47 @@ private:
 
 // ---------------------------------------------------------------- unique_fd
 
+// Moving an object into itself (through another name) keeps its descriptor open and owned.
+TEST(UniqueFd, SelfMoveAssignmentKeepsTheDescriptor) {
+  pipe_fds p = make_pipe();
+  const int raw = p.read.get();
+  pidfd::unique_fd& same = p.read;
+  p.read = std::move(same);
+  EXPECT_EQ(p.read.get(), raw);
+  EXPECT_EQ(::fcntl(raw, F_GETFD), FD_CLOEXEC);
+}
+
+// credentials and resource_usage compare every field: one differing field makes them differ.
+TEST(Credentials, EqualOnlyWhenEveryIdIs) {
+  const pidfd::credentials base{1, 2, 3, 4, 5, 6, 7, 8};
+  EXPECT_EQ(base, (pidfd::credentials{1, 2, 3, 4, 5, 6, 7, 8}));
+  uid_t pidfd::credentials::*const uids[] = {
+      &pidfd::credentials::ruid, &pidfd::credentials::euid, &pidfd::credentials::suid,
+      &pidfd::credentials::fsuid};
+  gid_t pidfd::credentials::*const gids[] = {
+      &pidfd::credentials::rgid, &pidfd::credentials::egid, &pidfd::credentials::sgid,
+      &pidfd::credentials::fsgid};
+  for (auto field : uids) {
+    pidfd::credentials other = base;
+    other.*field = 100;
+    EXPECT_NE(base, other);
+  }
+  for (auto field : gids) {
+    pidfd::credentials other = base;
+    other.*field = 100;
+    EXPECT_NE(base, other);
+  }
+}
+
+TEST(ResourceUsage, EqualOnlyWhenEveryFieldIs) {
+  using us = std::chrono::microseconds;
+  const pidfd::resource_usage base{us(1), us(2), 3};
+  EXPECT_EQ(base, (pidfd::resource_usage{us(1), us(2), 3}));
+  EXPECT_NE(base, (pidfd::resource_usage{us(9), us(2), 3}));
+  EXPECT_NE(base, (pidfd::resource_usage{us(1), us(9), 3}));
+  EXPECT_NE(base, (pidfd::resource_usage{us(1), us(2), 9}));
+}
+
 TEST(UniqueFd, OwnsAndCloses) {
   pidfd::unique_fd empty;
   EXPECT_FALSE(empty.is_open());
@@ -1590,6 +1631,26 @@ TEST(PidFd, XattrsAreSharedByEveryPidfdAndKeptAfterTheReap) {
   pid_fd empty;
   empty.get_xattr(name, ec);
   EXPECT_EQ(ec, sys_errc::bad_file_descriptor);
+}
+
+// The throwing forms throw system_error with the error of the error_code forms: on an
+// empty object, EBADF (or EOPNOTSUPP first, where the kernel has no pidfs xattrs).
+TEST(PidFd, XattrThrowingFormsThrowTheError) {
+  const pid_fd empty;
+  const error_code want = features().xattrs ? error_code(EBADF, boost::system::system_category())
+                                            : error_code(EOPNOTSUPP, boost::system::system_category());
+  auto thrown = [](auto f) -> error_code {
+    try {
+      f();
+    } catch (const pidfd::system_error& e) {
+      return e.code();
+    }
+    return {};
+  };
+  EXPECT_EQ(thrown([&] { (void)empty.get_xattr("trusted.x"); }), want);
+  EXPECT_EQ(thrown([&] { empty.set_xattr("trusted.x", "1"); }), want);
+  EXPECT_EQ(thrown([&] { (void)empty.list_xattrs(); }), want);
+  EXPECT_EQ(thrown([&] { empty.remove_xattr("trusted.x"); }), want);
 }
 
 TEST(PidFd, XattrsNeedCapSysAdmin) {

@@ -42,6 +42,7 @@
 #include <optional>
 #include <ostream>
 #include <stdexcept>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -1225,6 +1226,52 @@ TEST_F(Process, CgroupScopeTerminalCancellationKillsEveryMember) {
   EXPECT_EQ(out.result.status, killed(SIGKILL));
   EXPECT_EQ(out.result.killed_leftovers, 1u);  // the member, not the child itself
   EXPECT_EQ(reap_orphan(member), killed(SIGKILL));
+}
+
+// A timeout in run_scope::cgroup sends SIGTERM to every member, not only to the child: a
+// member that dies of it empties the cgroup, and nothing is left to kill.
+TEST_F(Process, CgroupScopeTimeoutTerminatesEveryMember) {
+  auto pid_pipe = make_pipe();
+  auto hold = make_pipe();
+  run_options o;
+  o.scope = pidfd::run_scope::cgroup;
+  o.capture_stdout = o.capture_stderr = false;
+  o.timeout = 1ms;
+  o.grace = pidfd_test::wait_bound;
+  o.drain = pidfd_test::wait_bound;
+  o.spawn.extra_fds = {{3, pid_pipe.write.get()}, {4, hold.read.get()}};
+  run_outcome out;
+  pidfd::async_run(io, child({"fork-hold", "3", "4", "pause"}), o,
+                   [&](error_code ec, run_result r) { out = {true, ec, std::move(r)}; });
+  pid_pipe.write.reset();
+  // The member exists before the io_context runs the timer.
+  const pid_t member = std::stoi(read_line(pid_pipe.read.get()));
+  ASSERT_TRUE(run_until([&] { return out.done; }));
+  EXPECT_EQ(out.ec, asio::error::timed_out);
+  EXPECT_EQ(out.result.status, killed(SIGTERM));
+  EXPECT_EQ(out.result.killed_leftovers, 0u);
+  EXPECT_EQ(reap_orphan(member), killed(SIGTERM));
+}
+
+// An execution context destroyed while async_run() is pending destroys the handler
+// without calling it, and the run kills and reaps its child: nothing is left running.
+TEST(ProcessLifetime, AContextDestroyedWithARunPendingKillsAndReapsTheChild) {
+  int calls = 0;
+  auto ready = make_pipe();
+  {
+    asio::io_context ctx;
+    run_options o;
+    o.spawn.extra_fds = {{3, ready.write.get()}};
+    pidfd::async_run(ctx, child({"ready", "3", "pause"}), o,
+                     [&](error_code, run_result) { ++calls; });
+    ready.write.reset();
+    ASSERT_TRUE(pidfd_test::wait_readable(ready.read.get()));  // running, not exited
+    ctx.poll();
+    EXPECT_EQ(calls, 0);
+    EXPECT_EQ(pidfd_test::child_processes().size(), 1u);
+  }
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(pidfd_test::child_processes(), std::set<pid_t>{});
 }
 
 TEST_F(Process, CgroupScopeWithAMissingParentStartsNothing) {

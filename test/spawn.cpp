@@ -25,6 +25,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <fstream>
 #include <map>
 #include <set>
@@ -322,6 +323,41 @@ TEST(Spawn, BadPlans) {
   o.new_session = true;
   o.process_group = ::getpgrp();
   expect_spawn_error(child({"exit", "0"}), o, sys_error(EPERM));
+}
+
+// Every option whose value can be wrong is checked before anything is created: the exact
+// error, no descriptor and no child left.
+TEST(Spawn, BadOptionValues) {
+  const std::string nul("a\0b", 3);
+  // The program: an empty name (found nowhere), a name with a NUL.
+  expect_spawn_error({""}, {}, sys_error(ENOENT));
+  pidfd::spawn_options o;
+  o.executable = std::filesystem::path(nul);
+  expect_spawn_error(child({"exit", "0"}), o, sys_error(EINVAL));
+  // Environment changes: an empty name, a name with '=' or a NUL, a value with a NUL.
+  for (const auto& change : std::vector<std::pair<std::string, std::optional<std::string>>>{
+           {"", "x"}, {"A=B", "x"}, {nul, "x"}, {"A", nul}, {nul, std::nullopt}}) {
+    o = {};
+    o.env_changes = {change};
+    expect_spawn_error(child({"exit", "0"}), o, sys_error(EINVAL));
+  }
+  // A whole environment with a NUL in an entry; a working directory with one.
+  o = {};
+  o.env = std::vector<std::string>{"A=1", "B=" + nul};
+  expect_spawn_error(child({"exit", "0"}), o, sys_error(EINVAL));
+  o = {};
+  o.cwd = std::filesystem::path("/tmp/" + nul);
+  expect_spawn_error(child({"exit", "0"}), o, sys_error(EINVAL));
+  // A negative process group, signal 0 for the parent's death, a negative cgroup.
+  o = {};
+  o.process_group = -1;
+  expect_spawn_error(child({"exit", "0"}), o, sys_error(EINVAL));
+  o = {};
+  o.parent_death_signal = 0;
+  expect_spawn_error(child({"exit", "0"}), o, sys_error(EINVAL));
+  o = {};
+  o.cgroup_fd = -1;
+  expect_spawn_error(child({"exit", "0"}), o, sys_error(EBADF));
 }
 
 TEST(Spawn, ThrowingOverload) {

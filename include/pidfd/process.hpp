@@ -439,7 +439,9 @@ struct run_result {
   /// when the spawn failed (or the child could not be waited for).
   std::optional<resource_usage> usage;
   /// In run_scope::process_group: the processes of the group other than the child that
-  /// were still alive when the run ended, and were killed by it.
+  /// were still alive when the run ended, and were killed by it. Counted through /proc:
+  /// where it cannot be read (no descriptor left, say) the group is killed all the same,
+  /// and only the members seen are counted.
   std::size_t killed_leftovers = 0;
 };
 

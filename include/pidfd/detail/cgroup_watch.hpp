@@ -19,8 +19,6 @@
 #include <boost/asio/posix/basic_stream_descriptor.hpp>
 #include <boost/system/system_error.hpp>
 
-#include <fcntl.h>
-
 #include <cerrno>
 #include <new>
 #include <type_traits>
@@ -37,8 +35,6 @@ struct cgroup_watch_impl {
 
   /// The cgroup.events descriptor of run_cgroup::watch_events().
   boost::asio::posix::basic_stream_descriptor<Executor> events;
-  /// The watched cgroup's directory (a duplicate of the run_cgroup's descriptor).
-  unique_fd dir;
   /// Counts open() and close(): an operation started before either must not read the
   /// new descriptors. (Boost 1.81's io_uring service may resume a wait on a closed
   /// descriptor as if it had succeeded once a new descriptor got the same number.)
@@ -59,7 +55,7 @@ public:
   void operator()(Self& self, error_code ec = {}) {
     switch (state_) {
       case state::start: {
-        if (!impl_->events.is_open() || !impl_->dir)
+        if (!impl_->events.is_open())
           return post_result(self, boost::asio::error::bad_descriptor);
         // The cgroup may be empty already (no change would ever be reported then), and
         // events of earlier changes may be pending: both are settled by draining and
@@ -113,8 +109,8 @@ private:
 };
 
 /// Watches one run_cgroup for the moment its last member is gone. Owns the cgroup's open
-/// cgroup.events (registered with Asio as a stream descriptor) and its own descriptor of the
-/// cgroup's directory, so it does not depend on the run_cgroup object's lifetime; once
+/// cgroup.events (registered with Asio as a stream descriptor), so it does not depend on
+/// the run_cgroup object's lifetime; once
 /// the cgroup's directory is removed, a wait completes with the error reading it gives
 /// (no_such_file_or_directory or no_such_device).
 ///
@@ -142,7 +138,7 @@ public:
   executor_type get_executor() noexcept { return impl_.events.get_executor(); }
 
   /// Starts watching `cgroup` (closing what was watched before). Errors: those of
-  /// run_cgroup::watch_events(), of duplicating the directory descriptor, and of
+  /// run_cgroup::watch_events() (what was watched before is then still watched), and of
   /// registering the descriptor with the reactor.
   ///
   /// Call it with no wait pending: with Boost 1.81's io_uring backend, a wait that
@@ -151,11 +147,6 @@ public:
   void open(const run_cgroup& cgroup, error_code& ec) noexcept {
     unique_fd events = cgroup.watch_events(ec);
     if (ec) return;
-    unique_fd dir(::fcntl(cgroup.native_handle(), F_DUPFD_CLOEXEC, 0));
-    if (!dir) {
-      ec = errno_code(errno);
-      return;
-    }
     close();
     try {
       impl_.events.assign(events.get(), ec);
@@ -166,11 +157,10 @@ public:
     }
     if (ec) return;
     (void)events.release();  // now owned by impl_.events
-    impl_.dir = std::move(dir);
   }
 
   /// True while watching.
-  bool is_open() const noexcept { return impl_.events.is_open() && impl_.dir.is_open(); }
+  bool is_open() const noexcept { return impl_.events.is_open(); }
 
   /// Cancels the pending async_wait_empty(), which completes with operation_aborted
   /// (unless its result was already decided).
@@ -179,12 +169,11 @@ public:
     impl_.events.cancel(ignored);
   }
 
-  /// Stops watching: cancels the pending wait and closes both descriptors.
+  /// Stops watching: cancels the pending wait and closes the descriptor.
   void close() noexcept {
     ++impl_.generation;
     error_code ignored;  // close() of an Asio descriptor fails only if it was not open
     impl_.events.close(ignored);
-    impl_.dir.reset();
   }
 
   /// Waits until the cgroup has no live member (`populated 0` in cgroup.events).

@@ -68,14 +68,17 @@ error_code signal_process_group(const pid_fd& leader, int sig) noexcept;
 /// How many processes other than pgid itself are in process group pgid and not yet
 /// zombies, found by scanning /proc/<pid>/stat (field 5). A snapshot: a member forking
 /// during the scan may be missed, and processes outside our pid namespace or hidden by
-/// /proc's hidepid are not seen.
-std::size_t count_group_members(pid_t pgid) noexcept;
+/// /proc's hidepid are not seen. ec: the error that kept the scan from being complete
+/// (/proc, or a live process's stat, could not be opened or read); the count is then of
+/// the members seen.
+std::size_t count_group_members(pid_t pgid, error_code& ec) noexcept;
 
 /// SIGKILL to what is left of the group that leader led (pgid is the leader's pid), after
-/// its reap: counts the members (count_group_members) and, if there are any, signals the
-/// group through the leader's pidfd or, before 6.9 or if that fails, with kill(-pgid) (the
-/// members just seen keep the group id from being reused). Returns the count; 0 if no
-/// signal could be sent.
+/// its reap: counts the members (count_group_members) and, if there are any or the scan
+/// was incomplete, signals the group through the leader's pidfd or, before 6.9 or if that
+/// fails, with kill(-pgid) (the members just seen, or the probe that found the group,
+/// keep the group id from being reused). Returns the count of members seen; 0 if no signal
+/// could be sent.
 std::size_t kill_group_leftovers(const pid_fd& leader, pid_t pgid) noexcept;
 
 }  // namespace pidfd::detail
