@@ -101,8 +101,8 @@ namespace {
 // the process being gone, which leaves the scan incomplete.
 // The command name (field 2) may hold anything, so fields are counted after its last ')'.
 bool read_stat(int proc_fd, const char* pid, char& state, long& pgrp, error_code& ec) noexcept {
-  char path[64];
-  // A pid has at most 10 digits: the path cannot be truncated.
+  // Room for any directory entry's name (a pid has at most 10 digits): never truncated.
+  char path[sizeof(dirent::d_name) + sizeof "/stat"];
   (void)std::snprintf(path, sizeof path, "%s/stat", pid);
   const int fd = PIDFD_FAULT_EACH("openat(/proc/<pid>/stat)",
                              ::openat(proc_fd, path, O_RDONLY | O_CLOEXEC));
