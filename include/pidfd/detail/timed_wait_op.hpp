@@ -18,6 +18,11 @@
 //   ends early (cancelled) or finds the object gone decides, with operation_aborted.
 // Per-operation cancellation (terminal, partial, total) cancels both halves: the result is
 // operation_aborted unless a half had already decided.
+//
+// Heap: the operation object (the timer is in it), the descriptor wait's reactor operation
+// (as for async_wait()) and the timer's; the reactor's handler that cancels the descriptor
+// wait on timeout is stored in the operation (see inner_cancellation in
+// detail/wait_op.hpp). The operation's fields are ordered for size.
 #ifndef PIDFD_DETAIL_TIMED_WAIT_OP_HPP
 #define PIDFD_DETAIL_TIMED_WAIT_OP_HPP
 

@@ -40,7 +40,10 @@
 // below) is the user's handler plus 32 bytes, handed straight to the descriptor's
 // async_wait, so the reactor's operation is the only allocation and tracks the only work
 // (a composed operation would add a second operation and a second tracked executor). The
-// retry timer and its list are allocated only when a retry is needed.
+// retry timer and its list are allocated only when a retry is needed. With per-operation
+// cancellation, the filter (wait_cancellation) is one more allocation, in the user's slot;
+// the reactor's own cancellation handler of each descriptor wait or retry timer is kept
+// inside the filter (inner_cancellation), not in a block of its own.
 #ifndef PIDFD_DETAIL_WAIT_OP_HPP
 #define PIDFD_DETAIL_WAIT_OP_HPP
 
