@@ -930,6 +930,7 @@ TEST(AsyncPidfdInnerCancellation, SmallHandlersInPlaceLargerOnesAllocated) {
     void* a;
     void* b;
     int* calls;
+    small(void* x, void* y, int* c) : a(x), b(y), calls(c) {}
     void operator()(asio::cancellation_type t) { *calls += static_cast<int>(t); }
   };
   struct large {
