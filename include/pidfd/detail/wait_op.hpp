@@ -86,7 +86,9 @@ public:
   /// The slot (a CancellationSlot, as Asio's services use it).
   class slot_type {
   public:
+    /// Not connected to a signal.
     slot_type() noexcept = default;
+    /// The slot of s.
     explicit slot_type(inner_cancellation* s) noexcept : s_(s) {}
 
     /// Destroys the installed handler, then installs a CancellationHandler made from args.
@@ -105,8 +107,11 @@ public:
     void clear() noexcept {
       if (s_) s_->reset();
     }
+    /// True if the slot belongs to a signal.
     bool is_connected() const noexcept { return s_ != nullptr; }
+    /// True if a handler is installed.
     bool has_handler() const noexcept { return s_ && s_->fn_; }
+    /// The same signal's slot.
     friend bool operator==(const slot_type& a, const slot_type& b) noexcept {
       return a.s_ == b.s_;
     }
@@ -124,6 +129,7 @@ public:
   void emit(boost::asio::cancellation_type type) {
     if (fn_) fn_(storage_, type, false);
   }
+  /// The signal's one slot.
   slot_type slot() noexcept { return slot_type(this); }
 
 private:
