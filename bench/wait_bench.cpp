@@ -17,7 +17,8 @@
 //   (c) scale: M children (default 10000) watched at once; heap bytes (mallinfo2) and fds
 //       per watched child, and the time from a mass SIGKILL to all reaped; then the heap
 //       per child broken down by phase (objects created empty, assign, async_wait started);
-//       also for async_pidfd watched with async_wait_for and async_terminate (1 h bound)
+//       also for async_pidfd watched with async_wait_for and async_terminate (1 h bound),
+//       and their baseline: M steady_timers each with a pending wait, no process
 //   (d) threads (not run by default): the M watched children of (c) with io_context::run()
 //       on T threads (default 4) against 1 thread, in the same run, paired per round:
 //       spawn-all ms (spawn + assign + async_wait of every child), reap-all ms (mass
@@ -51,6 +52,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <malloc.h>
 #include <sched.h>
@@ -556,6 +558,53 @@ scale watch_many_asio(int m) {
   return s;
 }
 
+// The baseline of the timed waits: what one timer's wait costs a hand-written timeout, M
+// steady_timers (the default any_io_executor, as async_pidfd) each with a pending
+// async_wait of 1 h and no process. Phases as above: objects = the timers created in a
+// reserved vector, assign = expires_after (nothing), wait = async_wait. "Reap" is
+// cancelling every timer until all handlers have run.
+scale watch_many_timers(int m) {
+  asio::io_context io;
+  {
+    asio::steady_timer warm(io, std::chrono::milliseconds(0));
+    warm.async_wait([](boost::system::error_code) {});
+    io.run();
+    io.restart();
+  }
+  const heap_snap h0 = heap_now();
+  std::vector<asio::steady_timer> timers;
+  timers.reserve(static_cast<std::size_t>(m));
+  for (int i = 0; i < m; ++i) timers.emplace_back(io);
+  const heap_snap h1 = heap_now();
+  const double c0 = cpu_seconds();
+  for (auto& t : timers) t.expires_after(std::chrono::hours(1));
+  const double c1 = cpu_seconds();
+  const heap_snap h2 = heap_now();
+  int done = 0;
+  const double c2 = cpu_seconds();
+  for (auto& t : timers)
+    t.async_wait([&done](boost::system::error_code ec) {
+      if (ec != asio::error::operation_aborted) die("steady_timer async_wait");
+      ++done;
+    });
+  const double c3 = cpu_seconds();
+  const heap_snap h3 = heap_now();
+  scale s{};
+  s.cpu_assign_us = (c1 - c0) / m * 1e6;
+  s.cpu_arm_us = (c3 - c2) / m * 1e6;
+  s.heap_per_child = static_cast<double>(h3.malloc_bytes - h0.malloc_bytes) / m;
+  s.objects = per_child(h0, h1, m);
+  s.assign = per_child(h1, h2, m);
+  s.wait = per_child(h2, h3, m);
+  const double c4 = cpu_seconds();
+  const auto t0 = clock_type::now();
+  for (auto& t : timers) t.cancel();
+  while (done < m) io.run_one();
+  s.reap_all_ms = elapsed_us(t0, clock_type::now()) / 1000;
+  s.cpu_reap_us = (cpu_seconds() - c4) / m * 1e6;
+  return s;
+}
+
 // ---------------------------------------------------------------------------------------
 // (d) threads: the M watched children with io_context::run() on `threads` threads.
 
@@ -785,16 +834,19 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   if (parts.find('c') != std::string::npos) {
   const int c_rounds = scale_rounds;
   // The variants of (a), without Boost.Process v2, then async_pidfd's timed waits.
-  constexpr int c_n = 7;
+  // Last, the timer-only baseline of the timed waits (no process).
+  constexpr int c_n = 8;
+  constexpr int timer_index = 7;
   scale (*c_fns[c_n])(int) = {watch_many_epoll,
                                watch_many_asio<hand_asio>,
                                watch_many_asio<lib_pidfd>,
                                watch_many_asio<hand_asio_ctx>,
                                watch_many_asio<lib_pidfd_ctx>,
                                watch_many_asio<lib_pidfd_wait_for>,
-                               watch_many_asio<lib_pidfd_terminate>};
+                               watch_many_asio<lib_pidfd_terminate>,
+                               watch_many_timers};
   const char* c_names[c_n] = {names[0], names[1], names[2], names[3], names[4],
-                              "async_wait_for", "async_terminate"};
+                              "async_wait_for", "async_terminate", "timer wait only"};
   series heap[c_n], fds[c_n], reap[c_n], cpu_assign[c_n], cpu_arm[c_n], cpu_reap[c_n];
   // The breakdown: [variant][objects, assign, wait][malloc, new, new blocks]
   series part[c_n][3][3];
@@ -835,8 +887,14 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
               c_rounds);
   std::printf("%-18s %-7s %7s %9s %9s %9s %9s %14s\n", "", "", "sizeof", "objects", "assign",
               "wait", "total", "blocks a+w");
-  const std::size_t sizes[c_n] = {0, sizeof(hand_asio), sizeof(lib_pidfd), sizeof(hand_asio_ctx),
-                                  sizeof(lib_pidfd_ctx), sizeof(lib_pidfd),  sizeof(lib_pidfd)};
+  const std::size_t sizes[c_n] = {0,
+                                  sizeof(hand_asio),
+                                  sizeof(lib_pidfd),
+                                  sizeof(hand_asio_ctx),
+                                  sizeof(lib_pidfd_ctx),
+                                  sizeof(lib_pidfd),
+                                  sizeof(lib_pidfd),
+                                  sizeof(asio::steady_timer)};
   for (int i = 1; i < c_n; ++i)
     for (int src = 0; src < 2; ++src) {
       const double o = part[i][0][src].med(), a = part[i][1][src].med(),
@@ -849,7 +907,17 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
                   src == 0 ? "malloc" : "new", sizes[i], o, a, w, o + a + w, blocks);
     }
   std::printf("(raw epoll keeps an int per child in a vector, and the epoll registration in "
-              "the kernel.)\n");
+              "the kernel. timer wait only:\na steady_timer per child, no process; its "
+              "\"reap\" below is cancelling every timer.)\n");
+  // A timed wait against doing it by hand: async_wait's total plus a timer of one's own
+  // and its wait (malloc, medians).
+  const double timer_total = part[timer_index][0][0].med() + part[timer_index][1][0].med() +
+                             part[timer_index][2][0].med();
+  std::printf("timed waits, heap B/child (malloc): async_wait %.0f + timer wait only %.0f "
+              "(timer %.0f + its wait %.0f) = %.0f; async_wait_for %.0f, async_terminate %.0f\n",
+              heap[2].med(), timer_total, part[timer_index][0][0].med(),
+              part[timer_index][2][0].med(), heap[2].med() + timer_total, heap[5].med(),
+              heap[6].med());
   std::printf("\n(c) parent CPU per watched child, us (median of %d rounds): assign; start "
               "the wait;\nkill -> reaped (the %d kills included); x hand = paired ratio of "
               "the total\n(assign + wait + reap) to hand Asio with the same executor type; "
@@ -861,7 +929,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
     series tot;
     for (std::size_t r = 0; r < cpu_reap[i].v.size(); ++r)
       tot.v.push_back(cpu_assign[i].v[r] + cpu_arm[i].v[r] + cpu_reap[i].v[r]);
-    const int base = i == 2 || i >= 5 ? 1 : i == 4 ? 3 : -1;
+    const int base = i == 2 || i == 5 || i == 6 ? 1 : i == 4 ? 3 : -1;
     series base_tot;
     if (base >= 0)
       for (std::size_t r = 0; r < cpu_reap[base].v.size(); ++r)

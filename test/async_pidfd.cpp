@@ -970,4 +970,68 @@ TEST_F(AsyncPidfd, FourThreadsTwoHundredChildren) {
   }
 }
 
+// The signal of a wait's current operation keeps the reactor's cancellation handler (three
+// words, trivially destructible) inside itself, and anything larger on the heap: each is
+// called by emit(), replaced by the next emplace(), and destroyed by clear() or with the
+// signal.
+TEST(AsyncPidfdInnerCancellation, SmallHandlersInPlaceLargerOnesAllocated) {
+  using pidfd::detail::inner_cancellation;
+  struct small {
+    void* a;
+    void* b;
+    int* calls;
+    small(void* x, void* y, int* c) : a(x), b(y), calls(c) {}
+    void operator()(asio::cancellation_type t) { *calls += static_cast<int>(t); }
+  };
+  struct large {
+    std::vector<int>* seen;
+    int* destroyed;
+    std::array<char, 64> padding{};
+    large(std::vector<int>* s, int* d) : seen(s), destroyed(d) {}
+    large(const large&) = delete;
+    large& operator=(const large&) = delete;
+    ~large() { ++*destroyed; }
+    void operator()(asio::cancellation_type t) { seen->push_back(static_cast<int>(t)); }
+  };
+  int small_calls = 0;
+  std::vector<int> seen;
+  int destroyed = 0;
+  {
+    inner_cancellation sig;
+    auto slot = sig.slot();
+    EXPECT_TRUE(slot.is_connected());
+    EXPECT_FALSE(slot.has_handler());
+    EXPECT_FALSE(inner_cancellation::slot_type().is_connected());
+    sig.emit(asio::cancellation_type::terminal);  // nothing installed: nothing happens
+
+    small& s = slot.emplace<small>(nullptr, nullptr, &small_calls);
+    const auto* at = reinterpret_cast<const unsigned char*>(&s);
+    const auto* begin = reinterpret_cast<const unsigned char*>(&sig);
+    EXPECT_TRUE(at >= begin && at + sizeof(small) <= begin + sizeof(sig));
+    EXPECT_TRUE(slot.has_handler());
+    sig.emit(asio::cancellation_type::partial);
+    EXPECT_EQ(small_calls, 2);
+
+    large& l = slot.emplace<large>(&seen, &destroyed);
+    at = reinterpret_cast<const unsigned char*>(&l);
+    EXPECT_TRUE(at + sizeof(large) <= begin || at >= begin + sizeof(sig));
+    sig.emit(asio::cancellation_type::total);
+    EXPECT_EQ(small_calls, 2);  // replaced
+    EXPECT_EQ(seen, std::vector<int>{4});
+    slot.clear();
+    EXPECT_EQ(destroyed, 1);
+    EXPECT_FALSE(slot.has_handler());
+    sig.emit(asio::cancellation_type::terminal);
+    EXPECT_EQ(seen, std::vector<int>{4});
+
+    slot.emplace<large>(&seen, &destroyed);
+    slot.emplace<small>(nullptr, nullptr, &small_calls);  // destroys the large one first
+    EXPECT_EQ(destroyed, 2);
+    slot.emplace<large>(&seen, &destroyed);
+  }
+  EXPECT_EQ(destroyed, 3);  // with the signal
+  EXPECT_EQ(small_calls, 2);
+  EXPECT_EQ(seen, std::vector<int>{4});
+}
+
 }  // namespace

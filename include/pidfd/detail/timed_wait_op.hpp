@@ -18,6 +18,11 @@
 //   ends early (cancelled) or finds the object gone decides, with operation_aborted.
 // Per-operation cancellation (terminal, partial, total) cancels both halves: the result is
 // operation_aborted unless a half had already decided.
+//
+// Heap: the operation object (the timer is in it), the descriptor wait's reactor operation
+// (as for async_wait()) and the timer's; the reactor's handler that cancels the descriptor
+// wait on timeout is stored in the operation (see inner_cancellation in
+// detail/wait_op.hpp). The operation's fields are ordered for size.
 #ifndef PIDFD_DETAIL_TIMED_WAIT_OP_HPP
 #define PIDFD_DETAIL_TIMED_WAIT_OP_HPP
 
@@ -163,7 +168,7 @@ private:
         timer_(impl.get_executor()),
         impl_(&impl),
         cancellation_(registration_ref::current(impl.native_handle())),
-        scope_(scope),
+        scope_(static_cast<unsigned char>(scope)),
         expiry_(expiry) {}
   ~timed_wait_op() = default;
   timed_wait_op(const timed_wait_op&) = delete;
@@ -195,24 +200,35 @@ private:
   // its filtered cancellation, which reaches the reactor only while the registration is
   // alive. A request made while start() is still starting the halves (the first half may
   // end on another thread before the second has started) is carried out by end_start(),
-  // as a parallel group does: each count starts at 1 for start() and is dropped there.
+  // as a parallel group does. Two bits per half in cancel_state_: requested, and starting
+  // (set until end_start()).
+  static constexpr unsigned char timer_requested = 1, timer_starting = 2, wait_requested = 4,
+                                 wait_starting = 8;
   void cancel_timer() {
-    if (timer_cancel_requests_.fetch_add(1, std::memory_order_acq_rel) == 0) do_cancel_timer();
+    const unsigned char old = cancel_state_.fetch_or(timer_requested, std::memory_order_acq_rel);
+    if (!(old & (timer_requested | timer_starting))) do_cancel_timer();
   }
   void cancel_wait(boost::asio::cancellation_type type) {
-    wait_cancel_type_.store(type, std::memory_order_relaxed);
-    if (wait_cancel_requests_.fetch_add(1, std::memory_order_acq_rel) == 0) do_cancel_wait();
+    wait_cancel_type_.store(static_cast<unsigned char>(type), std::memory_order_relaxed);
+    const unsigned char old = cancel_state_.fetch_or(wait_requested, std::memory_order_acq_rel);
+    if (!(old & (wait_requested | wait_starting))) do_cancel_wait();
   }
   // (A timer's cancel() fails in no backend; were it to, its exception would reach the
   // caller. Newer Boost has no error_code overload.)
   void do_cancel_timer() { timer_.cancel(); }
-  void do_cancel_wait() { cancellation_(wait_cancel_type_.load(std::memory_order_relaxed)); }
+  void do_cancel_wait() {
+    cancellation_(
+        static_cast<boost::asio::cancellation_type>(wait_cancel_type_.load(std::memory_order_relaxed)));
+  }
 
   // Both halves started (or one failed to): carries out the cancellations asked for
   // meanwhile, then drops start()'s reference.
   void end_start() {
-    if (timer_cancel_requests_.fetch_sub(1, std::memory_order_acq_rel) > 1) do_cancel_timer();
-    if (wait_cancel_requests_.fetch_sub(1, std::memory_order_acq_rel) > 1) do_cancel_wait();
+    const unsigned char old =
+        cancel_state_.fetch_and(static_cast<unsigned char>(~(timer_starting | wait_starting)),
+                                std::memory_order_acq_rel);
+    if (old & timer_requested) do_cancel_timer();
+    if (old & wait_requested) do_cancel_wait();
     release();
   }
 
@@ -221,10 +237,11 @@ private:
   // leader is an unreaped child of ours: the implementation async_run() uses too.
   void kill() noexcept {
     error_code kill_ec;
-    if (scope_ == signal_scope::process_group)
+    const auto scope = static_cast<signal_scope>(scope_);
+    if (scope == signal_scope::process_group)
       kill_ec = signal_process_group(impl_->core(), SIGKILL);
     else
-      impl_->core().send_signal(SIGKILL, scope_, kill_ec);
+      impl_->core().send_signal(SIGKILL, scope, kill_ec);
     if (!kill_ec) {
       error_code ignored;
       impl_->core().release_memory(ignored);
@@ -258,22 +275,24 @@ private:
     std::allocator_traits<op_alloc>::deallocate(a, this, 1);
   }
 
+  // Laid out for size (the operation is the heap a timed wait adds to a plain wait and a
+  // timer's): the small members follow cancellation_, whose tail padding they may share.
   Handler handler_;
   timer_type timer_;
   impl_type* impl_;
-  wait_cancellation cancellation_;  // of the wait half; knows the object's registration
-  error_code ec_;
+  // Of the wait half; knows the object's registration.
+  [[no_unique_address]] wait_cancellation cancellation_;
   exit_status status_;
-  std::atomic<int> refs_{1};  // start()'s (dropped by end_start()) and each half's
+  std::atomic<unsigned char> refs_{1};  // start()'s (dropped by end_start()) and each half's
   std::atomic<bool> decided_{false};
-  std::atomic<int> timer_cancel_requests_{1};
-  std::atomic<int> wait_cancel_requests_{1};
-  std::atomic<boost::asio::cancellation_type> wait_cancel_type_{
-      boost::asio::cancellation_type::terminal};
+  std::atomic<unsigned char> cancel_state_{timer_starting | wait_starting};
+  std::atomic<unsigned char> wait_cancel_type_{
+      static_cast<unsigned char>(boost::asio::cancellation_type::terminal)};
   bool abandoned_ = false;     // the handler must not be called
   bool in_user_slot_ = false;  // user_cancellation is in the handler's slot
-  signal_scope scope_;
+  unsigned char scope_;        // a signal_scope
   on_expiry expiry_;
+  error_code ec_;
 
   template <class>
   friend class timed_wait_half;

@@ -40,7 +40,10 @@
 // below) is the user's handler plus 32 bytes, handed straight to the descriptor's
 // async_wait, so the reactor's operation is the only allocation and tracks the only work
 // (a composed operation would add a second operation and a second tracked executor). The
-// retry timer and its list are allocated only when a retry is needed.
+// retry timer and its list are allocated only when a retry is needed. With per-operation
+// cancellation, the filter (wait_cancellation) is one more allocation, in the user's slot;
+// the reactor's own cancellation handler of each descriptor wait or retry timer is kept
+// inside the filter (inner_cancellation), not in a block of its own.
 #ifndef PIDFD_DETAIL_WAIT_OP_HPP
 #define PIDFD_DETAIL_WAIT_OP_HPP
 
@@ -55,12 +58,13 @@
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/associator.hpp>
-#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/descriptor_base.hpp>
 
+#include <cstddef>
+#include <new>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -70,6 +74,103 @@ namespace pidfd::detail {
 /// A descriptor wait failing this many times in a row (each followed by a re-check that
 /// found the process still running) reports the error: it is not a reactor artefact.
 inline constexpr unsigned max_descriptor_errors = 4;
+
+/// The cancellation signal of a wait's current operation (the descriptor wait or the retry
+/// timer), with the slot handler that the reactor installs stored in the signal itself:
+/// Asio's cancellation_signal allocates that handler (a 64-byte block per wait); the
+/// reactor's handlers are three words, trivially destructible, and fit here. A larger one
+/// (another Boost) is allocated instead. Like cancellation_signal: one slot, not
+/// thread-safe, emit() calls the installed handler.
+class inner_cancellation {
+public:
+  /// The slot (a CancellationSlot, as Asio's services use it).
+  class slot_type {
+  public:
+    /// Not connected to a signal.
+    slot_type() noexcept = default;
+    /// The slot of s.
+    explicit slot_type(inner_cancellation* s) noexcept : s_(s) {}
+
+    /// Destroys the installed handler, then installs a CancellationHandler made from args.
+    template <class CancellationHandler, class... Args>
+    CancellationHandler& emplace(Args&&... args) {
+      s_->reset();
+      return s_->install<CancellationHandler>(std::forward<Args>(args)...);
+    }
+    /// Installs a decay-copy of handler.
+    template <class CancellationHandler>
+    std::decay_t<CancellationHandler>& assign(CancellationHandler&& handler) {
+      return emplace<std::decay_t<CancellationHandler>>(
+          std::forward<CancellationHandler>(handler));
+    }
+    /// Destroys the installed handler.
+    void clear() noexcept {
+      if (s_) s_->reset();
+    }
+    /// True if the slot belongs to a signal.
+    bool is_connected() const noexcept { return s_ != nullptr; }
+    /// True if a handler is installed.
+    bool has_handler() const noexcept { return s_ && s_->fn_; }
+    /// The same signal's slot.
+    friend bool operator==(const slot_type& a, const slot_type& b) noexcept {
+      return a.s_ == b.s_;
+    }
+
+  private:
+    inner_cancellation* s_ = nullptr;
+  };
+
+  inner_cancellation() noexcept = default;
+  inner_cancellation(const inner_cancellation&) = delete;
+  inner_cancellation& operator=(const inner_cancellation&) = delete;
+  ~inner_cancellation() { reset(); }
+
+  /// Calls the installed handler, if any.
+  void emit(boost::asio::cancellation_type type) {
+    if (fn_) fn_(storage_, type, false);
+  }
+  /// The signal's one slot.
+  slot_type slot() noexcept { return slot_type(this); }
+
+private:
+  // What the reactors of Boost 1.81 install: a service pointer, a per-object state pointer
+  // and an operation type.
+  static constexpr std::size_t inline_size = 3 * sizeof(void*);
+
+  template <class H>
+  static constexpr bool fits_inline = sizeof(H) <= inline_size &&
+                                      alignof(H) <= alignof(void*) &&
+                                      std::is_trivially_destructible_v<H>;
+
+  template <class H, class... Args>
+  H& install(Args&&... args) {
+    if constexpr (fits_inline<H>) {
+      H* h = ::new (static_cast<void*>(storage_)) H(std::forward<Args>(args)...);
+      fn_ = [](void* p, boost::asio::cancellation_type type, bool destroy) {
+        if (!destroy) (*static_cast<H*>(p))(type);
+      };
+      return *h;
+    } else {
+      H* h = new H(std::forward<Args>(args)...);
+      ::new (static_cast<void*>(storage_)) H*(h);
+      fn_ = [](void* p, boost::asio::cancellation_type type, bool destroy) {
+        H* held = *static_cast<H**>(p);
+        if (destroy)
+          delete held;
+        else
+          (*held)(type);
+      };
+      return *h;
+    }
+  }
+
+  void reset() noexcept {
+    if (fn_) std::exchange(fn_, nullptr)(storage_, boost::asio::cancellation_type::none, true);
+  }
+
+  alignas(void*) unsigned char storage_[inline_size];
+  void (*fn_)(void*, boost::asio::cancellation_type, bool) = nullptr;
+};
 
 /// Where per-operation cancellation of an async_wait() goes. Installed in the slot of the
 /// user's handler (only when one is connected), it records the request and passes it on,
@@ -88,14 +189,14 @@ public:
   }
 
   /// The slot of the wait's current operation.
-  boost::asio::cancellation_slot slot() noexcept { return inner_.slot(); }
+  inner_cancellation::slot_type slot() noexcept { return inner_.slot(); }
   /// True once cancellation was requested.
   bool cancelled() const noexcept { return cancelled_; }
   /// True while the object that the wait started on still owns its registration.
   bool alive() const noexcept { return registration_.alive(); }
 
 private:
-  boost::asio::cancellation_signal inner_;
+  inner_cancellation inner_;
   registration_ref registration_;
   bool cancelled_ = false;
 };
@@ -185,8 +286,8 @@ public:
   const Handler& handler() const noexcept { return handler_; }
 
   /// The slot for the current operation: the user's cancellation, filtered.
-  boost::asio::cancellation_slot inner_slot() const noexcept {
-    return cancellation_ ? cancellation_->slot() : boost::asio::cancellation_slot();
+  inner_cancellation::slot_type inner_slot() const noexcept {
+    return cancellation_ ? cancellation_->slot() : inner_cancellation::slot_type();
   }
 
 private:
@@ -322,7 +423,7 @@ struct associator<Associator, pidfd::detail::wait_handler<Executor, Handler>, De
 template <class Executor, class Handler, class CancellationSlot>
 struct associated_cancellation_slot<pidfd::detail::wait_handler<Executor, Handler>,
                                     CancellationSlot> {
-  using type = cancellation_slot;
+  using type = pidfd::detail::inner_cancellation::slot_type;
   static type get(const pidfd::detail::wait_handler<Executor, Handler>& h,
                   const CancellationSlot& = CancellationSlot()) noexcept {
     return h.inner_slot();
