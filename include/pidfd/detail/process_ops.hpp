@@ -45,6 +45,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -429,32 +430,42 @@ private:
     settle();
   }
 
-  // Hands a piece to on_output: as it came, or cut into lines.
+  // Hands a piece to on_output: as it came, or cut into lines. on_output must not throw;
+  // if it does, it is not called again (the rest of the piece included) and the run is
+  // ended as by a terminal cancellation.
   void output(stream_ref s, std::string_view data) {
     if (!options_.on_output || output_failed_) return;
-    if (options_.whole_lines)
-      s.lines.feed(data, [&](std::string_view piece) { call_output(s.which, piece); });
-    else
-      call_output(s.which, data);
+    const std::function<void(output_stream, std::string_view)>& on_output = options_.on_output;
+    const output_stream which = s.which;
+    try {
+      if (options_.whole_lines)
+        s.lines.feed(data, [&](std::string_view piece) { on_output(which, piece); });
+      else
+        on_output(which, data);
+    } catch (...) {
+      output_failed();
+    }
   }
 
-  // on_output must not throw; if it does, it is not called again and the run is ended as
-  // by a terminal cancellation.
-  void call_output(output_stream which, std::string_view piece) {
-    if (output_failed_) return;
+  // The unterminated last line of a stream that ends, if lines are streamed.
+  void output_rest(stream_ref s) {
+    if (!options_.on_output || !options_.whole_lines || output_failed_) return;
     try {
-      options_.on_output(which, piece);
+      s.lines.finish([&](std::string_view piece) { options_.on_output(s.which, piece); });
     } catch (...) {
-      output_failed_ = true;
-      apply(policy_.output_failed());
+      output_failed();
     }
+  }
+
+  void output_failed() {
+    output_failed_ = true;
+    apply(policy_.output_failed());
   }
 
   // A stream that is no longer read: its unterminated last line goes out, then it closes.
   void end_output(stream_ref s) {
     if (!s.d.is_open()) return;
-    if (options_.on_output && options_.whole_lines)
-      s.lines.finish([&](std::string_view piece) { call_output(s.which, piece); });
+    output_rest(s);
     close(s.d);
   }
 
