@@ -469,6 +469,26 @@ TEST_F(Process, ExactBytesOnBothStreams) {
   EXPECT_GT(r.result.elapsed, 0ns);
 }
 
+// A run reads into a small buffer first and into a larger one from the first read that
+// fills it: every size around those buffers arrives whole, captured and streamed alike.
+TEST_F(Process, OutputAroundTheReadBufferSizesArrivesWhole) {
+  for (const std::size_t n : {std::size_t{1}, std::size_t{4095}, std::size_t{4096},
+                              std::size_t{4097}, std::size_t{8192}, std::size_t{65536},
+                              std::size_t{65537}, std::size_t{69632}, std::size_t{300001}}) {
+    run_options o;
+    std::string streamed;
+    o.on_output = [&](pidfd::output_stream, std::string_view piece) { streamed.append(piece); };
+    run_outcome r = run(child({"spew", "1", std::to_string(n), "spew", "2", std::to_string(n)}), o);
+    EXPECT_FALSE(r.ec) << n << ": " << r.ec.message();
+    EXPECT_EQ(r.result.status, exited(0)) << n;
+    EXPECT_EQ(r.result.out.size(), n);
+    EXPECT_TRUE(r.result.out == pattern(n)) << n;
+    EXPECT_TRUE(r.result.err == pattern(n)) << n;
+    EXPECT_EQ(streamed.size(), 2 * n);
+    EXPECT_FALSE(r.result.truncated) << n;
+  }
+}
+
 TEST_F(Process, ThirtyTwoMebibytesOfOutput) {
   const std::size_t n = 32u << 20;
   run_outcome r = run(child({"spew", "1", std::to_string(n)}));

@@ -8,6 +8,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
+#include <random>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -484,6 +487,78 @@ TEST(LineSplitter, MaxLineZeroIsOne) {
 TEST(LineSplitter, FinishWithNothingKeptEmitsNothing) {
   EXPECT_EQ(split(10, {"a\n"}), (lines{"a\n"}));
   EXPECT_EQ(split(10, {}), lines{});
+}
+
+TEST(LineSplitter, KeptStartCompletedOverSeveralChunks) {
+  EXPECT_EQ(split(4, {"a", "b", "c", "d", "e", "\n"}), (lines{"abcd", "e\n"}));
+  EXPECT_EQ(split(4, {"abcd", "\n"}), (lines{"abcd\n"}));  // kept max_line, then its '\n'
+  EXPECT_EQ(split(3, {"a", "bcdefgh\nij"}), (lines{"abc", "def", "gh\n", "ij"}));
+  EXPECT_EQ(split(10, {"ab", "c\n", "d\ne\n"}), (lines{"abc\n", "d\n", "e\n"}));
+}
+
+TEST(LineSplitter, EmptyChunksChangeNothing) {
+  EXPECT_EQ(split(4, {"", "ab", "", "\n", ""}), (lines{"ab\n"}));
+  EXPECT_EQ(split(4, {""}), lines{});
+}
+
+TEST(LineSplitter, LinesOfExactlyMaxLineInOneChunk) {
+  EXPECT_EQ(split(2, {"ab\ncd\ne"}), (lines{"ab\n", "cd\n", "e"}));
+  EXPECT_EQ(split(2, {"ab\ncd\n"}, false), (lines{"ab\n", "cd\n"}));
+  EXPECT_EQ(split(1, {"\n\n\n"}), (lines{"\n", "\n", "\n"}));
+}
+
+// What the splitter must do, byte by byte: a '\n' ends the line; a byte that would make
+// the line longer than max first sends out the max bytes before it.
+std::vector<std::string> reference_split(std::size_t max, std::string_view text) {
+  std::vector<std::string> out;
+  std::string line;
+  for (const char c : text) {
+    if (c == '\n') {
+      out.push_back(line + '\n');
+      line.clear();
+      continue;
+    }
+    if (line.size() == max) {
+      out.push_back(line);
+      line.clear();
+    }
+    line += c;
+  }
+  if (!line.empty()) out.push_back(line);
+  return out;
+}
+
+TEST(LineSplitter, AgreesWithByteByByteSplittingForAnyChunking) {
+  // A fixed seed on purpose: the same cases every run.
+  std::mt19937 random(12345);  // NOLINT(cert-msc32-c,cert-msc51-cpp)
+  for (int round = 0; round < 2000; ++round) {
+    const std::size_t max = 1 + random() % 9;
+    std::string text(random() % 60, 'x');
+    for (char& c : text) c = random() % 4 == 0 ? '\n' : static_cast<char>('a' + random() % 3);
+    std::vector<std::string_view> chunks;
+    for (std::size_t at = 0; at < text.size();) {
+      const std::size_t n = std::min<std::size_t>(text.size() - at, random() % 12);
+      chunks.emplace_back(text.data() + at, n);
+      at += n;
+    }
+    ASSERT_EQ(split(max, chunks), reference_split(max, text))
+        << "max " << max << ", text \"" << text << "\", " << chunks.size() << " chunks";
+  }
+}
+
+TEST(LineSplitter, AThrowingEmitLeavesNothingKeptTwice) {
+  line_splitter s(10);
+  std::vector<std::string> pieces;
+  auto emit = [&](std::string_view piece) { pieces.emplace_back(piece); };
+  auto fail = [](std::string_view) { throw std::runtime_error("no"); };
+  s.feed("ab", emit);
+  EXPECT_EQ(s.kept(), 2u);
+  EXPECT_THROW(s.feed("c\nd\n", fail), std::runtime_error);
+  EXPECT_EQ(s.kept(), 0u);  // "abc\n" was handed on, if not taken
+  s.feed("e\nf", emit);
+  s.finish(emit);
+  EXPECT_EQ(pieces, (lines{"e\n", "f"}));
+  EXPECT_EQ(s.kept(), 0u);
 }
 
 }  // namespace

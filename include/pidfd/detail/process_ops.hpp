@@ -45,6 +45,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -59,7 +60,7 @@ namespace pidfd::detail {
 template <class Executor, class Self>
 class run_state : public std::enable_shared_from_this<run_state<Executor, Self>> {
 public:
-  run_state(const Executor& ex, run_options options)
+  run_state(const Executor& ex, run_options&& options)
       : strand_(ex), pidfd_(ex), in_(ex), out_(ex), err_(ex), timer_(ex), watch_(ex),
         options_(std::move(options)), policy_(policy_config(options_)),
         out_lines_(options_.max_line), err_lines_(options_.max_line), pty_(options_.pty) {}
@@ -194,6 +195,7 @@ private:
   }
 
   static constexpr std::size_t chunk = std::size_t{64} * 1024;
+  static constexpr std::size_t small_chunk = 4096;
   static constexpr char end_of_file_char = '\x04';  // ^D, a new terminal's VEOF
 
   static run_policy::config policy_config(const run_options& o) noexcept {
@@ -216,11 +218,28 @@ private:
     }
   };
 
+  // Where a stream is read into: first a small buffer within the run state (most programs
+  // print little, and a run then allocates nothing for reading), from the first read that
+  // fills it on a chunk-sized one of its own.
+  struct scratch_buffer {
+    std::unique_ptr<char[]> large;
+    char small[small_chunk];  // NOLINT(*-avoid-c-arrays): storage, written only by reads
+
+    boost::asio::mutable_buffer space() noexcept {
+      return large ? boost::asio::buffer(large.get(), chunk) : boost::asio::buffer(small);
+    }
+    const char* data() const noexcept { return large ? large.get() : small; }
+    // After the data of a read of got bytes has been taken: the small buffer was too small.
+    void grow_if_filled(std::size_t got) {
+      if (!large && got == small_chunk) large.reset(new char[chunk]);
+    }
+  };
+
   // One output stream: its descriptor, what is kept of it, its scratch buffer, its lines.
   struct stream_ref {
     descriptor& d;
     std::string& into;
-    std::unique_ptr<char[]>& buffer;
+    scratch_buffer& buffer;
     line_splitter& lines;
     output_stream which;
     bool capture;
@@ -363,8 +382,7 @@ private:
   void read(stream_ref s) {
     if (!options_.on_output && s.into.size() >= options_.output_limit && splice_discard_)
       return discard(s);
-    if (!s.buffer) s.buffer.reset(new char[chunk]);
-    s.d.async_read_some(boost::asio::buffer(s.buffer.get(), chunk),
+    s.d.async_read_some(s.buffer.space(),
                         on_strand([self = this->shared_from_this(), which = s.which](
                                       error_code ec, std::size_t got) {
                           self->on_read(self->ref(which), ec, got);
@@ -376,7 +394,7 @@ private:
     if (pty_) pty_eio_to_eof(ec);  // nobody has the terminal open any more
     if (!s.d.is_open()) return settle();  // the run is ending; the data is not wanted
     if (got > 0) {
-      const std::string_view data(s.buffer.get(), got);
+      const std::string_view data(s.buffer.data(), got);
       output(s, data);
       if (s.capture) {
         const std::size_t room = options_.output_limit - std::min(options_.output_limit, s.into.size());
@@ -384,10 +402,12 @@ private:
         if (got > room) result_.truncated = true;
       }
     }
-    if (!ec && s.d.is_open())
+    if (!ec && s.d.is_open()) {
+      s.buffer.grow_if_filled(got);
       read(s);
-    else if (s.d.is_open())
+    } else if (s.d.is_open()) {
       end_stream(s);  // end of file, or an error
+    }
     settle();
   }
 
@@ -429,32 +449,42 @@ private:
     settle();
   }
 
-  // Hands a piece to on_output: as it came, or cut into lines.
+  // Hands a piece to on_output: as it came, or cut into lines. on_output must not throw;
+  // if it does, it is not called again (the rest of the piece included) and the run is
+  // ended as by a terminal cancellation.
   void output(stream_ref s, std::string_view data) {
     if (!options_.on_output || output_failed_) return;
-    if (options_.whole_lines)
-      s.lines.feed(data, [&](std::string_view piece) { call_output(s.which, piece); });
-    else
-      call_output(s.which, data);
+    const std::function<void(output_stream, std::string_view)>& on_output = options_.on_output;
+    const output_stream which = s.which;
+    try {
+      if (options_.whole_lines)
+        s.lines.feed(data, [&](std::string_view piece) { on_output(which, piece); });
+      else
+        on_output(which, data);
+    } catch (...) {
+      output_failed();
+    }
   }
 
-  // on_output must not throw; if it does, it is not called again and the run is ended as
-  // by a terminal cancellation.
-  void call_output(output_stream which, std::string_view piece) {
-    if (output_failed_) return;
+  // The unterminated last line of a stream that ends, if lines are streamed.
+  void output_rest(stream_ref s) {
+    if (!options_.on_output || !options_.whole_lines || output_failed_) return;
     try {
-      options_.on_output(which, piece);
+      s.lines.finish([&](std::string_view piece) { options_.on_output(s.which, piece); });
     } catch (...) {
-      output_failed_ = true;
-      apply(policy_.output_failed());
+      output_failed();
     }
+  }
+
+  void output_failed() {
+    output_failed_ = true;
+    apply(policy_.output_failed());
   }
 
   // A stream that is no longer read: its unterminated last line goes out, then it closes.
   void end_output(stream_ref s) {
     if (!s.d.is_open()) return;
-    if (options_.on_output && options_.whole_lines)
-      s.lines.finish([&](std::string_view piece) { call_output(s.which, piece); });
+    output_rest(s);
     close(s.d);
   }
 
@@ -595,7 +625,7 @@ private:
   run_result result_;
   error_code ec_;
   line_splitter out_lines_, err_lines_;
-  std::unique_ptr<char[]> out_buffer_, err_buffer_;
+  scratch_buffer out_buffer_, err_buffer_;
   unique_fd null_sink_;         // /dev/null, once a stream has gone over output_limit
   bool splice_discard_ = true;  // false where splice() to /dev/null does not work
   std::chrono::steady_clock::time_point started_at_{};
@@ -614,17 +644,20 @@ private:
 };
 
 /// async_run()'s operation, for boost::asio::async_compose: starts a run_state, which
-/// posts it back with the result as arguments at the end.
+/// posts it back with the result as arguments at the end. The options move on into the
+/// state; what is left of them here is emptied, so that the operation object, moved a few
+/// times more until it completes, is cheap to move.
 template <class Executor>
 class run_op {
 public:
-  run_op(const Executor& ex, std::vector<std::string> argv, run_options options)
-      : ex_(ex), argv_(std::move(argv)), options_(std::move(options)) {}
+  run_op(const Executor& ex, std::vector<std::string>&& argv, run_options&& options)
+      : ex_(ex), argv_(std::move(argv)), options_(std::in_place, std::move(options)) {}
 
   template <class Self>
   void operator()(Self& self) {
     self.reset_cancellation_state(boost::asio::enable_total_cancellation());
-    auto state = std::make_shared<run_state<Executor, Self>>(ex_, std::move(options_));
+    auto state = std::make_shared<run_state<Executor, Self>>(ex_, std::move(*options_));
+    options_.reset();
     const boost::asio::cancellation_slot slot = self.get_cancellation_state().slot();
     const std::vector<std::string> argv = std::move(argv_);
     state->self.emplace(std::move(self));  // *this has moved with it: no member use below
@@ -632,14 +665,14 @@ public:
   }
 
   template <class Self>
-  void operator()(Self& self, error_code ec, run_result result) {
+  void operator()(Self& self, error_code ec, run_result&& result) {
     self.complete(ec, std::move(result));
   }
 
 private:
   Executor ex_;
   std::vector<std::string> argv_;
-  run_options options_;
+  std::optional<run_options> options_;  // until the operation starts
 };
 
 }  // namespace pidfd::detail

@@ -13,8 +13,10 @@
 
 #include <pidfd/error.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -159,6 +161,11 @@ private:
 /// Cuts a stream into whole lines (each with its '\n') of at most max_line bytes plus the
 /// '\n'; a longer line comes in pieces of max_line bytes. What has no '\n' yet is kept
 /// until more data, or finish(), delivers it.
+///
+/// A line that lies wholly within one piece of data is handed on as a view into it, without
+/// a copy; only a line that spans two pieces is put together in the splitter. If emit
+/// throws, the exception leaves feed() or finish(); the splitter is then still usable,
+/// but the rest of that data is not cut (its owner stops calling it anyway).
 class line_splitter {
 public:
   /// max_line 0 is taken as 1.
@@ -167,48 +174,74 @@ public:
   /// Calls emit(std::string_view) for every complete piece data finishes.
   template <class Emit>
   void feed(std::string_view data, Emit&& emit) {
-    while (!data.empty()) {
-      const std::size_t room = max_ - kept_.size();
-      // A '\n' within room + 1 bytes ends a line of at most max_ bytes plus its '\n'.
-      const std::size_t nl = data.substr(0, room + 1).find('\n');
-      if (nl != std::string_view::npos) {
-        emit_piece(data.substr(0, nl + 1), emit);
-        data.remove_prefix(nl + 1);
-      } else if (data.size() > room) {
-        // max_ bytes without a '\n' and more to come: a piece of exactly max_ bytes.
-        emit_piece(data.substr(0, room), emit);
-        data.remove_prefix(room);
-      } else {
-        kept_.append(data);
+    if (data.empty()) return;
+    const char* at = data.data();
+    const char* const end = at + data.size();
+    if (!kept_.empty() && !complete_kept(at, end, emit)) return;
+    // Nothing kept from here on. While more than max_ bytes are left, a '\n' is looked for
+    // in the first max_ + 1 of them: if none, max_ bytes go out as a piece of their own.
+    while (static_cast<std::size_t>(end - at) > max_) {
+      const char* nl = find_newline(at, max_ + 1);
+      const char* const stop = nl != nullptr ? nl + 1 : at + max_;
+      emit(std::string_view(at, static_cast<std::size_t>(stop - at)));
+      at = stop;
+    }
+    // At most max_ bytes left: every '\n' among them ends a line that fits.
+    while (at != end) {
+      const char* nl = find_newline(at, static_cast<std::size_t>(end - at));
+      if (nl == nullptr) {
+        kept_.assign(at, end);
         return;
       }
+      emit(std::string_view(at, static_cast<std::size_t>(nl + 1 - at)));
+      at = nl + 1;
     }
   }
 
   /// Delivers what is kept (the unterminated last line), if anything.
   template <class Emit>
   void finish(Emit&& emit) {
-    if (kept_.empty()) return;
-    std::string rest = std::move(kept_);
-    kept_.clear();
-    emit(std::string_view(rest));
+    if (!kept_.empty()) emit_kept(emit);
   }
 
   /// Bytes kept for the next piece.
   std::size_t kept() const noexcept { return kept_.size(); }
 
 private:
+  static const char* find_newline(const char* at, std::size_t n) noexcept {
+    return static_cast<const char*>(std::memchr(at, '\n', n));
+  }
+
+  // The kept start of a line, at most max_ bytes, gets what completes it from [at, end):
+  // up to its '\n', or to max_ bytes. Returns false if all of it was kept for later.
   template <class Emit>
-  void emit_piece(std::string_view tail, Emit& emit) {
-    if (kept_.empty()) return emit(tail);
-    kept_.append(tail);
-    std::string piece = std::move(kept_);
-    kept_.clear();
-    emit(std::string_view(piece));
+  bool complete_kept(const char*& at, const char* end, Emit& emit) {
+    const std::size_t room = max_ - kept_.size();
+    const std::size_t size = static_cast<std::size_t>(end - at);
+    const char* nl = find_newline(at, std::min(size, room + 1));
+    if (nl == nullptr && size <= room) {
+      kept_.append(at, size);
+      return false;
+    }
+    const char* const stop = nl != nullptr ? nl + 1 : at + room;
+    kept_.append(at, static_cast<std::size_t>(stop - at));
+    at = stop;
+    emit_kept(emit);
+    return true;
+  }
+
+  // Hands on what is kept and empties it (also when emit throws), keeping its capacity.
+  template <class Emit>
+  void emit_kept(Emit& emit) {
+    struct clear_on_exit {
+      std::string& kept;
+      ~clear_on_exit() { kept.clear(); }
+    } clear{kept_};
+    emit(std::string_view(kept_));
   }
 
   std::size_t max_;
-  std::string kept_;
+  std::string kept_;  // the start of a line: at most max_ bytes, no '\n'
 };
 
 }  // namespace pidfd::detail
