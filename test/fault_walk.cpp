@@ -1370,88 +1370,80 @@ const std::vector<std::string> leaves_a_member() {
   return child({"fork-detach", "2", "close", "1", "close", "2", "pause"});
 }
 
+// A process-group run of a child that leaves a member behind, `site` failed as run_failing
+// says.
+run_outcome group_run_failing(const std::string& site, unsigned long n, int err,
+                              bool always = false) {
+  pidfd::run_options ro;
+  ro.scope = pidfd::run_scope::process_group;
+  return run_failing(leaves_a_member(), ro, site, n, err, always);
+}
+
+// The run without a failure: the leftover killed and counted (the baseline of each test).
+void group_run_plain(const std::string& site, run_outcome& plain) {
+  plain = group_run_failing(site, 0, 0);
+  ASSERT_FALSE(plain.ec) << plain.ec.message();
+  ASSERT_EQ(plain.r.killed_leftovers, 1U);
+  ASSERT_TRUE(member_ends(plain.r));
+}
+
+// The run completed once, with the child's status, and the member it left is gone (or
+// going), `counted` of it in killed_leftovers.
+void expect_leftover_killed(const run_outcome& o, std::size_t counted) {
+  EXPECT_EQ(o.calls, 1);
+  EXPECT_FALSE(o.ec) << o.ec.message();
+  EXPECT_EQ(o.r.status, pidfd_test::exited(0));
+  EXPECT_EQ(o.r.killed_leftovers, counted);
+  EXPECT_TRUE(member_ends(o.r));
+}
+
 }  // namespace
 
 // The group's leftover is killed with kill(-pgid) when the signal through the leader's
 // pidfd fails.
 TEST(FaultRegression, AsyncRunKillsTheGroupsLeftoverWhenThePidfdSignalFails) {
-  pidfd::run_options ro;
-  ro.scope = pidfd::run_scope::process_group;
   const std::string site = pidfd::kernel_support().signal_scope ? "pidfd_send_signal" : "kill(-pgid)";
-  const run_outcome plain = run_failing(leaves_a_member(), ro, site, 0, 0);
-  ASSERT_EQ(plain.r.killed_leftovers, 1U);
-  ASSERT_TRUE(member_ends(plain.r));
+  run_outcome plain;
+  ASSERT_NO_FATAL_FAILURE(group_run_plain(site, plain));
   ASSERT_GE(plain.site_calls, 1UL);
   // The last signal of the run is the one to the leftovers.
-  const run_outcome o = run_failing(leaves_a_member(), ro, site, plain.site_calls, EINTR);
-  EXPECT_EQ(o.calls, 1);
+  const run_outcome o = group_run_failing(site, plain.site_calls, EINTR);
   EXPECT_EQ(o.failures, 1UL);
-  EXPECT_FALSE(o.ec) << o.ec.message();
-  EXPECT_EQ(o.r.status, pidfd_test::exited(0));
-  EXPECT_EQ(o.r.killed_leftovers, 1U);
-  EXPECT_TRUE(member_ends(o.r));
+  expect_leftover_killed(o, 1);
 }
 
 // The group's leftover is killed when /proc cannot be opened to count the group's members
 // (no descriptor left, say): the scan was incomplete, not empty, so the group is signalled
 // all the same, and no member is counted as none was seen.
 TEST(FaultRegression, AsyncRunKillsTheGroupsLeftoverWhenProcCannotBeOpened) {
-  pidfd::run_options ro;
-  ro.scope = pidfd::run_scope::process_group;
-  const run_outcome plain = run_failing(leaves_a_member(), ro, "opendir(/proc)", 0, 0);
-  ASSERT_FALSE(plain.ec) << plain.ec.message();
-  ASSERT_EQ(plain.r.killed_leftovers, 1U);
-  ASSERT_TRUE(member_ends(plain.r));
+  const std::string site = "opendir(/proc)";
+  run_outcome plain;
+  ASSERT_NO_FATAL_FAILURE(group_run_plain(site, plain));
   ASSERT_EQ(plain.site_calls, 1UL);  // the one scan, after the child's exit
-  const run_outcome o = run_failing(leaves_a_member(), ro, "opendir(/proc)", 1, EMFILE);
-  EXPECT_EQ(o.calls, 1);
+  const run_outcome o = group_run_failing(site, 1, EMFILE);
   EXPECT_EQ(o.failures, 1UL);
-  EXPECT_FALSE(o.ec) << o.ec.message();
-  EXPECT_EQ(o.r.status, pidfd_test::exited(0));
-  EXPECT_EQ(o.r.killed_leftovers, 0U);
-  EXPECT_TRUE(member_ends(o.r));
+  expect_leftover_killed(o, 0);
 }
 
 // The same when /proc lists the processes but no process's stat can be opened.
 TEST(FaultRegression, AsyncRunKillsTheGroupsLeftoverWhenNoStatCanBeOpened) {
-  pidfd::run_options ro;
-  ro.scope = pidfd::run_scope::process_group;
   const std::string site = "openat(/proc/<pid>/stat)";
-  const run_outcome plain = run_failing(leaves_a_member(), ro, site, 0, 0);
-  ASSERT_FALSE(plain.ec) << plain.ec.message();
-  ASSERT_EQ(plain.r.killed_leftovers, 1U);
-  ASSERT_TRUE(member_ends(plain.r));
+  run_outcome plain;
+  ASSERT_NO_FATAL_FAILURE(group_run_plain(site, plain));
   ASSERT_GE(plain.site_calls, 1UL);  // one per process on the machine but the child
-  const run_outcome o = run_failing(leaves_a_member(), ro, site, 0, ENFILE, true);
-  EXPECT_EQ(o.calls, 1);
-  EXPECT_FALSE(o.ec) << o.ec.message();
-  EXPECT_EQ(o.r.status, pidfd_test::exited(0));
-  EXPECT_EQ(o.r.killed_leftovers, 0U);
-  EXPECT_TRUE(member_ends(o.r));
+  expect_leftover_killed(group_run_failing(site, 0, ENFILE, true), 0);
 }
 
 // A stat that cannot be read makes the scan incomplete too; one read interrupted (EINTR)
 // is made again, and the member is counted.
 TEST(FaultRegression, AsyncRunKillsTheGroupsLeftoverWhenNoStatCanBeRead) {
-  pidfd::run_options ro;
-  ro.scope = pidfd::run_scope::process_group;
   const std::string site = "read(/proc/<pid>/stat)";
-  const run_outcome plain = run_failing(leaves_a_member(), ro, site, 0, 0);
-  ASSERT_FALSE(plain.ec) << plain.ec.message();
-  ASSERT_EQ(plain.r.killed_leftovers, 1U);
-  ASSERT_TRUE(member_ends(plain.r));
-  const run_outcome o = run_failing(leaves_a_member(), ro, site, 0, EIO, true);
-  EXPECT_EQ(o.calls, 1);
-  EXPECT_FALSE(o.ec) << o.ec.message();
-  EXPECT_EQ(o.r.status, pidfd_test::exited(0));
-  EXPECT_EQ(o.r.killed_leftovers, 0U);
-  EXPECT_TRUE(member_ends(o.r));
-  const run_outcome retried = run_failing(leaves_a_member(), ro, site, 1, EINTR);
-  EXPECT_EQ(retried.calls, 1);
+  run_outcome plain;
+  ASSERT_NO_FATAL_FAILURE(group_run_plain(site, plain));
+  expect_leftover_killed(group_run_failing(site, 0, EIO, true), 0);
+  const run_outcome retried = group_run_failing(site, 1, EINTR);
   EXPECT_EQ(retried.failures, 1UL);
-  EXPECT_FALSE(retried.ec) << retried.ec.message();
-  EXPECT_EQ(retried.r.killed_leftovers, 1U);
-  EXPECT_TRUE(member_ends(retried.r));
+  expect_leftover_killed(retried, 1);
 }
 
 // Output past the limit is read and dropped when splicing it to /dev/null fails: the
