@@ -900,6 +900,31 @@ TEST(PidFd, NonChildExitStatus) {
   expect_exit_code(gc.middle, 0);
 }
 
+// A blocking wait() of a process that is not our child, made while it still runs: it
+// sleeps until the process is reaped by its parent (or, without PIDFD_INFO_EXIT, has
+// exited, when no status can be had), then answers.
+TEST(PidFd, BlockingWaitOfARunningNonChild) {
+  held_grandchild gc(42);
+  pid_fd g = pid_fd::open(gc.pid);
+  error_code ec;
+  exit_status s;
+  {
+    releaser let_go([&] {
+      gc.let_exit();
+      gc.let_reap();
+    });
+    s = g.wait(ec);
+    EXPECT_TRUE(let_go.saw_blocked());
+  }
+  if (features().info_exit) {
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(s, exit_status::from_wait_status(0x2a00));
+  } else {
+    EXPECT_EQ(ec, pidfd::errc::status_unavailable);
+  }
+  expect_exit_code(gc.middle, 0);
+}
+
 TEST(PidFd, NonChildTryWaitAfterReap) {
   pipe_fds out = make_pipe(), go = make_pipe();
   pid_fd middle = start_child({"fork-rest", "3", "wait-byte", "4", "raise", "9"},
