@@ -554,9 +554,11 @@ TEST(ToolPidfdRun, InterruptLeavesNothingBehind) {
 TEST(ToolPidfdRun, SecondInterruptKillsAtOnce) {
   become_subreaper();
   const std::string marker = unique_sleep() + "5";
+  // The background part says "started" once it ignores SIGTERM; the shell's trap is set
+  // before it starts.
   running_tool t = start_tool("pidfd-run", {"-k", "3600"},
-                              "trap 'echo term' TERM; (trap '' TERM; exec sleep " + marker +
-                                  ") & echo started; while :; do wait $!; done\n");
+                              "trap 'echo term' TERM; (trap '' TERM; echo started; exec sleep " +
+                                  marker + ") & while :; do wait $!; done\n");
   EXPECT_EQ(read_line(t.out.get()), "[1] started");
   t.pidfd.send_signal(SIGINT);
   EXPECT_EQ(read_line(t.out.get()), "[1] term");
