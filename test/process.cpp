@@ -1283,7 +1283,7 @@ TEST(ProcessLifetime, AContextDestroyedWithARunPendingKillsAndReapsTheChild) {
     run_options o;
     o.spawn.extra_fds = {{3, ready.write.get()}};
     pidfd::async_run(ctx, child({"ready", "3", "pause"}), o,
-                     [&](error_code, run_result) { ++calls; });
+                     [&](error_code, const run_result&) { ++calls; });
     ready.write.reset();
     ASSERT_TRUE(pidfd_test::wait_readable(ready.read.get()));  // running, not exited
     ctx.poll();
