@@ -394,7 +394,9 @@ struct run_options {
   /// The capacity, in bytes, asked for each pipe made for stdout and stderr; 0 (the
   /// default) leaves them at the system's default (64 KiB). A larger pipe lets a program
   /// that writes much output write on while the run has not read yet, and the run reads
-  /// more per wake-up of its event loop: for runs that stream a lot (see on_output).
+  /// more per wake-up of its event loop: for runs that stream a lot and keep up with the
+  /// program (for a run slower than the program, a large pipe can cost more CPU: what it
+  /// reads was written a pipe-full earlier, and may have left the CPU's cache).
   ///
   /// Linux rounds the capacity up to a power of two of pages (at least one page), and
   /// counts it against the user's pipe allowance (fs.pipe-user-pages-soft, 64 MiB by
