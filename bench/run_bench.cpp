@@ -33,8 +33,12 @@
 //                           to a std::function that checks and counts it
 //       async_run lines     on_output with whole_lines (capture off): each line checked
 //                           (80 bytes, ending in '\n') and counted, none copied
-//     Throughput in GiB/s. The byte counts, line counts, the kept bytes and the status are
-//     checked.
+//     Each of them but the discarding async_run runs again ("1M") with every pipe 1 MiB:
+//     the read() loops' and the hand Asio loop's set with F_SETPIPE_SZ, async_run's with
+//     run_options::pipe_capacity (the default is 64 KiB), each compared with the read()
+//     loop and the hand Asio loop on pipes of the same size.
+//     Throughput in GiB/s, parent CPU per GiB. The byte counts, line counts, the kept bytes
+//     and the status are checked.
 // (c) N runs of /bin/true, 32 in flight, async_run with the default options and each
 //     run_scope: process, process_group, cgroup (a new cgroup v2 per run, under our own;
 //     left out, and said so, where it cannot be made). Status 0, killed_leftovers 0 and a
@@ -45,7 +49,8 @@
 // Run pinned:  taskset -c 0 build/bench/asio-pidfd-bench-run [rounds] [N] [MiB] [echo|helper]
 // RUN_BENCH_PARTS=a|b|c|ab|... (default abc). System calls or page faults of one
 // implementation, run once: RUN_BENCH_ONLY=hand|hand_err|lib_out|lib|bp2 (a),
-// b_read|b_hand|b_lib|b_chunks|b_read_lines|b_read_split|b_lines (b), c_process|c_group|c_cgroup (c), e.g.
+// b_read|b_hand|b_lib|b_chunks|b_read_lines|b_read_split|b_lines (b; all but b_lib also as
+// b_..._1m, with 1 MiB pipes), c_process|c_group|c_cgroup (c), e.g.
 //   RUN_BENCH_ONLY=lib strace -c build/bench/asio-pidfd-bench-run 1 1000
 //   RUN_BENCH_ONLY=lib perf stat --no-inherit -e task-clock,page-faults build/bench/...
 #include <pidfd/async_pidfd.hpp>
@@ -280,10 +285,18 @@ void check_pattern(const char* who, const char* p, std::size_t n) {
     if (p[i] != static_cast<char>((i % chunk) % 251)) fail(std::string(who) + ": wrong bytes");
 }
 
-// Spawns the spewing child with its stdout on a new pipe; returns the read end.
-pidfd::pid_fd spawn_spew(std::uint64_t bytes, int& read_end) {
-  int p[2];
+// A new pipe (pipe2, O_CLOEXEC) of the given capacity (0: the default), as async_run's
+// pipe_capacity makes it.
+void make_pipe(int (&p)[2], std::size_t capacity) {
   if (::pipe2(p, O_CLOEXEC) != 0) die("pipe2");
+  if (capacity != 0 && ::fcntl(p[0], F_SETPIPE_SZ, static_cast<unsigned long>(capacity)) < 0)
+    die("fcntl(F_SETPIPE_SZ)");
+}
+
+// Spawns the spewing child with its stdout on a new pipe; returns the read end.
+pidfd::pid_fd spawn_spew(std::uint64_t bytes, std::size_t capacity, int& read_end) {
+  int p[2];
+  make_pipe(p, capacity);
   pidfd::spawn_options so;
   so.stdout_fd = p[1];
   pidfd::pid_fd child = pidfd::spawn(spew_argv(bytes), so);
@@ -292,11 +305,11 @@ pidfd::pid_fd spawn_spew(std::uint64_t bytes, int& read_end) {
   return child;
 }
 
-throughput b_read(std::uint64_t bytes) {
+throughput b_read(std::uint64_t bytes, std::size_t capacity) {
   static std::unique_ptr<char[]> buf(new char[chunk]);
-  return measure([bytes] {
+  return measure([bytes, capacity] {
     int fd = -1;
-    pidfd::pid_fd child = spawn_spew(bytes, fd);
+    pidfd::pid_fd child = spawn_spew(bytes, capacity, fd);
     std::uint64_t total = 0;
     for (;;) {
       const ssize_t k = ::read(fd, buf.get(), chunk);
@@ -313,12 +326,12 @@ throughput b_read(std::uint64_t bytes) {
   });
 }
 
-throughput b_hand(std::uint64_t bytes) {
+throughput b_hand(std::uint64_t bytes, std::size_t capacity) {
   static std::unique_ptr<char[]> buf(new char[chunk]);
-  return measure([bytes] {
+  return measure([bytes, capacity] {
     asio::io_context io;
     int fd = -1;
-    pidfd::async_pidfd child(io, spawn_spew(bytes, fd));
+    pidfd::async_pidfd child(io, spawn_spew(bytes, capacity, fd));
     asio::readable_pipe pipe(io, fd);
     std::uint64_t total = 0;
     bool reaped = false, eof = false;
@@ -346,10 +359,11 @@ throughput b_hand(std::uint64_t bytes) {
   });
 }
 
-throughput b_lib(std::uint64_t bytes) {
-  return measure([bytes] {
+throughput b_lib(std::uint64_t bytes, std::size_t capacity) {
+  return measure([bytes, capacity] {
     asio::io_context io;
     pidfd::run_options opt;
+    opt.pipe_capacity = capacity;
     opt.output_limit = chunk;
     bool finished = false;
     pidfd::async_run(io, spew_argv(bytes), std::move(opt),
@@ -369,10 +383,11 @@ throughput b_lib(std::uint64_t bytes) {
 }
 
 // (b) streaming through on_output, capture off: nothing of the output is kept or copied.
-throughput b_chunks(std::uint64_t bytes) {
-  return measure([bytes] {
+throughput b_chunks(std::uint64_t bytes, std::size_t capacity) {
+  return measure([bytes, capacity] {
     asio::io_context io;
     pidfd::run_options opt;
+    opt.pipe_capacity = capacity;
     opt.capture_stdout = false;
     opt.capture_stderr = false;
     std::uint64_t total = 0;
@@ -426,11 +441,11 @@ std::vector<std::string> lines_argv(std::uint64_t bytes) {
   return {std::filesystem::read_symlink("/proc/self/exe").string(), "lines", std::to_string(bytes)};
 }
 
-throughput b_read_lines(std::uint64_t bytes) {
+throughput b_read_lines(std::uint64_t bytes, std::size_t capacity) {
   static std::unique_ptr<char[]> buf(new char[chunk]);
-  return measure([bytes] {
+  return measure([bytes, capacity] {
     int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) die("pipe2");
+    make_pipe(p, capacity);
     pidfd::spawn_options so;
     so.stdout_fd = p[1];
     pidfd::pid_fd child = pidfd::spawn(lines_argv(bytes), so);
@@ -453,11 +468,11 @@ throughput b_read_lines(std::uint64_t bytes) {
 // The read() loop cutting the stream into lines itself (memchr, a partial line kept in a
 // string between reads) and handing each to a std::function, as async_run does: what
 // whole lines cost without the library.
-throughput b_read_split(std::uint64_t bytes) {
+throughput b_read_split(std::uint64_t bytes, std::size_t capacity) {
   static std::unique_ptr<char[]> buf(new char[chunk]);
-  return measure([bytes] {
+  return measure([bytes, capacity] {
     int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) die("pipe2");
+    make_pipe(p, capacity);
     pidfd::spawn_options so;
     so.stdout_fd = p[1];
     pidfd::pid_fd child = pidfd::spawn(lines_argv(bytes), so);
@@ -503,10 +518,11 @@ throughput b_read_split(std::uint64_t bytes) {
   });
 }
 
-throughput b_lines(std::uint64_t bytes) {
-  return measure([bytes] {
+throughput b_lines(std::uint64_t bytes, std::size_t capacity) {
+  return measure([bytes, capacity] {
     asio::io_context io;
     pidfd::run_options opt;
+    opt.pipe_capacity = capacity;
     opt.capture_stdout = false;
     opt.capture_stderr = false;
     opt.whole_lines = true;
@@ -624,19 +640,34 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   rl.rlim_cur = rl.rlim_max;
   ::setrlimit(RLIMIT_NOFILE, &rl);
 
-  constexpr int a_count = 5, b_count = 7, c_count = 3;
+  constexpr int a_count = 5, b_plain = 7, b_count = 2 * b_plain - 1, c_count = 3;
   const char* a_names[a_count] = {"hand Asio", "hand Asio +err", "async_run (out)", "async_run",
                                   "Boost.Process v2"};
   throughput (*a_fns[a_count])(int) = {a_hand, a_hand_err, a_lib_out, a_lib, a_bp2};
   const char* a_keys[a_count] = {"hand", "hand_err", "lib_out", "lib", "bp2"};
 
-  const char* b_names[b_count] = {"read() loop",  "hand Asio loop", "async_run",      "async_run chunks",
-                                  "read() lines", "read() split",   "async_run lines"};
-  throughput (*b_fns[b_count])(std::uint64_t) = {b_read,       b_hand,       b_lib,  b_chunks,
-                                                 b_read_lines, b_read_split, b_lines};
-  const char* b_keys[b_count] = {"b_read",       "b_hand",       "b_lib",  "b_chunks",
-                                 "b_read_lines", "b_read_split", "b_lines"};
-  const int b_floor[b_count] = {0, 0, 0, 0, 4, 4, 4};  // the read() loop each is compared with
+  // Each variant of (b) with the default pipe capacity, then again (but the discarding
+  // async_run) with pipes of big_pipe bytes: the read() loops' and the hand Asio loop's
+  // through F_SETPIPE_SZ, async_run's through run_options::pipe_capacity.
+  constexpr std::size_t big_pipe = std::size_t{1} << 20;
+  const char* b_names[b_count] = {"read() loop",      "hand Asio loop",    "async_run",
+                                  "async_run chunks", "read() lines",      "read() split",
+                                  "async_run lines",  "read() loop 1M",    "hand Asio 1M",
+                                  "chunks 1M",        "read() lines 1M",   "read() split 1M",
+                                  "lines 1M"};
+  throughput (*b_fns[b_count])(std::uint64_t, std::size_t) = {
+      b_read, b_hand,       b_lib,        b_chunks, b_read_lines, b_read_split, b_lines,
+      b_read, b_hand,       b_chunks,     b_read_lines, b_read_split, b_lines};
+  const std::size_t b_capacity[b_count] = {0,        0,        0,        0,        0,
+                                           0,        0,        big_pipe, big_pipe, big_pipe,
+                                           big_pipe, big_pipe, big_pipe};
+  const char* b_keys[b_count] = {"b_read",       "b_hand",         "b_lib",        "b_chunks",
+                                 "b_read_lines", "b_read_split",   "b_lines",      "b_read_1m",
+                                 "b_hand_1m",    "b_chunks_1m",    "b_read_lines_1m",
+                                 "b_read_split_1m", "b_lines_1m"};
+  // The read() loop and the hand Asio loop each is compared with (same child, same pipe).
+  const int b_floor[b_count] = {0, 0, 0, 0, 4, 4, 4, 7, 7, 7, 10, 10, 10};
+  const int b_hand_of[b_count] = {1, 1, 1, 1, 1, 1, 1, 8, 8, 8, 8, 8, 8};
 
   const char* c_names[c_count] = {"process", "process_group", "cgroup"};
   throughput (*c_fns[c_count])(int) = {c_process, c_group, c_cgroup};
@@ -646,7 +677,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
     const std::string o = only;
     for (int i = 0; i < b_count; ++i)
       if (o == b_keys[i]) {
-        const throughput t = b_fns[i](bytes);
+        const throughput t = b_fns[i](bytes, b_capacity[i]);
         std::printf("%s: %llu MiB in %.3f s, parent CPU %.3f s\n", b_names[i],
                     static_cast<unsigned long long>(mib), t.wall, t.cpu);
         return 0;
@@ -659,7 +690,8 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
         return 0;
       }
     fail("RUN_BENCH_ONLY must be one of hand hand_err lib_out lib bp2, b_read b_hand b_lib "
-         "b_chunks b_read_lines b_read_split b_lines, c_process c_group c_cgroup");
+         "b_chunks b_read_lines b_read_split b_lines (each but b_lib also with _1m), "
+         "c_process c_group c_cgroup");
   }
 
   const std::string parts = std::getenv("RUN_BENCH_PARTS") ? std::getenv("RUN_BENCH_PARTS") : "abc";
@@ -704,25 +736,31 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
     for (int r = 0; r < rounds; ++r) {
       for (int k = 0; k < b_count; ++k) {
         const int i = (k + r) % b_count;
-        const throughput t = b_fns[i](bytes);
+        const throughput t = b_fns[i](bytes, b_capacity[i]);
         gibs[i].v.push_back(static_cast<double>(bytes) / static_cast<double>(1 << 30) / t.wall);
         cpu[i].v.push_back(t.cpu / static_cast<double>(bytes) * static_cast<double>(1 << 30));
       }
       (void)std::fprintf(stderr, "(b) round %d/%d done\n", r + 1, rounds);
     }
     std::printf("\n(b) a child writing %llu MiB to stdout in 64 KiB writes, read with a 64 KiB "
-                "buffer (median of %d rounds); \"x floor\": throughput / the read() loop on the\n"
-                "same child, median [min, max] of the per-round ratios\n",
+                "buffer (median of %d rounds); \"1M\": every pipe of the variant 1 MiB;\n"
+                "\"x floor\": throughput / the read() loop on the same child and pipe, \"x hand\":\n"
+                "/ the hand Asio loop on the same pipe; median [min, max] of the per-round ratios\n",
                 static_cast<unsigned long long>(mib), rounds);
-    std::printf("%-18s %8s %16s %10s  %s\n", "", "GiB/s", "parent CPU s/GiB", "x hand",
+    std::printf("%-18s %8s %16s  %-22s %s\n", "", "GiB/s", "parent CPU s/GiB", "x hand",
                 "x floor");
     for (int i = 0; i < b_count; ++i)
-      std::printf("%-18s %8.2f %16.3f %10.3f  %s\n", b_names[i], gibs[i].med(), cpu[i].med(),
-                  bench::paired(gibs[i], gibs[1]), spread(gibs[i], gibs[b_floor[i]]).c_str());
-    std::printf("target: streaming throughput >= 0.9x the read() loop: chunks %.3f, lines %.3f "
-                "(lines / read() split %s)\n",
-                bench::paired(gibs[3], gibs[0]), bench::paired(gibs[6], gibs[4]),
-                spread(gibs[6], gibs[5]).c_str());
+      std::printf("%-18s %8.2f %16.3f  %-22s %s\n", b_names[i], gibs[i].med(), cpu[i].med(),
+                  spread(gibs[i], gibs[b_hand_of[i]]).c_str(),
+                  spread(gibs[i], gibs[b_floor[i]]).c_str());
+    std::printf("target: streaming throughput >= 0.9x the read() loop:\n"
+                "  default pipe: chunks %s, lines %s (lines / read() split %s)\n"
+                "  1 MiB pipes:  chunks %s, lines %s (lines / read() split %s)\n"
+                "  async_run 1 MiB / the read() loop at the default pipe: chunks %s, lines %s\n",
+                spread(gibs[3], gibs[0]).c_str(), spread(gibs[6], gibs[4]).c_str(),
+                spread(gibs[6], gibs[5]).c_str(), spread(gibs[9], gibs[7]).c_str(),
+                spread(gibs[12], gibs[10]).c_str(), spread(gibs[12], gibs[11]).c_str(),
+                spread(gibs[9], gibs[0]).c_str(), spread(gibs[12], gibs[4]).c_str());
   }
 
   if (parts.find('c') != std::string::npos) {

@@ -249,6 +249,26 @@ void streaming() {
          "streaming");
 }
 
+void large_pipes() {
+  asio::io_context io;
+  std::size_t streamed = 0;
+  pidfd::run_result result;
+  // [large_pipes]
+  pidfd::run_options options;
+  options.pipe_capacity = std::size_t{1} << 20;  // 1 MiB pipes for stdout and stderr
+  options.capture_stdout = false;
+  options.on_output = [&](pidfd::output_stream, std::string_view piece) {
+    streamed += piece.size();  // pieces of up to 64 KiB, read back to back
+  };
+  pidfd::async_run(io, {"head", "-c", "100000000", "/dev/zero"}, options,
+                   [&](error_code, pidfd::run_result r) { result = std::move(r); });
+  io.run();  // streamed == 100000000
+  // [end]
+  expect(streamed == 100000000 && result.out.empty() && result.status.exited() &&
+             result.status.code() == 0,
+         "large_pipes");
+}
+
 void run_merged() {
   asio::io_context io;
   pidfd::run_result result;
@@ -385,6 +405,7 @@ int main() {
   terminal();
   run_terminal();
   streaming();
+  large_pipes();
   run_merged();
   group_scope();
   usage();

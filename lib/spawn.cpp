@@ -85,6 +85,39 @@ error_code set_nonblocking_new_pipe(int fd) noexcept {
   return PIDFD_FAULT("fcntl(F_SETFL)", ::fcntl(fd, F_SETFL, O_NONBLOCK)) != 0 ? errno_code(errno)
                                                                               : error_code{};
 }
+// /proc/sys/fs/pipe-max-size: the largest capacity F_SETPIPE_SZ grants a caller without
+// CAP_SYS_RESOURCE; 0 if it cannot be read.
+std::size_t pipe_max_size() noexcept {
+  const int fd = PIDFD_FAULT("open(pipe-max-size)",
+                             ::open("/proc/sys/fs/pipe-max-size", O_RDONLY | O_CLOEXEC));
+  if (fd < 0) return 0;
+  char text[32];
+  ssize_t n;
+  do n = PIDFD_FAULT("read(pipe-max-size)", ::read(fd, text, sizeof text - 1));
+  while (n < 0 && errno == EINTR);
+  ::close(fd);
+  if (n <= 0) return 0;
+  text[n] = '\0';
+  char* end = nullptr;
+  const unsigned long long value = std::strtoull(text, &end, 10);
+  return end != text ? static_cast<std::size_t>(value) : 0;
+}
+// Best effort, as run_options::pipe_capacity documents: the capacity asked for (the
+// kernel rounds it up to a power of two of pages), or pipe-max-size where only that much
+// is allowed (EPERM), or else the capacity the pipe was made with. Not an error: the
+// data flows either way, and a run must not fail because other pipes of the same user
+// have used up its allowance (fs.pipe-user-pages-soft).
+void request_pipe_capacity(int fd, std::size_t capacity) noexcept {
+  // The kernel takes the size as an unsigned int; capacity <= 2^31 (checked by the caller).
+  if (PIDFD_FAULT("fcntl(F_SETPIPE_SZ)",
+                  ::fcntl(fd, F_SETPIPE_SZ, static_cast<unsigned long>(capacity))) >= 0 ||
+      errno != EPERM)
+    return;
+  const std::size_t most = pipe_max_size();
+  if (most != 0 && most < capacity)
+    (void)PIDFD_FAULT("fcntl(F_SETPIPE_SZ, pipe-max-size)",
+                      ::fcntl(fd, F_SETPIPE_SZ, static_cast<unsigned long>(most)));
+}
 error_code kill_by_pid(pid_t pid) noexcept {
   return PIDFD_FAULT("kill(SIGKILL)", ::kill(pid, SIGKILL)) != 0 ? errno_code(errno) : error_code{};
 }
@@ -229,7 +262,8 @@ public:
   // The child's pipe ends and the slave stay owned by the plan, so they are closed in the
   // caller once the child has them.
   error_code add_stdio(const spawn_options& o, unique_fd (*parent_ends)[3],
-                       unique_fd* pty_master, const winsize& pty_size) {
+                       unique_fd* pty_master, const winsize& pty_size,
+                       std::size_t pipe_capacity) {
     const int sources[3] = {o.stdin_fd, o.stdout_fd, o.stderr_fd};
     for (int t = 0; t < 3; ++t) {
       int source = sources[t];
@@ -253,6 +287,7 @@ public:
         // as async_run's. Asio sets the read ends non-blocking itself when it reads.
         if (t == 0)
           if (error_code ec = set_nonblocking_new_pipe(mine.get())) return ec;
+        if (t != 0 && pipe_capacity != 0) request_pipe_capacity(mine.get(), pipe_capacity);
         source = theirs.get();
       } else if (source == stdio_pty) {
         if (!pty_master) return errno_code(EINVAL);
@@ -381,11 +416,13 @@ private:
 
 error_code make_plan(spawn_plan& plan, const std::vector<std::string>& argv,
                      const spawn_options& o, unique_fd (*parent_ends)[3],
-                     unique_fd* pty_master, const winsize& pty_size) {
+                     unique_fd* pty_master, const winsize& pty_size,
+                     std::size_t pipe_capacity) {
   if (error_code ec = plan.add_program(argv, o)) return ec;
   if (error_code ec = plan.add_environment(o)) return ec;
   if (error_code ec = plan.add_cwd(o)) return ec;
-  if (error_code ec = plan.add_stdio(o, parent_ends, pty_master, pty_size)) return ec;
+  if (error_code ec = plan.add_stdio(o, parent_ends, pty_master, pty_size, pipe_capacity))
+    return ec;
   if (error_code ec = plan.add_descriptors(o)) return ec;
   if (error_code ec = plan.add_process_attributes(o)) return ec;
   return plan.add_credentials(o);
@@ -450,11 +487,19 @@ pid_fd launch(spawn_plan& plan, error_code& ec) noexcept {
 
 pid_fd spawn_checked(const std::vector<std::string>& argv, const spawn_options& options,
                      unique_fd (*parent_ends)[3], unique_fd* pty_master,
-                     error_code& ec, const winsize& pty_size = {24, 80, 0, 0}) noexcept {
+                     error_code& ec, const winsize& pty_size = {24, 80, 0, 0},
+                     std::size_t pipe_capacity = 0) noexcept {
   ec.clear();
+  // Linux never grants more than 2^31 bytes; a larger value would be truncated to the
+  // kernel's unsigned int.
+  if (pipe_capacity > (std::size_t{1} << 31)) {
+    ec = errno_code(EINVAL);
+    return {};
+  }
   try {
     spawn_plan plan;
-    if ((ec = make_plan(plan, argv, options, parent_ends, pty_master, pty_size))) return {};
+    if ((ec = make_plan(plan, argv, options, parent_ends, pty_master, pty_size, pipe_capacity)))
+      return {};
     return launch(plan, ec);
   } catch (const std::bad_alloc&) {
     ec = errno_code(ENOMEM);
@@ -479,8 +524,10 @@ pid_fd spawn(const std::vector<std::string>& argv, const spawn_options& options)
 namespace detail {
 
 pid_fd spawn_with_pipes(const std::vector<std::string>& argv, const spawn_options& options,
-                        unique_fd (&parent_ends)[3], error_code& ec) noexcept {
-  pid_fd p = spawn_checked(argv, options, &parent_ends, nullptr, ec);
+                        unique_fd (&parent_ends)[3], error_code& ec,
+                        std::size_t output_pipe_capacity) noexcept {
+  pid_fd p = spawn_checked(argv, options, &parent_ends, nullptr, ec, {24, 80, 0, 0},
+                           output_pipe_capacity);
   if (ec)
     for (auto& end : parent_ends) end.reset();
   return p;
@@ -488,9 +535,10 @@ pid_fd spawn_with_pipes(const std::vector<std::string>& argv, const spawn_option
 
 pid_fd spawn_with_stdio(const std::vector<std::string>& argv, const spawn_options& options,
                         unique_fd (&parent_ends)[3], unique_fd& pty_master,
-                        error_code& ec, unsigned short rows, unsigned short cols) noexcept {
+                        error_code& ec, unsigned short rows, unsigned short cols,
+                        std::size_t output_pipe_capacity) noexcept {
   pid_fd p = spawn_checked(argv, options, &parent_ends, &pty_master, ec,
-                           winsize{rows, cols, 0, 0});
+                           winsize{rows, cols, 0, 0}, output_pipe_capacity);
   if (ec) {
     for (auto& end : parent_ends) end.reset();
     pty_master.reset();

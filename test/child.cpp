@@ -75,6 +75,8 @@
 //   ask FD PROMPT       write PROMPT to FD, read one line from fd 0, write "got <line>"
 //   burn MS             spin in user mode until this process has used MS ms of user CPU
 //   touch-mib N         allocate N MiB and write to every page of it (resident memory)
+//   pipe-size FD OUT    write the capacity of the pipe at FD (F_GETPIPE_SZ), or "error
+//                       <errno>", to OUT
 //
 // Each command is one function, found by name in the table at the end (with the number of
 // arguments it takes, checked before it runs).
@@ -341,6 +343,11 @@ void cmd_umask(const invocation& c) {
   char text[8];
   (void)std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(m));
   put(c.num(1), text);
+}
+
+void cmd_pipe_size(const invocation& c) {
+  const int size = ::fcntl(c.num(1), F_GETPIPE_SZ);
+  put(c.num(2), size >= 0 ? std::to_string(size) : "error " + std::to_string(errno));
 }
 
 void cmd_tty(const invocation& c) {
@@ -691,7 +698,7 @@ struct command {
   void (*run)(const invocation&);
 };
 
-constexpr std::array<command, 47> commands{{
+constexpr std::array<command, 48> commands{{
     {"exit", 1, cmd_exit},
     {"raise", 1, cmd_raise},
     {"core-dir", 1, cmd_core_dir},
@@ -739,6 +746,7 @@ constexpr std::array<command, 47> commands{{
     {"ask", 2, cmd_ask},
     {"burn", 1, cmd_burn},
     {"touch-mib", 1, cmd_touch_mib},
+    {"pipe-size", 2, cmd_pipe_size},
 }};
 
 const command& find_command(std::string_view name) {

@@ -343,6 +343,42 @@ private:
   pidfd::run_result result_;
 };
 
+// async_run with larger pipes (pipe_capacity): best effort, so a failure of any of its
+// calls still completes the run. refused: every first F_SETPIPE_SZ fails with EPERM (as
+// above pipe-max-size without CAP_SYS_RESOURCE), so that pipe-max-size is read and asked.
+class pipe_capacity_op : public operation {
+public:
+  explicit pipe_capacity_op(bool refused) : refused_(refused) {}
+  outcome run() override {
+    outcome o;
+    pidfd::run_options ro;
+    // Refused: more than any pipe-max-size, so that the capped request follows.
+    ro.pipe_capacity = refused_ ? std::size_t{1} << 31 : std::size_t{128} << 10;
+    ro.input = "x";
+    pidfd::async_run(io_, child({"pipe-size", "1", "1", "pipe-size", "2", "1", "exit", "3"}),
+                     std::move(ro), [&](error_code ec, pidfd::run_result r) {
+                       ++o.handler_calls;
+                       o.ec = ec;
+                       result_ = std::move(r);
+                     });
+    if (!pidfd_test::run_until(io_, [&] { return o.handler_calls > 0; }, 20s))
+      o.wrong = "no completion within 20 s";
+    io_.restart();
+    io_.poll();  // a second completion would run here
+    if (!o.ec && result_.status != pidfd_test::exited(3)) o.wrong = "wrong status";
+    return o;
+  }
+  std::pair<std::string, int> condition() const override {
+    if (refused_) return {"fcntl(F_SETPIPE_SZ)", EPERM};
+    return {"", 0};
+  }
+
+private:
+  bool refused_;
+  asio::io_context io_;
+  pidfd::run_result result_;
+};
+
 // ---------------------------------------------------------------------------------------
 // async_wait, async_wait_for, async_terminate
 
@@ -951,6 +987,12 @@ TEST(FaultWalk, AsyncRun) {
   walk("async_run", [] { return std::make_unique<run_op>(false); });
 }
 
+TEST(FaultWalk, AsyncRunWithPipeCapacity) {
+  walk("async_run (pipe_capacity)", [] { return std::make_unique<pipe_capacity_op>(false); });
+  walk("async_run (pipe_capacity refused at first)",
+       [] { return std::make_unique<pipe_capacity_op>(true); });
+}
+
 TEST(FaultWalk, AsyncRunTimeoutSignalsTheGroup) {
   walk("async_run (timeout, process group)", [] { return std::make_unique<run_op>(true); });
 }
@@ -1198,6 +1240,68 @@ TEST(FaultRegression, PidFdAsksForItsPidAgainWhenItCouldNotBeLearned) {
   EXPECT_EQ(fault::failures(), get_info ? 2UL : 0UL);
   EXPECT_EQ(p.pid(ec), ::getpid());
   EXPECT_FALSE(ec) << ec.message();
+  fault::reset();
+}
+
+// pipe_capacity is best effort, with exact results: a refused F_SETPIPE_SZ (EPERM, as above
+// pipe-max-size without CAP_SYS_RESOURCE) is asked again with pipe-max-size; a refusal of
+// that too, another error, or a pipe-max-size that cannot be read leaves the pipe as made;
+// the run goes ahead each time.
+TEST(FaultRegression, AsyncRunPipeCapacityIsBestEffort) {
+  std::size_t most = 0;
+  std::ifstream("/proc/sys/fs/pipe-max-size") >> most;
+  ASSERT_GT(most, 4096U);
+  std::size_t plain = 0;
+  {
+    pidfd_test::pipe_fds p = pidfd_test::make_pipe();
+    plain = static_cast<std::size_t>(::fcntl(p.read.get(), F_GETPIPE_SZ));
+  }
+  // What the child sees on its stdout, the one pipe of the run.
+  auto capacity_seen = [](std::size_t requested) {
+    asio::io_context io;
+    pidfd::run_options ro;
+    ro.pipe_capacity = requested;
+    ro.capture_stderr = false;
+    bool done = false;
+    error_code ec;
+    std::string out;
+    pidfd::async_run(io, child({"pipe-size", "1", "1"}), std::move(ro),
+                     [&](error_code e, pidfd::run_result r) {
+                       done = true;
+                       ec = e;
+                       out = std::move(r.out);
+                     });
+    EXPECT_TRUE(pidfd_test::run_until(io, [&] { return done; }, 20s));
+    EXPECT_FALSE(ec) << ec.message();
+    return out;
+  };
+  const std::string as_made = std::to_string(plain) + "\n";
+  reach_sites([&] { EXPECT_EQ(capacity_seen(4096), "4096\n"); });
+  reach_sites([&] {
+    ASSERT_TRUE(fault::fail_nth_call_of("fcntl(F_SETPIPE_SZ)", 1, EPERM));
+    EXPECT_EQ(capacity_seen(4 * most), std::to_string(most) + "\n");
+    EXPECT_EQ(fault::failures(), 1UL);
+  });
+  // Asking for no more than pipe-max-size, a refusal is not asked again.
+  ASSERT_TRUE(fault::fail_nth_call_of("fcntl(F_SETPIPE_SZ)", 1, EPERM));
+  EXPECT_EQ(capacity_seen(most), as_made);
+  fault::reset();
+  // pipe-max-size refused too (the user's pipes past their allowance).
+  ASSERT_TRUE(fault::always_fail("fcntl(F_SETPIPE_SZ)", EPERM));
+  ASSERT_TRUE(fault::fail_nth_call_of("fcntl(F_SETPIPE_SZ, pipe-max-size)", 1, EPERM));
+  EXPECT_EQ(capacity_seen(4 * most), as_made);
+  fault::always_fail_none();
+  fault::reset();
+  // pipe-max-size cannot be read.
+  ASSERT_TRUE(fault::always_fail("open(pipe-max-size)", EACCES));
+  ASSERT_TRUE(fault::fail_nth_call_of("fcntl(F_SETPIPE_SZ)", 1, EPERM));
+  EXPECT_EQ(capacity_seen(4 * most), as_made);
+  fault::always_fail_none();
+  fault::reset();
+  // Another error (no memory for the larger ring) is not asked again.
+  ASSERT_TRUE(fault::fail_nth_call_of("fcntl(F_SETPIPE_SZ)", 1, ENOMEM));
+  EXPECT_EQ(capacity_seen(4 * most), as_made);
+  EXPECT_EQ(fault::failures(), 1UL);
   fault::reset();
 }
 

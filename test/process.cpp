@@ -26,6 +26,8 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/write.hpp>
 
+#include <fcntl.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
@@ -37,6 +39,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <optional>
@@ -47,6 +50,7 @@
 #include <string_view>
 #include <thread>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -1040,6 +1044,125 @@ TEST_F(Process, StreamingPastTheOutputLimitStreamsEverything) {
   EXPECT_TRUE(streamed == pattern(1000000));
   EXPECT_TRUE(r.result.out == pattern(10));
   EXPECT_TRUE(r.result.truncated);
+}
+
+// ---------------------------------------------------------------------------------------
+// async_run: pipe_capacity
+
+// The capacity of a new pipe here (64 KiB unless the user's pipes are past their allowance).
+std::size_t default_pipe_capacity() {
+  pidfd_test::pipe_fds p = make_pipe();
+  const int size = ::fcntl(p.read.get(), F_GETPIPE_SZ);
+  EXPECT_GT(size, 0);
+  return static_cast<std::size_t>(size);
+}
+
+std::size_t pipe_max_size() {
+  std::ifstream in("/proc/sys/fs/pipe-max-size");
+  std::size_t size = 0;
+  in >> size;
+  EXPECT_GT(size, 0u);
+  return size;
+}
+
+// The capacity the child sees on its stdout and stderr, one line each, read from its stdout.
+std::string sizes_line(std::size_t out, std::size_t err) {
+  return std::to_string(out) + "\n" + std::to_string(err) + "\n";
+}
+
+TEST_F(Process, PipeCapacityIsWhatTheChildSeesOnStdoutAndStderr) {
+  const std::vector<std::string> argv = child({"pipe-size", "1", "1", "pipe-size", "2", "1"});
+  const std::size_t plain = default_pipe_capacity();
+  run_options o;  // 0: the pipes are left as made
+  run_outcome r = run(argv, o);
+  EXPECT_FALSE(r.ec) << r.ec.message();
+  EXPECT_EQ(r.result.out, sizes_line(plain, plain));
+  // Rounded up to a power of two of 4 KiB pages, at least one page (smaller than the
+  // default too).
+  ASSERT_EQ(::sysconf(_SC_PAGESIZE), 4096);
+  const std::pair<std::size_t, std::size_t> cases[] = {
+      {1, 4096}, {4096, 4096}, {4097, 8192}, {100000, 131072}, {1048576, 1048576}};
+  for (const auto& [requested, want] : cases) {
+    o.pipe_capacity = requested;
+    r = run(argv, o);
+    EXPECT_FALSE(r.ec) << requested << ": " << r.ec.message();
+    EXPECT_EQ(r.result.status, exited(0)) << requested;
+    EXPECT_EQ(r.result.out, sizes_line(want, want)) << requested;
+  }
+}
+
+TEST_F(Process, PipeCapacityLeavesStdinAndUnpipedStreamsAlone) {
+  const std::size_t plain = default_pipe_capacity();
+  run_options o;
+  o.pipe_capacity = std::size_t{256} << 10;
+  o.input = "x";
+  o.capture_stderr = false;  // stderr stays the test's own (not a pipe of the run)
+  run_outcome r = run(child({"pipe-size", "0", "1", "pipe-size", "1", "1"}), o);
+  EXPECT_FALSE(r.ec) << r.ec.message();
+  EXPECT_EQ(r.result.out, sizes_line(plain, std::size_t{256} << 10));
+}
+
+TEST_F(Process, PipeCapacityAppliesToTheOnePipeOfMergedStreams) {
+  run_options o;
+  o.pipe_capacity = std::size_t{512} << 10;
+  o.spawn.stderr_fd = pidfd::stdio_stdout;
+  run_outcome r = run(child({"pipe-size", "1", "1", "pipe-size", "2", "1"}), o);
+  EXPECT_FALSE(r.ec) << r.ec.message();
+  EXPECT_EQ(r.result.out, sizes_line(std::size_t{512} << 10, std::size_t{512} << 10));
+}
+
+// Streams in both directions through enlarged pipes arrive whole, streamed and captured.
+TEST_F(Process, PipeCapacityKeepsEveryByteInOrder) {
+  run_options o;
+  o.pipe_capacity = std::size_t{1} << 20;
+  std::string streamed_out, streamed_err;
+  o.on_output = [&](pidfd::output_stream s, std::string_view piece) {
+    (s == pidfd::output_stream::out ? streamed_out : streamed_err).append(piece);
+  };
+  run_outcome r = run(child({"spew", "1", "3000001", "spew", "2", "1048577"}), o);
+  EXPECT_FALSE(r.ec) << r.ec.message();
+  EXPECT_TRUE(r.result.out == pattern(3000001));
+  EXPECT_TRUE(r.result.err == pattern(1048577));
+  EXPECT_TRUE(streamed_out == pattern(3000001));
+  EXPECT_TRUE(streamed_err == pattern(1048577));
+}
+
+// More than Linux ever grants: the run fails before anything is made or started (the
+// program would write to fd 3 at once; the pipe sees only end of file).
+TEST_F(Process, AbsurdPipeCapacityStartsNothing) {
+  for (const std::size_t requested : {(std::size_t{1} << 31) + 1, ~std::size_t{0}}) {
+    pidfd_test::pipe_fds p = make_pipe();
+    run_options o;
+    o.pipe_capacity = requested;
+    o.spawn.extra_fds = {{3, p.write.get()}};
+    run_outcome r = run(child({"write", "3", "started"}), o);
+    EXPECT_EQ(r.ec, sys_error(EINVAL)) << requested;
+    EXPECT_EQ(r.result.status, exit_status());
+    EXPECT_EQ(r.result.elapsed, 0ns);
+    EXPECT_FALSE(r.result.usage.has_value());
+    p.write.reset();
+    char c = 0;
+    EXPECT_EQ(::read(p.read.get(), &c, 1), 0);
+  }
+}
+
+// Without CAP_SYS_RESOURCE, Linux grants at most /proc/sys/fs/pipe-max-size: a larger
+// request gets that much, and the run goes ahead.
+TEST(ProcessPipeCapacity, UnprivilegedRequestsAreCappedAtPipeMaxSize) {
+  EXPECT_EQ(pidfd_test::run_suite_in_child("InChildNoCapSysResource.*", 0), 0);
+}
+
+TEST(InChildNoCapSysResource, PipeCapacityAbovePipeMaxSizeGetsPipeMaxSize) {
+  pidfd_test::drop_effective_capability(CAP_SYS_RESOURCE);
+  const std::size_t most = pipe_max_size();
+  for (const std::size_t requested : {most, most + 1, 4 * most}) {
+    run_options o;
+    o.pipe_capacity = requested;
+    const run_result r =
+        pidfd::run(child({"pipe-size", "1", "1", "pipe-size", "2", "1", "exit", "0"}), o);
+    EXPECT_EQ(r.status, exited(0)) << requested;
+    EXPECT_EQ(r.out, sizes_line(most, most)) << requested;
+  }
 }
 
 TEST_F(Process, UnterminatedLineIsDeliveredWhenACancellationEndsTheRun) {

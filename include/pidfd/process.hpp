@@ -391,6 +391,23 @@ struct run_options {
   bool capture_stderr = true;
   /// The most bytes kept per stream; the rest is read and discarded (truncated is set).
   std::size_t output_limit = std::size_t{64} << 20;
+  /// The capacity, in bytes, asked for each pipe made for stdout and stderr; 0 (the
+  /// default) leaves them at the system's default (64 KiB). A larger pipe lets a program
+  /// that writes much output write on while the run has not read yet, and the run reads
+  /// more per wake-up of its event loop: for runs that stream a lot and keep up with the
+  /// program (for a run slower than the program, a large pipe can cost more CPU: what it
+  /// reads was written a pipe-full earlier, and may have left the CPU's cache).
+  ///
+  /// Linux rounds the capacity up to a power of two of pages (at least one page), and
+  /// counts it against the user's pipe allowance (fs.pipe-user-pages-soft, 64 MiB by
+  /// default), past which every new pipe of that user gets only two pages: ask for it
+  /// only where it pays. Best effort: without CAP_SYS_RESOURCE (which root in a container
+  /// usually lacks), a capacity above /proc/sys/fs/pipe-max-size (1 MiB by default) gets
+  /// pipe-max-size; if the kernel refuses even that (the user's pipes have used up the
+  /// allowance) or lacks the memory, the pipe keeps the capacity it was made with, and the
+  /// run goes ahead. More than 2^31 bytes, which Linux never grants: the run fails with
+  /// invalid_argument before anything is started. Unused with pty.
+  std::size_t pipe_capacity = 0;
   /// When set: if the process has not ended this long after the spawn, it is terminated
   /// (SIGTERM, then SIGKILL after grace) and the operation completes with
   /// boost::asio::error::timed_out once it has been reaped.

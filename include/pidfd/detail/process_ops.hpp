@@ -150,9 +150,9 @@ private:
     pid_fd child;
     if (!ec && pty_)
       child = spawn_with_stdio(argv, so, ends, master, ec, options_.pty_size.rows,
-                               options_.pty_size.cols);
+                               options_.pty_size.cols, options_.pipe_capacity);
     else if (!ec)
-      child = spawn_with_pipes(argv, so, ends, ec);
+      child = spawn_with_pipes(argv, so, ends, ec, options_.pipe_capacity);
     if (!ec) pgid_ = child_pid_ = child.pid(ec);
     if (!ec) impl_of(pidfd_).assign(child, ec);
     boost::asio::posix::basic_stream_descriptor<Executor>* streams[3] = {&in_, &out_, &err_};

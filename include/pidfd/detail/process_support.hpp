@@ -20,16 +20,20 @@ namespace pidfd::detail {
 /// stream gets a new pipe (both ends O_CLOEXEC, the caller's end of stdin O_NONBLOCK), whose
 /// child's end is closed again before this returns. parent_ends[i] receives the caller's
 /// end for stream i (write end for stdin, read ends for stdout and stderr), or stays
-/// empty. On failure nothing is left open and no child is left.
+/// empty. output_pipe_capacity, when not 0, is asked for the new stdout and stderr pipes,
+/// best effort as run_options::pipe_capacity says (more than 2^31: invalid_argument,
+/// before anything is made). On failure nothing is left open and no child is left.
 pid_fd spawn_with_pipes(const std::vector<std::string>& argv, const spawn_options& options,
-                        unique_fd (&parent_ends)[3], error_code& ec) noexcept;
+                        unique_fd (&parent_ends)[3], error_code& ec,
+                        std::size_t output_pipe_capacity = 0) noexcept;
 
 /// spawn_with_pipes() that also accepts stdio_pty: pty_master receives the master of the
 /// new pseudo-terminal (close-on-exec) when a stream is stdio_pty, else stays empty. The
 /// terminal has rows x cols (TIOCSWINSZ) before the child starts.
 pid_fd spawn_with_stdio(const std::vector<std::string>& argv, const spawn_options& options,
                         unique_fd (&parent_ends)[3], unique_fd& pty_master, error_code& ec,
-                        unsigned short rows = 24, unsigned short cols = 80) noexcept;
+                        unsigned short rows = 24, unsigned short cols = 80,
+                        std::size_t output_pipe_capacity = 0) noexcept;
 
 /// TIOCSWINSZ on a pseudo-terminal master: the terminal's size in rows and columns.
 error_code set_pty_size(int master, unsigned short rows, unsigned short cols) noexcept;
