@@ -61,7 +61,7 @@ template <class Executor, class Self>
 class run_state : public std::enable_shared_from_this<run_state<Executor, Self>> {
 public:
   run_state(const Executor& ex, run_options&& options)
-      : strand_(ex), pidfd_(ex), in_(ex), out_(ex), err_(ex), timer_(ex), watch_(ex),
+      : strand_(ex), pidfd_(ex), out_(ex), err_(ex),
         options_(std::move(options)), policy_(policy_config(options_)),
         out_lines_(options_.max_line), err_lines_(options_.max_line), pty_(options_.pty) {}
 
@@ -143,7 +143,7 @@ private:
     unique_fd master;
     if (options_.scope == run_scope::cgroup) {
       cgroup_ = run_cgroup::create(options_.cgroup_parent, ec);
-      if (!ec) watch_.open(cgroup_, ec);
+      if (!ec) watch_.emplace(strand_.get_inner_executor()).open(cgroup_, ec);
       if (!ec) so.cgroup_fd = cgroup_.native_handle();
     }
     started_at_ = std::chrono::steady_clock::now();
@@ -155,7 +155,8 @@ private:
       child = spawn_with_pipes(argv, so, ends, ec);
     if (!ec) pgid_ = child_pid_ = child.pid(ec);
     if (!ec) impl_of(pidfd_).assign(child, ec);
-    boost::asio::posix::basic_stream_descriptor<Executor>* streams[3] = {&in_, &out_, &err_};
+    if (!ec && ends[0]) in_.emplace(strand_.get_inner_executor());
+    descriptor* streams[3] = {in_ ? &*in_ : nullptr, &out_, &err_};
     for (int i = 0; i < 3 && !ec; ++i)
       if (ends[i]) {
         streams[i]->assign(ends[i].get(), ec);
@@ -182,11 +183,11 @@ private:
       (void)child.wait(ignored);
     }
     pgid_ = 0;
-    watch_.close();
+    if (watch_) watch_->close();
     if (cgroup_.is_open()) (void)cgroup_.remove();  // empty: nothing was started in it
     error_code ignored;
     pidfd_.close(ignored);
-    close(in_);
+    if (in_) close(*in_);
     close(out_);
     close(err_);
     ec_ = ec;
@@ -272,10 +273,7 @@ private:
 
   // Carries out what the policy asked for, in the order run_actions documents.
   void apply(const run_actions& a) {
-    if (a.cancel_timer) {
-      ++timer_generation_;
-      timer_.cancel();
-    }
+    if (a.cancel_timer) cancel_timer();
     if (a.signal != 0) send(a.signal, a.target);
     if (a.release_memory && !pidfd_.core().cached_status()) {
       error_code ignored;  // best effort: the kernel frees the memory anyway
@@ -299,12 +297,11 @@ private:
     if (a.complete) {
       ec_ = a.ec;
       finishing_ = true;
-      watch_.close();
+      if (watch_) watch_->close();
       end_input();
       close(out_);
       close(err_);
-      ++timer_generation_;
-      timer_.cancel();
+      cancel_timer();
     }
   }
 
@@ -319,7 +316,7 @@ private:
   }
 
   void watch_cgroup() {
-    watch_.async_wait_empty(on_strand([self = this->shared_from_this()](error_code ec) {
+    watch_->async_wait_empty(on_strand([self = this->shared_from_this()](error_code ec) {
       self->on_cgroup_empty(ec);
     }));
   }
@@ -359,7 +356,7 @@ private:
       result_.usage->user_cpu = std::max(result_.usage->user_cpu, cpu->user);
       result_.usage->system_cpu = std::max(result_.usage->system_cpu, cpu->system);
     }
-    watch_.close();
+    if (watch_) watch_->close();
     (void)cgroup_.remove();
   }
 
@@ -494,14 +491,16 @@ private:
   }
 
   // Where the input goes: the stdin pipe, or the terminal.
-  descriptor& input_stream() noexcept { return pty_ ? out_ : in_; }
-  bool input_open() const noexcept { return pty_ ? writing_ && out_.is_open() : in_.is_open(); }
+  descriptor& input_stream() noexcept { return pty_ ? out_ : *in_; }
+  bool input_open() const noexcept {
+    return pty_ ? writing_ && out_.is_open() : in_ && in_->is_open();
+  }
   // No more input: the pipe is closed (end of file); the terminal stays open for output.
   void end_input() noexcept {
     if (pty_)
       writing_ = false;
-    else
-      close(in_);
+    else if (in_)
+      close(*in_);
   }
 
   void write_input() {
@@ -534,10 +533,18 @@ private:
     settle();
   }
 
+  // A timer armed before no longer fires (its handler, if still queued, sees the
+  // generation moved on).
+  void cancel_timer() {
+    ++timer_generation_;
+    if (timer_) timer_->cancel();
+  }
+
   void arm_timer(run_timer role, std::chrono::steady_clock::duration after) {
     const unsigned generation = ++timer_generation_;
-    timer_.expires_after(after);
-    timer_.async_wait(
+    if (!timer_) timer_.emplace(strand_.get_inner_executor());
+    timer_->expires_after(after);
+    timer_->async_wait(
         on_strand([self = this->shared_from_this(), generation, role](error_code ec) {
           self->on_timer(generation, role, ec);
         }));
@@ -616,9 +623,13 @@ private:
 
   boost::asio::strand<Executor> strand_;
   basic_async_pidfd<Executor> pidfd_;
-  descriptor in_, out_, err_;
-  timer_type timer_;
-  basic_cgroup_watch<Executor> watch_;  // run_scope::cgroup: the wait for an empty cgroup
+  // The I/O objects a run needs only at times are made when first needed: each costs a
+  // service lookup to make and a cancellation to destroy, on every run.
+  std::optional<descriptor> in_;  // the stdin pipe, when input is written
+  descriptor out_, err_;
+  std::optional<timer_type> timer_;                     // armed by the policy
+  std::optional<basic_cgroup_watch<Executor>> watch_;  // run_scope::cgroup: the wait for an
+                                                       // empty cgroup
   run_cgroup cgroup_;                   // run_scope::cgroup: the run's own cgroup
   run_options options_;
   run_policy policy_;
