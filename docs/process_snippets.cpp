@@ -237,7 +237,7 @@ void streaming() {
   options.whole_lines = true;     // one call per line, '\n' included; long lines in pieces
   options.capture_stdout = false; // stream only: nothing is kept in result.out
   options.on_output = [&](pidfd::output_stream stream, std::string_view piece) {
-    // On the operation's strand, in order, before capture; must not block or throw.
+    // One call at a time, in order, before capture; must not block or throw.
     if (stream == pidfd::output_stream::out) lines.emplace_back(piece);
   };
   pidfd::async_run(io, {"sh", "-c", "echo one; echo two; printf three"}, options,

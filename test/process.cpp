@@ -811,6 +811,90 @@ INSTANTIATE_TEST_SUITE_P(
                       cancel_case{asio::cancellation_type::partial, true, killed(SIGKILL)},
                       cancel_case{asio::cancellation_type::total, true, killed(SIGKILL)}));
 
+// An executor on an io_context that keeps what it is given and runs it when the test says,
+// the last first: the order in which two handlers of a run posted one after the other are
+// taken when several threads run the context (the second taken, and its run started,
+// before the first).
+class lifo_queue {
+public:
+  // Runs the function given last; false if there is none.
+  bool run_last() {
+    if (fns_.empty()) return false;
+    std::unique_ptr<fn_base> f = std::move(fns_.back());
+    fns_.pop_back();
+    f->call();
+    return true;
+  }
+  template <class F>
+  void add(F f) {
+    fns_.push_back(std::make_unique<fn<F>>(std::move(f)));
+  }
+  std::size_t size() const noexcept { return fns_.size(); }
+
+private:
+  struct fn_base {
+    virtual ~fn_base() = default;
+    virtual void call() = 0;
+  };
+  template <class F>
+  struct fn final : fn_base {
+    explicit fn(F f) : f_(std::move(f)) {}
+    void call() override { std::move(f_)(); }
+    F f_;
+  };
+  std::vector<std::unique_ptr<fn_base>> fns_;
+};
+
+class lifo_executor {
+public:
+  lifo_executor(asio::io_context& io, lifo_queue& q) noexcept : io_(&io), q_(&q) {}
+  asio::execution_context& query(asio::execution::context_t) const noexcept { return *io_; }
+  static constexpr asio::execution::blocking_t query(asio::execution::blocking_t) noexcept {
+    return asio::execution::blocking.never;
+  }
+  lifo_executor require(asio::execution::blocking_t::never_t) const noexcept { return *this; }
+  template <class F>
+  void execute(F f) const {
+    q_->add(std::move(f));
+  }
+  friend bool operator==(const lifo_executor& a, const lifo_executor& b) noexcept {
+    return a.q_ == b.q_;
+  }
+  friend bool operator!=(const lifo_executor& a, const lifo_executor& b) noexcept {
+    return a.q_ != b.q_;
+  }
+
+private:
+  asio::io_context* io_;
+  lifo_queue* q_;
+};
+
+// A cancellation emitted right after async_run() returns is posted after the start of the
+// run; taken first (as another thread may take it), it is carried out once the run has
+// started: the child is killed, not left running, and the run ends as cancelled.
+TEST_F(Process, ACancellationTakenBeforeTheRunStartedIsCarriedOut) {
+  lifo_queue queue;
+  const lifo_executor ex(io, queue);
+  asio::cancellation_signal signal;
+  run_outcome out;
+  pidfd::async_run(ex, child({"pause"}), run_options{},
+                   asio::bind_cancellation_slot(signal.slot(), [&](error_code ec, run_result r) {
+                     out = {true, ec, std::move(r)};
+                   }));
+  signal.emit(asio::cancellation_type::terminal);
+  ASSERT_EQ(queue.size(), 2U);  // the start of the run, then the cancellation
+  const auto deadline = std::chrono::steady_clock::now() + pidfd_test::wait_bound;
+  while (!out.done && std::chrono::steady_clock::now() < deadline) {
+    if (queue.run_last()) continue;
+    io.restart();
+    io.run_one_for(10ms);
+  }
+  ASSERT_TRUE(out.done);
+  EXPECT_EQ(out.ec, asio::error::operation_aborted);
+  EXPECT_EQ(out.result.status, killed(SIGKILL));
+  EXPECT_EQ(queue.size(), 0U);
+}
+
 TEST_F(Process, CancellationDuringTheDrainCompletesAtOnce) {
   auto pid_pipe = make_pipe();
   auto hold = make_pipe();

@@ -1,6 +1,8 @@
 // Tests of async_run()'s policy (<pidfd/detail/run_policy.hpp>) without any process: every
-// event in every phase, and the actions it must give; and of the line splitter.
+// event in every phase, and the actions it must give; of the line splitter; and of the
+// serial_queue its handlers run in.
 #include <pidfd/detail/run_policy.hpp>
+#include <pidfd/detail/serial_queue.hpp>
 
 #include <gtest/gtest.h>
 
@@ -8,11 +10,13 @@
 
 #include <cerrno>
 #include <chrono>
+#include <future>
 #include <cstddef>
 #include <random>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -562,3 +566,128 @@ TEST(LineSplitter, AThrowingEmitLeavesNothingKeptTwice) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------
+// serial_queue: async_run()'s handlers one at a time, in order of arrival.
+
+using pidfd::detail::serial_queue;
+
+struct no_resume {
+  int* calls;
+  void operator()() const { ++*calls; }
+};
+
+TEST(SerialQueue, RunsAtOnceWhenNothingRuns) {
+  serial_queue q;
+  int resumes = 0;
+  std::vector<int> ran;
+  q.run([&] { ran.push_back(1); }, no_resume{&resumes});
+  EXPECT_EQ(ran, std::vector<int>{1});
+  q.run([&] { ran.push_back(2); }, no_resume{&resumes});
+  EXPECT_EQ(ran, (std::vector<int>{1, 2}));
+  EXPECT_EQ(resumes, 0);
+}
+
+TEST(SerialQueue, AFunctionThatComesWhileOneRunsRunsNextInOrder) {
+  serial_queue q;
+  int resumes = 0;
+  std::vector<int> ran;
+  q.run(
+      [&] {
+        ran.push_back(1);
+        q.run([&] { ran.push_back(3); }, no_resume{&resumes});
+        q.run([&] { ran.push_back(4); }, no_resume{&resumes});
+        ran.push_back(2);  // neither ran within this function
+      },
+      no_resume{&resumes});
+  EXPECT_EQ(ran, (std::vector<int>{1, 2, 3, 4}));
+  EXPECT_EQ(resumes, 0);
+}
+
+// The thread whose function runs also runs what another thread brought meanwhile; the
+// other thread does not wait.
+TEST(SerialQueue, AnotherThreadsFunctionIsRunByTheRunningThread) {
+  serial_queue q;
+  int resumes = 0;
+  std::vector<int> ran;
+  std::thread::id ran_on;
+  std::promise<void> queued;
+  std::future<void> queued_f = queued.get_future();
+  std::thread other;
+  const std::thread::id here = std::this_thread::get_id();
+  q.run(
+      [&] {
+        ran.push_back(1);
+        other = std::thread([&] {
+          q.run(
+              [&] {
+                ran.push_back(2);
+                ran_on = std::this_thread::get_id();
+              },
+              no_resume{&resumes});
+          queued.set_value();  // run() returned without running it
+        });
+        ASSERT_EQ(queued_f.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+        EXPECT_EQ(ran, std::vector<int>{1});
+      },
+      no_resume{&resumes});
+  other.join();
+  EXPECT_EQ(ran, (std::vector<int>{1, 2}));
+  EXPECT_EQ(ran_on, here);
+  EXPECT_EQ(resumes, 0);
+}
+
+// A function that throws: the exception leaves run(); what was queued behind it is handed
+// to resume, and runs by resume_queued(); meanwhile nothing else starts.
+TEST(SerialQueue, AThrowHandsTheQueuedFunctionsToResume) {
+  serial_queue q;
+  int resumes = 0;
+  std::vector<int> ran;
+  EXPECT_THROW(q.run(
+                   [&] {
+                     q.run([&] { ran.push_back(2); }, no_resume{&resumes});
+                     throw std::runtime_error("handler");
+                   },
+                   no_resume{&resumes}),
+               std::runtime_error);
+  EXPECT_EQ(resumes, 1);
+  EXPECT_TRUE(ran.empty());
+  q.run([&] { ran.push_back(3); }, no_resume{&resumes});  // queued behind 2
+  EXPECT_TRUE(ran.empty());
+  q.resume_queued(no_resume{&resumes});
+  EXPECT_EQ(ran, (std::vector<int>{2, 3}));
+  q.run([&] { ran.push_back(4); }, no_resume{&resumes});  // idle again: at once
+  EXPECT_EQ(ran, (std::vector<int>{2, 3, 4}));
+  EXPECT_EQ(resumes, 1);
+}
+
+TEST(SerialQueue, AThrowWithNothingQueuedLeavesItIdle) {
+  serial_queue q;
+  int resumes = 0;
+  EXPECT_THROW(q.run([] { throw std::runtime_error("handler"); }, no_resume{&resumes}),
+               std::runtime_error);
+  EXPECT_EQ(resumes, 0);
+  bool ran = false;
+  q.run([&] { ran = true; }, no_resume{&resumes});
+  EXPECT_TRUE(ran);
+}
+
+// A queued function that throws: the rest again goes to resume.
+TEST(SerialQueue, AQueuedFunctionThatThrowsHandsOnTheRest) {
+  serial_queue q;
+  int resumes = 0;
+  std::vector<int> ran;
+  EXPECT_THROW(q.run(
+                   [&] {
+                     q.run([] { throw std::runtime_error("queued"); }, no_resume{&resumes});
+                     q.run([&] { ran.push_back(2); }, no_resume{&resumes});
+                     ran.push_back(1);
+                   },
+                   no_resume{&resumes}),
+               std::runtime_error);
+  EXPECT_EQ(ran, std::vector<int>{1});
+  EXPECT_EQ(resumes, 1);
+  q.resume_queued(no_resume{&resumes});
+  EXPECT_EQ(ran, (std::vector<int>{1, 2}));
+  EXPECT_EQ(resumes, 1);
+}

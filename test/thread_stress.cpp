@@ -1,6 +1,6 @@
 // Threads: async_wait_for, async_terminate and async_run from 4 threads, on one io_context
 // run by 4 threads and on one io_context per thread, with per-operation cancellations
-// emitted from another thread (posted to the operation's strand) racing the completions.
+// emitted from another thread (posted to the operation's handlers) racing the completions.
 // Every handler must run exactly once with one of the results legal for its operation.
 #include "run_until.hpp"
 #include "support.hpp"

@@ -417,8 +417,9 @@ struct run_options {
   /// How long after the exit a captured stream may stay open (a grandchild holding it)
   /// before the operation completes without waiting for its end (truncated is set).
   std::chrono::steady_clock::duration drain = std::chrono::seconds(1);
-  /// Called with each piece of output as it arrives, on the operation's strand (never
-  /// concurrently with itself), in the order it was read per stream, before the piece is
+  /// Called with each piece of output as it arrives, one call at a time as on a strand of
+  /// the operation's own (never concurrently with itself; with a strand as the executor,
+  /// on that strand), in the order it was read per stream, before the piece is
   /// captured. Capture and output_limit are independent of it: with capture_stdout false
   /// and on_output set, stdout is streamed and nothing of it is kept (nor truncated). It
   /// must not block, and should not throw: if it throws, it is not called again and the
@@ -499,8 +500,8 @@ namespace pidfd {
 /// total is treated like partial). A cancellation after the reap, during the drain,
 /// completes at once.
 ///
-/// Thread safety: the operation's own handlers run on a strand of ex, so the context may
-/// be run by several threads.
+/// Thread safety: the operation's own handlers run on ex one at a time, in order of
+/// arrival, as on a strand, so the context may be run by several threads.
 ///
 /// Lifetime: the operation owns everything it uses; nothing is left behind when it
 /// completes (no child, no descriptor). If the execution context is destroyed with the

@@ -7,8 +7,10 @@
 // feeds it the events it sees and carries out the actions it answers with. No handler
 // blocks.
 //
-// The I/O objects share one run_state, owned by their handlers, which all run on one
-// strand, so the state needs no lock even when the io_context runs on several threads.
+// The I/O objects share one run_state, owned by their handlers, which run one at a time
+// in order of arrival (a serial_queue, <pidfd/detail/serial_queue.hpp>: what a strand
+// gives, cheaper), so the state needs no lock even when the io_context runs on several
+// threads.
 // The composed operation object (the `self` of async_compose, holding the user's handler)
 // is parked in the state meanwhile and posted back to the I/O executor at the end with
 // the result appended as its arguments, so the handler runs on its associated executor
@@ -24,6 +26,7 @@
 #include <pidfd/detail/process_support.hpp>
 #include <pidfd/detail/pty_ops.hpp>
 #include <pidfd/detail/run_policy.hpp>
+#include <pidfd/detail/serial_queue.hpp>
 #include <pidfd/error.hpp>
 #include <pidfd/exit_status.hpp>
 #include <pidfd/spawn.hpp>
@@ -38,7 +41,6 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/basic_stream_descriptor.hpp>
-#include <boost/asio/strand.hpp>
 
 #include <signal.h>
 
@@ -56,12 +58,13 @@
 namespace pidfd::detail {
 
 /// The state of one async_run(): see the top of this file. Every member function other
-/// than start() and the destructor runs on strand_. Self is the parked operation object.
+/// than start() and the destructor runs in serial_'s order. Self is the parked operation
+/// object.
 template <class Executor, class Self>
 class run_state : public std::enable_shared_from_this<run_state<Executor, Self>> {
 public:
   run_state(const Executor& ex, run_options&& options)
-      : strand_(ex), pidfd_(ex), in_(ex), out_(ex), err_(ex), timer_(ex), watch_(ex),
+      : ex_(ex), pidfd_(ex), out_(ex), err_(ex),
         options_(std::move(options)), policy_(policy_config(options_)),
         out_lines_(options_.max_line), err_lines_(options_.max_line), pty_(options_.pty) {}
 
@@ -85,14 +88,14 @@ public:
   std::optional<Self> self;
 
   /// Spawns the program (on the calling thread, inside async_run()) and posts the rest to
-  /// the strand. A failed spawn is delivered through the executor, never inline.
+  /// executor. A failed spawn is delivered through the executor, never inline.
   void start(const std::vector<std::string>& argv, boost::asio::cancellation_slot slot) {
     plan_stdio();
     error_code ec;
     pid_fd child = spawn_and_register(argv, ec);
     if (ec) return abandon_start(child, ec);
     ++pending_;
-    boost::asio::post(strand_, [s = this->shared_from_this()] { s->begin(); });
+    boost::asio::post(ex_, in_order([s = this->shared_from_this()] { s->begin(); }));
     // After the post: a cancellation is then always handled after begin().
     if (slot.is_connected()) slot.template emplace<cancel_handler>(this->weak_from_this());
   }
@@ -143,7 +146,7 @@ private:
     unique_fd master;
     if (options_.scope == run_scope::cgroup) {
       cgroup_ = run_cgroup::create(options_.cgroup_parent, ec);
-      if (!ec) watch_.open(cgroup_, ec);
+      if (!ec) watch_.emplace(ex_).open(cgroup_, ec);
       if (!ec) so.cgroup_fd = cgroup_.native_handle();
     }
     started_at_ = std::chrono::steady_clock::now();
@@ -155,14 +158,15 @@ private:
       child = spawn_with_pipes(argv, so, ends, ec, options_.pipe_capacity);
     if (!ec) pgid_ = child_pid_ = child.pid(ec);
     if (!ec) impl_of(pidfd_).assign(child, ec);
-    boost::asio::posix::basic_stream_descriptor<Executor>* streams[3] = {&in_, &out_, &err_};
+    if (!ec && ends[0]) in_.emplace(ex_);
+    descriptor* streams[3] = {in_ ? &*in_ : nullptr, &out_, &err_};
     for (int i = 0; i < 3 && !ec; ++i)
       if (ends[i]) {
         streams[i]->assign(ends[i].get(), ec);
         if (!ec) (void)ends[i].release();
       }
     // The master is the one output stream, and where input is written: one descriptor for
-    // both (a reactor registers a descriptor once). Writes must not block the strand.
+    // both (a reactor registers a descriptor once). Writes must not block.
     if (!ec && master) {
       out_.assign(master.get(), ec);
       if (!ec) (void)master.release();
@@ -182,11 +186,11 @@ private:
       (void)child.wait(ignored);
     }
     pgid_ = 0;
-    watch_.close();
+    if (watch_) watch_->close();
     if (cgroup_.is_open()) (void)cgroup_.remove();  // empty: nothing was started in it
     error_code ignored;
     pidfd_.close(ignored);
-    close(in_);
+    if (in_) close(*in_);
     close(out_);
     close(err_);
     ec_ = ec;
@@ -208,13 +212,13 @@ private:
     return c;
   }
 
-  // Forwards a per-operation cancellation to the strand.
+  // Forwards a per-operation cancellation to the run's handlers.
   struct cancel_handler {
     explicit cancel_handler(std::weak_ptr<run_state> s) noexcept : state(std::move(s)) {}
     std::weak_ptr<run_state> state;
     void operator()(boost::asio::cancellation_type_t type) const {
       if (auto s = state.lock())
-        boost::asio::post(s->strand_, [s, type] { s->on_cancel(type); });
+        boost::asio::post(s->ex_, s->in_order([s, type] { s->on_cancel(type); }));
     }
   };
 
@@ -252,30 +256,51 @@ private:
   }
   stream_ref ref(output_stream s) { return s == output_stream::out ? out_ref() : err_ref(); }
 
-  // An internal handler: counted while pending, run on the strand.
+  // An internal handler: counted while pending, run in order (in_order()).
   template <class F>
-  auto on_strand(F&& f) {
+  auto counted(F&& f) {
     ++pending_;
-    return boost::asio::bind_executor(strand_, std::forward<F>(f));
+    return in_order(std::forward<F>(f));
+  }
+
+  // A handler that runs f with its arguments in serial_'s order, on the I/O executor's
+  // thread that completes it (its associated executor is the I/O executor's: no
+  // re-dispatch, no work tracked on a second executor).
+  template <class F>
+  auto in_order(F&& f) {
+    return [this, f = std::forward<F>(f)](auto... args) mutable {
+      serial_.run(std::bind_front(std::move(f), std::move(args)...),
+                  [this]() { resume_in_order(); });
+    };
+  }
+  // A function of ours threw (out of io_context::run()): whatever was queued behind it
+  // runs later, from a handler of its own. (Were even that post to fail for want of
+  // memory, the exception would end the program.)
+  void resume_in_order() {
+    boost::asio::post(ex_, [s = this->shared_from_this()] {
+      s->serial_.resume_queued([&s] { s->resume_in_order(); });
+    });
   }
 
   void begin() {
     --pending_;
+    begun_ = true;
     apply(policy_.spawned(out_.is_open(), err_.is_open()));
     if (!finishing_) {
       if (out_.is_open()) read(out_ref());
       if (err_.is_open()) read(err_ref());
       if (input_open()) write_input();
     }
+    // A cancellation that ran first (both were posted; on an io_context run by several
+    // threads either may be taken first) is carried out now.
+    if (early_cancel_ != boost::asio::cancellation_type::none && !finishing_)
+      apply(policy_.cancelled(cancellation_kind(early_cancel_)));
     settle();
   }
 
   // Carries out what the policy asked for, in the order run_actions documents.
   void apply(const run_actions& a) {
-    if (a.cancel_timer) {
-      ++timer_generation_;
-      timer_.cancel();
-    }
+    if (a.cancel_timer) cancel_timer();
     if (a.signal != 0) send(a.signal, a.target);
     if (a.release_memory && !pidfd_.core().cached_status()) {
       error_code ignored;  // best effort: the kernel frees the memory anyway
@@ -299,12 +324,11 @@ private:
     if (a.complete) {
       ec_ = a.ec;
       finishing_ = true;
-      watch_.close();
+      if (watch_) watch_->close();
       end_input();
       close(out_);
       close(err_);
-      ++timer_generation_;
-      timer_.cancel();
+      cancel_timer();
     }
   }
 
@@ -313,13 +337,13 @@ private:
   }
 
   void start_wait() {
-    pidfd_.async_wait(on_strand([s = this->shared_from_this()](error_code ec, exit_status st) {
+    pidfd_.async_wait(counted([s = this->shared_from_this()](error_code ec, exit_status st) {
       s->on_exit(ec, st);
     }));
   }
 
   void watch_cgroup() {
-    watch_.async_wait_empty(on_strand([self = this->shared_from_this()](error_code ec) {
+    watch_->async_wait_empty(counted([self = this->shared_from_this()](error_code ec) {
       self->on_cgroup_empty(ec);
     }));
   }
@@ -359,7 +383,7 @@ private:
       result_.usage->user_cpu = std::max(result_.usage->user_cpu, cpu->user);
       result_.usage->system_cpu = std::max(result_.usage->system_cpu, cpu->system);
     }
-    watch_.close();
+    if (watch_) watch_->close();
     (void)cgroup_.remove();
   }
 
@@ -383,7 +407,7 @@ private:
     if (!options_.on_output && s.into.size() >= options_.output_limit && splice_discard_)
       return discard(s);
     s.d.async_read_some(s.buffer.space(),
-                        on_strand([self = this->shared_from_this(), which = s.which](
+                        counted([self = this->shared_from_this(), which = s.which](
                                       error_code ec, std::size_t got) {
                           self->on_read(self->ref(which), ec, got);
                         }));
@@ -422,7 +446,7 @@ private:
       }
     }
     s.d.async_wait(descriptor::wait_read,
-                   on_strand([self = this->shared_from_this(), which = s.which](error_code ec) {
+                   counted([self = this->shared_from_this(), which = s.which](error_code ec) {
                      self->on_discard_ready(self->ref(which), ec);
                    }));
   }
@@ -494,14 +518,16 @@ private:
   }
 
   // Where the input goes: the stdin pipe, or the terminal.
-  descriptor& input_stream() noexcept { return pty_ ? out_ : in_; }
-  bool input_open() const noexcept { return pty_ ? writing_ && out_.is_open() : in_.is_open(); }
+  descriptor& input_stream() noexcept { return pty_ ? out_ : *in_; }
+  bool input_open() const noexcept {
+    return pty_ ? writing_ && out_.is_open() : in_ && in_->is_open();
+  }
   // No more input: the pipe is closed (end of file); the terminal stays open for output.
   void end_input() noexcept {
     if (pty_)
       writing_ = false;
-    else
-      close(in_);
+    else if (in_)
+      close(*in_);
   }
 
   void write_input() {
@@ -513,7 +539,7 @@ private:
           to.native_handle(), input.data() + input_written_, input.size() - input_written_, ec);
       if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
         to.async_wait(descriptor::wait_write,
-                       on_strand([self = this->shared_from_this()](error_code wait_ec) {
+                       counted([self = this->shared_from_this()](error_code wait_ec) {
                          self->on_writable(wait_ec);
                        }));
         return;
@@ -534,11 +560,19 @@ private:
     settle();
   }
 
+  // A timer armed before no longer fires (its handler, if still queued, sees the
+  // generation moved on).
+  void cancel_timer() {
+    ++timer_generation_;
+    if (timer_) timer_->cancel();
+  }
+
   void arm_timer(run_timer role, std::chrono::steady_clock::duration after) {
     const unsigned generation = ++timer_generation_;
-    timer_.expires_after(after);
-    timer_.async_wait(
-        on_strand([self = this->shared_from_this(), generation, role](error_code ec) {
+    if (!timer_) timer_.emplace(ex_);
+    timer_->expires_after(after);
+    timer_->async_wait(
+        counted([self = this->shared_from_this(), generation, role](error_code ec) {
           self->on_timer(generation, role, ec);
         }));
   }
@@ -563,13 +597,20 @@ private:
   }
 
   void on_cancel(boost::asio::cancellation_type_t type) {
+    if (!begun_) {
+      early_cancel_ = early_cancel_ | type;  // begin() carries it out
+      return;
+    }
     if (finishing_) return;
-    using ct = boost::asio::cancellation_type;
-    const run_cancellation kind = (type & ct::terminal) != ct::none  ? run_cancellation::terminal
-                                  : (type & ct::partial) != ct::none ? run_cancellation::partial
-                                                                     : run_cancellation::total;
-    apply(policy_.cancelled(kind));
+    apply(policy_.cancelled(cancellation_kind(type)));
     settle();
+  }
+
+  static run_cancellation cancellation_kind(boost::asio::cancellation_type_t type) noexcept {
+    using ct = boost::asio::cancellation_type;
+    return (type & ct::terminal) != ct::none  ? run_cancellation::terminal
+           : (type & ct::partial) != ct::none ? run_cancellation::partial
+                                              : run_cancellation::total;
   }
 
   // Signals the target. The process is signalled only before its reap (afterwards the
@@ -614,11 +655,16 @@ private:
     boost::asio::post(ex, boost::asio::append(std::move(s), ec_, std::move(result_)));
   }
 
-  boost::asio::strand<Executor> strand_;
+  Executor ex_;
+  serial_queue serial_;
   basic_async_pidfd<Executor> pidfd_;
-  descriptor in_, out_, err_;
-  timer_type timer_;
-  basic_cgroup_watch<Executor> watch_;  // run_scope::cgroup: the wait for an empty cgroup
+  // The I/O objects a run needs only at times are made when first needed: each costs a
+  // service lookup to make and a cancellation to destroy, on every run.
+  std::optional<descriptor> in_;  // the stdin pipe, when input is written
+  descriptor out_, err_;
+  std::optional<timer_type> timer_;                     // armed by the policy
+  std::optional<basic_cgroup_watch<Executor>> watch_;  // run_scope::cgroup: the wait for an
+                                                       // empty cgroup
   run_cgroup cgroup_;                   // run_scope::cgroup: the run's own cgroup
   run_options options_;
   run_policy policy_;
@@ -634,6 +680,7 @@ private:
   pid_t child_pid_ = 0;
   int pending_ = 0;
   unsigned timer_generation_ = 0;
+  boost::asio::cancellation_type_t early_cancel_ = boost::asio::cancellation_type::none;
   const bool pty_;       // the program runs on a terminal, whose master is out_
   bool writing_ = false;  // pty_: input is still being written to out_
   bool merged_ = false;
@@ -641,6 +688,7 @@ private:
   bool output_failed_ = false;
   bool finishing_ = false;
   bool delivered_ = false;
+  bool begun_ = false;  // begin() has run
 };
 
 /// async_run()'s operation, for boost::asio::async_compose: starts a run_state, which
