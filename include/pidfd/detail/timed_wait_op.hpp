@@ -39,11 +39,17 @@
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/associator.hpp>
-#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/detail/chrono_time_traits.hpp>
+#include <boost/asio/detail/deadline_timer_service.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/execution/executor.hpp>
+#include <boost/asio/execution_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/query.hpp>
 #include <boost/asio/recycling_allocator.hpp>
+#include <boost/asio/wait_traits.hpp>
 
 #include <signal.h>
 
@@ -69,9 +75,14 @@ class timed_wait_op {
 public:
   using impl_type = async_pidfd_impl<Executor>;
   using handler_type = Handler;
-  using timer_type = boost::asio::basic_waitable_timer<
-      std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>,
-      Executor>;
+  // What a steady_timer is made of, without its copy of the executor: the service that
+  // basic_waitable_timer<steady_clock> uses (it belongs to the execution context, so it
+  // outlives the I/O object and every operation of the context) and its per-timer state.
+  // The timer's wait is started with the I/O object's executor, which the reactor's
+  // operation copies, exactly as basic_waitable_timer::async_wait() passes its own.
+  using timer_service = boost::asio::detail::deadline_timer_service<
+      boost::asio::detail::chrono_time_traits<
+          std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>>>;
   using allocator_type =
       boost::asio::associated_allocator_t<Handler, boost::asio::recycling_allocator<void>>;
   using op_alloc =
@@ -98,8 +109,10 @@ public:
       throw;
     }
     try {
-      op->timer_.expires_after(timeout);
-      op->timer_.async_wait(timed_timer_half<timed_wait_op>(op));
+      error_code ignored;  // expires_after() of a timer without waits cannot fail
+      op->timer_service_->expires_after(op->timer_, timeout, ignored);
+      timed_timer_half<timed_wait_op> timer_half(op);
+      op->timer_service_->async_wait(op->timer_, timer_half, impl.get_executor());
       wait_handler<Executor, timed_wait_half<timed_wait_op>>(timed_wait_half<timed_wait_op>(op),
                                                              impl, op->cancellation_)
           .start();
@@ -165,12 +178,14 @@ private:
   template <class H>
   timed_wait_op(H&& handler, impl_type& impl, on_expiry expiry, signal_scope scope)
       : handler_(std::forward<H>(handler)),
-        timer_(impl.get_executor()),
+        timer_service_(&boost::asio::use_service<timer_service>(context_of(impl.get_executor()))),
         impl_(&impl),
         cancellation_(registration_ref::current(impl.native_handle())),
         scope_(static_cast<unsigned char>(scope)),
-        expiry_(expiry) {}
-  ~timed_wait_op() = default;
+        expiry_(expiry) {
+    timer_service_->construct(timer_);
+  }
+  ~timed_wait_op() { timer_service_->destroy(timer_); }
   timed_wait_op(const timed_wait_op&) = delete;
   timed_wait_op& operator=(const timed_wait_op&) = delete;
 
@@ -191,7 +206,8 @@ private:
   // The first to call it decides the result.
   void decide(error_code ec, exit_status status) noexcept {
     if (decided_.exchange(true, std::memory_order_acq_rel)) return;
-    ec_ = ec;
+    ec_value_ = ec.value();
+    ec_category_ = &ec.category();
     status_ = status;
   }
 
@@ -213,9 +229,11 @@ private:
     const unsigned char old = cancel_state_.fetch_or(wait_requested, std::memory_order_acq_rel);
     if (!(old & (wait_requested | wait_starting))) do_cancel_wait();
   }
-  // (A timer's cancel() fails in no backend; were it to, its exception would reach the
-  // caller. Newer Boost has no error_code overload.)
-  void do_cancel_timer() { timer_.cancel(); }
+  // (The timer service's cancel() fails in no backend.)
+  void do_cancel_timer() {
+    error_code ignored;
+    timer_service_->cancel(timer_, ignored);
+  }
   void do_cancel_wait() {
     cancellation_(
         static_cast<boost::asio::cancellation_type>(wait_cancel_type_.load(std::memory_order_relaxed)));
@@ -255,12 +273,21 @@ private:
     leave_user_slot();
     op_alloc a(allocator());
     if (abandoned_) return free_self(a);
-    const error_code ec = ec_;
+    const error_code ec(ec_value_, *ec_category_);
     const exit_status status = status_;
     Handler handler(std::move(handler_));
     free_self(a);
     // Free our memory before the handler runs, as Asio's operations do.
     std::move(handler)(ec, status);
+  }
+
+  // The execution context of an executor, as Asio's I/O objects find it.
+  template <class Ex>
+  static boost::asio::execution_context& context_of(const Ex& ex) {
+    if constexpr (boost::asio::execution::is_executor<Ex>::value)
+      return boost::asio::query(ex, boost::asio::execution::context);
+    else
+      return ex.context();
   }
 
   void leave_user_slot() noexcept {
@@ -278,7 +305,8 @@ private:
   // Laid out for size (the operation is the heap a timed wait adds to a plain wait and a
   // timer's): the small members follow cancellation_, whose tail padding they may share.
   Handler handler_;
-  timer_type timer_;
+  timer_service* timer_service_;
+  typename timer_service::implementation_type timer_;
   impl_type* impl_;
   // Of the wait half; knows the object's registration.
   [[no_unique_address]] wait_cancellation cancellation_;
@@ -292,7 +320,11 @@ private:
   bool in_user_slot_ = false;  // user_cancellation is in the handler's slot
   unsigned char scope_;        // a signal_scope
   on_expiry expiry_;
-  error_code ec_;
+  // The result is kept as an error_code's value and category rather than as an error_code
+  // (16 bytes less, which is one allocation size class less for the operation): the
+  // source location an error_code may carry is dropped (none of the results has one).
+  int ec_value_ = 0;
+  const boost::system::error_category* ec_category_ = &boost::system::system_category();
 
   template <class>
   friend class timed_wait_half;
