@@ -1,11 +1,10 @@
 // asio-pidfd internal: async_wait_for() and async_terminate(), one operation each.
 //
 // A timed wait runs two waits at once: the wait for the process (a wait_handler, see
-// detail/wait_op.hpp, exactly as async_wait() runs it) and a steady_timer wait. Both carry
-// a small handler pointing to one operation object, timed_wait_op, allocated with the
-// user's handler's associated allocator; the user's handler lives there. Each of the two
-// reports its executor and allocator as the user handler's, so the reactor tracks work on
-// the handler's executor and runs both halves there. The last half to end frees the
+// detail/wait_op.hpp, exactly as async_wait() runs it) and a steady_timer's wait. Both carry
+// a small handler pointing to one operation object, timed_wait_op, where the user's handler
+// lives. Each of the two reports its executor as the user handler's, so the reactor tracks
+// work on the handler's executor and runs both halves there. The last half to end frees the
 // operation and calls the user's handler, from within that completion: already on the
 // handler's executor, and never inside the initiating function.
 //
@@ -19,10 +18,31 @@
 // Per-operation cancellation (terminal, partial, total) cancels both halves: the result is
 // operation_aborted unless a half had already decided.
 //
-// Heap: the operation object (the timer is in it), the descriptor wait's reactor operation
-// (as for async_wait()) and the timer's; the reactor's handler that cancels the descriptor
-// wait on timeout is stored in the operation (see inner_cancellation in
-// detail/wait_op.hpp). The operation's fields are ordered for size.
+// Heap. A user's handler with no allocator of its own (the common case): one block from
+// operator new, 432 bytes with an 8-byte handler and any_io_executor on Boost 1.81 (epoll),
+// a 448-byte malloc chunk, holding
+// - the user's handler, a pointer to the I/O object, the result, the counters;
+// - the timer: the per-timer state of the context's steady_timer service, driven through
+//   that service, without a steady_timer's copy of the executor (the timer's wait is
+//   started with the I/O object's executor, which its reactor operation copies, as a
+//   steady_timer's wait copies the timer's; the service belongs to the execution context,
+//   so the I/O object may go first);
+// - the wait's filtered cancellation, with the reactor's handler that cancels the
+//   descriptor wait on timeout inside it (inner_cancellation in detail/wait_op.hpp);
+// - two slots where the halves' reactor operations are placed by their handlers'
+//   associated allocator (timed_wait_allocator): each slot is sized for Asio's operation
+//   header (measured on Boost 1.81 per backend), the half's handler and the executors the
+//   operation copies. Whatever does not fit, or finds its slot taken (a later allocation
+//   by the handler's executor while the first is held), comes from Asio's recycling
+//   allocator as before. Every allocation holds a reference to the operation until it is
+//   freed: Asio frees an operation's memory before calling (or after destroying) its
+//   handler, so the block is never freed under a live allocation, in whichever order the
+//   two halves end.
+// The block comes from operator new, not from Asio's recycling allocator, which adds a
+// byte and rounds up to 16: one malloc size class more here.
+// Besides: the timer queue's slot (as for any timer). With the user's own allocator, that
+// allocator gets the operation and each reactor operation, as separate allocations.
+// The operation's fields are ordered for size.
 #ifndef PIDFD_DETAIL_TIMED_WAIT_OP_HPP
 #define PIDFD_DETAIL_TIMED_WAIT_OP_HPP
 
@@ -414,8 +434,8 @@ private:
   unsigned char scope_ : 7;    // a signal_scope
   bool kill_on_expiry_ : 1;    // on_expiry::kill
   // The result is kept as an error_code's value and category rather than as an error_code
-  // (16 bytes less, which is one allocation size class less for the operation): the
-  // source location an error_code may carry is dropped (none of the results has one).
+  // (16 bytes less, one malloc size class of the block): the source location an
+  // error_code may carry is dropped (none of the results has one).
   exit_status status_;
   int ec_value_ = 0;
   const boost::system::error_category* ec_category_ = &boost::system::system_category();
