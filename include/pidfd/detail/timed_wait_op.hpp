@@ -31,8 +31,8 @@
 //   descriptor wait on timeout inside it (inner_cancellation in detail/wait_op.hpp);
 // - two slots where the halves' reactor operations are placed by their handlers'
 //   associated allocator (timed_wait_allocator): each slot is sized for Asio's operation
-//   header (measured on Boost 1.81 per backend), the half's handler and the executors the
-//   operation copies. Whatever does not fit, or finds its slot taken (a later allocation
+//   header (per backend; the same on Boost 1.81, 1.83 and 1.92), the half's handler and
+//   the executors the operation copies. Whatever does not fit, or finds its slot taken (a later allocation
 //   by the handler's executor while the first is held), comes from Asio's recycling
 //   allocator as before. Every allocation holds a reference to the operation until it is
 //   freed: Asio frees an operation's memory before calling (or after destroying) its
@@ -368,9 +368,9 @@ private:
 
   // The halves' slots. A reactor operation is Asio's operation header, the handler and
   // the handler's work (a copy of the I/O executor, and of the handler's executor when
-  // that is another type). The headers measured on Boost 1.81: a descriptor wait 72 bytes
-  // (epoll) or 88 (io_uring), a timer wait 56. Where an operation is larger (another Boost,
-  // another executor's work), it is allocated outside instead.
+  // that is another type). The headers, the same on Boost 1.81, 1.83 and 1.92: a descriptor
+  // wait 72 bytes (epoll) or 88 (io_uring), a timer wait 56. Where an operation is larger
+  // (another Boost, another executor's work), it is allocated outside instead.
 #if defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
   static constexpr std::size_t descriptor_op_header = 88;
 #else
