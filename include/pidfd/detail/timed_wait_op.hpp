@@ -521,8 +521,8 @@ public:
   using value_type = T;
 
   timed_wait_allocator(Op* op, timed_half which) noexcept : op_(op), which_(which) {}
+  // Implicit, as an allocator's rebinding conversion is.
   template <class U>
-  // NOLINTNEXTLINE(google-explicit-constructor): an allocator's rebinding conversion
   timed_wait_allocator(const timed_wait_allocator<U, Op>& other) noexcept
       : op_(other.op_), which_(other.which_) {}
 
