@@ -624,6 +624,92 @@ TEST_F(AsyncPidfd, WaitForIsCancellable) {
   expect_alive_then_waitable(c);
 }
 
+// An executor (over the io_context's) that runs each function it is given from two blocks
+// it allocates with the function's associated allocator and holds together: the function
+// with Extra bytes more, and one byte. For the halves of a timed wait, whose handler has no
+// allocator, that allocator is the one placing their reactor operations inside the
+// operation's block: the function with 1024 bytes more cannot fit there, and of the two
+// blocks held at once at most one can, so the others come from the heap instead. Each must
+// be freed once, before the function runs (ASan's leak and use-after-free checks).
+template <std::size_t Extra>
+class allocating_executor {
+public:
+  allocating_executor(asio::io_context& io, int& runs) noexcept : io_(&io), runs_(&runs) {}
+
+  asio::execution_context& query(asio::execution::context_t) const noexcept { return *io_; }
+
+  template <class F>
+  void execute(F f) const {
+    struct holder {
+      F f;
+      std::array<unsigned char, Extra> extra;
+    };
+    using alloc_type = asio::associated_allocator_t<F>;
+    using holder_alloc = typename std::allocator_traits<alloc_type>::template rebind_alloc<holder>;
+    using byte_alloc =
+        typename std::allocator_traits<alloc_type>::template rebind_alloc<unsigned char>;
+    holder_alloc ha(asio::get_associated_allocator(f));
+    byte_alloc ba(ha);
+    holder* h = std::allocator_traits<holder_alloc>::allocate(ha, 1);
+    ::new (static_cast<void*>(h)) holder{std::move(f), {}};
+    unsigned char* b = std::allocator_traits<byte_alloc>::allocate(ba, 1);
+    asio::post(*io_, [h, b, ha, ba, runs = runs_]() mutable {
+      F g(std::move(h->f));
+      h->~holder();
+      std::allocator_traits<holder_alloc>::deallocate(ha, h, 1);
+      std::allocator_traits<byte_alloc>::deallocate(ba, b, 1);
+      ++*runs;
+      std::move(g)();
+    });
+  }
+
+  friend bool operator==(const allocating_executor& a, const allocating_executor& b) noexcept {
+    return a.io_ == b.io_;
+  }
+  friend bool operator!=(const allocating_executor& a, const allocating_executor& b) noexcept {
+    return !(a == b);
+  }
+
+private:
+  asio::io_context* io_;
+  int* runs_;
+};
+
+// Each half of a timed wait ends through the handler's executor: one run each.
+template <std::size_t Extra>
+void expect_timed_wait_through_allocating_executor(asio::io_context& io, bool time_out) {
+  int runs = 0;
+  wait_result r;
+  auto pipe = make_pipe();
+  async_pidfd p(io, start_child({"wait-byte", "3", "exit", "6"}, {{3, pipe.read.get()}}));
+  pipe.read.reset();
+  p.async_wait_for(time_out ? 1ms : 60s,
+                   asio::bind_executor(allocating_executor<Extra>(io, runs),
+                                       [&](error_code ec, exit_status s) { r = {true, ec, s}; }));
+  if (!time_out) pidfd_test::write_byte(pipe.write.get());
+  ASSERT_TRUE(pidfd_test::run_until(io, [&] { return r.done; }));
+  EXPECT_EQ(runs, 2);
+  if (time_out) {
+    EXPECT_EQ(r.ec, error_code(asio::error::timed_out));
+    EXPECT_EQ(r.status, exit_status());
+    pidfd_test::write_byte(pipe.write.get());
+    EXPECT_EQ(pidfd_test::bounded_wait(p.core()), exited(6));
+  } else {
+    EXPECT_FALSE(r.ec) << r.ec.message();
+    EXPECT_EQ(r.status, exited(6));
+  }
+}
+
+TEST_F(AsyncPidfd, WaitForWhoseHandlerExecutorAllocatesInsideTheOperation) {
+  expect_timed_wait_through_allocating_executor<0>(io, /*time_out=*/false);
+  expect_timed_wait_through_allocating_executor<0>(io, /*time_out=*/true);
+}
+
+TEST_F(AsyncPidfd, WaitForWhoseHandlerExecutorAllocatesMoreThanFits) {
+  expect_timed_wait_through_allocating_executor<1024>(io, /*time_out=*/false);
+  expect_timed_wait_through_allocating_executor<1024>(io, /*time_out=*/true);
+}
+
 TEST_F(AsyncPidfd, TerminateKillsAChildThatIgnoresSigterm) {
   auto pipe = make_pipe();
   async_pidfd p(io, start_child({"ignore", "15", "ready", "3", "pause"}, {{3, pipe.write.get()}}));

@@ -247,9 +247,10 @@ public:
   /// Completion signature: void(error_code, exit_status).
   ///
   /// The handler runs on its associated executor (default: get_executor()), never inside
-  /// this function. The operation is one object (the handler, a steady_timer and the
-  /// result) and two pending waits, the descriptor's and the timer's, all three allocated
-  /// with the handler's associated allocator.
+  /// this function. The operation is one object (the handler, a timer and the result) and
+  /// two pending waits, the descriptor's and the timer's, all three allocated with the
+  /// handler's associated allocator; with the default one (std::allocator), as one block
+  /// (a pending wait larger than its place there, with another Boost, is allocated apart).
   ///
   /// Per-operation cancellation: terminal, partial and total (operation_aborted).
   ///
