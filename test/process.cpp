@@ -857,12 +857,7 @@ public:
   void execute(F f) const {
     q_->add(std::move(f));
   }
-  friend bool operator==(const lifo_executor& a, const lifo_executor& b) noexcept {
-    return a.q_ == b.q_;
-  }
-  friend bool operator!=(const lifo_executor& a, const lifo_executor& b) noexcept {
-    return a.q_ != b.q_;
-  }
+  bool operator==(const lifo_executor& other) const noexcept { return q_ == other.q_; }
 
 private:
   asio::io_context* io_;

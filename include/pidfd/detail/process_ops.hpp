@@ -274,8 +274,8 @@ private:
     };
   }
   // A function of ours threw (out of io_context::run()): whatever was queued behind it
-  // runs later, from a handler of its own. (Were even that post to fail for want of
-  // memory, the exception would end the program.)
+  // runs later, from a handler of its own. (Were that post to fail for want of memory,
+  // its exception would go on instead of the first, and the queue would stay stopped.)
   void resume_in_order() {
     boost::asio::post(ex_, [s = this->shared_from_this()] {
       s->serial_.resume_queued([&s] { s->resume_in_order(); });

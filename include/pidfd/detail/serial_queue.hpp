@@ -13,15 +13,14 @@
 #ifndef PIDFD_DETAIL_SERIAL_QUEUE_HPP
 #define PIDFD_DETAIL_SERIAL_QUEUE_HPP
 
-#include <exception>
 #include <functional>
 #include <mutex>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace pidfd::detail {
 
+/// Functions run one at a time, in order of arrival, on the threads that bring them.
 class serial_queue {
 public:
   serial_queue() = default;
@@ -31,9 +30,9 @@ public:
 
   /// Runs fn now, then whatever came meanwhile; or queues fn (a copy of it, so it must
   /// be copyable) behind the function that is running. If a function throws, the
-  /// exception leaves run() and resume is called (it must not throw) to have the
-  /// functions still queued run later, by resume_queued() on some thread: the queue does
-  /// not lose them, as a strand does not.
+  /// exception leaves run() and resume is called to have the functions still queued run
+  /// later, by resume_queued() on some thread: the queue does not lose them, as a strand
+  /// does not.
   template <class Fn, class Resume>
   void run(Fn&& fn, Resume&& resume) {
     {
@@ -44,22 +43,21 @@ public:
       }
       running_ = true;
     }
-    const after_throw<std::remove_reference_t<Resume>> guard(*this, resume);
-    fn();
-    run_queued();
+    call(fn, resume);
+    run_queued(resume);
   }
 
   /// Runs what was queued when a function threw (see run()); the queue is still marked
   /// running meanwhile, so nothing else starts.
   template <class Resume>
   void resume_queued(Resume&& resume) {
-    const after_throw<std::remove_reference_t<Resume>> guard(*this, resume);
-    run_queued();
+    run_queued(resume);
   }
 
 private:
   // Runs the queue until it is empty, then marks it idle.
-  void run_queued() {
+  template <class Resume>
+  void run_queued(Resume& resume) {
     for (;;) {
       std::function<void()> next;
       {
@@ -71,35 +69,27 @@ private:
         next = std::move(queued_.front());
         queued_.erase(queued_.begin());
       }
-      next();
+      call(next, resume);
     }
   }
 
-  // While an exception leaves a function: functions still queued are handed to resume,
-  // or the queue is marked idle if none are.
-  template <class Resume>
-  class after_throw {
-  public:
-    after_throw(serial_queue& q, Resume& resume) noexcept
-        : queue_(q), resume_(resume), exceptions_(std::uncaught_exceptions()) {}
-    after_throw(const after_throw&) = delete;
-    after_throw& operator=(const after_throw&) = delete;
-    ~after_throw() {
-      if (std::uncaught_exceptions() == exceptions_) return;
+  // Calls f; if it throws, the functions still queued are handed to resume (or the queue
+  // is marked idle if there are none) before the exception goes on.
+  template <class F, class Resume>
+  void call(F& f, Resume& resume) {
+    try {
+      f();
+    } catch (...) {
       bool pending = false;
       {
-        const std::lock_guard<std::mutex> lock(queue_.mutex_);
-        pending = !queue_.queued_.empty();
-        queue_.running_ = pending;
+        const std::lock_guard<std::mutex> lock(mutex_);
+        pending = !queued_.empty();
+        running_ = pending;
       }
-      if (pending) resume_();
+      if (pending) resume();
+      throw;
     }
-
-  private:
-    serial_queue& queue_;
-    Resume& resume_;
-    int exceptions_;
-  };
+  }
 
   std::mutex mutex_;
   bool running_ = false;
