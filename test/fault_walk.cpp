@@ -298,6 +298,21 @@ private:
 // ---------------------------------------------------------------------------------------
 // async_run()
 
+// Runs async_run() on io until it completes (20 s at most): o counts the completions and
+// keeps the error, result the result; a second completion would be counted too.
+void run_to_completion(asio::io_context& io, std::vector<std::string> argv,
+                       pidfd::run_options ro, outcome& o, pidfd::run_result& result) {
+  pidfd::async_run(io, std::move(argv), std::move(ro), [&](error_code ec, pidfd::run_result r) {
+    ++o.handler_calls;
+    o.ec = ec;
+    result = std::move(r);
+  });
+  if (!pidfd_test::run_until(io, [&] { return o.handler_calls > 0; }, 20s))
+    o.wrong = "no completion within 20 s";
+  io.restart();
+  io.poll();  // a second completion would run here
+}
+
 class run_op : public operation {
 public:
   // timeout: a child that never ends, stopped by the operation's timeout (SIGTERM to its
@@ -316,16 +331,7 @@ public:
       ro.input = "some input";
       argv = child({"exit", "3"});
     }
-    pidfd::async_run(io_, std::move(argv), std::move(ro),
-                     [&](error_code ec, pidfd::run_result r) {
-                       ++o.handler_calls;
-                       o.ec = ec;
-                       result_ = std::move(r);
-                     });
-    if (!pidfd_test::run_until(io_, [&] { return o.handler_calls > 0; }, 20s))
-      o.wrong = "no completion within 20 s";
-    io_.restart();
-    io_.poll();  // a second completion would run here
+    run_to_completion(io_, std::move(argv), std::move(ro), o, result_);
     if (timeout_ && o.ec == asio::error::timed_out) {
       if (result_.status != pidfd_test::killed(SIGTERM) &&
           result_.status != pidfd_test::killed(SIGKILL))
@@ -355,16 +361,8 @@ public:
     // Refused: more than any pipe-max-size, so that the capped request follows.
     ro.pipe_capacity = refused_ ? std::size_t{1} << 31 : std::size_t{128} << 10;
     ro.input = "x";
-    pidfd::async_run(io_, child({"pipe-size", "1", "1", "pipe-size", "2", "1", "exit", "3"}),
-                     std::move(ro), [&](error_code ec, pidfd::run_result r) {
-                       ++o.handler_calls;
-                       o.ec = ec;
-                       result_ = std::move(r);
-                     });
-    if (!pidfd_test::run_until(io_, [&] { return o.handler_calls > 0; }, 20s))
-      o.wrong = "no completion within 20 s";
-    io_.restart();
-    io_.poll();  // a second completion would run here
+    run_to_completion(io_, child({"pipe-size", "1", "1", "pipe-size", "2", "1", "exit", "3"}),
+                      std::move(ro), o, result_);
     if (!o.ec && result_.status != pidfd_test::exited(3)) o.wrong = "wrong status";
     return o;
   }
@@ -727,16 +725,7 @@ public:
         argv = child({"spew", "1", "1000000", "exit", "3"});
         break;
     }
-    pidfd::async_run(io_, std::move(argv), std::move(ro),
-                     [&](error_code ec, pidfd::run_result r) {
-                       ++o.handler_calls;
-                       o.ec = ec;
-                       result_ = std::move(r);
-                     });
-    if (!pidfd_test::run_until(io_, [&] { return o.handler_calls > 0; }, 20s))
-      o.wrong = "no completion within 20 s";
-    io_.restart();
-    io_.poll();
+    run_to_completion(io_, std::move(argv), std::move(ro), o, result_);
     const pidfd::exit_status want = k_ == group_leftover || k_ == cgroup_leftover
                                         ? pidfd_test::exited(0)
                                         : pidfd_test::exited(3);
