@@ -125,7 +125,9 @@ void* alloc(std::size_t n, std::align_val_t a) noexcept {
   note(p, 1);
   return p;
 }
-void release(void* p) noexcept {
+// Not inlined: inlined into the replaced operator delete, GCC at -O3 sees free() of what
+// operator new returned and warns (-Wmismatched-new-delete), not knowing both are ours.
+[[gnu::noinline]] void release(void* p) noexcept {
   note(p, -1);
   std::free(p);
 }
