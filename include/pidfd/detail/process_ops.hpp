@@ -7,7 +7,7 @@
 // feeds it the events it sees and carries out the actions it answers with. No handler
 // blocks.
 //
-// The I/O objects share one run_state, owned by their handlers, which run one at a time
+// The I/O objects share one run_core, owned by their handlers, which run one at a time
 // in order of arrival (a serial_queue, <pidfd/detail/serial_queue.hpp>: what a strand
 // gives, cheaper), so the state needs no lock even when the io_context runs on several
 // threads.
@@ -58,23 +58,26 @@
 namespace pidfd::detail {
 
 /// The state of one async_run(): see the top of this file. Every member function other
-/// than start() and the destructor runs in serial_'s order. Self is the parked operation
-/// object.
-template <class Executor, class Self>
-class run_state : public std::enable_shared_from_this<run_state<Executor, Self>> {
+/// than start() and the destructor runs in serial_'s order. It does not depend on the
+/// completion handler's type (run_state adds the parked operation object): its code is
+/// made once per executor type, not once per handler.
+template <class Executor>
+class run_core : public std::enable_shared_from_this<run_core<Executor>> {
 public:
-  run_state(const Executor& ex, run_options&& options)
+  run_core(const Executor& ex, run_options&& options)
       : ex_(ex), pidfd_(ex), out_(ex), err_(ex),
         options_(std::move(options)), policy_(policy_config(options_)),
         out_lines_(options_.max_line), err_lines_(options_.max_line), pty_(options_.pty) {}
 
-  run_state(const run_state&) = delete;
-  run_state& operator=(const run_state&) = delete;
+  run_core(const run_core&) = delete;
+  run_core& operator=(const run_core&) = delete;
+  run_core(run_core&&) = delete;
+  run_core& operator=(run_core&&) = delete;
 
   /// A run abandoned with its process still running (the execution context was destroyed
   /// with the operation pending) kills and reaps it: nothing is left behind. (Not a
   /// handler: after SIGKILL the reap is prompt.)
-  ~run_state() {
+  virtual ~run_core() {
     if (pidfd_.is_open() && !pidfd_.core().cached_status()) {
       send(SIGKILL, run_target::process);
       error_code ignored;
@@ -84,11 +87,8 @@ public:
     // A cgroup still owned is killed and, if it can be at once, removed by its destructor.
   }
 
-  /// The parked operation object.
-  std::optional<Self> self;
-
   /// Spawns the program (on the calling thread, inside async_run()) and posts the rest to
-  /// executor. A failed spawn is delivered through the executor, never inline.
+  /// the executor. A failed spawn is delivered through the executor, never inline.
   void start(const std::vector<std::string>& argv, boost::asio::cancellation_slot slot) {
     plan_stdio();
     error_code ec;
@@ -96,7 +96,8 @@ public:
     if (ec) return abandon_start(child, ec);
     ++pending_;
     boost::asio::post(ex_, in_order([s = this->shared_from_this()] { s->begin(); }));
-    // After the post: a cancellation is then always handled after begin().
+    // After the post: a cancellation is then handled after begin(), or, taken first on
+    // another thread, kept for begin() to carry out.
     if (slot.is_connected()) slot.template emplace<cancel_handler>(this->weak_from_this());
   }
 
@@ -214,8 +215,8 @@ private:
 
   // Forwards a per-operation cancellation to the run's handlers.
   struct cancel_handler {
-    explicit cancel_handler(std::weak_ptr<run_state> s) noexcept : state(std::move(s)) {}
-    std::weak_ptr<run_state> state;
+    explicit cancel_handler(std::weak_ptr<run_core> s) noexcept : state(std::move(s)) {}
+    std::weak_ptr<run_core> state;
     void operator()(boost::asio::cancellation_type_t type) const {
       if (auto s = state.lock())
         boost::asio::post(s->ex_, s->in_order([s, type] { s->on_cancel(type); }));
@@ -648,12 +649,13 @@ private:
     deliver();
   }
 
-  void deliver() {
-    Self s = std::move(*self);
-    self.reset();
-    auto ex = s.get_io_executor();
-    boost::asio::post(ex, boost::asio::append(std::move(s), ec_, std::move(result_)));
-  }
+  void deliver() { complete(ec_, std::move(result_)); }
+
+protected:
+  // Hands the result to the parked operation object (run_state), through its executor.
+  virtual void complete(error_code ec, run_result&& result) = 0;
+
+private:
 
   Executor ex_;
   serial_queue serial_;
@@ -689,6 +691,25 @@ private:
   bool finishing_ = false;
   bool delivered_ = false;
   bool begun_ = false;  // begin() has run
+};
+
+/// A run's state with the parked operation object (the `self` of async_compose, holding
+/// the user's handler), posted back with the result appended at the end.
+template <class Executor, class Self>
+class run_state final : public run_core<Executor> {
+public:
+  using run_core<Executor>::run_core;
+
+  /// The parked operation object.
+  std::optional<Self> self;
+
+private:
+  void complete(error_code ec, run_result&& result) override {
+    Self s = std::move(*self);
+    self.reset();
+    auto ex = s.get_io_executor();
+    boost::asio::post(ex, boost::asio::append(std::move(s), ec, std::move(result)));
+  }
 };
 
 /// async_run()'s operation, for boost::asio::async_compose: starts a run_state, which
