@@ -195,7 +195,7 @@ public:
   /// A half destroyed without having been called (its context destroyed with it pending).
   void half_destroyed() noexcept {
     abandoned_ = true;
-    release();
+    release_uncalled();
   }
 
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
@@ -227,7 +227,7 @@ public:
       fallback_alloc<T>().deallocate(p, n);
     // Asio frees an operation's memory before calling its handler, which holds a
     // reference: never the last one, unless the handler was destroyed uncalled.
-    release();
+    release_uncalled();
   }
 
 private:
@@ -335,6 +335,16 @@ private:
     free_self(a);
     // Free our memory before the handler runs, as Asio's operations do.
     std::move(handler)(ec, status);
+  }
+
+  // Drops a reference where the handler is never called: a half's handler still holds
+  // one, or was destroyed uncalled (which set abandoned_ first), so the last reference
+  // here only frees the operation.
+  void release_uncalled() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    leave_user_slot();
+    op_alloc a(block_allocator(handler_));
+    free_self(a);
   }
 
   // The execution context of an executor, as Asio's I/O objects find it.
