@@ -417,7 +417,8 @@ private:
   void on_read(stream_ref s, error_code ec, std::size_t got) {
     --pending_;
     if (pty_) pty_eio_to_eof(ec);  // nobody has the terminal open any more
-    if (!s.d.is_open()) return settle();  // the run is ending; the data is not wanted
+    // Data read before the run closed the stream is kept even so (io_uring may complete a
+    // read with its bytes after the close); only no further read is made.
     if (got > 0) {
       const std::string_view data(s.buffer.data(), got);
       output(s, data);
@@ -427,10 +428,11 @@ private:
         if (got > room) result_.truncated = true;
       }
     }
-    if (!ec && s.d.is_open()) {
+    if (!s.d.is_open()) return settle();  // the run is ending
+    if (!ec) {
       s.buffer.grow_if_filled(got);
       read(s);
-    } else if (s.d.is_open()) {
+    } else {
       end_stream(s);  // end of file, or an error
     }
     settle();
